@@ -1,0 +1,8 @@
+export * from './load.ts'
+export * from './schema.ts'
+export * from './sections/common.ts'
+export type { BrokerConfig, ListenerConfig } from './sections/broker.ts'
+export type { StorageConfig } from './sections/storage.ts'
+export type { StatusConfig } from './sections/status.ts'
+export type { UplinkConfig } from './sections/bridge.ts'
+export type { DeviceConfig } from './sections/drivers.ts'

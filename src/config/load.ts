@@ -1,0 +1,78 @@
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { parse as parseToml, TomlError } from 'smol-toml'
+import type { z } from 'zod'
+import { FieldgateError } from '../core/errors.ts'
+import { applyEnvOverrides, type EnvOverride } from './env.ts'
+import { lineOfKey } from './lines.ts'
+import { configSchema, type Config } from './schema.ts'
+
+export interface LoadedConfig {
+  config: Config
+  /** Absolute path of the file, or null when running on defaults. */
+  file: string | null
+  overrides: EnvOverride[]
+}
+
+export interface ConfigProblem {
+  key: string
+  message: string
+  file: string | null
+  line: number | null
+  source: 'file' | 'env' | 'default'
+}
+
+/** Loads, applies environment overrides and validates. Throws FieldgateError CONFIG_* naming key, file and line. */
+export function loadConfig(file: string | null, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  let text = ''
+  let raw: Record<string, unknown> = {}
+  const abs = file === null ? null : resolve(file)
+  if (abs !== null) {
+    try {
+      text = readFileSync(abs, 'utf8')
+    } catch (err) {
+      throw new FieldgateError('CONFIG_NOT_FOUND', `cannot read config file ${abs}: ${(err as Error).message}`, { cause: err })
+    }
+    try {
+      raw = parseToml(text) as Record<string, unknown>
+    } catch (err) {
+      const line = err instanceof TomlError ? err.line : null
+      const msg = err instanceof Error ? err.message.split('\n')[0] : String(err)
+      throw new FieldgateError('CONFIG_PARSE', `${abs}${line ? `:${line}` : ''}: not valid TOML: ${msg}`, {
+        cause: err,
+        details: { file: abs, line },
+      })
+    }
+  }
+  const overrides = applyEnvOverrides(raw, env)
+  return { config: validateConfig(raw, text, abs, overrides), file: abs, overrides }
+}
+
+export function validateConfig(raw: unknown, text = '', file: string | null = null, overrides: EnvOverride[] = []): Config {
+  const result = configSchema.safeParse(raw)
+  if (result.success) return result.data
+  const problems = result.error.issues.map((issue) => describeIssue(issue, text, file, overrides))
+  const lines = problems.map((p) => {
+    const where = p.source === 'env' ? `environment` : p.file ? `${p.file}${p.line ? `:${p.line}` : ''}` : 'defaults'
+    return `  ${p.key || '(root)'} (${where}): ${p.message}`
+  })
+  throw new FieldgateError('CONFIG_INVALID', `invalid configuration:\n${lines.join('\n')}`, { details: { problems } })
+}
+
+function describeIssue(issue: z.core.$ZodIssue, text: string, file: string | null, overrides: EnvOverride[]): ConfigProblem {
+  const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))
+  let keyPath = path
+  let message = issue.message
+  if (issue.code === 'unrecognized_keys') {
+    const keys = issue.keys
+    keyPath = [...path, keys[0] ?? '']
+    message = `unknown key${keys.length > 1 ? 's' : ''} ${keys.map((k) => `"${k}"`).join(', ')}; check the spelling against the configuration reference in README.md`
+  } else if (issue.code === 'invalid_value') {
+    message = `${issue.message}`
+  }
+  const key = keyPath.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '')
+  const env = overrides.find((o) => o.path.length <= keyPath.length && o.path.every((s, i) => String(s) === String(keyPath[i])))
+  if (env) return { key, message: `${message} (from ${env.variable})`, file, line: null, source: 'env' }
+  const line = text ? lineOfKey(text, keyPath) : null
+  return { key, message, file, line, source: file ? 'file' : 'default' }
+}

@@ -1,0 +1,63 @@
+import { z } from 'zod'
+import { byteSize, duration, port } from './common.ts'
+
+export const listenerSchema = z
+  .object({
+    name: z.string().min(1).optional(),
+    protocol: z.enum(['mqtt', 'mqtts', 'ws', 'wss']).default('mqtt'),
+    host: z.string().default('127.0.0.1'),
+    port: port.default(1883),
+    /** WebSocket path. */
+    path: z.string().startsWith('/').default('/mqtt'),
+    /** Anonymous clients: default true only on loopback-bound listeners (as Mosquitto 2 does). */
+    allow_anonymous: z.boolean().optional(),
+    tls: z
+      .object({
+        cert_file: z.string(),
+        key_file: z.string(),
+        ca_file: z.string().optional(),
+        passphrase_file: z.string().optional(),
+        require_client_cert: z.boolean().default(false),
+        use_cn_as_username: z.boolean().default(false),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+
+export const brokerSchema = z
+  .object({
+    listeners: z.array(listenerSchema).default([{ protocol: 'mqtt', host: '127.0.0.1', port: 1883, path: '/mqtt' }]),
+    sys_interval: duration.default(10_000),
+    limits: z
+      .object({
+        max_connections: z.number().int().positive().default(10_000),
+        connect_timeout: duration.default(10_000),
+        max_packet_size: byteSize.default(1_048_576),
+        max_inflight: z.number().int().min(1).max(65535).default(64),
+        max_queued_messages: z.number().int().nonnegative().default(1000),
+        max_queued_bytes: byteSize.default(16_000_000),
+        publish_rate: z.number().nonnegative().default(0),
+        publish_burst: z.number().int().nonnegative().default(0),
+        max_subscriptions: z.number().int().nonnegative().default(1000),
+        max_topic_length: z.number().int().positive().max(65535).default(1024),
+        max_topic_levels: z.number().int().positive().default(32),
+        max_keepalive: z.number().int().min(0).max(65535).default(65535),
+        max_session_expiry: duration.default(7 * 86_400_000),
+        max_retained: z.number().int().nonnegative().default(100_000),
+      })
+      .strict()
+      .prefault({}),
+    auth: z
+      .object({
+        password_file: z.string().optional(),
+        tokens_file: z.string().optional(),
+        acl_file: z.string().optional(),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+
+export type BrokerConfig = z.infer<typeof brokerSchema>
+export type ListenerConfig = z.infer<typeof listenerSchema>

@@ -1,0 +1,16 @@
+import { z } from 'zod'
+import { byteSize, duration } from './common.ts'
+
+export const storageSchema = z
+  .object({
+    data_dir: z.string().default('./data'),
+    max_bytes: byteSize.default(512_000_000),
+    max_age: duration.default(7 * 86_400_000),
+    policy: z.enum(['drop-oldest', 'reject-new']).default('drop-oldest'),
+    /** Longest an append waits to share an fsync with others. */
+    group_commit_window: duration.default(2),
+    max_batch: z.number().int().positive().default(1000),
+  })
+  .strict()
+
+export type StorageConfig = z.infer<typeof storageSchema>

@@ -1,0 +1,7 @@
+export * from './types.ts'
+export * from './interfaces.ts'
+export * from './errors.ts'
+export * from './clock.ts'
+export * from './backoff.ts'
+export * from './logger.ts'
+export * from './persistence.ts'
