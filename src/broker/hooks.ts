@@ -44,6 +44,12 @@ export interface BrokerHooks {
   authorizeSubscribe(who: ClientIdentity, filter: string, qos: Qos): boolean
   /** Checked before each delivery (ACL read rules on concrete topics, e.g. `$SYS`). */
   authorizeDelivery?(who: ClientIdentity, topic: string): boolean
+  /**
+   * Publish rate limiting: 0 to proceed, or how many ms the broker should stop reading this client's
+   * socket before the publish is admitted (backpressure, nothing dropped). A negative value means the
+   * client is far over its rate: a v5 client is disconnected with 0x96 (Message rate too high).
+   */
+  admitPublish?(who: ClientIdentity, bytes: number): number
   /** Called when identities are revoked (token file reload); returns client ids to disconnect. */
   onRevoke?(listener: (clientIds: Array<{ username?: string; deviceId?: string }>) => void): void
 }
