@@ -24,15 +24,22 @@ export interface ConfigProblem {
 
 /** Loads, applies environment overrides and validates. Throws FieldgateError CONFIG_* naming key, file and line. */
 export function loadConfig(file: string | null, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  let text = ''
+  if (file === null) return loadConfigText('', null, env)
+  const abs = resolve(file)
+  let text: string
+  try {
+    text = readFileSync(abs, 'utf8')
+  } catch (err) {
+    throw new FieldgateError('CONFIG_NOT_FOUND', `cannot read config file ${abs}: ${(err as Error).message}`, { cause: err })
+  }
+  return loadConfigText(text, abs, env)
+}
+
+/** Like loadConfig, for TOML text already in memory (the built-in demo config). `name` labels errors. */
+export function loadConfigText(text: string, name: string | null, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   let raw: Record<string, unknown> = {}
-  const abs = file === null ? null : resolve(file)
-  if (abs !== null) {
-    try {
-      text = readFileSync(abs, 'utf8')
-    } catch (err) {
-      throw new FieldgateError('CONFIG_NOT_FOUND', `cannot read config file ${abs}: ${(err as Error).message}`, { cause: err })
-    }
+  const abs = name
+  if (text !== '') {
     try {
       raw = parseToml(text) as Record<string, unknown>
     } catch (err) {
