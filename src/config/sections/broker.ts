@@ -53,6 +53,9 @@ export const brokerSchema = z
         password_file: z.string().optional(),
         tokens_file: z.string().optional(),
         acl_file: z.string().optional(),
+        /** Failed logins from one address within failure_window before it is refused outright (answers are delayed from the 3rd). */
+        lockout_failures: z.number().int().positive().default(30),
+        failure_window: duration.default(600_000),
       })
       .strict()
       .prefault({}),

@@ -1,0 +1,156 @@
+import type { BrokerConfig } from '../../config/index.ts'
+import { systemClock, type Clock, type TimerHandle } from '../../core/clock.ts'
+import type { Logger } from '../../core/logger.ts'
+import type { Status } from '../../core/types.ts'
+import type { AuthRequest, AuthResult, BrokerHooks, ClientIdentity } from '../hooks.ts'
+import { listenerAllowsAnonymous } from './anonymous.ts'
+import { DEFAULT_GUARD, FailureGuard } from './guard.ts'
+import { PasswordChecker } from './passwords.ts'
+import { PublishRateLimiter } from './rate.ts'
+import { loadFiles, revokedIdentities, type AuthFiles } from './files.ts'
+import { TOKEN_USERNAME, tokenDigest } from './tokens.ts'
+
+export { isLoopbackHost, listenerAllowsAnonymous } from './anonymous.ts'
+export { hashPassword, upsertPasswordLine } from './passwords.ts'
+
+export type SecurityConfig = Pick<BrokerConfig, 'auth' | 'listeners'> & { limits: Pick<BrokerConfig['limits'], 'publish_rate' | 'publish_burst'> }
+
+export interface Security extends BrokerHooks {
+  /** Re-reads the password, tokens and ACL files. A bad file is logged and the previous one kept. */
+  reload(): Promise<void>
+  status(): Status
+  close(): void
+}
+
+type RevokeListener = (who: Array<{ username?: string; deviceId?: string }>) => void
+
+/**
+ * The broker's security hooks built from `[broker.auth]`, `[broker.limits]` and the listeners.
+ * Throws FieldgateError AUTH_FILE at start when a configured file is missing or malformed.
+ */
+export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock: Clock = systemClock): Promise<Security> {
+  const log = logger.child({ module: 'broker.auth' })
+  let files: AuthFiles = await loadFiles(cfg.auth, log)
+  const passwords = new PasswordChecker(files.users ?? new Map())
+  const guard = new FailureGuard({ ...DEFAULT_GUARD, window: cfg.auth.failure_window, lockoutAfter: cfg.auth.lockout_failures }, clock)
+  const rate =
+    cfg.limits.publish_rate > 0
+      ? new PublishRateLimiter(cfg.limits.publish_rate, cfg.limits.publish_burst, clock, (e) =>
+          log.warn({ clientId: e.key, limit: 'publish_rate', waitMs: e.wait }, e.wait < 0 ? 'client far over its publish rate' : 'client at its publish rate; reading paused'),
+        )
+      : null
+  const revokeListeners: RevokeListener[] = []
+  const sleeps = new Set<{ h: TimerHandle; done: () => void }>()
+  let reloads = 0
+  let lastReloadError: string | null = null
+  let refusedLocked = 0
+
+  for (const l of cfg.listeners) {
+    if (!listenerAllowsAnonymous(l) && !files.users && !files.tokens && !l.tls?.use_cn_as_username) {
+      log.warn({ listener: l.name ?? `${l.protocol}://${l.host}:${l.port}` }, 'listener refuses anonymous clients and no password, tokens or certificate login is configured: nobody can connect')
+    }
+  }
+
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const entry = { h: clock.setTimeout(() => (sleeps.delete(entry), resolve()), ms), done: resolve }
+      sleeps.add(entry)
+    })
+
+  function fail(req: AuthRequest, reasonCode: 0x86 | 0x87, reason: string): AuthResult {
+    const failures = guard.fail(req.info.remoteAddress)
+    // Never the password (or token): address, client id and user name are enough to investigate.
+    log.warn(
+      { address: req.info.remoteAddress, port: req.info.remotePort, clientId: req.clientId, username: req.username, listener: req.info.listener, failures },
+      `login refused: ${reason}`,
+    )
+    return { ok: false, reasonCode, reason }
+  }
+
+  async function authenticate(req: AuthRequest): Promise<AuthResult> {
+    const decision = guard.check(req.info.remoteAddress)
+    if (decision.locked) {
+      refusedLocked++
+      return { ok: false, reasonCode: 0x87, reason: 'too many failed logins from this address; try again later' }
+    }
+    if (decision.delay > 0) await sleep(decision.delay)
+    if (req.info.certCommonName !== undefined) return { ok: true, username: req.info.certCommonName }
+    if (req.username === undefined) {
+      return req.info.allowAnonymous ? { ok: true } : fail(req, 0x87, 'anonymous clients are not allowed on this listener')
+    }
+    const password = req.password ?? Buffer.alloc(0)
+    if (req.username === TOKEN_USERNAME && files.tokens) {
+      const deviceId = files.tokens.byDigest.get(tokenDigest(password))
+      return deviceId === undefined ? fail(req, 0x86, 'unknown device token') : { ok: true, deviceId }
+    }
+    if (files.users) {
+      return (await passwords.check(req.username, password)) ? { ok: true, username: req.username } : fail(req, 0x86, 'bad user name or password')
+    }
+    // Without a password file a user name proves nothing: treat the client as anonymous.
+    return req.info.allowAnonymous ? { ok: true } : fail(req, 0x86, 'no password file is configured for user logins')
+  }
+
+  const aclId = (who: ClientIdentity): { clientId: string; username?: string; deviceId?: string } => who
+
+  const security: Security = {
+    authenticate,
+    authorizePublish(who, topic) {
+      // Only the broker itself publishes $SYS.
+      if (topic.startsWith('$SYS')) return false
+      return files.acl ? files.acl.canWrite(aclId(who), topic) : true
+    },
+    authorizeSubscribe(who, filter) {
+      return files.acl ? files.acl.canSubscribe(aclId(who), filter) : true
+    },
+    onRevoke(listener) {
+      revokeListeners.push(listener)
+    },
+    async reload() {
+      reloads++
+      let next: AuthFiles
+      try {
+        next = await loadFiles(cfg.auth, log)
+      } catch (err) {
+        lastReloadError = (err as Error).message
+        log.error({ err: lastReloadError }, 'security reload failed; the previous password, tokens and ACL files stay in force')
+        return
+      }
+      lastReloadError = null
+      const revoked = revokedIdentities(files, next)
+      files = next
+      passwords.replace(next.users ?? new Map())
+      log.info({ users: next.users?.size ?? 0, tokens: next.tokens?.byDigest.size ?? 0, aclRules: next.acl?.size ?? 0, revoked: revoked.length }, 'security files reloaded')
+      if (revoked.length > 0) for (const l of revokeListeners) l(revoked)
+    },
+    status() {
+      const g = guard.status()
+      return {
+        health: lastReloadError ? 'degraded' : 'ok',
+        ...(lastReloadError ? { reason: `last reload failed: ${lastReloadError}` } : {}),
+        details: {
+          passwordUsers: files.users?.size ?? null,
+          deviceTokens: files.tokens?.byDigest.size ?? null,
+          aclRules: files.acl?.size ?? null,
+          anonymousListeners: cfg.listeners.filter(listenerAllowsAnonymous).map((l) => l.name ?? `${l.protocol}://${l.host}:${l.port}`),
+          failedLogins: g.totalFailures,
+          lockedAddresses: g.lockedAddresses,
+          refusedWhileLocked: refusedLocked,
+          publishRateLimited: rate?.limited ?? 0,
+          publishRateRefused: rate?.refused ?? 0,
+          reloads,
+          lastReloadError,
+        },
+      }
+    },
+    close() {
+      for (const s of sleeps) {
+        clock.clearTimeout(s.h)
+        s.done()
+      }
+      sleeps.clear()
+    },
+  }
+  if (cfg.auth.acl_file) security.authorizeDelivery = (who, topic) => (files.acl ? files.acl.canRead(aclId(who), topic) : true)
+  if (rate) security.admitPublish = (who) => rate.admit(who.clientId)
+  return security
+}
