@@ -1,15 +1,24 @@
 import { z } from 'zod'
-import { port } from './common.ts'
+import { byteSize, duration, port } from './common.ts'
 
 export const statusSchema = z
   .object({
     enabled: z.boolean().default(true),
+    /** Loopback by default; a device profile sets the LAN address (and a token). */
     host: z.string().default('127.0.0.1'),
     port: port.default(8080),
     /** Bearer token read from this file; when set, every endpoint but /healthz needs it. */
     token_file: z.string().optional(),
-    basic_auth: z.object({ username: z.string(), password_file: z.string() }).strict().optional(),
+    /** HTTP basic auth; the password file holds the password on its first line. */
+    basic_auth: z.object({ username: z.string().min(1), password_file: z.string() }).strict().optional(),
+    /** Lets an authorised POST /reload (the page's reload button) re-read the config. */
     allow_reload: z.boolean().default(false),
+    /** Comment line sent on idle /events streams so proxies and phones keep them open. */
+    heartbeat: duration.default(15_000),
+    /** Concurrent /events clients; more get 503. */
+    max_event_clients: z.number().int().positive().max(1000).default(16),
+    /** Bytes a slow /events client may have unsent before it is dropped. */
+    event_buffer: byteSize.default(256_000),
   })
   .strict()
 

@@ -1,0 +1,47 @@
+/**
+ * Removes secrets from anything the status server serves. Keys that name a secret are replaced;
+ * credentials inside URLs (scheme://user:pass@host) are masked. Sources promise no secrets in
+ * `details`; this is the second line of defence.
+ */
+const SECRET_KEY = /pass(word|phrase)?|secret|token|credential|authorization|cookie|private|(^|[_-])key$|[a-z]Key$|^key$/i
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/[^\s/:@]*):[^\s/@]*@/gi
+export const MASK = '***'
+
+export function isSecretKey(key: string): boolean {
+  return SECRET_KEY.test(key)
+}
+
+export function scrubString(s: string): string {
+  return s.replace(URL_CREDENTIALS, `$1:${MASK}@`)
+}
+
+/** A deep copy without secrets; cycles and depth beyond 12 become "[…]". */
+export function scrub(value: unknown, depth = 0, ancestors: WeakSet<object> = new WeakSet()): unknown {
+  if (typeof value === 'string') return scrubString(value)
+  if (typeof value === 'bigint') return value.toString()
+  if (value === null || typeof value !== 'object') return typeof value === 'function' ? undefined : value
+  if (depth > 12 || ancestors.has(value)) return '[…]'
+  ancestors.add(value)
+  try {
+    return scrubObject(value, depth, ancestors)
+  } finally {
+    ancestors.delete(value)
+  }
+}
+
+function scrubObject(value: object, depth: number, seen: WeakSet<object>): unknown {
+  if (Buffer.isBuffer(value)) return `<${value.length} bytes>`
+  if (value instanceof Date) return value.toISOString()
+  if (value instanceof Error) return scrubString(value.message)
+  if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1, seen))
+  if (value instanceof Map) return scrub(Object.fromEntries(value), depth + 1, seen)
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(value)) {
+    if (isSecretKey(k)) {
+      if (v !== undefined && v !== null && v !== '') out[k] = MASK
+      continue
+    }
+    out[k] = scrub(v, depth + 1, seen)
+  }
+  return out
+}
