@@ -1,11 +1,143 @@
 import { z } from 'zod'
+import { duration, qos } from './common.ts'
 
-/** One uplink to a cloud broker. The bridge issue owns the details of this schema. */
+/** mqtt://, mqtts://, ws:// or wss:// followed by a host. */
+const brokerUrl = z.string().regex(/^(mqtt|mqtts|ws|wss):\/\/[^/\s]+/, 'a URL such as "mqtts://host:8883" (mqtt, mqtts, ws or wss)')
+
+/** QoS / retain either fixed or taken from each message. */
+const qosOrMessage = z.union([z.literal('message'), qos])
+const retainOrMessage = z.union([z.literal('message'), z.boolean()])
+
+const tlsSchema = z
+  .object({
+    /** PEM CA bundle trusted for the server; without it the system CAs are used. */
+    ca_file: z.string().optional(),
+    /** PEM client certificate for mutual TLS (needs key_file). */
+    cert_file: z.string().optional(),
+    /** PEM private key of the client certificate. */
+    key_file: z.string().optional(),
+    /** File holding the key's passphrase (first line). */
+    passphrase_file: z.string().optional(),
+    /** Verify the server's certificate chain and name. Only turn off for lab tests. */
+    reject_unauthorized: z.boolean().default(true),
+    /** Name sent in SNI and checked against the certificate; defaults to the URL's host. */
+    servername: z.string().optional(),
+  })
+  .strict()
+  .refine((t) => (t.cert_file === undefined) === (t.key_file === undefined), 'tls.cert_file and tls.key_file go together (mutual TLS)')
+
+/** The Will / birth message on the gateway's status topic. */
+const statusMessage = (payload: string) =>
+  z
+    .object({
+      /** Default `fieldgate/<gateway id>/status`. */
+      topic: z.string().min(1).optional(),
+      payload: z.string().default(payload),
+      qos: qos.default(1),
+      retain: z.boolean().default(true),
+    })
+    .strict()
+
+const forwardRuleSchema = z
+  .object({
+    /** Local MQTT topic filter this rule forwards. */
+    filter: z.string().min(1),
+    /**
+     * Remote topic: a template with {topic} (local topic after strip_prefix), {gateway} and {1}, {2}...
+     * (local topic levels, 1-based); without placeholders it is a fixed topic. "cloud/{topic}" adds a prefix.
+     */
+    remote: z.string().min(1).default('{topic}'),
+    /** Removed from the start of the local topic before {topic} is filled in. */
+    strip_prefix: z.string().optional(),
+    /** Fixed QoS 0/1/2 or "message" to keep each message's QoS. */
+    qos: qosOrMessage.default('message'),
+    /** Fixed retain flag or "message" to keep each message's flag. */
+    retain: retainOrMessage.default('message'),
+    /** "raw" sends the payload as-is; "envelope" wraps it in JSON with topic, client, QoS, time, properties, metadata. */
+    format: z.enum(['raw', 'envelope']).default('raw'),
+    /** Extra key/values put into the envelope. */
+    metadata: z.record(z.string(), z.string()).default({}),
+  })
+  .strict()
+
+const downlinkRuleSchema = z
+  .object({
+    /** Remote topic filter subscribed on the cloud broker. */
+    remote_filter: z.string().min(1),
+    /** Local topic: template with {topic} (remote topic after strip_prefix), {gateway}, {1}, {2}... */
+    local: z.string().min(1).default('{topic}'),
+    /** Removed from the start of the remote topic before {topic} is filled in. */
+    strip_prefix: z.string().optional(),
+    /** Subscription QoS on the cloud broker. */
+    qos: qos.default(1),
+    /** Retain flag of the local publish: fixed, or "message" to keep the remote flag. */
+    retain: retainOrMessage.default(false),
+  })
+  .strict()
+
+/** One uplink to a cloud broker. */
 export const uplinkSchema = z
   .object({
+    /** Short name used in logs, status and `$SYS/fieldgate/bridge/{name}`. */
     name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "_" and "-"'),
-    url: z.string(),
+    /** First server to try. */
+    url: brokerUrl,
+    /** Further servers tried in turn after url (failover). */
+    servers: z.array(brokerUrl).default([]),
+    /** MQTT client id; default `<gateway id>-<name>`. */
+    client_id: z.string().min(1).max(65535).optional(),
+    /** 4 = MQTT 3.1.1, 5 = MQTT 5.0. */
+    protocol_version: z.union([z.literal(4), z.literal(5)]).default(5),
+    /** Clean start (v5) / clean session (3.1.1). */
+    clean: z.boolean().default(true),
+    /** v5 session expiry after a disconnect. */
+    session_expiry: duration.default(0),
+    /** Username, e.g. "Token" on brokers that take a device token as password. */
+    username: z.string().optional(),
+    /** File holding the password (first line); keeps secrets out of the config file. */
+    password_file: z.string().optional(),
+    /** Password given directly; meant for the FIELDGATE_UPLINKS__<n>__PASSWORD environment override. */
+    password: z.string().optional(),
+    tls: tlsSchema.optional(),
+    /** MQTT keep-alive (sent in whole seconds); 0 turns it off. */
+    keepalive: duration.default(30_000),
+    /** Longest wait from opening the socket to CONNACK. */
+    connect_timeout: duration.default(10_000),
+    /** Decorrelated-jitter reconnect delay between min and max; retries never stop. */
+    backoff: z
+      .object({ min: duration.default(1000), max: duration.default(60_000) })
+      .strict()
+      .prefault({})
+      .refine((b) => b.min > 0 && b.max >= b.min, 'backoff needs 0 < min <= max'),
+    /** Last Will, fired by the cloud broker when the link dies. */
+    will: statusMessage('offline').prefault({}),
+    /** Birth message after every connect. */
+    birth: statusMessage('online').prefault({}),
+    /** Local -> cloud rules; the first matching rule applies. */
+    forward: z.array(forwardRuleSchema).default([]),
+    /** Cloud -> local rules. */
+    downlink: z.array(downlinkRuleSchema).default([]),
+    /** Messages in flight to the cloud at once (store-forward window). */
+    window: z.number().int().min(1).max(65535).default(32),
+    /** Replay pace after an outage in messages/s; 0 = as fast as the window allows. */
+    replay_rate: z.number().nonnegative().default(1000),
+    /** Whether the backlog or live data goes first while replaying. */
+    replay_mode: z.enum(['backlog-first', 'live-first']).default('backlog-first'),
+    /** Round-trip probe: publishes to the cloud and must receive it back, so a half-open link is found. */
+    probe: z
+      .object({
+        /** 0 turns the probe off. */
+        interval: duration.default(15_000),
+        timeout: duration.default(5000),
+        /** Default `fieldgate/<gateway id>/probe/<name>`. */
+        topic: z.string().min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict()
 
 export type UplinkConfig = z.infer<typeof uplinkSchema>
+export type UplinkInput = z.input<typeof uplinkSchema>
+export type ForwardRule = z.infer<typeof forwardRuleSchema>
+export type DownlinkRule = z.infer<typeof downlinkRuleSchema>

@@ -1,0 +1,12 @@
+import type { UplinkConfig } from '../config/sections/bridge.ts'
+import { MqttUplink, type Uplink, type UplinkDeps } from './uplink.ts'
+
+export type { Uplink, UplinkDeps } from './uplink.ts'
+export type { LinkState } from './supervisor.ts'
+export { MESSAGE_ID_PROPERTY, TIMESTAMP_PROPERTY, ForwardRules, DownlinkRules } from './rules.ts'
+export { parseEnvelope, envelopePayload, type Envelope } from './envelope.ts'
+
+/** Builds one uplink from its config. Call start() to connect; it reconnects on its own until stop(). */
+export function createUplink(cfg: UplinkConfig, deps: UplinkDeps): Uplink {
+  return new MqttUplink(cfg, deps)
+}

@@ -1,0 +1,90 @@
+import { readFileSync } from 'node:fs'
+import type { IClientOptions } from 'mqtt'
+import type { UplinkConfig } from '../config/sections/bridge.ts'
+import { FieldgateError, errorMessage } from '../core/index.ts'
+
+export type ReadFile = (path: string) => Buffer
+
+/** Topics an uplink uses besides its rules. */
+export interface UplinkTopics {
+  clientId: string
+  statusTopic: string
+  birthTopic: string
+  probeTopic: string
+}
+
+export function uplinkTopics(cfg: UplinkConfig, gatewayId: string): UplinkTopics {
+  const statusTopic = cfg.will.topic ?? `fieldgate/${gatewayId}/status`
+  return {
+    clientId: cfg.client_id ?? `${gatewayId}-${cfg.name}`,
+    statusTopic,
+    birthTopic: cfg.birth.topic ?? statusTopic,
+    probeTopic: cfg.probe.topic ?? `fieldgate/${gatewayId}/probe/${cfg.name}`,
+  }
+}
+
+/** Every server to try, in turn: url first, then the failover list. */
+export function serverList(cfg: UplinkConfig): string[] {
+  return [cfg.url, ...cfg.servers.filter((s) => s !== cfg.url)]
+}
+
+/**
+ * MQTT.js options for one connection attempt. Files (password, certificates) are read here, on every
+ * attempt, so rotated credentials are picked up without a restart. Reconnects are ours: reconnectPeriod 0.
+ */
+export function clientOptions(cfg: UplinkConfig, gatewayId: string, readFile: ReadFile = readFileSync): IClientOptions {
+  const t = uplinkTopics(cfg, gatewayId)
+  const opts: IClientOptions = {
+    clientId: t.clientId,
+    protocolVersion: cfg.protocol_version,
+    clean: cfg.clean,
+    keepalive: Math.ceil(cfg.keepalive / 1000),
+    connectTimeout: cfg.connect_timeout,
+    reconnectPeriod: 0,
+    resubscribe: false,
+    queueQoSZero: false,
+    will: {
+      topic: t.statusTopic,
+      payload: Buffer.from(cfg.will.payload),
+      qos: cfg.will.qos,
+      retain: cfg.will.retain,
+    },
+  }
+  if (cfg.protocol_version === 5 && cfg.session_expiry > 0) {
+    opts.properties = { sessionExpiryInterval: Math.min(0xffffffff, Math.ceil(cfg.session_expiry / 1000)) }
+  }
+  if (cfg.username !== undefined) opts.username = cfg.username
+  // An explicit password (the environment override) wins over the file.
+  if (cfg.password !== undefined) opts.password = cfg.password
+  else if (cfg.password_file !== undefined) opts.password = firstLine(read(readFile, cfg, 'password_file', cfg.password_file))
+  const tls = cfg.tls
+  if (tls) {
+    if (tls.ca_file !== undefined) opts.ca = read(readFile, cfg, 'tls.ca_file', tls.ca_file)
+    if (tls.cert_file !== undefined) opts.cert = read(readFile, cfg, 'tls.cert_file', tls.cert_file)
+    if (tls.key_file !== undefined) opts.key = read(readFile, cfg, 'tls.key_file', tls.key_file)
+    if (tls.passphrase_file !== undefined) {
+      ;(opts as IClientOptions & { passphrase?: string }).passphrase = firstLine(read(readFile, cfg, 'tls.passphrase_file', tls.passphrase_file))
+    }
+    opts.rejectUnauthorized = tls.reject_unauthorized
+    if (tls.servername !== undefined) opts.servername = tls.servername
+  } else {
+    opts.rejectUnauthorized = true
+  }
+  return opts
+}
+
+function read(readFile: ReadFile, cfg: UplinkConfig, key: string, path: string): Buffer {
+  try {
+    return readFile(path)
+  } catch (err) {
+    throw new FieldgateError(
+      'BRIDGE_CONNECT_FAILED',
+      `uplink "${cfg.name}": cannot read ${key} "${path}" (${errorMessage(err)}); check the path and its permissions`,
+      { cause: err, details: { uplink: cfg.name, key, path } },
+    )
+  }
+}
+
+function firstLine(b: Buffer): string {
+  return (b.toString('utf8').split(/\r?\n/)[0] ?? '').trim()
+}

@@ -1,0 +1,367 @@
+import { connect, type IClientPublishOptions, type IPublishPacket, type MqttClient } from 'mqtt'
+import type { UplinkConfig } from '../config/sections/bridge.ts'
+import {
+  Backoff,
+  FieldgateError,
+  errorMessage,
+  systemClock,
+  type Clock,
+  type LocalBroker,
+  type Logger,
+  type Message,
+  type PublishProperties,
+  type Sink,
+  type Status,
+  type TimerHandle,
+} from '../core/index.ts'
+import { HealthTopics, healthOf } from './health.ts'
+import { clientOptions, serverList, uplinkTopics, type ReadFile, type UplinkTopics } from './options.ts'
+import { Probe } from './probe.ts'
+import { filtersOverlap, topicMatches } from './remap.ts'
+import { DownlinkRules, ForwardRules } from './rules.ts'
+import { Supervisor } from './supervisor.ts'
+
+export interface UplinkDeps {
+  gatewayId: string
+  logger: Logger
+  clock?: Clock
+  /** The local broker: downlink messages and `$SYS` health topics go here. */
+  local?: LocalBroker
+  /** For tests of credential handling. */
+  readFile?: ReadFile
+  /** Bound on the graceful part of stop() (offline message + DISCONNECT). */
+  stopTimeout?: number
+}
+
+export interface Uplink extends Sink {
+  readonly name: string
+  /** Origin tag on messages this uplink publishes locally; subscribe forward filters with `noLocalOrigin` set to it. */
+  readonly origin: string
+  start(): void
+  stop(): Promise<void>
+  status(): Status
+  outbound(m: Message, viaFilter?: string): Message | null
+  forwardFilters(): string[]
+}
+
+interface Pending {
+  resolve: () => void
+  reject: (err: Error) => void
+}
+
+/** One uplink to a cloud broker over MQTT.js; one MqttClient per connection, reconnects driven here. */
+export class MqttUplink implements Uplink {
+  readonly name: string
+  readonly origin: string
+  private readonly clock: Clock
+  private readonly log: Logger
+  private readonly topics: UplinkTopics
+  private readonly sup: Supervisor
+  private readonly forward: ForwardRules
+  private readonly down: DownlinkRules
+  private readonly health: HealthTopics
+  private readonly probe: Probe
+  /** Remote topics we publish to: on 3.1.1 (no No Local) a message on one of them is our own echo. */
+  private readonly ownTopics: string[]
+  private client: MqttClient | null = null
+  private gen = 0
+  private running = false
+  private isOnline = false
+  private retryTimer: TimerHandle | null = null
+  private pending = new Set<Pending>()
+  private onlineCbs = new Set<() => void>()
+  private lastAckAt: number | null = null
+  private loopsDropped = 0
+  private downlinked = 0
+  private published = 0
+
+  constructor(
+    private readonly cfg: UplinkConfig,
+    private readonly deps: UplinkDeps,
+  ) {
+    this.name = cfg.name
+    this.origin = `$bridge:${cfg.name}`
+    this.clock = deps.clock ?? systemClock
+    this.log = deps.logger.child({ uplink: cfg.name })
+    this.topics = uplinkTopics(cfg, deps.gatewayId)
+    const backoff = new Backoff(cfg.backoff.min, cfg.backoff.max)
+    this.sup = new Supervisor(serverList(cfg), backoff, this.clock, Math.max(10_000, cfg.backoff.min * 10))
+    this.forward = new ForwardRules(cfg.forward, deps.gatewayId, undefined, () => this.clock.now())
+    this.down = new DownlinkRules(cfg.downlink, deps.gatewayId)
+    this.health = new HealthTopics(deps.local, cfg.name, this.origin, this.log)
+    this.ownTopics = [...this.forward.covers(), this.topics.statusTopic, this.topics.birthTopic]
+    this.probe = new Probe(
+      this.clock,
+      cfg.probe.interval,
+      cfg.probe.timeout,
+      `${this.topics.clientId}:${Math.floor(Math.random() * 1e9).toString(36)}`,
+      (payload) => this.client?.publish(this.topics.probeTopic, payload, { qos: 0, retain: false }),
+      (waited) => this.drop(`probe not echoed within ${waited} ms (half-open link?)`),
+      () => this.publishHealth(),
+    )
+    if (cfg.protocol_version === 4) {
+      for (const d of this.down.subscriptions()) {
+        const clash = this.ownTopics.find((own) => filtersOverlap(own, d.filter))
+        if (clash) this.log.warn({ filter: d.filter, own: clash }, 'MQTT 3.1.1 has no No Local: downlink messages on topics we publish to are dropped as echoes')
+      }
+    }
+    // Fail early on unreadable credentials; they are read again on every attempt.
+    clientOptions(cfg, deps.gatewayId, deps.readFile)
+  }
+
+  get online(): boolean {
+    return this.isOnline
+  }
+
+  onOnline(cb: () => void): () => void {
+    this.onlineCbs.add(cb)
+    return () => this.onlineCbs.delete(cb)
+  }
+
+  outbound(m: Message, viaFilter?: string): Message | null {
+    return this.forward.outbound(m, viaFilter)
+  }
+
+  forwardFilters(): string[] {
+    return this.forward.filters()
+  }
+
+  start(): void {
+    if (this.running) return
+    this.running = true
+    this.attempt()
+  }
+
+  /**
+   * Resolves on PUBACK (QoS 1) / PUBCOMP (QoS 2), or once written (QoS 0). Rejects with BRIDGE_OFFLINE
+   * when offline or when the connection drops before the acknowledgement: the caller re-sends.
+   */
+  publish(m: Message): Promise<void> {
+    const client = this.client
+    if (!this.isOnline || !client) return Promise.reject(this.offlineError('not connected'))
+    return new Promise<void>((resolve, reject) => {
+      const p: Pending = { resolve, reject }
+      this.pending.add(p)
+      const opts: IClientPublishOptions = { qos: m.qos, retain: m.retain }
+      if (this.cfg.protocol_version === 5 && m.properties) opts.properties = m.properties
+      client.publish(m.topic, m.payload, opts, (err) => {
+        if (!this.pending.delete(p)) return // already rejected by a drop
+        if (err) {
+          reject(new FieldgateError('BRIDGE_OFFLINE', `uplink "${this.name}": publish to ${m.topic} refused: ${err.message}`, { cause: err }))
+          return
+        }
+        this.published++
+        if (m.qos > 0) this.lastAckAt = this.clock.now()
+        resolve()
+      })
+    })
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    if (this.retryTimer) this.clock.clearTimeout(this.retryTimer)
+    this.retryTimer = null
+    this.probe.stop()
+    const client = this.client
+    if (client && this.isOnline) {
+      const bound = this.deps.stopTimeout ?? 2000
+      const w = this.cfg.will
+      // Say goodbye ourselves, then a normal DISCONNECT so the broker discards the Will [MQTT-3.1.2-8].
+      await withTimeout(client.publishAsync(this.topics.statusTopic, w.payload, { qos: w.qos, retain: w.retain }), bound).catch(() => undefined)
+      await withTimeout(new Promise<void>((resolve) => client.end(false, {}, () => resolve())), bound).catch(() => undefined)
+    }
+    this.gen++
+    this.teardown(client, 'uplink stopped')
+    this.sup.stopped()
+    this.publishHealth()
+  }
+
+  status(): Status {
+    const details = this.details()
+    return { ...healthOf(this.sup.state, this.sup.lastError), details }
+  }
+
+  private details(): Record<string, unknown> {
+    return {
+      name: this.name,
+      state: this.sup.state,
+      since: new Date(this.sup.since).toISOString(),
+      server: this.sup.server,
+      clientId: this.topics.clientId,
+      lastError: this.sup.lastError,
+      reconnects: this.sup.reconnects,
+      attempts: this.sup.attempts,
+      rttMs: this.probe.rtt,
+      lastProbeAt: this.probe.lastAt === null ? null : new Date(this.probe.lastAt).toISOString(),
+      lastAckAt: this.lastAckAt === null ? null : new Date(this.lastAckAt).toISOString(),
+      inflight: this.pending.size,
+      published: this.published,
+      downlinked: this.downlinked,
+      loopsDropped: this.loopsDropped,
+    }
+  }
+
+  private publishHealth(): void {
+    const d = this.details()
+    this.health.publish({ state: d.state, since: d.since, last_error: d.lastError, reconnects: d.reconnects, rtt: d.rttMs, last_ack: d.lastAckAt, server: d.server })
+  }
+
+  private attempt(): void {
+    this.retryTimer = null
+    if (!this.running) return
+    const server = this.sup.begin()
+    this.publishHealth()
+    const gen = ++this.gen
+    let client: MqttClient
+    try {
+      client = connect(server, clientOptions(this.cfg, this.deps.gatewayId, this.deps.readFile))
+    } catch (err) {
+      this.retry(errorMessage(err))
+      return
+    }
+    this.client = client
+    let lastErr: string | null = null
+    const socket = client.stream as unknown as { setNoDelay?: (on: boolean) => void }
+    socket.setNoDelay?.(true) // an uplink carries small messages; Nagle would add up to 40 ms each
+    client.on('error', (err) => {
+      lastErr = err.message
+      this.log.debug({ err: err.message, server }, 'uplink client error')
+    })
+    client.on('connect', () => {
+      if (gen !== this.gen) return
+      void this.onConnect(gen, client, server)
+    })
+    client.on('message', (topic, payload, packet) => {
+      if (gen === this.gen) this.onMessage(topic, payload, packet)
+    })
+    client.on('close', () => {
+      if (gen !== this.gen) return
+      const why = lastErr ?? (this.isOnline ? 'connection closed' : 'connection refused or closed before CONNACK')
+      this.teardown(client, why)
+      this.retry(why)
+    })
+  }
+
+  private async onConnect(gen: number, client: MqttClient, server: string): Promise<void> {
+    try {
+      const subs: Record<string, { qos: 0 | 1 | 2; nl?: boolean }> = {}
+      if (this.cfg.probe.interval > 0) subs[this.topics.probeTopic] = { qos: 0 }
+      for (const d of this.down.subscriptions()) {
+        // No Local: the cloud never sends back what this connection published [MQTT-3.8.3-3]
+        subs[d.filter] = this.cfg.protocol_version === 5 ? { qos: d.qos, nl: true } : { qos: d.qos }
+      }
+      if (Object.keys(subs).length > 0) {
+        const granted = await client.subscribeAsync(subs)
+        for (const g of granted) if (g.qos === 128) this.log.warn({ filter: g.topic }, 'cloud broker refused a downlink subscription')
+      }
+      const b = this.cfg.birth
+      await client.publishAsync(this.topics.birthTopic, b.payload, { qos: b.qos, retain: b.retain })
+    } catch (err) {
+      if (gen === this.gen) this.drop(`setup after connect failed: ${errorMessage(err)}`)
+      return
+    }
+    if (gen !== this.gen) return
+    this.sup.connected()
+    this.isOnline = true
+    this.log.info({ server, reconnects: this.sup.reconnects }, 'uplink online')
+    this.probe.start()
+    this.publishHealth()
+    for (const cb of [...this.onlineCbs]) {
+      try {
+        cb()
+      } catch (err) {
+        this.log.error({ err: errorMessage(err) }, 'onOnline callback threw')
+      }
+    }
+  }
+
+  private onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {
+    if (topic === this.topics.probeTopic) {
+      this.probe.received(payload)
+      return
+    }
+    if (this.cfg.protocol_version === 4 && this.ownTopics.some((f) => topicMatches(f, topic))) {
+      this.loopsDropped++ // our own message echoed back: 3.1.1 has no No Local
+      return
+    }
+    const qos = packet.qos
+    const m: Message = { topic, payload, qos, retain: packet.retain, receivedAt: this.clock.now() }
+    const props = fromPacketProperties(packet.properties)
+    if (props) m.properties = props
+    const local = this.down.inbound(m)
+    if (!local || !this.deps.local) return
+    this.downlinked++
+    this.deps.local.publish({ ...local, origin: this.origin }).catch((err: unknown) => {
+      this.log.warn({ err: errorMessage(err), topic: local.topic }, 'downlink message not delivered locally')
+    })
+  }
+
+  /** Tear the current connection down on purpose (probe timeout, setup failure); close handling retries. */
+  private drop(reason: string): void {
+    const client = this.client
+    if (!client) return
+    this.log.warn({ reason }, 'uplink connection dropped')
+    this.gen++ // the old client's late events are ignored from here on
+    this.teardown(client, reason)
+    this.retry(reason)
+  }
+
+  private teardown(client: MqttClient | null, reason: string): void {
+    const wasOnline = this.isOnline
+    this.isOnline = false
+    this.probe.stop()
+    if (client) {
+      client.removeAllListeners('message')
+      client.removeAllListeners('connect')
+      client.end(true)
+    }
+    if (this.client === client) this.client = null
+    const pending = [...this.pending]
+    this.pending.clear()
+    for (const p of pending) p.reject(this.offlineError(reason))
+    if (wasOnline) this.log.warn({ reason, inflight: pending.length }, 'uplink offline')
+  }
+
+  private retry(reason: string): void {
+    if (!this.running) return
+    const delay = this.sup.failed(reason)
+    this.publishHealth()
+    this.log.info({ reason, delay, next: this.sup.server }, 'uplink reconnecting after backoff')
+    this.retryTimer = this.clock.setTimeout(() => this.attempt(), delay)
+  }
+
+  private offlineError(reason: string): FieldgateError {
+    return new FieldgateError('BRIDGE_OFFLINE', `uplink "${this.name}" is offline (${reason}); the message stays queued and is sent again once it reconnects`, {
+      details: { uplink: this.name },
+    })
+  }
+}
+
+function fromPacketProperties(p: IPublishPacket['properties']): PublishProperties | undefined {
+  if (!p) return undefined
+  const out: PublishProperties = {}
+  if (p.payloadFormatIndicator !== undefined) out.payloadFormatIndicator = p.payloadFormatIndicator
+  if (p.messageExpiryInterval !== undefined) out.messageExpiryInterval = p.messageExpiryInterval
+  if (p.contentType !== undefined) out.contentType = p.contentType
+  if (p.responseTopic !== undefined) out.responseTopic = p.responseTopic
+  if (p.correlationData !== undefined) out.correlationData = p.correlationData
+  if (p.userProperties !== undefined) out.userProperties = p.userProperties
+  return Object.keys(out).length > 0 ? out : undefined
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms)
+    p.then(
+      (v) => {
+        clearTimeout(t)
+        resolve(v)
+      },
+      (err: unknown) => {
+        clearTimeout(t)
+        reject(err instanceof Error ? err : new Error(String(err)))
+      },
+    )
+  })
+}
