@@ -1,0 +1,65 @@
+import type { DeviceConfig, ModbusDeviceConfig } from '../config/sections/drivers.ts'
+import type { Clock, Logger } from '../core/index.ts'
+import { ModbusDriver } from './modbus/driver.ts'
+import { ModbusLine } from './modbus/line.ts'
+import { linkKey, modbusSerialFactory, type LinkSpec, type TransportFactory } from './modbus/transport.ts'
+import { SerialDriver } from './serial/driver.ts'
+import { openSerialPort, type OpenSerialPort } from './serial/port.ts'
+import { SimulatedDriver } from './simulated.ts'
+import type { FieldDriver } from './types.ts'
+
+/** Hardware seams: tests and the benchmark may replace how ports and Modbus links are opened. */
+export interface Hardware {
+  openSerialPort: OpenSerialPort
+  modbusTransport: (spec: LinkSpec) => TransportFactory
+}
+
+export const realHardware: Hardware = { openSerialPort, modbusTransport: modbusSerialFactory }
+
+export function linkSpec(cfg: ModbusDeviceConfig): LinkSpec {
+  if (cfg.driver === 'modbus-rtu') {
+    return { kind: 'rtu', path: cfg.port, baudRate: cfg.baud, dataBits: cfg.data_bits, parity: cfg.parity, stopBits: cfg.stop_bits }
+  }
+  return { kind: cfg.driver === 'modbus-tcp' ? 'tcp' : 'rtu-over-tcp', host: cfg.host, port: cfg.port, connectTimeout: cfg.timeout }
+}
+
+/**
+ * Builds drivers and owns the Modbus lines: every RTU device on one serial port (or one RTU-over-TCP
+ * gateway) shares a line; each Modbus TCP device gets its own, so TCP devices poll independently.
+ */
+export class DriverFactory {
+  readonly lines = new Map<string, ModbusLine>()
+
+  constructor(
+    private readonly deps: { logger: Logger; clock: Clock; random?: () => number },
+    private readonly hw: Hardware = realHardware,
+  ) {}
+
+  create(cfg: DeviceConfig): FieldDriver {
+    const deps = { ...this.deps, logger: this.deps.logger.child({ device: cfg.id }) }
+    switch (cfg.driver) {
+      case 'simulated':
+        return new SimulatedDriver(cfg, deps)
+      case 'serial':
+        return new SerialDriver(cfg, deps, this.hw.openSerialPort)
+      default:
+        return new ModbusDriver(cfg, this.line(cfg), deps)
+    }
+  }
+
+  line(cfg: ModbusDeviceConfig): ModbusLine {
+    const spec = linkSpec(cfg)
+    const key = cfg.driver === 'modbus-tcp' ? `${linkKey(spec)}#${cfg.id}` : linkKey(spec)
+    let line = this.lines.get(key)
+    if (!line) {
+      line = new ModbusLine(key, this.hw.modbusTransport(spec), this.deps.clock, this.deps.logger, { min: cfg.backoff_min, max: Math.max(cfg.backoff_min, cfg.backoff_max) })
+      this.lines.set(key, line)
+    }
+    return line
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.lines.values()].map((l) => l.close()))
+    this.lines.clear()
+  }
+}

@@ -1,0 +1,183 @@
+import { errorMessage, systemClock, type Clock, type LocalBroker, type Logger, type Message, type Reading, type Status, type TimerHandle } from '../core/index.ts'
+import type { DeviceConfig } from '../config/sections/drivers.ts'
+import { handleCommand } from './commands.ts'
+import { DriverFactory, realHardware, type Hardware } from './factory.ts'
+import { commandTopics, formatReading, topicFor } from './payload.ts'
+import { ReportFilter, type ReportRule } from './report.ts'
+import type { FieldDriver } from './types.ts'
+
+export type DriverEvent = { type: 'reading'; reading: Reading } | { type: 'state'; device: string; state: string; reason?: string }
+
+export interface DriverHostOptions {
+  devices: DeviceConfig[]
+  gatewayId: string
+  broker: LocalBroker
+  logger: Logger
+  clock?: Clock
+  /** Unused at run time: templates are merged when the config is validated (FIELDGATE_TEMPLATES_DIR). */
+  templatesDir?: string
+  /** Replaces how serial ports and Modbus links are opened (tests, benchmarks). */
+  hardware?: Hardware
+  random?: () => number
+}
+
+export interface DriverHost {
+  start(): Promise<void>
+  stop(): Promise<void>
+  status(): Status
+  onEvent(cb: (e: DriverEvent) => void): () => void
+  /** The running driver of a device (tests use it to push a simulated device into error). */
+  driver(id: string): FieldDriver | undefined
+}
+
+interface Entry {
+  cfg: DeviceConfig
+  driver: FieldDriver
+  rules: Map<string, ReportRule & { qos: 0 | 1 | 2 }>
+}
+
+export function createDriverHost(opts: DriverHostOptions): DriverHost {
+  const clock = opts.clock ?? systemClock
+  const log = opts.logger.child({ module: 'drivers' })
+  const factory = new DriverFactory({ logger: log, clock, ...(opts.random ? { random: opts.random } : {}) }, opts.hardware ?? realHardware)
+  const entries = new Map<string, Entry>()
+  const filter = new ReportFilter()
+  let listeners: Array<(e: DriverEvent) => void> = []
+  let unsubs: Array<() => void> = []
+  let staleTimer: TimerHandle | null = null
+  let abort: AbortController | null = null
+  let published = 0
+  let publishErrors = 0
+  let commands = 0
+
+  const fire = (e: DriverEvent): void => {
+    for (const l of listeners) {
+      try {
+        l(e)
+      } catch (err) {
+        log.warn({ err: errorMessage(err) }, 'driver event listener threw')
+      }
+    }
+  }
+
+  const publish = (e: Entry, r: Reading): void => {
+    const rule = e.rules.get(r.point)
+    const m: Message = {
+      topic: topicFor(e.cfg.topic, opts.gatewayId, e.cfg.id, r.point),
+      payload: formatReading(r, e.cfg.payload, filter.lastGood(r.device, r.point)?.value),
+      qos: rule?.qos ?? e.cfg.qos,
+      retain: e.cfg.retain,
+      origin: `$driver:${e.cfg.id}`,
+      receivedAt: clock.now(),
+    }
+    published++
+    opts.broker.publish(m).catch((err: unknown) => {
+      publishErrors++
+      log.warn({ device: e.cfg.id, topic: m.topic, err: errorMessage(err) }, 'cannot publish reading')
+    })
+  }
+
+  const onReading = (e: Entry, r: Reading): void => {
+    fire({ type: 'reading', reading: r })
+    const rule = e.rules.get(r.point) ?? { maxSilence: 0, staleAfter: 0, qos: e.cfg.qos }
+    if (filter.offer(r, rule, clock.now())) publish(e, r)
+  }
+
+  const rulesOf = (cfg: DeviceConfig): Map<string, ReportRule & { qos: 0 | 1 | 2 }> => {
+    const rules = new Map<string, ReportRule & { qos: 0 | 1 | 2 }>()
+    for (const p of cfg.points) {
+      const deadband = p.deadband ?? cfg.deadband
+      const every = p.poll_interval ?? cfg.poll_interval
+      rules.set(p.name, {
+        ...(deadband !== undefined ? { deadband } : {}),
+        maxSilence: p.max_silence ?? cfg.max_silence,
+        staleAfter: cfg.stale_after ?? 3 * every,
+        qos: p.qos ?? cfg.qos,
+      })
+    }
+    return rules
+  }
+
+  return {
+    async start() {
+      if (abort) return
+      abort = new AbortController()
+      for (const cfg of opts.devices) {
+        if (!cfg.enabled) continue
+        const driver = factory.create(cfg)
+        const e: Entry = { cfg, driver, rules: rulesOf(cfg) }
+        entries.set(cfg.id, e)
+        driver.onState((state, reason) => {
+          log.info({ device: cfg.id, state, reason }, 'device state')
+          fire({ type: 'state', device: cfg.id, state, ...(reason ? { reason } : {}) })
+        })
+        const cmd = commandTopics(cfg.topic, opts.gatewayId, cfg.id)
+        unsubs.push(
+          opts.broker.subscribe(cmd.filter, async (m) => {
+            const point = cmd.pointOf(m.topic)
+            if (point === null) return
+            commands++
+            await handleCommand(m, point, driver, { broker: opts.broker, logger: log, clock, origin: `$driver:${cfg.id}` })
+          }),
+        )
+        await driver.start((r) => onReading(e, r), abort.signal)
+      }
+      const minStale = Math.min(...[...entries.values()].flatMap((e) => [...e.rules.values()].map((r) => r.staleAfter)).filter((s) => s > 0), 60_000)
+      staleTimer = clock.setInterval(
+        () => {
+          const stale = filter.stale(clock.now(), (d, p) => entries.get(d)?.rules.get(p))
+          for (const r of stale) {
+            const e = entries.get(r.device)
+            if (e) {
+              fire({ type: 'reading', reading: r })
+              publish(e, r)
+            }
+          }
+        },
+        Math.max(100, Math.floor(minStale / 4)),
+      )
+      staleTimer.unref?.()
+    },
+
+    async stop() {
+      if (!abort) return
+      abort.abort()
+      abort = null
+      if (staleTimer) clock.clearInterval(staleTimer)
+      staleTimer = null
+      for (const u of unsubs) u()
+      unsubs = []
+      await Promise.all([...entries.values()].map((e) => e.driver.stop().catch(() => undefined)))
+      await factory.close()
+      entries.clear()
+    },
+
+    status(): Status {
+      const devices: Record<string, unknown> = {}
+      let bad = 0
+      for (const [id, e] of entries) {
+        const s = e.driver.status()
+        if (s.health !== 'ok') bad++
+        devices[id] = { health: s.health, ...(s.reason ? { reason: s.reason } : {}), ...s.details }
+      }
+      const lines = Object.fromEntries([...factory.lines].map(([k, l]) => [k, { connected: l.connected, pending: l.pending, opens: l.opens, lastLinkError: l.lastLinkError }]))
+      const health = bad === 0 ? 'ok' : bad === entries.size ? 'down' : 'degraded'
+      return {
+        health,
+        ...(bad ? { reason: `${bad} of ${entries.size} devices not running` } : {}),
+        details: { devices, lines, published, publishErrors, commands },
+      }
+    },
+
+    onEvent(cb) {
+      listeners.push(cb)
+      return () => {
+        listeners = listeners.filter((l) => l !== cb)
+      }
+    },
+
+    driver(id) {
+      return entries.get(id)?.driver
+    },
+  }
+}

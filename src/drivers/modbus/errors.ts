@@ -1,0 +1,58 @@
+import { FieldgateError } from '../../core/index.ts'
+
+const EXCEPTIONS: Record<number, string> = {
+  1: 'illegal function',
+  2: 'illegal data address',
+  3: 'illegal data value',
+  4: 'server device failure',
+  5: 'acknowledge',
+  6: 'server device busy',
+  8: 'memory parity error',
+  10: 'gateway path unavailable',
+  11: 'gateway target device failed to respond',
+}
+
+function field(err: unknown, key: string): unknown {
+  return typeof err === 'object' && err !== null ? (err as Record<string, unknown>)[key] : undefined
+}
+
+/** True when the link itself is gone (port closed, unplugged, connection refused or reset). */
+export function isLinkError(err: unknown): boolean {
+  const name = field(err, 'name')
+  const code = field(err, 'code') ?? field(err, 'errno')
+  const msg = err instanceof Error ? err.message : String(err)
+  return (
+    name === 'PortNotOpenError' ||
+    /port not open|not open|cannot open|No such file|ECONNREFUSED|ECONNRESET|EPIPE|socket|closed/i.test(msg) ||
+    (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOENT', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code))
+  )
+}
+
+export function isTimeout(err: unknown): boolean {
+  return field(err, 'errno') === 'ETIMEDOUT' || field(err, 'name') === 'TransactionTimedOutError'
+}
+
+/** Turns what modbus-serial throws into a coded error naming the device, unit and registers. */
+export function modbusError(err: unknown, where: { device: string; unit: number; what: string; timeout: number }): FieldgateError {
+  if (err instanceof FieldgateError) return err
+  const at = `${where.device} (unit ${where.unit}, ${where.what})`
+  const mc = field(err, 'modbusCode')
+  if (typeof mc === 'number') {
+    const text = EXCEPTIONS[mc] ?? 'unknown exception'
+    return new FieldgateError('DRIVER_MODBUS_EXCEPTION', `modbus exception ${mc} (${text}) from ${at}; check the register map against the datasheet`, {
+      cause: err,
+      details: { modbusCode: mc, ...where },
+    })
+  }
+  if (isTimeout(err)) {
+    return new FieldgateError('DRIVER_TIMEOUT', `no answer within ${where.timeout} ms from ${at}; check wiring, unit id, baud rate and parity`, {
+      cause: err,
+      details: where,
+    })
+  }
+  const msg = err instanceof Error ? err.message : String(err)
+  if (isLinkError(err)) {
+    return new FieldgateError('DRIVER_PORT_UNAVAILABLE', `link to ${at} unavailable: ${msg}`, { cause: err, details: where })
+  }
+  return new FieldgateError('DRIVER_PARSE', `bad response from ${at}: ${msg}`, { cause: err, details: where })
+}
