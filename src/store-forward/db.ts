@@ -1,0 +1,125 @@
+import { existsSync, mkdirSync, renameSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { ClassicLevel } from 'classic-level'
+import type { Clock, Logger } from '../core/index.ts'
+import { errorMessage, FieldgateError } from '../core/index.ts'
+
+export type RawDb = ClassicLevel<Buffer, Buffer>
+
+export type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer }
+
+export interface RepairEvent {
+  at: number
+  action: 'repaired' | 'moved-aside'
+  reason: string
+  movedTo?: string
+}
+
+/**
+ * The one LevelDB of a gateway, with recovery: corrupt at open → repair → move aside and start
+ * fresh; a failed write (ENOSPC, EIO) leaves LevelDB refusing writes until reopened, so the next
+ * write reopens it first instead of failing forever.
+ */
+export class LevelHandle {
+  db: RawDb
+  readonly repairs: RepairEvent[] = []
+  lastWriteError: string | null = null
+  private needsReopen = false
+  private closed = false
+
+  private constructor(
+    readonly location: string,
+    private readonly logger: Logger,
+    private readonly clock: Clock,
+  ) {
+    this.db = LevelHandle.make(location)
+  }
+
+  private static make(location: string): RawDb {
+    return new ClassicLevel<Buffer, Buffer>(location, { keyEncoding: 'buffer', valueEncoding: 'buffer' })
+  }
+
+  /** True when the database was repaired or replaced at open, so derived metadata must be recounted. */
+  get recovered(): boolean {
+    return this.repairs.length > 0
+  }
+
+  static async open(dir: string, logger: Logger, clock: Clock): Promise<LevelHandle> {
+    const location = resolve(dir)
+    mkdirSync(location, { recursive: true })
+    const h = new LevelHandle(location, logger, clock)
+    try {
+      await h.db.open()
+      return h
+    } catch (err) {
+      logger.warn({ dir: location, err: describe(err) }, 'store: database failed to open, trying LevelDB repair')
+      await h.db.close().catch(() => undefined)
+    }
+    try {
+      await ClassicLevel.repair(location)
+      h.db = LevelHandle.make(location)
+      await h.db.open()
+      const ev: RepairEvent = { at: clock.now(), action: 'repaired', reason: 'database failed to open; LevelDB repair succeeded (entries in lost files are gone)' }
+      h.repairs.push(ev)
+      logger.warn({ dir: location }, `store: ${ev.reason}`)
+      return h
+    } catch (err) {
+      await h.db.close().catch(() => undefined)
+      const movedTo = `${location}.corrupt-${new Date(clock.now()).toISOString().replace(/[:.]/g, '-')}`
+      const reason = `repair failed (${describe(err)}); moved the database aside and started empty`
+      try {
+        if (existsSync(location)) renameSync(location, movedTo)
+        mkdirSync(location, { recursive: true })
+        h.db = LevelHandle.make(location)
+        await h.db.open()
+      } catch (err2) {
+        throw new FieldgateError('STORE_CORRUPT', `store: cannot open or recreate the database at ${location}: ${describe(err2)}. Check permissions and free space of storage.data_dir.`, { cause: err2 })
+      }
+      h.repairs.push({ at: clock.now(), action: 'moved-aside', reason, movedTo })
+      logger.error({ dir: location, movedTo }, `store: ${reason}`)
+      return h
+    }
+  }
+
+  /** Writes one atomic batch. Throws QUEUE_WRITE_FAILED; the next call reopens the database first. */
+  async write(ops: BatchOp[], sync: boolean): Promise<void> {
+    if (this.closed) throw new FieldgateError('QUEUE_CLOSED', 'store: the database is closed')
+    try {
+      if (this.needsReopen || this.db.status !== 'open') await this.reopen()
+      const b = this.db.batch()
+      for (const op of ops) {
+        if (op.type === 'put') b.put(op.key, op.value)
+        else b.del(op.key)
+      }
+      await b.write({ sync })
+      this.lastWriteError = null
+    } catch (err) {
+      this.needsReopen = true
+      this.lastWriteError = `${new Date(this.clock.now()).toISOString()} ${describe(err)}`
+      this.logger.error({ dir: this.location, err: describe(err) }, 'store: write failed; will reopen the database and retry on the next write')
+      throw new FieldgateError(
+        'QUEUE_WRITE_FAILED',
+        `store: writing to ${this.location} failed (${describe(err)}). Free disk space or check the storage device; the write is retried on the next append.`,
+        { cause: err },
+      )
+    }
+  }
+
+  private async reopen(): Promise<void> {
+    if (this.db.status === 'open') await this.db.close()
+    if (this.db.status !== 'closed') throw new Error(`database is ${this.db.status}`)
+    await this.db.open()
+    this.needsReopen = false
+    this.logger.info({ dir: this.location }, 'store: database reopened after a write error')
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    await this.db.close()
+  }
+}
+
+function describe(err: unknown): string {
+  const cause = err instanceof Error && err.cause !== undefined ? ` (${errorMessage(err.cause)})` : ''
+  return `${errorMessage(err)}${cause}`
+}

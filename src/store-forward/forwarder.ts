@@ -1,0 +1,329 @@
+import type { Clock, Logger, Message, QueueEntry, Sink, Status, TimerHandle } from '../core/index.ts'
+import { Backoff, errorMessage, silentLogger, systemClock } from '../core/index.ts'
+import type { SequencedQueue } from './types.ts'
+
+export type ForwarderMode = 'backlog-first' | 'live-first'
+
+export interface ForwarderOptions {
+  queue: SequencedQueue
+  sink: Sink
+  /** Entries sent and not yet acknowledged by the cloud; bounds duplicates after a reconnect. */
+  window?: number
+  /** Messages/s when replaying a backlog (entries queued before the sink came online); 0 = unlimited. */
+  replayRate?: number
+  mode?: ForwarderMode
+  logger?: Logger
+  clock?: Clock
+  /** Live entries held in memory for live-first before falling back to the queue's order. */
+  maxLive?: number
+}
+
+interface Flight {
+  entry: QueueEntry
+  gen: number
+}
+
+/**
+ * Drains one durable queue into one uplink. An entry leaves the queue only when the sink's publish
+ * resolves (cloud PUBACK/PUBCOMP). After a failure nothing new is sent until every in-flight publish
+ * has settled; then the failed ones go again in sequence order, so order holds across reconnects
+ * and duplicates are bounded by the window.
+ */
+export class Forwarder {
+  private readonly q: SequencedQueue
+  private readonly sink: Sink
+  private readonly window: number
+  private readonly replayRate: number
+  private readonly mode: ForwarderMode
+  private readonly log: Logger
+  private readonly clock: Clock
+  private readonly maxLive: number
+  private running = false
+  private readonly inflight = new Map<bigint, Flight>()
+  private resend: QueueEntry[] = []
+  private ready: QueueEntry[] = []
+  private live: QueueEntry[] = []
+  /** Sequences sent live (increasing), skipped when the backlog cursor reaches them. */
+  private liveSent: bigint[] = []
+  private queueMayHaveMore = true
+  private broken = false
+  private gen = 0
+  private pumping = false
+  private again = false
+  private directInflight = 0
+  private onlineSince: number
+  private nextSendAt = 0
+  private timer: TimerHandle | null = null
+  private retryTimer: TimerHandle | null = null
+  private unsubscribe: (() => void) | null = null
+  private readonly backoff = new Backoff(100, 5000)
+  private counters = { sent: 0, acked: 0, resent: 0, direct: 0, failures: 0, spilled: 0 }
+  private lastError: string | null = null
+
+  constructor(o: ForwarderOptions) {
+    this.q = o.queue
+    this.sink = o.sink
+    this.window = Math.max(1, o.window ?? 32)
+    this.replayRate = Math.max(0, o.replayRate ?? 0)
+    this.mode = o.mode ?? 'backlog-first'
+    this.log = o.logger ?? silentLogger
+    this.clock = o.clock ?? systemClock
+    this.maxLive = o.maxLive ?? this.window * 4
+    this.onlineSince = this.clock.now()
+  }
+
+  /**
+   * Takes a message routed to this uplink. QoS 1/2: resolves once durable in the queue (the broker
+   * sends PUBACK/PUBREC after that). QoS 0: sent directly while the sink is online and nothing is
+   * queued, otherwise queued without fsync.
+   */
+  async accept(m: Message): Promise<void> {
+    if (m.qos === 0 && this.canSendDirect()) {
+      this.sendDirect(m)
+      return
+    }
+    const [seq] = await this.q.appendSeq([m])
+    this.queueMayHaveMore = true
+    if (this.mode === 'live-first' && seq !== undefined && this.live.length < this.maxLive) {
+      this.live.push({ seq, message: m, enqueuedAt: this.clock.now() })
+    }
+    this.kick()
+  }
+
+  private canSendDirect(): boolean {
+    return (
+      this.running &&
+      this.sink.online &&
+      !this.broken &&
+      this.q.stats().depth === 0 &&
+      this.resend.length + this.ready.length + this.live.length === 0 &&
+      this.inflight.size + this.directInflight < this.window
+    )
+  }
+
+  private sendDirect(m: Message): void {
+    this.directInflight++
+    this.counters.direct++
+    this.sink.publish(m).then(
+      () => {
+        this.directInflight--
+      },
+      (err: unknown) => {
+        this.directInflight--
+        this.lastError = errorMessage(err)
+        // At most once allows dropping it; keeping it costs nothing while the disk has room.
+        this.counters.spilled++
+        this.q.appendSeq([m]).then(() => {
+          this.queueMayHaveMore = true
+          this.kick()
+        }, () => undefined)
+      },
+    )
+  }
+
+  start(): void {
+    if (this.running) return
+    this.running = true
+    this.onlineSince = this.clock.now()
+    this.unsubscribe = this.sink.onOnline(() => this.onOnline())
+    this.kick()
+  }
+
+  private onOnline(): void {
+    this.onlineSince = this.clock.now()
+    // Publishes from the old connection may never settle: send them again (bounded duplicates).
+    this.broken = false
+    this.failInflight()
+    this.backoff.reset()
+    this.kick()
+  }
+
+  private failInflight(): void {
+    for (const f of this.inflight.values()) this.addResend(f.entry)
+    this.inflight.clear()
+    this.gen++
+  }
+
+  async stop(): Promise<void> {
+    this.running = false
+    this.unsubscribe?.()
+    this.unsubscribe = null
+    if (this.timer) this.clock.clearTimeout(this.timer)
+    if (this.retryTimer) this.clock.clearTimeout(this.retryTimer)
+    this.timer = null
+    this.retryTimer = null
+    await this.q.flush()
+  }
+
+  private kick(): void {
+    if (this.pumping) {
+      this.again = true
+      return
+    }
+    void this.pump()
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true
+    try {
+      do {
+        this.again = false
+        await this.fill()
+      } while (this.again)
+    } catch (err) {
+      this.lastError = errorMessage(err)
+      this.log.warn({ err: this.lastError }, 'forwarder: reading the queue failed; retrying')
+      this.schedule(this.backoff.next())
+    } finally {
+      this.pumping = false
+    }
+  }
+
+  private async fill(): Promise<void> {
+    while (this.running && this.sink.online && !this.broken && this.inflight.size < this.window) {
+      let next = this.resend.shift()
+      let src: 'resend' | 'live' | 'ready' = 'resend'
+      if (!next && (next = this.live.shift())) src = 'live'
+      if (!next && (next = this.nextReady())) src = 'ready'
+      if (next) {
+        // Live entries are never paced: replayRate limits only the backlog.
+        if (src !== 'live' && this.isBacklog(next) && !this.paced()) {
+          if (src === 'resend') this.resend.unshift(next)
+          else this.ready.unshift(next)
+          return
+        }
+        if (src === 'live') this.liveSent.push(next.seq)
+        this.send(next)
+        continue
+      }
+      if (!this.queueMayHaveMore) return
+      this.queueMayHaveMore = false
+      const want = this.window - this.inflight.size
+      const got = await this.q.peek(want)
+      if (got.length === want) this.queueMayHaveMore = true
+      this.ready.push(...got)
+    }
+  }
+
+  /** Next backlog entry, skipping those already sent live. */
+  private nextReady(): QueueEntry | undefined {
+    for (let e = this.ready.shift(); e; e = this.ready.shift()) {
+      while (this.liveSent.length > 0 && (this.liveSent[0] as bigint) < e.seq) this.liveSent.shift()
+      if (this.liveSent[0] === e.seq) {
+        this.liveSent.shift()
+        continue
+      }
+      if (this.inflight.has(e.seq)) continue
+      return e
+    }
+    return undefined
+  }
+
+  private isBacklog(e: QueueEntry): boolean {
+    return this.replayRate > 0 && e.enqueuedAt < this.onlineSince
+  }
+
+  /** Token pacing for backlog replay; schedules a wake-up when it is too early. */
+  private paced(): boolean {
+    const now = this.clock.now()
+    if (now < this.nextSendAt) {
+      this.schedule(this.nextSendAt - now)
+      return false
+    }
+    this.nextSendAt = Math.max(now, this.nextSendAt) + 1000 / this.replayRate
+    return true
+  }
+
+  private schedule(ms: number): void {
+    if (this.timer || !this.running) return
+    this.timer = this.clock.setTimeout(() => {
+      this.timer = null
+      this.kick()
+    }, ms)
+  }
+
+  private addResend(e: QueueEntry): void {
+    if (this.resend.some((r) => r.seq === e.seq)) return
+    this.resend.push(e)
+    this.resend.sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0))
+  }
+
+  private send(entry: QueueEntry): void {
+    const gen = this.gen
+    this.inflight.set(entry.seq, { entry, gen })
+    this.counters.sent++
+    this.sink.publish(entry.message).then(
+      () => {
+        this.counters.acked++
+        this.q.ack([entry.seq]).catch((err: unknown) => {
+          // The entry stays queued and is sent again after a restart: a duplicate, never a loss.
+          this.lastError = errorMessage(err)
+        })
+        if (this.inflight.get(entry.seq)?.gen === gen) this.inflight.delete(entry.seq)
+        this.forgetAcked(entry.seq)
+        this.backoff.reset()
+        this.settled()
+      },
+      (err: unknown) => {
+        if (this.inflight.get(entry.seq)?.gen !== gen) return // already moved to resend on reconnect
+        this.inflight.delete(entry.seq)
+        this.counters.failures++
+        this.lastError = errorMessage(err)
+        this.addResend(entry)
+        this.broken = true
+        this.settled()
+      },
+    )
+  }
+
+  /** An acknowledged entry must not go out again from the resend, ready or live-skip lists. */
+  private forgetAcked(seq: bigint): void {
+    if (this.resend.length > 0) this.resend = this.resend.filter((r) => r.seq !== seq)
+    if (this.mode !== 'live-first') return
+    const i = this.liveSent.indexOf(seq)
+    if (i >= 0) {
+      // Deleted from the queue now, so the cursor may never meet it; drop it from a peeked window too.
+      this.liveSent.splice(i, 1)
+      this.ready = this.ready.filter((r) => r.seq !== seq)
+    }
+  }
+
+  /** After a failure, wait for every in-flight publish to settle, then retry in order. */
+  private settled(): void {
+    if (this.broken && this.inflight.size === 0) {
+      this.counters.resent += this.resend.length
+      this.log.info({ resend: this.resend.length, err: this.lastError }, 'forwarder: uplink publish failed; resending in order')
+      // Offline: onOnline will restart us. Online but failing: retry after a backoff.
+      if (this.sink.online) {
+        this.retryTimer ??= this.clock.setTimeout(() => {
+          this.retryTimer = null
+          this.broken = false
+          this.kick()
+        }, this.backoff.next())
+      }
+      return
+    }
+    this.kick()
+  }
+
+  status(): Status {
+    const qs = this.q.stats()
+    const online = this.sink.online
+    const health = !online || this.broken ? 'degraded' : 'ok'
+    return {
+      health,
+      ...(health === 'degraded' ? { reason: online ? `publishes failing: ${this.lastError ?? 'unknown'}` : 'uplink offline; messages are queued' } : {}),
+      details: {
+        mode: this.mode,
+        running: this.running,
+        online,
+        inflight: this.inflight.size + this.directInflight,
+        window: this.window,
+        replayRate: this.replayRate,
+        ...this.counters,
+        backlog: qs.depth,
+        lastError: this.lastError,
+      },
+    }
+  }
+}

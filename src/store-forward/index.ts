@@ -1,0 +1,6 @@
+export { openStore, readProcIo, type GatewayStore } from './store.ts'
+export { LevelQueue } from './level-queue.ts'
+export { MemoryQueue } from './memory-queue.ts'
+export { LevelSessionStore, LevelRetainedStore } from './level-sessions.ts'
+export { Forwarder, type ForwarderOptions, type ForwarderMode } from './forwarder.ts'
+export type { SequencedQueue, QueueOptions, BudgetPolicy } from './types.ts'

@@ -1,0 +1,175 @@
+import type { LoadedSession, Message, RetainedStore, SessionRecord, SessionStore, StoredDelivery } from '../core/index.ts'
+import { FieldgateError } from '../core/index.ts'
+import { decodeEntry, encodeEntry, readSeq, seqBytes } from './codec.ts'
+import type { BatchOp, LevelHandle } from './db.ts'
+
+/*
+ * Keys (client ids and topics cannot contain U+0000 [MQTT-1.5.4-2], so NUL separates safely):
+ *   s\0<clientId>                 → SessionRecord JSON
+ *   o\0<clientId>\0<seq u64 BE>   → u8 state | u16 packetId (0 = none) | encoded message
+ *   i\0<clientId>\0<pid u16 BE>   → (empty)  inbound QoS 2 awaiting PUBREL
+ *   m\0sessions\0next             → next outgoing id
+ *   r\0<topic>                    → encoded retained message
+ */
+const STATES: StoredDelivery['state'][] = ['queued', 'sent', 'released']
+const EMPTY = Buffer.alloc(0)
+const HIGH = Buffer.from([0xff])
+
+function k(...parts: Array<string | Buffer>): Buffer {
+  return Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)))
+}
+
+class Serial {
+  private lock: Promise<unknown> = Promise.resolve()
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.lock.then(fn)
+    this.lock = p.catch(() => undefined)
+    return p
+  }
+}
+
+/** Persistent sessions in the gateway's LevelDB; every change is fsynced before it resolves. */
+export class LevelSessionStore implements SessionStore {
+  private nextId = 0n
+  private readonly serial = new Serial()
+  private closed = false
+  private static readonly NEXT = k('m\0sessions\0next')
+
+  private constructor(private readonly h: LevelHandle) {}
+
+  static async open(h: LevelHandle): Promise<LevelSessionStore> {
+    const s = new LevelSessionStore(h)
+    const raw = await h.db.get(LevelSessionStore.NEXT)
+    s.nextId = raw === undefined ? 0n : BigInt(raw.toString('utf8'))
+    // After a repair the counter may lag the surviving entries: take the larger.
+    for await (const key of h.db.keys({ gt: k('o\0'), lt: k('o\x01') })) {
+      const id = readSeq(key, key.length - 8) + 1n
+      if (id > s.nextId) s.nextId = id
+    }
+    return s
+  }
+
+  private write(ops: BatchOp[]): Promise<void> {
+    if (this.closed) return Promise.reject(new FieldgateError('QUEUE_CLOSED', 'session store is closed'))
+    return this.h.write(ops, true)
+  }
+
+  async loadAll(): Promise<LoadedSession[]> {
+    const out: LoadedSession[] = []
+    for await (const [key, value] of this.h.db.iterator({ gt: k('s\0'), lt: k('s\x01') })) {
+      const clientId = key.toString('utf8', 2)
+      const session = JSON.parse(value.toString('utf8')) as SessionRecord
+      const outgoing: StoredDelivery[] = []
+      for await (const [ok, ov] of this.h.db.iterator({ gt: k('o\0', clientId, '\0'), lt: k('o\0', clientId, '\x01') })) {
+        const state = STATES[ov.readUInt8(0)] ?? 'queued'
+        const pid = ov.readUInt16BE(1)
+        const d: StoredDelivery = { id: readSeq(ok, ok.length - 8), message: decodeEntry(ov.subarray(3)).message, state }
+        if (pid !== 0) d.packetId = pid
+        outgoing.push(d)
+      }
+      const incomingQos2: number[] = []
+      for await (const ik of this.h.db.keys({ gt: k('i\0', clientId, '\0'), lt: k('i\0', clientId, '\x01') })) incomingQos2.push(ik.readUInt16BE(ik.length - 2))
+      out.push({ session, outgoing, incomingQos2 })
+    }
+    return out
+  }
+
+  saveSession(s: SessionRecord): Promise<void> {
+    return this.serial.run(() => this.write([{ type: 'put', key: k('s\0', s.clientId), value: Buffer.from(JSON.stringify(s)) }]))
+  }
+
+  deleteSession(clientId: string): Promise<void> {
+    return this.serial.run(async () => {
+      const ops: BatchOp[] = [{ type: 'del', key: k('s\0', clientId) }]
+      for (const prefix of ['o\0', 'i\0']) {
+        for await (const key of this.h.db.keys({ gt: k(prefix, clientId, '\0'), lt: k(prefix, clientId, '\x01') })) ops.push({ type: 'del', key })
+      }
+      await this.write(ops)
+    })
+  }
+
+  addOutgoing(clientId: string, messages: Message[]): Promise<bigint[]> {
+    return this.serial.run(async () => {
+      const ids = messages.map(() => this.nextId++)
+      const ops: BatchOp[] = messages.map((m, i) => ({ type: 'put', key: this.outKey(clientId, ids[i] as bigint), value: delivery('queued', undefined, m) }))
+      ops.push({ type: 'put', key: LevelSessionStore.NEXT, value: Buffer.from(this.nextId.toString()) })
+      await this.write(ops)
+      return ids
+    })
+  }
+
+  updateOutgoing(clientId: string, id: bigint, state: StoredDelivery['state'], packetId?: number): Promise<void> {
+    return this.serial.run(async () => {
+      const key = this.outKey(clientId, id)
+      const old = await this.h.db.get(key)
+      if (old === undefined) return // removed meanwhile (acked or session deleted): nothing to update
+      const value = Buffer.from(old)
+      value.writeUInt8(STATES.indexOf(state), 0)
+      value.writeUInt16BE(packetId ?? 0, 1)
+      await this.write([{ type: 'put', key, value }])
+    })
+  }
+
+  removeOutgoing(clientId: string, id: bigint): Promise<void> {
+    return this.serial.run(() => this.write([{ type: 'del', key: this.outKey(clientId, id) }]))
+  }
+
+  addIncomingQos2(clientId: string, packetId: number): Promise<void> {
+    return this.serial.run(() => this.write([{ type: 'put', key: this.inKey(clientId, packetId), value: EMPTY }]))
+  }
+
+  removeIncomingQos2(clientId: string, packetId: number): Promise<void> {
+    return this.serial.run(() => this.write([{ type: 'del', key: this.inKey(clientId, packetId) }]))
+  }
+
+  private outKey(clientId: string, id: bigint): Buffer {
+    return k('o\0', clientId, '\0', seqBytes(id))
+  }
+
+  private inKey(clientId: string, pid: number): Buffer {
+    const b = Buffer.alloc(2)
+    b.writeUInt16BE(pid)
+    return k('i\0', clientId, '\0', b)
+  }
+
+  async close(): Promise<void> {
+    await this.serial.run(async () => undefined)
+    this.closed = true
+  }
+}
+
+function delivery(state: StoredDelivery['state'], packetId: number | undefined, m: Message): Buffer {
+  const head = Buffer.alloc(3)
+  head.writeUInt8(STATES.indexOf(state), 0)
+  head.writeUInt16BE(packetId ?? 0, 1)
+  return Buffer.concat([head, encodeEntry(m, 0)])
+}
+
+/**
+ * Retained messages. Written without fsync: they survive a crash of the process (the OS holds the
+ * write), a power cut may lose the latest updates, and each update would otherwise cost an fsync.
+ */
+export class LevelRetainedStore implements RetainedStore {
+  private closed = false
+  constructor(private readonly h: LevelHandle) {}
+
+  async loadAll(): Promise<Message[]> {
+    const out: Message[] = []
+    for await (const v of this.h.db.values({ gt: k('r\0'), lt: k('r\0', HIGH) })) out.push(decodeEntry(v).message)
+    return out
+  }
+
+  put(m: Message): Promise<void> {
+    if (this.closed) return Promise.reject(new FieldgateError('QUEUE_CLOSED', 'retained store is closed'))
+    return this.h.write([{ type: 'put', key: k('r\0', m.topic), value: encodeEntry(m, 0) }], false)
+  }
+
+  delete(topic: string): Promise<void> {
+    if (this.closed) return Promise.reject(new FieldgateError('QUEUE_CLOSED', 'retained store is closed'))
+    return this.h.write([{ type: 'del', key: k('r\0', topic) }], false)
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+  }
+}

@@ -1,0 +1,156 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Clock, Logger, RetainedStore, SessionStore, Status } from '../core/index.ts'
+import { systemClock } from '../core/index.ts'
+import type { StorageConfig } from '../config/sections/storage.ts'
+import { LevelHandle, type RepairEvent } from './db.ts'
+import { LevelQueue } from './level-queue.ts'
+import { LevelRetainedStore, LevelSessionStore } from './level-sessions.ts'
+import type { SequencedQueue } from './types.ts'
+
+export interface GatewayStore {
+  /** The FIFO of one uplink, created on first use. Call `openQueue` first to have it ready at start. */
+  queue(name: string): SequencedQueue
+  /** Opens (or creates) a queue and restores its state; resolves when it is usable. */
+  openQueue(name: string): Promise<SequencedQueue>
+  readonly sessions: SessionStore
+  readonly retained: RetainedStore
+  status(): Status
+  close(): Promise<void>
+}
+
+/** Reads this process's I/O counters (Linux); null elsewhere. */
+export function readProcIo(): { writeBytes: number; wchar: number } | null {
+  try {
+    const text = readFileSync('/proc/self/io', 'utf8')
+    const get = (name: string): number => Number(new RegExp(`^${name}: (\\d+)`, 'm').exec(text)?.[1] ?? NaN)
+    return { writeBytes: get('write_bytes'), wchar: get('wchar') }
+  } catch {
+    return null
+  }
+}
+
+function dirBytes(dir: string): number {
+  let total = 0
+  try {
+    for (const f of readdirSync(dir)) total += statSync(join(dir, f)).size
+  } catch {
+    // the directory may be mid-rename during repair; report what we have
+  }
+  return total
+}
+
+/**
+ * Opens the gateway's one LevelDB at `cfg.data_dir` (repairing or moving aside a corrupt one) with
+ * the broker's sessions, retained messages and one queue per uplink in it.
+ */
+export async function openStore(cfg: StorageConfig, logger: Logger, opts: { clock?: Clock } = {}): Promise<GatewayStore> {
+  const clock = opts.clock ?? systemClock
+  const log = logger.child({ module: 'store' })
+  const h = await LevelHandle.open(cfg.data_dir, log, clock)
+  const sessions = await LevelSessionStore.open(h)
+  const retained = new LevelRetainedStore(h)
+  const queues = new Map<string, LevelQueue>()
+  const opening = new Map<string, Promise<LevelQueue>>()
+  const io0 = readProcIo()
+  const appended0 = { n: 0 }
+
+  const openQueue = (name: string): Promise<LevelQueue> => {
+    const ready = queues.get(name)
+    if (ready) return Promise.resolve(ready)
+    let p = opening.get(name)
+    if (!p) {
+      const qo = { maxBytes: cfg.max_bytes, maxAge: cfg.max_age, policy: cfg.policy, groupCommitWindow: cfg.group_commit_window, maxBatch: cfg.max_batch, clock, logger: log }
+      p = LevelQueue.open(name, h, qo, h.recovered).then((q) => {
+        queues.set(name, q)
+        appended0.n += q.stats().appended
+        return q
+      })
+      opening.set(name, p)
+    }
+    return p
+  }
+
+  return {
+    sessions,
+    retained,
+    openQueue,
+    queue(name: string): SequencedQueue {
+      const ready = queues.get(name)
+      if (ready) return ready
+      return new LazyQueue(openQueue(name))
+    },
+    status(): Status {
+      const perQueue: Record<string, unknown> = {}
+      let appendedSinceOpen = -appended0.n
+      let errors = 0
+      let bytes = 0
+      for (const [name, q] of queues) {
+        const s = q.stats()
+        appendedSinceOpen += s.appended
+        bytes += s.bytes
+        if (s.lastError) errors++
+        perQueue[name] = { ...s, oldestAgeMs: s.oldestEnqueuedAt === null ? null : clock.now() - s.oldestEnqueuedAt, batches: q.batches }
+      }
+      const io = readProcIo()
+      const per = (a: number | undefined, b: number | undefined): number | null =>
+        io0 && a !== undefined && b !== undefined && appendedSinceOpen > 0 ? Math.round((a - b) / appendedSinceOpen) : null
+      const diskBytes = dirBytes(h.location)
+      const repairs: RepairEvent[] = h.repairs
+      const reasons: string[] = []
+      if (h.lastWriteError) reasons.push(`last write failed: ${h.lastWriteError}`)
+      if (errors > 0) reasons.push(`${errors} queue(s) report write errors`)
+      if (repairs.length > 0) reasons.push(`database ${repairs.map((r) => r.action).join(', ')} at start`)
+      if (bytes > cfg.max_bytes * 0.9 * Math.max(1, queues.size)) reasons.push('queues above 90% of storage.max_bytes')
+      return {
+        health: reasons.length === 0 ? 'ok' : 'degraded',
+        ...(reasons.length > 0 ? { reason: reasons.join('; ') } : {}),
+        details: {
+          dataDir: h.location,
+          queues: perQueue,
+          disk: { bytes: diskBytes, budgetBytesPerQueue: cfg.max_bytes, maxAgeMs: cfg.max_age, policy: cfg.policy },
+          lastWriteError: h.lastWriteError,
+          // /proc/self/io write_bytes counts what reached the block layer (what wears an SD card).
+          writeBytesPerMessage: per(io?.writeBytes, io0?.writeBytes),
+          wcharPerMessage: per(io?.wchar, io0?.wchar),
+          repairs,
+        },
+      }
+    },
+    async close(): Promise<void> {
+      for (const q of queues.values()) await q.close().catch((err: unknown) => log.warn({ queue: q.name, err: String(err) }, 'store: queue close failed'))
+      await sessions.close()
+      await retained.close()
+      await h.close()
+    },
+  }
+}
+
+/** A queue handed out before it finished opening: every call waits for the open. */
+class LazyQueue implements SequencedQueue {
+  private q: LevelQueue | null = null
+  constructor(private readonly ready: Promise<LevelQueue>) {
+    ready.then((q) => (this.q = q), () => undefined)
+  }
+  append(ms: Parameters<SequencedQueue['append']>[0]): Promise<void> {
+    return this.ready.then((q) => q.append(ms))
+  }
+  appendSeq(ms: Parameters<SequencedQueue['appendSeq']>[0]): Promise<bigint[]> {
+    return this.ready.then((q) => q.appendSeq(ms))
+  }
+  peek(n: number): ReturnType<SequencedQueue['peek']> {
+    return this.ready.then((q) => q.peek(n))
+  }
+  ack(seqs: bigint[]): Promise<void> {
+    return this.ready.then((q) => q.ack(seqs))
+  }
+  flush(): Promise<void> {
+    return this.ready.then((q) => q.flush())
+  }
+  stats(): ReturnType<SequencedQueue['stats']> {
+    return this.q ? this.q.stats() : { depth: 0, bytes: 0, oldestEnqueuedAt: null, appended: 0, acked: 0, dropped: 0, rejected: 0, lastError: null }
+  }
+  close(): Promise<void> {
+    return this.ready.then((q) => q.close())
+  }
+}
