@@ -1,0 +1,247 @@
+import type { Duplex } from 'node:stream'
+import type { BrokerConfig } from '../config/index.ts'
+import { systemClock, type Clock, type TimerHandle } from '../core/clock.ts'
+import { FieldgateError, errorMessage } from '../core/errors.ts'
+import type { Logger } from '../core/logger.ts'
+import type { RetainedStore } from '../core/persistence.ts'
+import type { Message, Status } from '../core/types.ts'
+import { Connection } from './connection.ts'
+import { DeliveryEngine } from './delivery.ts'
+import { openHooks, type BrokerHooks, type ClientIdentity, type ConnectionInfo } from './hooks.ts'
+import { startListener, type StartedListener } from './listeners/index.ts'
+import { Persistence } from './persist.ts'
+import { MemoryRetainedStore, MemorySessionStore } from './persistence/memory.ts'
+import { RetainedTree } from './retained.ts'
+import { route } from './router.ts'
+import type { Session } from './session.ts'
+import { SessionRegistry } from './sessions.ts'
+import { Stats } from './stats.ts'
+import { SysPublisher } from './sys.ts'
+import { parseFilter, topicNameProblem } from './topics.ts'
+import { TopicTrie } from './trie.ts'
+import type { Broker, BrokerOptions, ListeningOn, LocalHandler, LocalSubscribeOptions, Subscription } from './types.ts'
+
+const SWEEP_MS = 500
+const LOCAL_LIMITS = { maxLength: 65535, maxLevels: 65535 }
+
+export class MqttBroker implements Broker {
+  readonly config: BrokerConfig
+  readonly logger: Logger
+  readonly clock: Clock
+  readonly hooks: BrokerHooks
+  readonly gatewayId: string
+  readonly stats: Stats
+  readonly trie = new TopicTrie()
+  readonly retained = new RetainedTree()
+  readonly retainedStore: RetainedStore
+  readonly persistence: Persistence
+  readonly delivery: DeliveryEngine
+  readonly sessions: SessionRegistry
+  readonly connections = new Set<Connection>()
+  private readonly listeners: StartedListener[] = []
+  private readonly sys: SysPublisher
+  private sweepTimer: TimerHandle | null = null
+  private serial = 0
+  private closing = false
+
+  constructor(opts: BrokerOptions) {
+    this.config = opts.config
+    this.logger = opts.logger
+    this.clock = opts.clock ?? systemClock
+    this.hooks = opts.hooks ?? openHooks
+    this.gatewayId = opts.gatewayId
+    this.stats = new Stats(this.clock, this.logger)
+    this.retainedStore = opts.retained ?? new MemoryRetainedStore()
+    this.persistence = new Persistence(opts.sessions ?? new MemorySessionStore(), this.logger)
+    this.delivery = new DeliveryEngine(this)
+    this.sessions = new SessionRegistry(this)
+    this.sys = new SysPublisher(this)
+    this.hooks.onRevoke?.((who) => {
+      const match = (id: ClientIdentity): boolean =>
+        who.some((w) => (w.username !== undefined && w.username === id.username) || (w.deviceId !== undefined && w.deviceId === id.deviceId))
+      this.disconnectWhere(match, 0x87, 'credentials revoked')
+    })
+  }
+
+  /** Loads retained messages and sessions, starts the keep-alive sweep and $SYS. */
+  async init(): Promise<void> {
+    for (const m of await this.retainedStore.loadAll()) this.retained.set(m)
+    this.sessions.restore(await this.persistence.store.loadAll())
+    this.sweepTimer = this.clock.setInterval(() => this.sweep(), SWEEP_MS)
+    this.sweepTimer.unref?.()
+    this.sys.start()
+  }
+
+  async listen(): Promise<ListeningOn[]> {
+    const out: ListeningOn[] = []
+    for (const [i, cfg] of this.config.listeners.entries()) {
+      const l = await startListener(cfg, i, (stream, info) => this.handleConnection(stream, info), this.logger)
+      this.listeners.push(l)
+      out.push({ name: l.name, protocol: l.protocol, host: l.host, port: l.port })
+      this.logger.info({ listener: l.name, protocol: l.protocol, host: l.host, port: l.port }, 'MQTT listener open')
+    }
+    return out
+  }
+
+  handleConnection(stream: Duplex, info: ConnectionInfo): void {
+    if (this.closing) {
+      stream.destroy()
+      return
+    }
+    if (this.connections.size >= this.config.limits.max_connections) {
+      this.stats.limit('connections', `${info.remoteAddress}:${info.remotePort}`, `max_connections (${this.config.limits.max_connections}) reached`)
+      stream.destroy()
+      return
+    }
+    this.stats.connectionsTotal++
+    this.connections.add(new Connection(this, stream, info, ++this.serial))
+  }
+
+  connectionClosed(c: Connection): void {
+    this.connections.delete(c)
+    this.sessions.detach(c)
+  }
+
+  /** Route a message that entered the broker (client, will, in-process); handles the retained store. */
+  ingest(m: Message): Promise<void> | undefined {
+    if (m.origin !== '$SYS') this.stats.messagesIn++
+    if (m.retain) this.storeRetained(m)
+    return route(this, m)
+  }
+
+  private storeRetained(m: Message): void {
+    const sys = m.topic.startsWith('$SYS/')
+    if (m.payload.length === 0) {
+      // [MQTT-3.3.1-10] an empty retained payload clears the topic and is not stored
+      if (this.retained.delete(m.topic) && !sys) this.retainedOp('delete', this.retainedStore.delete(m.topic))
+      return
+    }
+    const existing = this.retained.get(m.topic)
+    if (existing === null && !sys && this.retained.size >= this.config.limits.max_retained) {
+      this.stats.limit('retained', m.origin ?? '', `max_retained (${this.config.limits.max_retained}) reached; ${m.topic} not retained`)
+      return
+    }
+    this.retained.set(m)
+    if (!sys) this.retainedOp('put', this.retainedStore.put(m))
+  }
+
+  private retainedOp(what: string, p: Promise<void>): void {
+    p.catch((err: unknown) => this.logger.error({ err: errorMessage(err) }, `retained store ${what} failed`))
+  }
+
+  publishWill(m: Message, s: Session): void {
+    const who = s.identity
+    if (who !== null && !this.hooks.authorizePublish(who, m.topic, m.qos, m.retain)) return
+    const w = this.ingest({ ...m, receivedAt: this.clock.now() })
+    w?.catch(() => undefined)
+  }
+
+  async publish(m: Message): Promise<void> {
+    if (this.closing) throw new FieldgateError('BROKER_CLOSED', 'broker is closed; publish after close() is not possible')
+    const problem = topicNameProblem(m.topic, LOCAL_LIMITS)
+    if (problem !== null) throw new FieldgateError('BROKER_PROTOCOL', `cannot publish to "${m.topic}": ${problem}`)
+    const msg = m.receivedAt === undefined ? { ...m, receivedAt: this.clock.now() } : m
+    await this.ingest(msg)
+  }
+
+  subscribe(filter: string, onMessage: LocalHandler, opts: LocalSubscribeOptions = {}): () => void {
+    const parsed = parseFilter(filter, LOCAL_LIMITS)
+    if (typeof parsed === 'string') throw new FieldgateError('BROKER_PROTOCOL', `cannot subscribe to "${filter}": ${parsed}`)
+    const sub: Subscription = {
+      raw: filter,
+      filter: parsed.filter,
+      share: parsed.share,
+      qos: opts.qos ?? 2,
+      noLocal: false,
+      retainAsPublished: true,
+      retainHandling: 0,
+      subscriptionId: undefined,
+      session: null,
+      local: onMessage,
+      noLocalOrigin: opts.noLocalOrigin,
+    }
+    this.trie.add(sub)
+    if (opts.retained === true && parsed.share === undefined) {
+      for (const m of this.retained.match(parsed.filter)) {
+        try {
+          const r = onMessage(m.qos <= sub.qos ? m : { ...m, qos: sub.qos })
+          if (r !== undefined) r.catch(() => undefined)
+        } catch (err) {
+          this.logger.warn({ filter, err: errorMessage(err) }, 'in-process subscriber failed on a retained message')
+        }
+      }
+    }
+    let active = true
+    return () => {
+      if (active) this.trie.remove(sub)
+      active = false
+    }
+  }
+
+  disconnectWhere(pred: (who: ClientIdentity) => boolean, reasonCode: number, reason: string): number {
+    let n = 0
+    for (const c of [...this.connections]) {
+      if (c.state !== 'connected' || !pred(c.identity)) continue
+      this.logger.info({ clientId: c.clientId, reasonCode }, `disconnecting client ${c.clientId}: ${reason}`)
+      c.disconnect(reasonCode, reason)
+      n++
+    }
+    return n
+  }
+
+  private sweep(): void {
+    const now = this.clock.now()
+    const connectTimeout = this.config.limits.connect_timeout
+    for (const c of this.connections) {
+      if (c.state === 'new' && now - c.createdAt > connectTimeout) {
+        this.stats.limit('connect_timeout', `${c.info.remoteAddress}:${c.info.remotePort}`, `no CONNECT within ${connectTimeout} ms`)
+        c.destroy()
+      } else if (c.state === 'connected' && c.keepaliveMs > 0 && now - c.lastRx > c.keepaliveMs * 1.5) {
+        // [MQTT-3.1.2-24] nothing received for 1.5 × keep-alive
+        c.protocolError(`keep-alive expired (${c.keepaliveMs / 1000} s)`, 0x8d)
+      }
+    }
+    this.stats.updateRates()
+  }
+
+  status(): Status {
+    let connected = 0
+    for (const c of this.connections) if (c.state === 'connected') connected++
+    let subscriptions = 0
+    for (const s of this.sessions.map.values()) subscriptions += s.subscriptions.size
+    const st = this.stats
+    return {
+      health: this.closing ? 'down' : 'ok',
+      ...(this.closing ? { reason: 'broker closed' } : {}),
+      details: {
+        listeners: this.listeners.map((l) => ({ name: l.name, protocol: l.protocol, host: l.host, port: l.port })),
+        clients: { connected, connections: this.connections.size, sessions: this.sessions.map.size, total: st.connectionsTotal },
+        subscriptions,
+        inProcessSubscriptions: this.trie.size - subscriptions,
+        retained: this.retained.size,
+        messages: { in: st.messagesIn, out: st.messagesOut },
+        bytes: { in: st.bytesIn, out: st.bytesOut },
+        rates: { ...st.rates },
+        limitHits: { ...st.limitHits },
+        uptimeSeconds: Math.floor((this.clock.now() - st.startedAt) / 1000),
+      },
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return
+    this.closing = true
+    if (this.sweepTimer !== null) this.clock.clearInterval(this.sweepTimer)
+    this.sys.stop()
+    await Promise.all(this.listeners.map((l) => l.close()))
+    for (const c of [...this.connections]) {
+      c.dropWill = true // wills are for clients that vanish, not for a broker shutting down
+      c.disconnect(0x8b, 'server shutting down')
+    }
+    for (const s of this.sessions.map.values()) {
+      if (s.expiryTimer !== null) this.clock.clearTimeout(s.expiryTimer)
+      if (s.will?.timer != null) this.clock.clearTimeout(s.will.timer)
+    }
+    await this.persistence.flush()
+  }
+}

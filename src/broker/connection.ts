@@ -1,0 +1,322 @@
+import type { Duplex } from 'node:stream'
+import { generate, parser as mqttParser, type IPublishPacket, type Packet } from 'mqtt-packet'
+import type { Message, Qos } from '../core/types.ts'
+import { errorMessage, isFieldgateError } from '../core/errors.ts'
+import type { MqttBroker } from './broker.ts'
+import { encodeAck, encodePublish } from './encode.ts'
+import { dispatch } from './handlers/index.ts'
+import type { ClientIdentity, ConnectionInfo } from './hooks.ts'
+import type { Session, SessionLink } from './session.ts'
+import { Writer } from './writer.ts'
+
+type Parser = ReturnType<typeof mqttParser>
+
+/** Cache of the last QoS 0 PUBLISH encoded, so fan-out of one message encodes once per protocol level. */
+let cacheMsg: Message | null = null
+let cacheRetain = false
+let cacheV4: Buffer | null = null
+let cacheV5: Buffer | null = null
+
+const MAX_BACKLOG_PACKETS = 1000
+
+export interface WillSpec {
+  message: Message
+  delay: number
+}
+
+/**
+ * One client connection: parses bytes into packets, hands them to the handler switch, and sends
+ * packets through its Writer. Protocol decisions live in the handlers and in delivery.ts.
+ */
+export class Connection implements SessionLink {
+  state: 'new' | 'connecting' | 'connected' | 'closed' = 'new'
+  clientId = ''
+  protocolVersion: 3 | 4 | 5 = 4
+  session: Session | null = null
+  identity: ClientIdentity
+  readonly serial: number
+  readonly createdAt: number
+  lastRx: number
+  keepaliveMs = 0
+  will: WillSpec | null = null
+  /** Set on DISCONNECT 0x00 or when the will must not be sent. */
+  dropWill = false
+  /** Client's Maximum Packet Size (v5); 0 = no limit. */
+  maxOut = 0
+  /** Outbound in-flight window: min(client Receive Maximum, max_inflight). */
+  outMax: number
+  aliasIn: Map<number, string> | null = null
+  aliasOut: Map<string, number> | null = null
+  aliasOutMax = 0
+  /** QoS 1/2 publishes received and not yet fully acknowledged (Receive Maximum accounting). */
+  inboundCount = 0
+  /** QoS 1 packet ids whose PUBACK waits for in-process subscribers. */
+  waitingIds: Set<number> | null = null
+  backlog: Packet[] | null = null
+  private readonly parser: Parser
+  private readonly writer: Writer
+  private ackTail: Promise<void> | null = null
+  private acksWaiting = 0
+  private ackPaused = false
+  private pauses = 0
+
+  constructor(
+    readonly broker: MqttBroker,
+    readonly stream: Duplex,
+    readonly info: ConnectionInfo,
+    serial: number,
+  ) {
+    this.serial = serial
+    this.createdAt = broker.clock.now()
+    this.lastRx = this.createdAt
+    this.outMax = broker.config.limits.max_inflight
+    this.identity = { clientId: '', info }
+    this.writer = new Writer(stream, (n) => {
+      broker.stats.bytesOut += n
+    })
+    this.parser = mqttParser({ protocolVersion: 4 })
+    this.parser.on('packet', (p: Packet) => this.onPacket(p))
+    this.parser.on('error', (err: unknown) => this.protocolError(`malformed packet: ${errorMessage(err)}`, 0x81))
+    stream.on('data', (chunk: Buffer) => this.onData(chunk))
+    stream.on('error', (err: Error) => {
+      broker.logger.debug({ clientId: this.clientId, err: err.message }, 'client socket error')
+      this.closed()
+    })
+    stream.on('close', () => this.closed())
+    stream.on('end', () => this.closed())
+  }
+
+  isOpen(): boolean {
+    return this.state !== 'closed'
+  }
+
+  get v5(): boolean {
+    return this.protocolVersion === 5
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.state === 'closed') return
+    this.broker.stats.bytesIn += chunk.length
+    this.lastRx = this.broker.clock.now()
+    this.parser.parse(chunk)
+    // Refuse an oversized packet as soon as its length is known, before buffering it [MQTT-3.1.2-24 analogue]
+    const declared = (this.parser as unknown as { packet: { length: number } }).packet.length
+    if (declared > this.broker.config.limits.max_packet_size && this.isOpen()) this.tooLarge(declared)
+  }
+
+  private tooLarge(length: number): void {
+    this.broker.stats.limit('packet_size', this.clientId, `packet of ${length} bytes > max_packet_size`)
+    this.disconnect(0x95, 'packet too large')
+  }
+
+  private onPacket(p: Packet): void {
+    if (this.state === 'closed') return
+    if ((p.length ?? 0) > this.broker.config.limits.max_packet_size) return this.tooLarge(p.length ?? 0)
+    if (this.state === 'connecting') {
+      if (p.cmd === 'connect') return this.protocolError('second CONNECT', 0x82) // [MQTT-3.1.0-2]
+      if (this.backlog === null) this.backlog = []
+      if (this.backlog.length >= MAX_BACKLOG_PACKETS) return this.protocolError('too many packets before CONNACK', 0x82)
+      this.backlog.push(p)
+      return
+    }
+    this.run(p)
+  }
+
+  /** Dispatch one packet; a handler bug closes only this connection. */
+  run(p: Packet): void {
+    try {
+      dispatch(this, p)
+    } catch (err) {
+      this.broker.logger.error({ clientId: this.clientId, cmd: p.cmd, err: errorMessage(err) }, 'handler failed; closing this connection')
+      this.disconnect(0x83, 'implementation specific error')
+    }
+  }
+
+  /** Replays packets that arrived while CONNECT was being authenticated. */
+  drainBacklog(): void {
+    const b = this.backlog
+    this.backlog = null
+    if (b !== null) for (const p of b) if (this.state === 'connected') this.run(p)
+  }
+
+  pause(): void {
+    if (this.pauses++ === 0) this.stream.pause()
+  }
+
+  resume(): void {
+    if (this.pauses > 0 && --this.pauses === 0 && this.state !== 'closed') this.stream.resume()
+  }
+
+  send(p: Packet): void {
+    this.writer.write(generate(p, { protocolVersion: this.protocolVersion }))
+  }
+
+  sendRaw(buf: Buffer): void {
+    this.writer.write(buf)
+  }
+
+  sendAck(cmd: 'puback' | 'pubrec' | 'pubrel' | 'pubcomp', packetId: number, reasonCode = 0, reason?: string): void {
+    if (reasonCode === 0 || !this.v5) return this.writer.write(encodeAck(cmd, packetId))
+    this.send({ cmd, messageId: packetId, reasonCode, ...(reason === undefined ? {} : { properties: { reasonString: reason } }) })
+  }
+
+  sendPubrel(packetId: number): void {
+    this.sendAck('pubrel', packetId)
+  }
+
+  /** Returns false when the message was not sent (expired, too large for the client, slow consumer). */
+  sendPublish(m: Message, qos: Qos, retain: boolean, packetId: number, dup: boolean, subIds: number[] | null): boolean {
+    if (!this.writer.writable) return false
+    const limits = this.broker.config.limits
+    let expiry: number | undefined
+    const mp = m.properties
+    if (mp?.messageExpiryInterval !== undefined) {
+      const age = Math.floor((this.broker.clock.now() - (m.receivedAt ?? 0)) / 1000)
+      expiry = mp.messageExpiryInterval - Math.max(0, age)
+      if (expiry <= 0) return false // expired messages are not delivered [MQTT-3.3.2-5]
+    }
+    if (qos === 0 && this.writer.backlog > limits.max_queued_bytes) {
+      this.broker.stats.limit('queued_bytes', this.clientId, 'slow consumer: QoS 0 message dropped')
+      return false
+    }
+    const v5 = this.v5
+    let buf: Buffer
+    let newAlias = 0
+    if (!v5 || (mp === undefined && subIds === null && this.aliasOutMax === 0)) {
+      if (qos === 0 && !dup) {
+        if (cacheMsg !== m || cacheRetain !== retain) {
+          cacheMsg = m
+          cacheRetain = retain
+          cacheV4 = cacheV5 = null
+        }
+        buf = v5 ? (cacheV5 ??= encodePublish(m.topic, m.payload, 0, retain, false, 0, true)) : (cacheV4 ??= encodePublish(m.topic, m.payload, 0, retain, false, 0, false))
+      } else {
+        buf = encodePublish(m.topic, m.payload, qos, retain, dup, packetId, v5)
+      }
+    } else {
+      const props: NonNullable<IPublishPacket['properties']> = {}
+      if (mp !== undefined) {
+        if (mp.payloadFormatIndicator !== undefined) props.payloadFormatIndicator = mp.payloadFormatIndicator
+        if (expiry !== undefined) props.messageExpiryInterval = expiry
+        if (mp.contentType !== undefined) props.contentType = mp.contentType
+        if (mp.responseTopic !== undefined) props.responseTopic = mp.responseTopic
+        if (mp.correlationData !== undefined) props.correlationData = mp.correlationData
+        if (mp.userProperties !== undefined) props.userProperties = mp.userProperties
+      }
+      if (subIds !== null) props.subscriptionIdentifier = subIds.length === 1 ? (subIds[0] as number) : subIds
+      let topic = m.topic
+      if (this.aliasOutMax > 0) {
+        const known = this.aliasOut?.get(topic)
+        if (known !== undefined) {
+          props.topicAlias = known
+          topic = ''
+        } else if ((this.aliasOut?.size ?? 0) < this.aliasOutMax) {
+          newAlias = (this.aliasOut?.size ?? 0) + 1
+          props.topicAlias = newAlias
+        }
+      }
+      const packet: IPublishPacket = { cmd: 'publish', topic, payload: m.payload, qos, retain, dup, properties: props }
+      if (qos > 0) packet.messageId = packetId
+      buf = generate(packet, { protocolVersion: 5 })
+    }
+    if (this.maxOut > 0 && buf.length > this.maxOut) {
+      // [MQTT-3.1.2-25] too large for the client: discard as if sent
+      this.broker.stats.limit('packet_size', this.clientId, `message of ${buf.length} bytes exceeds the client's Maximum Packet Size`)
+      return false
+    }
+    if (newAlias > 0) (this.aliasOut ??= new Map()).set(m.topic, newAlias)
+    this.writer.write(buf)
+    this.broker.stats.messagesOut++
+    return true
+  }
+
+  /**
+   * Acknowledge an inbound QoS 1/2 publish once `pending` (in-process subscribers) settles, keeping
+   * acknowledgements in arrival order [MQTT-4.6.0-2].
+   */
+  acknowledge(cmd: 'puback' | 'pubrec', packetId: number, pending: Promise<void> | undefined): void {
+    if (pending === undefined && this.ackTail === null) {
+      if (cmd === 'puback') this.inboundCount--
+      this.sendAck(cmd, packetId)
+      return
+    }
+    // QoS 2 ids are kept negated so the same number can be tracked for both flows
+    ;(this.waitingIds ??= new Set()).add(cmd === 'puback' ? packetId : -packetId)
+    this.acksWaiting++
+    if (!this.ackPaused && this.acksWaiting >= this.broker.config.limits.max_inflight) {
+      this.ackPaused = true
+      this.pause()
+    }
+    const prev = this.ackTail ?? Promise.resolve()
+    const tail: Promise<void> = prev
+      .then(() => pending)
+      .then(
+        () => this.ackSettled(cmd, packetId, null),
+        (err: unknown) => this.ackSettled(cmd, packetId, err),
+      )
+      .then(() => {
+        this.acksWaiting--
+        if (this.ackTail === tail) this.ackTail = null
+        if (this.ackPaused && this.acksWaiting < this.broker.config.limits.max_inflight) {
+          this.ackPaused = false
+          this.resume()
+        }
+      })
+    this.ackTail = tail
+  }
+
+  private ackSettled(cmd: 'puback' | 'pubrec', packetId: number, err: unknown): void {
+    this.waitingIds?.delete(cmd === 'puback' ? packetId : -packetId)
+    if (cmd === 'puback') this.inboundCount--
+    if (this.state === 'closed') return
+    if (err === null) return this.sendAck(cmd, packetId)
+    const full = isFieldgateError(err, 'QUEUE_FULL')
+    this.broker.logger.warn({ clientId: this.clientId, packetId, err: errorMessage(err) }, 'in-process subscriber refused a publish')
+    if (!this.v5) {
+      // 3.1.1 has no negative acknowledgement: closing makes the client keep and resend the message
+      this.dropWill = true
+      this.disconnect(0x80, 'message could not be stored')
+      return
+    }
+    if (cmd === 'pubrec') this.broker.delivery.inboundQos2Done(this, packetId)
+    this.sendAck(cmd, packetId, full ? 0x97 : 0x80, full ? 'queue full' : 'message could not be accepted')
+  }
+
+  /** Close with a logged reason (the will is sent, as for any abnormal end). */
+  protocolError(reason: string, code: number): void {
+    if (this.state === 'closed') return
+    this.broker.logger.warn(
+      { clientId: this.clientId || undefined, remote: `${this.info.remoteAddress}:${this.info.remotePort}`, reason },
+      `closing connection${this.clientId ? ` of client ${this.clientId}` : ''}: ${reason}`,
+    )
+    this.disconnect(code, reason)
+  }
+
+  /** Server-initiated close; v5 clients get DISCONNECT with the reason code [MQTT-4.13.2-1]. */
+  disconnect(reasonCode: number, reason: string): void {
+    if (this.state === 'closed') return
+    if (this.v5 && this.state === 'connected') {
+      this.send({ cmd: 'disconnect', reasonCode, properties: { reasonString: reason } })
+    }
+    this.writer.end()
+    this.closed()
+  }
+
+  /** Immediately drop the socket (no CONNECT in time, connection limit). */
+  destroy(): void {
+    this.writer.destroy()
+    this.closed()
+  }
+
+  end(): void {
+    this.writer.end()
+    this.closed()
+  }
+
+  private closed(): void {
+    if (this.state === 'closed') return
+    this.state = 'closed'
+    this.backlog = null
+    this.broker.connectionClosed(this)
+  }
+}

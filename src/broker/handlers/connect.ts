@@ -1,0 +1,147 @@
+import { randomBytes } from 'node:crypto'
+import type { IConnackPacket, IConnectPacket } from 'mqtt-packet'
+import { errorMessage } from '../../core/errors.ts'
+import type { Message } from '../../core/types.ts'
+import type { Connection } from '../connection.ts'
+import type { AuthResult } from '../hooks.ts'
+import { publishProperties } from '../props.ts'
+import { badUtf8, topicNameProblem } from '../topics.ts'
+
+/** 3.1.1 CONNACK return codes for the v5 reason codes we use. */
+const V4_RETURN: Record<number, number> = { 0x84: 1, 0x85: 2, 0x88: 3, 0x80: 3, 0x86: 4, 0x87: 5, 0x8c: 5 }
+const TOPIC_ALIAS_MAX = 64
+
+export function handleConnect(c: Connection, p: IConnectPacket): void {
+  if (c.state !== 'new') return c.protocolError('second CONNECT', 0x82) // [MQTT-3.1.0-2]
+  const b = c.broker
+  const limits = b.config.limits
+  const version = p.protocolVersion ?? 4
+  c.protocolVersion = version
+  c.state = 'connecting'
+  // [MQTT-3.1.2-1/2] protocol name and level must agree: "MQIsdp" is 3.1, "MQTT" is 3.1.1 or 5
+  if ((p.protocolId === 'MQIsdp') !== (version === 3)) return refuse(c, 0x84, `protocol name ${p.protocolId} does not match level ${version}`)
+  let clientId = p.clientId
+  if (badUtf8(clientId)) return c.protocolError('client identifier is not valid UTF-8', 0x81)
+  let assigned = false
+  if (clientId === '') {
+    // [MQTT-3.1.3-6/7/8] zero-length ids: v5 gets one assigned; 3.1.1 only with clean session; 3.1 never
+    if (version === 3 || (version === 4 && p.clean === false)) return refuse(c, 0x85, 'empty client identifier with a persistent session')
+    clientId = `fg-${randomBytes(9).toString('base64url')}`
+    assigned = version === 5
+  }
+  c.clientId = clientId
+  c.identity = { clientId, info: c.info }
+  if (version === 5 && p.properties?.authenticationMethod !== undefined) return refuse(c, 0x8c, 'enhanced authentication is not supported')
+  if (p.will !== undefined) {
+    const problem = topicNameProblem(p.will.topic, { maxLength: limits.max_topic_length, maxLevels: limits.max_topic_levels })
+    if (problem !== null) return refuse(c, 0x90, `will topic: ${problem}`) // [MQTT-3.1.3-10] analogue
+    if ((p.will.qos ?? 0) > 2) return c.protocolError('will QoS 3', 0x81) // [MQTT-3.1.2-12]
+  }
+
+  let keepalive = p.keepalive ?? 0
+  let serverKeepAlive: number | undefined
+  if (limits.max_keepalive > 0 && (keepalive > limits.max_keepalive || (keepalive === 0 && limits.max_keepalive < 65535))) {
+    b.stats.limit('keepalive', clientId, `keep-alive ${keepalive} s capped to ${limits.max_keepalive} s`)
+    keepalive = limits.max_keepalive
+    serverKeepAlive = keepalive
+  }
+  const maxExpiry = Math.floor(limits.max_session_expiry / 1000)
+  let expiry = version === 5 ? (p.properties?.sessionExpiryInterval ?? 0) : p.clean === false ? maxExpiry : 0
+  let expiryCapped = false
+  if (expiry > maxExpiry) {
+    b.stats.limit('session_expiry', clientId, `session expiry ${expiry} s capped to ${maxExpiry} s`)
+    expiry = maxExpiry
+    expiryCapped = true
+  }
+
+  c.pause() // packets that follow CONNECT wait in the backlog until authentication answers
+  const req = { clientId, info: c.info, ...(p.username === undefined ? {} : { username: p.username }), ...(p.password === undefined ? {} : { password: p.password }) }
+  let auth: Promise<AuthResult>
+  try {
+    auth = b.hooks.authenticate(req)
+  } catch (err) {
+    auth = Promise.reject(err)
+  }
+  auth.then(
+    (res) => {
+      if (c.state !== 'connecting') return
+      if (!res.ok) {
+        b.logger.info({ clientId, reasonCode: res.reasonCode, remote: c.info.remoteAddress }, `client ${clientId} refused: ${res.reason}`)
+        return refuse(c, res.reasonCode, res.reason)
+      }
+      c.identity = { clientId, info: c.info, ...(res.username === undefined ? {} : { username: res.username }), ...(res.deviceId === undefined ? {} : { deviceId: res.deviceId }) }
+      accept(c, p, { keepalive, serverKeepAlive, expiry, expiryCapped, assigned })
+    },
+    (err: unknown) => {
+      if (c.state !== 'connecting') return
+      b.logger.error({ clientId, err: errorMessage(err) }, 'authentication hook failed')
+      refuse(c, 0x88, 'authentication unavailable')
+    },
+  )
+}
+
+interface Accepted {
+  keepalive: number
+  serverKeepAlive: number | undefined
+  expiry: number
+  expiryCapped: boolean
+  assigned: boolean
+}
+
+function accept(c: Connection, p: IConnectPacket, a: Accepted): void {
+  const b = c.broker
+  const limits = b.config.limits
+  const v5 = c.v5
+  c.keepaliveMs = a.keepalive * 1000
+  if (v5) {
+    const props = p.properties
+    c.outMax = Math.min(props?.receiveMaximum ?? 65535, limits.max_inflight)
+    c.maxOut = props?.maximumPacketSize ?? 0
+    c.aliasOutMax = props?.topicAliasMaximum ?? 0
+  }
+  if (p.will !== undefined) c.will = { message: willMessage(c, p.will), delay: v5 ? (p.will.properties?.willDelayInterval ?? 0) : 0 }
+  const { session, present } = b.sessions.attach(c, p.clean !== false, a.expiry)
+  c.state = 'connected'
+  const ack: IConnackPacket = { cmd: 'connack', sessionPresent: present }
+  if (v5) {
+    ack.reasonCode = 0
+    ack.properties = {
+      receiveMaximum: limits.max_inflight,
+      maximumPacketSize: limits.max_packet_size,
+      topicAliasMaximum: TOPIC_ALIAS_MAX,
+      retainAvailable: true,
+      wildcardSubscriptionAvailable: true,
+      subscriptionIdentifiersAvailable: true,
+      sharedSubscriptionAvailable: true,
+      ...(a.assigned ? { assignedClientIdentifier: c.clientId } : {}),
+      ...(a.serverKeepAlive === undefined ? {} : { serverKeepAlive: a.serverKeepAlive }),
+      ...(a.expiryCapped ? { sessionExpiryInterval: a.expiry } : {}),
+    }
+  } else ack.returnCode = 0
+  c.send(ack)
+  b.logger.debug({ clientId: c.clientId, present, version: c.protocolVersion }, 'client connected')
+  if (present) b.delivery.resume(session)
+  c.resume()
+  c.drainBacklog()
+}
+
+function willMessage(c: Connection, w: NonNullable<IConnectPacket['will']>): Message {
+  const m: Message = {
+    topic: w.topic,
+    payload: typeof w.payload === 'string' ? Buffer.from(w.payload) : w.payload,
+    qos: w.qos ?? 0,
+    retain: w.retain === true,
+    origin: c.clientId,
+  }
+  const props = c.v5 ? publishProperties(w.properties) : undefined
+  if (props !== undefined) m.properties = props
+  return m
+}
+
+/** CONNACK with a failure code, then close [MQTT-3.2.2-5]. */
+function refuse(c: Connection, reasonCode: number, reason: string): void {
+  if (c.v5) c.send({ cmd: 'connack', sessionPresent: false, reasonCode, properties: { reasonString: reason } })
+  else c.send({ cmd: 'connack', sessionPresent: false, returnCode: V4_RETURN[reasonCode] ?? 3 })
+  c.dropWill = true
+  c.end()
+}

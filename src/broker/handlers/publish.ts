@@ -1,0 +1,89 @@
+import type { IPublishPacket } from 'mqtt-packet'
+import type { Message } from '../../core/types.ts'
+import type { Connection } from '../connection.ts'
+import { publishProperties } from '../props.ts'
+import { badUtf8, topicNameProblem } from '../topics.ts'
+
+const TOPIC_ALIAS_MAX = 64
+
+/** Inbound PUBLISH: resolve aliases, validate, authorise, admit, route, then acknowledge in order. */
+export function handlePublish(c: Connection, p: IPublishPacket): void {
+  const b = c.broker
+  const limits = b.config.limits
+  const qos = p.qos
+  let topic = p.topic
+  const alias = c.v5 ? p.properties?.topicAlias : undefined
+  if (alias !== undefined) {
+    if (alias === 0 || alias > TOPIC_ALIAS_MAX) return c.protocolError(`topic alias ${alias} out of range`, 0x94) // [MQTT-3.3.2-9]
+    if (topic === '') {
+      const known = c.aliasIn?.get(alias)
+      if (known === undefined) return c.protocolError(`unknown topic alias ${alias}`, 0x82)
+      topic = known
+    } else (c.aliasIn ??= new Map()).set(alias, topic)
+  }
+  if (topic === '' || badUtf8(topic) || topic.includes('+') || topic.includes('#')) {
+    return c.protocolError(`invalid topic name "${topic}"`, 0x90) // [MQTT-3.3.2-2], [MQTT-4.7.3-1]
+  }
+  const id = p.messageId ?? 0
+  if (qos > 0 && id === 0) return c.protocolError('QoS > 0 PUBLISH without packet identifier', 0x81)
+
+  if (qos === 1 && c.waitingIds?.has(id) === true) {
+    if (p.dup) return // the acknowledgement is on its way
+    return c.protocolError(`packet identifier ${id} reused while still in use`, 0x82)
+  }
+  if (qos === 2) {
+    const state = b.delivery.inboundQos2Start(c, id, p.dup)
+    if (state === 'reused') return c.protocolError(`packet identifier ${id} reused while awaiting PUBREL`, 0x82)
+    if (state === 'dup') {
+      // a resend of a message we already have: answer again, do not route twice [MQTT-4.3.3-10]
+      if (c.waitingIds?.has(-id) !== true) c.sendAck('pubrec', id)
+      return
+    }
+  }
+  if (qos > 0) {
+    if (c.v5 && c.inboundCount >= limits.max_inflight) {
+      b.stats.limit('inflight', c.clientId, `more than Receive Maximum (${limits.max_inflight}) unacknowledged publishes`)
+      return c.disconnect(0x93, 'receive maximum exceeded') // [MQTT-3.3.4-9]
+    }
+    c.inboundCount++
+  }
+
+  const refuse = (code: number, reason: string): void => {
+    if (qos === 2) b.delivery.inboundQos2Done(c, id)
+    else if (qos === 1) c.inboundCount--
+    if (qos === 0) return
+    // 3.1.1 cannot say no: acknowledge and drop
+    c.sendAck(qos === 1 ? 'puback' : 'pubrec', id, c.v5 ? code : 0, reason)
+  }
+
+  const problem = topicNameProblem(topic, { maxLength: limits.max_topic_length, maxLevels: limits.max_topic_levels })
+  if (problem !== null) {
+    b.stats.limit(problem.includes('levels') ? 'topic_levels' : 'topic_length', c.clientId, `${topic.slice(0, 80)}: ${problem}`)
+    return refuse(0x90, `topic name ${problem}`)
+  }
+  if (!b.hooks.authorizePublish(c.identity, topic, qos, p.retain)) {
+    b.logger.debug({ clientId: c.clientId, topic }, 'publish not authorised')
+    return refuse(0x87, 'not authorized')
+  }
+  const payload = typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload
+  const admit = b.hooks.admitPublish?.(c.identity, payload.length + topic.length)
+  if (admit !== undefined && admit !== 0) {
+    if (admit < 0) {
+      b.stats.limit('publish_rate', c.clientId, 'publish rate far over the limit')
+      return c.disconnect(0x96, 'message rate too high')
+    }
+    // backpressure: stop reading this client for a while; this publish still goes through
+    b.stats.limit('publish_rate', c.clientId, `reading paused for ${admit} ms`)
+    c.pause()
+    const t = b.clock.setTimeout(() => c.resume(), admit)
+    t.unref?.()
+  }
+
+  const m: Message = { topic, payload, qos, retain: p.retain, origin: c.clientId, receivedAt: b.clock.now() }
+  const props = c.v5 ? publishProperties(p.properties) : undefined
+  if (props !== undefined) m.properties = props
+  const pending = b.ingest(m)
+  if (pending !== undefined) pending.catch(() => undefined) // handled in order by acknowledge()
+  if (qos === 0) return
+  c.acknowledge(qos === 1 ? 'puback' : 'pubrec', id, pending)
+}

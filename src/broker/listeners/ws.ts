@@ -1,0 +1,72 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import type { TLSSocket } from 'node:tls'
+import { createWebSocketStream, WebSocketServer, type WebSocket } from 'ws'
+import type { ListenerConfig } from '../../config/index.ts'
+import type { Logger } from '../../core/logger.ts'
+import type { ConnectionInfo } from '../hooks.ts'
+import type { ConnectionHandler, StartedListener } from './index.ts'
+import { DEFAULT_HANDSHAKE_TIMEOUT, listen, secureInfo, tlsServerOptions, type SecureListenerOptions } from './tls.ts'
+
+/** MQTT.js and browsers offer "mqtt"; old clients "mqttv3.1". The server must answer with one [MQTT-6.0.0-3]. */
+function pickProtocol(offered: Set<string>): string | false {
+  if (offered.has('mqtt')) return 'mqtt'
+  if (offered.has('mqttv3.1')) return 'mqttv3.1'
+  return false
+}
+
+/**
+ * MQTT over WebSocket (`ws`) and secure WebSocket (`wss`) on `cfg.path` (default /mqtt), for browser
+ * dashboards. Each WebSocket becomes a byte stream for the broker; MQTT packets may span or share
+ * WebSocket messages [MQTT-6.0.0-2]. Requests for other paths get 400; plain HTTP gets 426.
+ */
+export function startWsListener(
+  cfg: ListenerConfig,
+  name: string,
+  allowAnonymous: boolean,
+  onConnection: ConnectionHandler,
+  logger: Logger,
+  opts: SecureListenerOptions = {},
+): Promise<StartedListener> {
+  const secure = cfg.protocol === 'wss'
+  const timeout = opts.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT
+  const server: Server = secure ? createHttpsServer({ ...tlsServerOptions(cfg, name), handshakeTimeout: timeout, noDelay: true }) : createHttpServer({ noDelay: true })
+  // Slow HTTP upgrades are dropped like slow TLS handshakes.
+  server.headersTimeout = timeout
+  server.requestTimeout = timeout
+  server.on('request', (_req, res) => {
+    res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' }).end(`MQTT over WebSocket: connect to ${cfg.path} with subprotocol "mqtt"\n`)
+  })
+  server.on('clientError', (_err, socket) => socket.destroy())
+  if (secure) {
+    server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+      logger.debug({ listener: name, address: socket.remoteAddress, err: err.message }, 'TLS handshake failed')
+      socket.destroy()
+    })
+  }
+  const wss = new WebSocketServer({
+    server,
+    path: cfg.path,
+    maxPayload: opts.maxPayload ?? 1_048_576 + 16,
+    perMessageDeflate: false,
+    handleProtocols: pickProtocol,
+  })
+  wss.on('error', (err) => logger.error({ listener: name, err: err.message }, 'WebSocket listener error'))
+  wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
+    const socket = req.socket
+    socket.setNoDelay(true)
+    const info: ConnectionInfo = secure
+      ? secureInfo(cfg, name, allowAnonymous, 'wss', socket as TLSSocket)
+      : { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0, listener: name, protocol: 'ws', allowAnonymous }
+    const stream = createWebSocketStream(ws)
+    stream.on('error', () => undefined) // the connection logs; an unhandled error here would crash the process
+    onConnection(stream, info)
+  })
+  return listen(server, cfg, name, secure ? 'wss' : 'ws', logger).then((started) => ({
+    ...started,
+    close: async () => {
+      wss.close()
+      await started.close()
+    },
+  }))
+}

@@ -1,0 +1,106 @@
+import type { TimerHandle } from '../core/clock.ts'
+import type { Message, Qos } from '../core/types.ts'
+import type { ClientIdentity } from './hooks.ts'
+import type { Subscription } from './types.ts'
+
+/** A QoS 1/2 message owed to one session. */
+export interface Delivery {
+  message: Message
+  qos: Qos
+  retain: boolean
+  subIds: number[] | null
+  packetId: number
+  state: 'queued' | 'sent' | 'released'
+  /** Id assigned by the SessionStore once persisted; null for non-persistent sessions or before the store answered. */
+  storeId: bigint | null
+  bytes: number
+}
+
+/** What a session needs from its live connection to send. Implemented by Connection. */
+export interface SessionLink {
+  readonly outMax: number
+  readonly identity: ClientIdentity
+  sendPublish(m: Message, qos: Qos, retain: boolean, packetId: number, dup: boolean, subIds: number[] | null): boolean
+  sendPubrel(packetId: number): void
+  disconnect(reasonCode: number, reason: string): void
+}
+
+export interface PendingWill {
+  message: Message
+  timer: TimerHandle | null
+}
+
+/**
+ * Session state only (subscriptions, queue, in-flight window, packet ids); no IO. delivery.ts moves
+ * messages through it and tells the connection what to send.
+ */
+export class Session {
+  protocolVersion: 3 | 4 | 5
+  /** Seconds; 0 = ends with the connection; 0xFFFFFFFF = never expires. */
+  expiryInterval: number
+  readonly subscriptions = new Map<string, Subscription>()
+  link: SessionLink | null = null
+  /** Last identity seen, for delivery authorisation while offline. */
+  identity: ClientIdentity | null = null
+  queue: Delivery[] = []
+  queuedBytes = 0
+  readonly inflight = new Map<number, Delivery>()
+  /** Inbound QoS 2 packet ids awaiting PUBREL → the connection serial they arrived on (-1: restored). */
+  incomingQos2: Map<number, number> | null = null
+  disconnectedAt: number | null = null
+  expiryTimer: TimerHandle | null = null
+  will: PendingWill | null = null
+  /** Whether a record of this session may exist in the store. */
+  stored = false
+  /** Serial store operations so ids exist before updates use them. */
+  storeChain: Promise<void> = Promise.resolve()
+  // Scratch used by the router to merge overlapping subscriptions without allocating.
+  routeMark = 0
+  routeQos: Qos = 0
+  routeRetain = false
+  routeSubIds: number[] | null = null
+  private nextPacketId = 1
+
+  constructor(
+    readonly clientId: string,
+    protocolVersion: 3 | 4 | 5,
+    expiryInterval: number,
+  ) {
+    this.protocolVersion = protocolVersion
+    this.expiryInterval = expiryInterval
+  }
+
+  get persistent(): boolean {
+    return this.expiryInterval > 0
+  }
+
+  /** A packet id not used by any in-flight delivery. The window is ≤ 65535, so one is always free. */
+  allocPacketId(): number {
+    for (let i = 0; i < 65535; i++) {
+      const id = this.nextPacketId
+      this.nextPacketId = id === 65535 ? 1 : id + 1
+      if (!this.inflight.has(id)) return id
+    }
+    throw new Error('no free packet id')
+  }
+
+  /** Reserve ids restored from a store so new ones do not collide. */
+  notePacketId(id: number): void {
+    if (id >= this.nextPacketId) this.nextPacketId = id === 65535 ? 1 : id + 1
+  }
+
+  enqueue(d: Delivery): void {
+    this.queue.push(d)
+    this.queuedBytes += d.bytes
+  }
+
+  dequeue(): Delivery | undefined {
+    const d = this.queue.shift()
+    if (d !== undefined) this.queuedBytes -= d.bytes
+    return d
+  }
+}
+
+export function messageBytes(m: Message): number {
+  return m.payload.length + m.topic.length + 16
+}

@@ -1,0 +1,159 @@
+import type { LoadedSession } from '../core/persistence.ts'
+import type { Message } from '../core/types.ts'
+import type { MqttBroker } from './broker.ts'
+import type { Connection, WillSpec } from './connection.ts'
+import { parseFilter } from './topics.ts'
+import { Session, messageBytes, type Delivery } from './session.ts'
+import type { Subscription } from './types.ts'
+
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/** Session lifecycle: attach on CONNECT (take-over, clean start), detach, expiry, wills, restore. */
+export class SessionRegistry {
+  readonly map = new Map<string, Session>()
+
+  constructor(private readonly b: MqttBroker) {}
+
+  attach(c: Connection, clean: boolean, expiry: number): { session: Session; present: boolean } {
+    const id = c.clientId
+    const old = this.map.get(id)
+    // [MQTT-3.1.4-3] an existing connection with this client id is closed first
+    if (old?.link != null) old.link.disconnect(0x8e, 'session taken over by another connection')
+    let s = this.map.get(id)
+    if (s !== undefined && clean) {
+      this.drop(s)
+      s = undefined
+    }
+    let present = false
+    if (s !== undefined) {
+      present = true
+      if (s.expiryTimer !== null) this.b.clock.clearTimeout(s.expiryTimer)
+      s.expiryTimer = null
+      if (s.will !== null) {
+        // reconnecting before the will delay elapsed cancels the will [MQTT-3.1.3-9]
+        if (s.will.timer !== null) this.b.clock.clearTimeout(s.will.timer)
+        s.will = null
+      }
+      s.protocolVersion = c.protocolVersion
+      s.expiryInterval = expiry
+    } else {
+      s = new Session(id, c.protocolVersion, expiry)
+      this.map.set(id, s)
+    }
+    s.link = c
+    s.identity = c.identity
+    s.disconnectedAt = null
+    c.session = s
+    if (s.persistent) {
+      this.b.persistence.saveSession(s)
+      s.stored = true
+    } else if (s.stored) {
+      this.b.persistence.deleteSession(s)
+      s.stored = false
+    }
+    return { session: s, present }
+  }
+
+  detach(c: Connection): void {
+    const s = c.session
+    if (s === null || s.link !== c) return
+    s.link = null
+    s.disconnectedAt = this.b.clock.now()
+    if (c.will !== null && !c.dropWill) this.handleWill(s, c.will)
+    if (!s.persistent) return this.drop(s)
+    this.b.persistence.saveSession(s)
+    this.scheduleExpiry(s)
+  }
+
+  /** End a session: its will (if pending) goes out, its subscriptions and stored state go away. */
+  drop(s: Session): void {
+    if (this.map.get(s.clientId) === s) this.map.delete(s.clientId)
+    if (s.expiryTimer !== null) this.b.clock.clearTimeout(s.expiryTimer)
+    s.expiryTimer = null
+    if (s.will !== null) this.fireWill(s)
+    for (const sub of s.subscriptions.values()) this.b.trie.remove(sub)
+    s.subscriptions.clear()
+    s.queue = []
+    s.queuedBytes = 0
+    s.inflight.clear()
+    if (s.stored) this.b.persistence.deleteSession(s)
+    s.stored = false
+  }
+
+  private scheduleExpiry(s: Session): void {
+    if (s.expiryInterval >= 0xffffffff) return
+    s.expiryTimer = this.b.clock.setTimeout(() => {
+      s.expiryTimer = null
+      if (s.link === null) this.drop(s)
+    }, Math.min(MAX_TIMER_MS, s.expiryInterval * 1000))
+    s.expiryTimer.unref?.()
+  }
+
+  private handleWill(s: Session, will: WillSpec): void {
+    const delay = Math.min(will.delay, s.expiryInterval)
+    if (delay <= 0) {
+      this.b.publishWill(will.message, s)
+      return
+    }
+    // v5 Will Delay Interval [MQTT-3.1.3-9]: wait, unless the session ends or resumes first
+    s.will = { message: will.message, timer: null }
+    s.will.timer = this.b.clock.setTimeout(() => this.fireWill(s), Math.min(MAX_TIMER_MS, delay * 1000))
+    s.will.timer.unref?.()
+  }
+
+  private fireWill(s: Session): void {
+    const w = s.will
+    if (w === null) return
+    s.will = null
+    if (w.timer !== null) this.b.clock.clearTimeout(w.timer)
+    this.b.publishWill(w.message, s)
+  }
+
+  /** Rebuild sessions from the store at start; expired ones are deleted. */
+  restore(loaded: LoadedSession[]): void {
+    const now = this.b.clock.now()
+    const limits = { maxLength: 65535, maxLevels: 65535 }
+    for (const { session: rec, outgoing, incomingQos2 } of loaded) {
+      const s = new Session(rec.clientId, rec.protocolVersion, rec.expiryInterval)
+      s.stored = true
+      const gone = rec.disconnectedAt ?? now
+      if (rec.expiryInterval < 0xffffffff && now - gone >= rec.expiryInterval * 1000) {
+        this.b.persistence.deleteSession(s)
+        continue
+      }
+      s.disconnectedAt = gone
+      for (const r of rec.subscriptions) {
+        const parsed = parseFilter(r.filter, limits)
+        if (typeof parsed === 'string') continue
+        const sub: Subscription = {
+          raw: r.filter,
+          filter: parsed.filter,
+          share: parsed.share,
+          qos: r.qos,
+          noLocal: r.noLocal ?? false,
+          retainAsPublished: r.retainAsPublished ?? false,
+          retainHandling: r.retainHandling ?? 0,
+          subscriptionId: r.subscriptionId,
+          session: s,
+          local: null,
+          noLocalOrigin: undefined,
+        }
+        s.subscriptions.set(r.filter, sub)
+        this.b.trie.add(sub)
+      }
+      for (const o of outgoing) {
+        const m: Message = o.message
+        const d: Delivery = { message: m, qos: m.qos, retain: m.retain, subIds: null, packetId: 0, state: 'queued', storeId: o.id, bytes: messageBytes(m) }
+        if (o.state !== 'queued' && o.packetId !== undefined && !s.inflight.has(o.packetId)) {
+          d.state = o.state
+          d.packetId = o.packetId
+          s.inflight.set(o.packetId, d)
+          s.notePacketId(o.packetId)
+        } else s.enqueue(d)
+      }
+      if (incomingQos2.length > 0) s.incomingQos2 = new Map(incomingQos2.map((id) => [id, -1]))
+      this.map.set(s.clientId, s)
+      this.scheduleExpiry(s)
+    }
+  }
+}

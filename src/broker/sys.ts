@@ -1,0 +1,59 @@
+import type { TimerHandle } from '../core/clock.ts'
+import { VERSION } from '../version.ts'
+import type { MqttBroker } from './broker.ts'
+
+/** Publishes `$SYS/broker/...` statistics as retained QoS 0 messages every `sys_interval`. */
+export class SysPublisher {
+  private timer: TimerHandle | null = null
+
+  constructor(private readonly b: MqttBroker) {}
+
+  start(): void {
+    const every = this.b.config.sys_interval
+    if (every <= 0) return
+    this.publishOnce()
+    this.timer = this.b.clock.setInterval(() => this.publishOnce(), every)
+    this.timer.unref?.()
+  }
+
+  stop(): void {
+    if (this.timer !== null) this.b.clock.clearInterval(this.timer)
+    this.timer = null
+  }
+
+  publishOnce(): void {
+    const d = this.b.status().details as {
+      clients: { connected: number; sessions: number; total: number }
+      subscriptions: number
+      retained: number
+      messages: { in: number; out: number }
+      bytes: { in: number; out: number }
+      uptimeSeconds: number
+    }
+    const values: Array<[string, string | number]> = [
+      ['version', `fieldgate ${VERSION}`],
+      ['uptime', `${d.uptimeSeconds} seconds`],
+      ['clients/connected', d.clients.connected],
+      ['clients/total', d.clients.sessions],
+      ['clients/connections', d.clients.total],
+      ['messages/received', d.messages.in],
+      ['messages/sent', d.messages.out],
+      ['bytes/received', d.bytes.in],
+      ['bytes/sent', d.bytes.out],
+      ['subscriptions/count', d.subscriptions],
+      ['retained messages/count', d.retained],
+    ]
+    const now = this.b.clock.now()
+    for (const [topic, value] of values) {
+      const w = this.b.ingest({
+        topic: `$SYS/broker/${topic}`,
+        payload: Buffer.from(String(value)),
+        qos: 0,
+        retain: true,
+        origin: '$SYS',
+        receivedAt: now,
+      })
+      w?.catch(() => undefined)
+    }
+  }
+}
