@@ -1,0 +1,78 @@
+import { connect, type MqttClient } from 'mqtt'
+import { createUplink, type Uplink } from '../../src/bridge/index.ts'
+import { uplinkSchema, type UplinkInput } from '../../src/config/sections/bridge.ts'
+import { topicMatches } from '../../src/bridge/remap.ts'
+import { silentLogger, type InProcessSubscribeOptions, type LocalBroker, type Message, type Status } from '../../src/core/index.ts'
+import { waitFor } from '../helpers/tmp.ts'
+
+/**
+ * A tiny in-process LocalBroker for bridge tests: routes publishes to in-process subscribers by filter,
+ * honours noLocalOrigin, keeps retained messages. Only what the bridge uses; the real broker has its own tests.
+ */
+export class FakeLocalBroker implements LocalBroker {
+  readonly published: Message[] = []
+  readonly retained = new Map<string, Message>()
+  private subs = new Set<{ filter: string; fn: (m: Message) => void | Promise<void>; opts: InProcessSubscribeOptions }>()
+
+  async publish(m: Message): Promise<void> {
+    this.published.push(m)
+    if (m.retain) this.retained.set(m.topic, m)
+    for (const s of [...this.subs]) {
+      if (!topicMatches(s.filter, m.topic)) continue
+      if (s.opts.noLocalOrigin !== undefined && s.opts.noLocalOrigin === m.origin) continue
+      await s.fn(m)
+    }
+  }
+
+  subscribe(filter: string, fn: (m: Message) => void | Promise<void>, opts: InProcessSubscribeOptions = {}): () => void {
+    const s = { filter, fn, opts }
+    this.subs.add(s)
+    return () => this.subs.delete(s)
+  }
+
+  status(): Status {
+    return { health: 'ok', details: {} }
+  }
+
+  async close(): Promise<void> {
+    this.subs.clear()
+  }
+}
+
+export function uplinkConfig(input: Partial<UplinkInput> & { url: string }) {
+  return uplinkSchema.parse({ name: 'cloud', keepalive: '5s', connect_timeout: '2s', backoff: { min: '100ms', max: '1s' }, ...input })
+}
+
+export function startUplink(input: Partial<UplinkInput> & { url: string }, local?: LocalBroker, gatewayId = 'gw1'): Uplink {
+  const u = createUplink(uplinkConfig(input), local ? { gatewayId, logger: silentLogger, local, stopTimeout: 1000 } : { gatewayId, logger: silentLogger, stopTimeout: 1000 })
+  u.start()
+  return u
+}
+
+export async function waitOnline(u: Uplink, timeout = 8000): Promise<void> {
+  await waitFor(() => u.online, timeout, 10, `uplink ${u.name} online`)
+}
+
+/** An MQTT.js client straight on the upstream broker, recording what it receives. */
+export interface Watcher {
+  client: MqttClient
+  got: Array<{ topic: string; payload: string; retain: boolean; at: number; props: Record<string, unknown> | undefined }>
+  close(): Promise<void>
+}
+
+export async function watch(port: number, filters: string[], opts: { protocolVersion?: 4 | 5 } = {}): Promise<Watcher> {
+  const client = connect(`mqtt://127.0.0.1:${port}`, { protocolVersion: opts.protocolVersion ?? 5, reconnectPeriod: 0, clientId: `watch-${Math.random().toString(36).slice(2)}` })
+  const got: Watcher['got'] = []
+  client.on('message', (topic, payload, packet) => {
+    got.push({ topic, payload: payload.toString(), retain: packet.retain, at: Date.now(), props: packet.properties as Record<string, unknown> | undefined })
+  })
+  client.on('error', () => undefined)
+  await new Promise<void>((resolve, reject) => {
+    client.once('connect', () => resolve())
+    client.once('error', reject)
+  })
+  if (filters.length > 0) await client.subscribeAsync(filters, { qos: 1 })
+  return { client, got, close: () => client.endAsync(true) }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
