@@ -1,0 +1,133 @@
+import type { ConnectionsResult } from './connections.ts'
+import type { LatencyResult } from './latency.ts'
+import type { BrokerKind } from './servers.ts'
+import type { ThroughputResult } from './throughput.ts'
+
+export type PhaseName = 'fanin0' | 'fanin1' | 'fanout' | 'latency' | 'connections'
+export const PHASES: readonly PhaseName[] = ['connections', 'fanin0', 'fanin1', 'fanout', 'latency']
+
+export interface PhaseError {
+  error: string
+}
+
+export interface BrokerResults {
+  fanin0?: ThroughputResult | PhaseError
+  fanin1?: ThroughputResult | PhaseError
+  fanout?: ThroughputResult | PhaseError
+  latency?: LatencyResult | PhaseError
+  connections?: ConnectionsResult | PhaseError
+}
+
+export type Results = Partial<Record<BrokerKind, BrokerResults>>
+
+function ok<T extends object>(r: T | PhaseError | undefined): T | undefined {
+  return r && !('error' in r) ? r : undefined
+}
+
+interface Row {
+  label: string
+  better: 'higher' | 'lower'
+  digits: number
+  get(r: BrokerResults): number | undefined
+  /** Targets from issue 2; `vsMosq`/`vsAedes` are the required ratios Fieldgate/peer (in the `better` direction). */
+  vsMosq?: number
+  vsAedes?: number
+  absolute?: { max: number; text: string }
+}
+
+const ROWS: Row[] = [
+  { label: 'fan-in QoS 0, 10 pub -> 1 sub (msg/s)', better: 'higher', digits: 0, get: (r) => ok(r.fanin0)?.deliveriesPerSec, vsMosq: 1, vsAedes: 2 },
+  { label: 'fan-in QoS 1, 10 pub -> 1 sub (msg/s)', better: 'higher', digits: 0, get: (r) => ok(r.fanin1)?.deliveriesPerSec, vsMosq: 1, vsAedes: 2 },
+  { label: 'fan-out QoS 0, 1 pub -> 100 sub (deliv/s)', better: 'higher', digits: 0, get: (r) => ok(r.fanout)?.deliveriesPerSec, vsMosq: 1, vsAedes: 2 },
+  { label: 'latency QoS 1 @1k msg/s p50 (ms)', better: 'lower', digits: 3, get: (r) => ok(r.latency)?.p50Ms, vsMosq: 1 },
+  { label: 'latency QoS 1 @1k msg/s p99 (ms)', better: 'lower', digits: 3, get: (r) => ok(r.latency)?.p99Ms, vsMosq: 1, vsAedes: 2 },
+  { label: 'connect rate (conn/s)', better: 'higher', digits: 0, get: (r) => ok(r.connections)?.connectsPerSec },
+  {
+    label: 'RSS per idle connection (KB)',
+    better: 'lower',
+    digits: 2,
+    get: (r) => ok(r.connections)?.kbPerConnection,
+    absolute: { max: 5, text: '< 5 KB' },
+  },
+]
+
+/** Results within this fraction of a target ratio count as meeting it (run-to-run noise here is ~5%). */
+const TOLERANCE = 0.05
+
+function fmt(n: number | undefined, digits: number): string {
+  if (n === undefined || Number.isNaN(n)) return '-'
+  return digits === 0 ? Math.round(n).toLocaleString('en-US') : n.toFixed(digits)
+}
+
+function ratio(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined || b === undefined || b === 0 || Number.isNaN(a) || Number.isNaN(b) ? undefined : a / b
+}
+
+function verdict(row: Row, fg: number | undefined, mq: number | undefined, ae: number | undefined): string {
+  if (fg === undefined || Number.isNaN(fg)) return '-'
+  const parts: string[] = []
+  // "Better by k×": higher-is-better needs fg/peer >= k, lower-is-better needs peer/fg >= k.
+  const check = (peer: number | undefined, k: number, name: string): void => {
+    const r = row.better === 'higher' ? ratio(fg, peer) : ratio(peer, fg)
+    if (r === undefined) return
+    const text = k === 1 ? `${row.better === 'higher' ? '>=' : '<='} ${name}` : `${k}x ${name}`
+    parts.push(`${r >= k * (1 - TOLERANCE) ? 'ok' : 'MISS'} ${text}`)
+  }
+  if (row.vsMosq) check(mq, row.vsMosq, 'Mosq')
+  if (row.vsAedes) check(ae, row.vsAedes, 'Aedes')
+  if (row.absolute) parts.push(`${fg < row.absolute.max ? 'ok' : 'MISS'} ${row.absolute.text}`)
+  return parts.join(', ') || 'info'
+}
+
+function pad(s: string, n: number, right = false): string {
+  return right ? s.padStart(n) : s.padEnd(n)
+}
+
+/** The summary table: one row per figure, one column per broker, ratios and the issue's targets. */
+export function formatTable(results: Results): string {
+  const fg = results.fieldgate ?? {}
+  const mq = results.mosquitto ?? {}
+  const ae = results.aedes ?? {}
+  const head = [pad('figure', 42), pad('Fieldgate', 11, true), pad('Mosquitto', 11, true), pad('Aedes', 11, true), pad('FG/Mosq', 8, true), pad('FG/Aedes', 9, true), '  target']
+  const lines = [head.join(' '), '-'.repeat(120)]
+  for (const row of ROWS) {
+    const a = row.get(fg)
+    const m = row.get(mq)
+    const e = row.get(ae)
+    const rm = ratio(a, m)
+    const re = ratio(a, e)
+    lines.push(
+      [
+        pad(row.label, 42),
+        pad(fmt(a, row.digits), 11, true),
+        pad(fmt(m, row.digits), 11, true),
+        pad(fmt(e, row.digits), 11, true),
+        pad(rm === undefined ? '-' : rm.toFixed(2), 8, true),
+        pad(re === undefined ? '-' : re.toFixed(2), 9, true),
+        '  ' + verdict(row, a, m, e),
+      ].join(' '),
+    )
+  }
+  return lines.join('\n')
+}
+
+/** CPU use per phase: a generator near 100% of a core means the figure is bounded by the client, not the broker. */
+export function formatCpu(results: Results): string {
+  const lines = [`${pad('phase', 12)} ${pad('broker', 10)} ${pad('broker CPU%', 12, true)} ${pad('loadgen CPU%', 13, true)}  notes`]
+  for (const phase of PHASES) {
+    for (const [kind, r] of Object.entries(results) as [BrokerKind, BrokerResults][]) {
+      const p = r[phase]
+      if (!p) continue
+      if ('error' in p) {
+        lines.push(`${pad(phase, 12)} ${pad(kind, 10)} ${pad('-', 12, true)} ${pad('-', 13, true)}  ERROR ${p.error.split('\n')[0] ?? ''}`)
+        continue
+      }
+      const notes: string[] = []
+      if (p.genCpuPct >= 90) notes.push('load generator saturated: figure is a lower bound')
+      if ('lost' in p && p.lost > 0) notes.push(`${p.lost} lost`)
+      if ('failed' in p && p.failed > 0) notes.push(`${p.failed} failed: ${p.firstError ?? ''}`)
+      lines.push(`${pad(phase, 12)} ${pad(kind, 10)} ${pad(p.brokerCpuPct.toFixed(1), 12, true)} ${pad(p.genCpuPct.toFixed(1), 13, true)}  ${notes.join('; ')}`)
+    }
+  }
+  return lines.join('\n')
+}

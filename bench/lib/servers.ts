@@ -1,0 +1,116 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { join } from 'node:path'
+import { startMosquitto } from '../../test/helpers/mosquitto.ts'
+import { freePort } from '../../test/helpers/ports.ts'
+
+/** Children still running, killed if the harness itself is stopped (SIGTERM from bench/run.ts). */
+export const liveChildren = new Set<ChildProcess>()
+
+export function track(proc: ChildProcess): void {
+  liveChildren.add(proc)
+  proc.once('exit', () => liveChildren.delete(proc))
+}
+
+export function killLiveChildren(): void {
+  for (const p of liveChildren) p.kill('SIGKILL')
+}
+
+export type BrokerKind = 'fieldgate' | 'aedes' | 'mosquitto'
+export const BROKER_KINDS: readonly BrokerKind[] = ['fieldgate', 'aedes', 'mosquitto']
+
+export interface BrokerProcess {
+  kind: BrokerKind
+  port: number
+  /** Pid of the broker itself (not a wrapper shell), for /proc readings. */
+  pid: number
+  stop(): Promise<void>
+  /** What the broker wrote to stderr (for failure messages). */
+  log(): string
+}
+
+export interface StartOptions {
+  repoRoot: string
+  /** Extra node flags for the Fieldgate child, e.g. ['--cpu-prof', '--cpu-prof-dir', dir]. */
+  nodeFlags?: string[]
+  /** Minimum open-files limit for the broker process. */
+  minFiles: number
+  startTimeoutMs?: number
+  /** Extra mosquitto.conf lines (e.g. `set_tcp_nodelay true`). */
+  mosquittoExtra?: string[]
+}
+
+export async function startBroker(kind: BrokerKind, opts: StartOptions): Promise<BrokerProcess> {
+  if (kind === 'mosquitto') {
+    const m = await startMosquitto({ extra: opts.mosquittoExtra ?? [] })
+    const pid = m.proc.pid
+    if (pid === undefined) throw new Error('mosquitto started without a pid')
+    track(m.proc)
+    return { kind, port: m.port, pid, stop: () => m.stop(), log: () => m.log.join('') }
+  }
+  const port = await freePort()
+  const script = join(opts.repoRoot, 'bench', 'lib', kind === 'fieldgate' ? 'fieldgate-server.ts' : 'aedes-server.ts')
+  const flags = kind === 'fieldgate' ? (opts.nodeFlags ?? []) : []
+  const proc = spawnWithFiles([process.execPath, '--import', 'tsx', ...flags, script, String(port)], opts.minFiles, opts.repoRoot)
+  track(proc)
+  const stderr: string[] = []
+  proc.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()))
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()))
+  await waitReady(proc, opts.startTimeoutMs ?? 20_000).catch((err: unknown) => {
+    proc.kill('SIGKILL')
+    throw new Error(`${kind} broker did not start on port ${port}: ${err instanceof Error ? err.message : String(err)}\n${stderr.join('')}`)
+  })
+  const pid = proc.pid
+  if (pid === undefined) throw new Error(`${kind} broker started without a pid`)
+  return {
+    kind,
+    port,
+    pid,
+    log: () => stderr.join(''),
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return
+      proc.kill('SIGTERM')
+      const t = setTimeout(() => proc.kill('SIGKILL'), 5000)
+      await exited
+      clearTimeout(t)
+    },
+  }
+}
+
+/** Spawns argv, raising the soft open-files limit first when it is too low (exec keeps the pid). */
+export function spawnWithFiles(argv: string[], minFiles: number, cwd: string): ChildProcess {
+  const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe']
+  if (openFilesLimit() >= minFiles) return spawn(argv[0] as string, argv.slice(1), { cwd, stdio })
+  return spawn('bash', ['-c', `ulimit -n ${minFiles} && exec "$@"`, 'bash', ...argv], { cwd, stdio })
+}
+
+let cachedLimit: number | null = null
+export function openFilesLimit(): number {
+  if (cachedLimit === null) {
+    // Node has no getrlimit; ask the shell once.
+    const out = spawnSyncText('bash', ['-c', 'ulimit -n'])
+    cachedLimit = out.trim() === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(out.trim()) || 1024
+  }
+  return cachedLimit
+}
+
+function spawnSyncText(cmd: string, args: string[]): string {
+  return spawnSync(cmd, args, { encoding: 'utf8' }).stdout ?? ''
+}
+
+function waitReady(proc: ChildProcess, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let buf = ''
+    const timer = setTimeout(() => reject(new Error(`no READY line within ${timeoutMs} ms`)), timeoutMs)
+    proc.stdout?.on('data', (d: Buffer) => {
+      buf += d.toString()
+      if (buf.includes('READY')) {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+    proc.once('exit', (code, signal) => {
+      clearTimeout(timer)
+      reject(new Error(`exited early (code ${code}, signal ${signal})`))
+    })
+  })
+}

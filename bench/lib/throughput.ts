@@ -1,0 +1,194 @@
+import mqtt from 'mqtt-packet'
+import { RawClient } from './client.ts'
+import { CpuMeter } from './proc.ts'
+
+export interface ThroughputSpec {
+  kind: 'throughput'
+  port: number
+  brokerPid: number
+  publishers: number
+  subscribers: number
+  qos: 0 | 1
+  payloadBytes: number
+  warmupMs: number
+  durationMs: number
+  /** Messages published but not yet delivered to every subscriber, across all publishers. */
+  window: number
+  /** QoS 1: PUBLISHes awaiting PUBACK per publisher. */
+  pubWindow: number
+}
+
+export interface ThroughputResult {
+  deliveriesPerSec: number
+  delivered: number
+  published: number
+  /** Deliveries given up on after a 300 ms stall (a broker that drops QoS 0 under load). */
+  lost: number
+  stalls: number
+  brokerCpuPct: number
+  genCpuPct: number
+  measuredMs: number
+}
+
+const BATCH = 32
+const STALL_TICKS = 3
+const TICK_MS = 100
+
+interface PubState {
+  inflight: number
+  nextId: number
+  blocked: boolean
+}
+
+interface Pub {
+  client: RawClient
+  template: Buffer
+  /** Offset of the packet id inside one encoded PUBLISH (QoS 1 only). */
+  idOffset: number
+  /** QoS 0: BATCH copies of the template, written as slices (never mutated). */
+  batch: Buffer
+  st: PubState
+}
+
+function encodeTemplate(topic: string, payload: Buffer, qos: 0 | 1): { template: Buffer; idOffset: number } {
+  const template = mqtt.generate({ cmd: 'publish', topic, payload, qos, messageId: qos > 0 ? 1 : undefined, retain: false, dup: false })
+  // Fixed header (1 byte + 1..4 length bytes) then the topic length and topic; the id follows [MQTT-3.3.2].
+  const headerLen = template.length - (2 + Buffer.byteLength(topic) + (qos > 0 ? 2 : 0) + payload.length)
+  return { template, idOffset: headerLen + 2 + Buffer.byteLength(topic) }
+}
+
+/** N publishers → M subscribers on `bench/#`, flow-controlled by a global delivery window. */
+export async function runThroughput(spec: ThroughputSpec): Promise<ThroughputResult> {
+  const subs: RawClient[] = []
+  const pubs: Pub[] = []
+  const expectedPerMsg = spec.subscribers
+  let delivered = 0
+  let sentDeliveries = 0
+  let lost = 0
+  let running = false
+  const onChunk = (): void => pump()
+  try {
+    for (let i = 0; i < spec.subscribers; i++) {
+      const c = await RawClient.connect({
+        port: spec.port,
+        clientId: `bench-sub-${process.pid}-${i}`,
+        onPublish: () => {
+          delivered++
+        },
+        onChunk,
+      })
+      await c.subscribe('bench/#', spec.qos)
+      subs.push(c)
+    }
+    const payload = Buffer.alloc(spec.payloadBytes, 0x61)
+    for (let i = 0; i < spec.publishers; i++) {
+      const st: PubState = { inflight: 0, nextId: 1, blocked: false }
+      const client = await RawClient.connect({
+        port: spec.port,
+        clientId: `bench-pub-${process.pid}-${i}`,
+        onPubacks: (n) => {
+          st.inflight = Math.max(0, st.inflight - n)
+        },
+        onChunk,
+      })
+      client.socket.on('drain', () => {
+        st.blocked = false
+        pump()
+      })
+      const { template, idOffset } = encodeTemplate(`bench/p${i}`, payload, spec.qos)
+      const batch = spec.qos === 0 ? Buffer.concat(Array.from({ length: BATCH }, () => template)) : Buffer.alloc(0)
+      pubs.push({ client, template, idOffset, batch, st })
+    }
+  } catch (err) {
+    for (const c of [...subs, ...pubs.map((p) => p.client)]) c.close()
+    throw err
+  }
+
+  const windowDeliveries = spec.window * expectedPerMsg
+  let rr = 0
+
+  function pump(): void {
+    if (!running) return
+    // Bounded: each round writes at least one batch or stops; at most 64 rounds per call.
+    for (let round = 0; round < 64; round++) {
+      let progressed = false
+      for (let k = 0; k < pubs.length; k++) {
+        const idx = (rr + k) % pubs.length
+        const p = pubs[idx] as Pub
+        const room = Math.floor((windowDeliveries - (sentDeliveries - delivered - lost)) / expectedPerMsg)
+        if (room < 1) return
+        const st = p.st
+        if (st.blocked) continue
+        let n = Math.min(BATCH, room)
+        if (spec.qos === 1) n = Math.min(n, spec.pubWindow - st.inflight)
+        if (n <= 0) continue
+        const len = p.template.length
+        let out: Buffer
+        if (spec.qos === 0) out = p.batch.subarray(0, n * len)
+        else {
+          out = Buffer.allocUnsafe(n * len)
+          out.fill(p.template)
+          for (let j = 0; j < n; j++) {
+            out.writeUInt16BE(st.nextId, j * len + p.idOffset)
+            st.nextId = st.nextId === 65535 ? 1 : st.nextId + 1
+          }
+          st.inflight += n
+        }
+        sentDeliveries += n * expectedPerMsg
+        if (!p.client.write(out)) st.blocked = true
+        progressed = true
+      }
+      rr = (rr + 1) % pubs.length
+      if (!progressed) return
+    }
+  }
+
+  // Stall detector: a broker may legitimately drop QoS 0 deliveries; count them and move on.
+  let lastDelivered = -1
+  let still = 0
+  let stalls = 0
+  const ticker = setInterval(() => {
+    if (delivered === lastDelivered && sentDeliveries - delivered - lost > 0) {
+      if (++still >= STALL_TICKS) {
+        lost = sentDeliveries - delivered
+        for (const p of pubs) p.st.inflight = 0
+        stalls++
+        still = 0
+      }
+    } else still = 0
+    lastDelivered = delivered
+    pump()
+  }, TICK_MS)
+
+  running = true
+  pump()
+  await sleep(spec.warmupMs)
+  const meter = new CpuMeter(spec.brokerPid)
+  meter.start()
+  const d0 = delivered
+  const s0 = sentDeliveries
+  const l0 = lost
+  const t0 = performance.now()
+  await sleep(spec.durationMs)
+  const d1 = delivered
+  const t1 = performance.now()
+  const cpu = meter.stop()
+  const result: ThroughputResult = {
+    deliveriesPerSec: Math.round(((d1 - d0) * 1000) / (t1 - t0)),
+    delivered: d1 - d0,
+    published: Math.round((sentDeliveries - s0) / expectedPerMsg),
+    lost: lost - l0,
+    stalls,
+    ...cpu,
+    measuredMs: Math.round(t1 - t0),
+  }
+  running = false
+  clearInterval(ticker)
+  for (const p of pubs) p.client.close()
+  for (const s of subs) s.close()
+  return result
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms))
+}
