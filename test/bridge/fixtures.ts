@@ -76,3 +76,10 @@ export async function watch(port: number, filters: string[], opts: { protocolVer
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/** waitFor for a value that may be missing: resolves with the value once present. */
+export async function waitForValue<T>(fn: () => T | undefined | null, timeout = 5000, what = 'value'): Promise<T> {
+  let v: T | undefined | null
+  await waitFor(() => (v = fn()) !== undefined && v !== null, timeout, 10, what)
+  return v as T
+}

@@ -6,7 +6,7 @@ import { startFaultProxy } from '../helpers/fault-proxy.ts'
 import { startMosquitto, type MosquittoHandle } from '../helpers/mosquitto.ts'
 import { freePort } from '../helpers/ports.ts'
 import { waitFor } from '../helpers/tmp.ts'
-import { FakeLocalBroker, sleep, startUplink, waitOnline, watch } from './fixtures.ts'
+import { FakeLocalBroker, sleep, startUplink, waitForValue, waitOnline, watch } from './fixtures.ts'
 
 let mq: MosquittoHandle
 
@@ -26,7 +26,7 @@ test('a QoS 1 publish resolves on the PUBACK and arrives upstream with a stable 
     assert.ok(m)
     await u.publish(m)
     assert.ok(u.status().details.lastAckAt, 'last upstream ack time recorded')
-    const got = await waitFor(() => w.got.find((g) => g.topic === 'plant/gw1/line/temp'), 3000)
+    const got = await waitForValue(() => w.got.find((g) => g.topic === 'plant/gw1/line/temp'), 3000)
     assert.equal(got.payload, '21.5')
     const up = got.props?.userProperties as Record<string, string> | undefined
     assert.equal(up?.[TIMESTAMP_PROPERTY], '1234')
@@ -56,7 +56,7 @@ test('birth "online" is retained after connect; a graceful stop publishes "offli
   await waitOnline(u)
   const w = await watch(mq.port, ['gw/b1/status'])
   try {
-    const birth = await waitFor(() => w.got.find((g) => g.payload === 'online'), 3000)
+    const birth = await waitForValue(() => w.got.find((g) => g.payload === 'online'), 3000)
     assert.equal(birth.retain, true, 'birth delivered as retained to a late subscriber')
     await u.stop()
     assert.equal(u.status().details.state, 'offline')
@@ -146,7 +146,7 @@ test('downlink commands arrive locally, remapped, tagged with the bridge origin'
     await waitOnline(u)
     await w.client.publishAsync('cmd/gw1/pump/set', '1', { qos: 1 })
     await w.client.publishAsync('cmd/gw2/pump/set', '9', { qos: 1 })
-    const got = await waitFor(() => local.published.find((m) => m.topic === 'devices/pump/set'), 3000)
+    const got = await waitForValue(() => local.published.find((m) => m.topic === 'devices/pump/set'), 3000)
     assert.equal(got.payload.toString(), '1')
     assert.equal(got.origin, '$bridge:d1')
     assert.equal(got.qos, 1)
