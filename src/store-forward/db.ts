@@ -85,7 +85,7 @@ export class LevelHandle {
   async write(ops: BatchOp[], sync: boolean): Promise<void> {
     if (this.closed) throw new FieldgateError('QUEUE_CLOSED', 'store: the database is closed')
     try {
-      if (this.needsReopen || this.db.status !== 'open') await this.reopen()
+      if (this.needsReopen) await this.reopen()
       const b = this.db.batch()
       for (const op of ops) {
         if (op.type === 'put') b.put(op.key, op.value)

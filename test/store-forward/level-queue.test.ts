@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { isFieldgateError, silentLogger, systemClock } from '../../src/core/index.ts'
+import { LevelHandle } from '../../src/store-forward/db.ts'
+import { LevelQueue, openStore } from '../../src/store-forward/index.ts'
+import type { QueueOptions } from '../../src/store-forward/types.ts'
+import { tempDir } from '../helpers/tmp.ts'
+import { storageConfig } from './helpers.ts'
+import { msg } from './queue-conformance.ts'
+
+const opts = (over: Partial<QueueOptions> = {}): QueueOptions => ({
+  maxBytes: 512_000_000,
+  maxAge: 0,
+  policy: 'drop-oldest',
+  groupCommitWindow: 5,
+  maxBatch: 1000,
+  clock: systemClock,
+  logger: silentLogger,
+  ...over,
+})
+
+test('many concurrent appends share one batch write (group commit)', { timeout: 20_000 }, async () => {
+  const { dir, cleanup } = tempDir('fieldgate-sf-')
+  const h = await LevelHandle.open(dir, silentLogger, systemClock)
+  const q = await LevelQueue.open('up', h, opts())
+  const seqs = await Promise.all(Array.from({ length: 300 }, (_, i) => q.appendSeq([msg(i)])))
+  assert.equal(seqs.length, 300)
+  assert.ok(q.batches >= 1 && q.batches <= 2, `300 concurrent appends took ${q.batches} batches`)
+  assert.equal(q.stats().depth, 300)
+  await q.close()
+  await h.close()
+  cleanup()
+})
+
+test('a group commit batch never holds more than max_batch messages', { timeout: 20_000 }, async () => {
+  const { dir, cleanup } = tempDir('fieldgate-sf-')
+  const h = await LevelHandle.open(dir, silentLogger, systemClock)
+  const q = await LevelQueue.open('up', h, opts({ maxBatch: 50 }))
+  await Promise.all(Array.from({ length: 200 }, (_, i) => q.append([msg(i)])))
+  assert.equal(q.batches, 4)
+  assert.deepEqual((await q.peek(300)).map((e) => e.message.topic), Array.from({ length: 200 }, (_, i) => `sensors/${i}`))
+  await q.close()
+  await h.close()
+  cleanup()
+})
+
+test('a failed write rejects with QUEUE_WRITE_FAILED, shows in stats, and the next append reopens and succeeds', { timeout: 20_000 }, async () => {
+  const { dir, cleanup } = tempDir('fieldgate-sf-')
+  const h = await LevelHandle.open(dir, silentLogger, systemClock)
+  const q = await LevelQueue.open('up', h, opts())
+  await q.append([msg(1)])
+  await h.db.close() // the disk goes away under the queue
+  await assert.rejects(q.append([msg(2)]), (err: unknown) => isFieldgateError(err, 'QUEUE_WRITE_FAILED'))
+  assert.match(q.stats().lastError ?? '', /writing to .* failed/)
+  assert.notEqual(h.lastWriteError, null)
+  assert.equal(q.stats().depth, 1)
+  await q.append([msg(3)])
+  assert.equal(q.stats().lastError, null)
+  assert.equal(h.lastWriteError, null)
+  assert.deepEqual((await q.peek(10)).map((e) => e.message.topic), ['sensors/1', 'sensors/3'])
+  await q.close()
+  await h.close()
+  cleanup()
+})
+
+test('an ack whose write failed is retried with the next batch', { timeout: 20_000 }, async () => {
+  const { dir, cleanup } = tempDir('fieldgate-sf-')
+  const h = await LevelHandle.open(dir, silentLogger, systemClock)
+  const q = await LevelQueue.open('up', h, opts())
+  const seqs = await q.appendSeq([msg(1), msg(2)])
+  await q.peek(2)
+  await h.db.close()
+  await assert.rejects(q.ack([seqs[0] as bigint]), (err: unknown) => isFieldgateError(err, 'QUEUE_WRITE_FAILED'))
+  await q.append([msg(3)])
+  assert.equal(q.stats().depth, 2)
+  assert.equal(q.stats().acked, 1)
+  await q.close()
+  await h.close()
+  cleanup()
+})
+
+test('both budget policies hold on real files across a restart', { timeout: 30_000 }, async () => {
+  for (const policy of ['drop-oldest', 'reject-new'] as const) {
+    const { dir, cleanup } = tempDir('fieldgate-sf-')
+    const cfg = storageConfig(dir, { max_bytes: 200_000, policy })
+    let store = await openStore(cfg, silentLogger)
+    let q = await store.openQueue('up')
+    let rejected = 0
+    for (let i = 0; i < 100; i++) {
+      await q.append([msg(i, { payload: Buffer.alloc(10_000, i) })]).catch((err: unknown) => {
+        if (!isFieldgateError(err, 'QUEUE_FULL')) throw err
+        rejected++
+      })
+    }
+    const s = q.stats()
+    assert.ok(s.bytes <= 200_000)
+    assert.equal(s.depth, 19)
+    if (policy === 'drop-oldest') assert.equal(s.dropped, 81)
+    else assert.equal(rejected, 81)
+    await store.close()
+    store = await openStore(cfg, silentLogger)
+    q = await store.openQueue('up')
+    // `rejected` is persisted with the next successful batch; none happened after the rejections.
+    assert.deepEqual({ ...q.stats(), rejected: 0 }, { ...s, rejected: 0 })
+    const first = (await q.peek(1))[0]
+    assert.equal(first?.message.topic, policy === 'drop-oldest' ? 'sensors/81' : 'sensors/0')
+    const st = store.status()
+    assert.equal(st.health, 'degraded')
+    assert.match(st.reason ?? '', /above 90% of storage.max_bytes/)
+    await store.close()
+    cleanup()
+  }
+})
+
+test('draining a deep queue keeps memory flat: peeks continue from the kept position', { timeout: 30_000 }, async () => {
+  const { dir, cleanup } = tempDir('fieldgate-sf-')
+  const store = await openStore(storageConfig(dir), silentLogger)
+  const q = await store.openQueue('up')
+  for (let b = 0; b < 20; b++) await q.append(Array.from({ length: 1000 }, (_, i) => msg(b * 1000 + i, { qos: 0 })))
+  let n = 0
+  let last = -1n
+  for (let guard = 0; guard < 1000; guard++) {
+    const got = await q.peek(100)
+    if (got.length === 0) break
+    for (const e of got) assert.ok(e.seq > last)
+    last = got.at(-1)?.seq ?? last
+    n += got.length
+    void q.ack(got.map((e) => e.seq))
+  }
+  await q.flush()
+  assert.equal(n, 20_000)
+  assert.equal(q.stats().depth, 0)
+  assert.equal(q.stats().acked, 20_000)
+  await store.close()
+  cleanup()
+})
