@@ -1,8 +1,172 @@
+import { constants, accessSync, existsSync } from 'node:fs'
+import { lookup } from 'node:dns/promises'
+import { createServer } from 'node:net'
+import { dirname, resolve } from 'node:path'
+import type { Config, UplinkConfig } from '../config/index.ts'
 import { loadConfig } from '../config/index.ts'
+import { errorMessage, silentLogger, type Logger } from '../core/index.ts'
 
-/** Validates the config; the operability issue adds the probes. */
-export async function check(configFile: string | null): Promise<number> {
-  loadConfig(configFile)
-  process.stdout.write(`config OK\n`)
-  return 0
+export interface CheckResult {
+  name: string
+  ok: boolean
+  detail: string
+}
+
+export interface CheckOptions {
+  env?: NodeJS.ProcessEnv
+  out?: (line: string) => void
+  logger?: Logger
+  /** Longest wait for one probe (a device read, an uplink connect). */
+  probeTimeout?: number
+}
+
+/** `fieldgate check --config FILE`: validate, then probe without starting the gateway. Exit code 1 on any failure. */
+export async function check(configFile: string | null, opts: CheckOptions = {}): Promise<number> {
+  const out = opts.out ?? ((line: string) => process.stdout.write(`${line}\n`))
+  out(`fieldgate check ${configFile ?? '(built-in defaults)'}`)
+  let config: Config
+  try {
+    config = loadConfig(configFile, opts.env ?? process.env).config
+  } catch (err) {
+    out(`  FAIL  config  ${errorMessage(err).replace(/\n/g, '\n        ')}`)
+    out('1 check failed: fix the config first; nothing was probed')
+    return 1
+  }
+  const results: CheckResult[] = [{ name: 'config', ok: true, detail: summary(config) }]
+  const print = (r: CheckResult): void => out(`  ${r.ok ? 'PASS' : 'FAIL'}  ${r.name.padEnd(22)} ${r.detail}`)
+  print(results[0] as CheckResult)
+  for await (const r of probes(config, opts)) {
+    results.push(r)
+    print(r)
+  }
+  const failed = results.filter((r) => !r.ok).length
+  out(failed === 0 ? `all ${results.length} checks passed` : `${failed} of ${results.length} checks failed`)
+  return failed === 0 ? 0 : 1
+}
+
+function summary(c: Config): string {
+  const n = (k: number, w: string): string => `${k} ${w}${k === 1 ? '' : 's'}`
+  return `valid (${n(c.broker.listeners.length, 'listener')}, ${n(c.devices.length, 'device')}, ${n(c.uplinks.length, 'uplink')})`
+}
+
+/** Runs every probe in turn; each is bounded by the probe timeout. */
+export async function* probes(config: Config, opts: CheckOptions = {}): AsyncGenerator<CheckResult> {
+  const timeout = opts.probeTimeout ?? 15_000
+  const logger = opts.logger ?? silentLogger
+  for (const [key, file] of fileKeys(config)) yield fileReadable(key, file)
+  yield dataDir(config.storage.data_dir)
+  for (const [i, l] of config.broker.listeners.entries()) yield await portFree(`listener ${l.name ?? i}`, l.host, l.port, `broker.listeners[${i}]`)
+  if (config.status.enabled) yield await portFree('status page', config.status.host, config.status.port, 'status')
+  if (config.devices.length > 0) {
+    const { probeDevice } = await import('../drivers/index.ts')
+    for (const d of config.devices) {
+      yield await bounded(`device ${d.id}`, timeout, async () => {
+        const r = await probeDevice(d, logger)
+        return { name: `device ${d.id}`, ok: r.ok, detail: r.detail }
+      })
+    }
+  }
+  if (config.uplinks.length > 0) {
+    for (const u of config.uplinks) {
+      yield await bounded(`uplink ${u.name}`, timeout + 1000, () => probeUplink(u, config.gateway.id, timeout))
+    }
+  }
+}
+
+async function bounded(name: string, ms: number, fn: () => Promise<CheckResult>): Promise<CheckResult> {
+  let timer: NodeJS.Timeout | undefined
+  const expired = new Promise<CheckResult>((resolveTimeout) => {
+    timer = setTimeout(() => resolveTimeout({ name, ok: false, detail: `no answer within ${ms} ms` }), ms)
+  })
+  try {
+    return await Promise.race([fn().catch((err: unknown) => ({ name, ok: false, detail: errorMessage(err) })), expired])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Every `*_file` key in the config with its dotted path (secrets, certificates, ACLs). */
+export function fileKeys(value: unknown, path = ''): Array<[string, string]> {
+  const out: Array<[string, string]> = []
+  if (Array.isArray(value)) value.forEach((v, i) => out.push(...fileKeys(v, `${path}[${i}]`)))
+  else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      const key = path ? `${path}.${k}` : k
+      if (k.endsWith('_file') && typeof v === 'string') out.push([key, v])
+      else out.push(...fileKeys(v, key))
+    }
+  }
+  return out
+}
+
+function fileReadable(key: string, file: string): CheckResult {
+  try {
+    accessSync(file, constants.R_OK)
+    return { name: key, ok: true, detail: `${file} is readable` }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const hint = code === 'ENOENT' ? 'create it or fix the path' : 'check its owner and mode (the service runs as user fieldgate)'
+    return { name: key, ok: false, detail: `cannot read ${file} (${code ?? errorMessage(err)}); ${hint}` }
+  }
+}
+
+function dataDir(dir: string): CheckResult {
+  const abs = resolve(dir)
+  let probe = abs
+  while (!existsSync(probe) && dirname(probe) !== probe) probe = dirname(probe)
+  try {
+    accessSync(probe, constants.W_OK)
+    return { name: 'storage.data_dir', ok: true, detail: probe === abs ? `${abs} is writable` : `${abs} will be created in ${probe}` }
+  } catch {
+    return { name: 'storage.data_dir', ok: false, detail: `${abs} is not writable (nearest existing: ${probe}); create it for the service user` }
+  }
+}
+
+/** Binds and releases the port: catches another process (or a running gateway) holding it. */
+export function portFree(name: string, host: string, port: number, key: string): Promise<CheckResult> {
+  return new Promise((done) => {
+    const srv = createServer()
+    srv.once('error', (err: NodeJS.ErrnoException) => {
+      const why = err.code === 'EADDRINUSE' ? 'is in use (is fieldgate already running? see `ss -ltnp`)' : err.code === 'EADDRNOTAVAIL' ? 'is not an address of this machine' : err.code === 'EACCES' ? 'needs privileges (ports below 1024)' : errorMessage(err)
+      done({ name, ok: false, detail: `${host}:${port} ${why}; set ${key}.host / ${key}.port` })
+    })
+    srv.listen({ host, port, exclusive: true }, () => srv.close(() => done({ name, ok: true, detail: `${host}:${port} is free` })))
+  })
+}
+
+/**
+ * Resolves the uplink's host, then connects once with its own credentials and TLS settings. The
+ * client id gets a "-check" suffix and no Will, so a running gateway is not kicked off nor reported offline.
+ */
+export async function probeUplink(u: UplinkConfig, gatewayId: string, timeout: number): Promise<CheckResult> {
+  const name = `uplink ${u.name}`
+  const url = new URL(u.url)
+  const shown = `${url.protocol}//${url.host}`
+  try {
+    const addr = await lookup(url.hostname)
+    void addr
+  } catch (err) {
+    return { name, ok: false, detail: `${url.hostname} does not resolve (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}); check uplinks url and the DNS` }
+  }
+  const [{ connectAsync }, { clientOptions }] = await Promise.all([import('mqtt'), import('../bridge/options.ts')])
+  let options
+  try {
+    options = clientOptions(u, gatewayId)
+  } catch (err) {
+    return { name, ok: false, detail: errorMessage(err) }
+  }
+  delete options.will
+  options.clientId = `${options.clientId ?? gatewayId}-check`.slice(0, 65535)
+  options.connectTimeout = Math.min(timeout, u.connect_timeout)
+  options.clean = true
+  delete options.properties
+  const started = Date.now()
+  try {
+    const client = await connectAsync(u.url, options, false)
+    const ms = Date.now() - started
+    await client.endAsync().catch(() => undefined)
+    return { name, ok: true, detail: `${shown} accepted ${u.username === undefined ? 'an anonymous' : `user "${u.username}"'s`} connection in ${ms} ms` }
+  } catch (err) {
+    return { name, ok: false, detail: `${shown} refused or unreachable: ${errorMessage(err)}` }
+  }
 }
