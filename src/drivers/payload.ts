@@ -8,7 +8,8 @@ export function topicFor(template: string, gateway: string, device: string, poin
 /** The subscription filter for a device's command topics, and a matcher that extracts the point. */
 export function commandTopics(template: string, gateway: string, device: string): { filter: string; pointOf(topic: string): string | null } {
   const base = template.replaceAll('{gateway}', gateway).replaceAll('{device}', device)
-  const filter = `${base.replaceAll('{point}', '+')}/set`
+  // A level holding {point} (possibly with a prefix) must be a whole-level wildcard in the filter.
+  const filter = `${base.split('/').map((l) => (l.includes('{point}') ? '+' : l)).join('/')}/set`
   const parts = `${base}/set`.split('/')
   return {
     filter,
