@@ -4,7 +4,7 @@ import type { Logger } from '../../core/logger.ts'
 import type { Status } from '../../core/types.ts'
 import type { AuthRequest, AuthResult, BrokerHooks, ClientIdentity } from '../hooks.ts'
 import { listenerAllowsAnonymous } from './anonymous.ts'
-import { DEFAULT_GUARD, FailureGuard } from './guard.ts'
+import { DEFAULT_GUARD, FailureGuard, type GuardOptions } from './guard.ts'
 import { PasswordChecker } from './passwords.ts'
 import { PublishRateLimiter } from './rate.ts'
 import { loadFiles, revokedIdentities, type AuthFiles } from './files.ts'
@@ -27,12 +27,13 @@ type RevokeListener = (who: Array<{ username?: string; deviceId?: string }>) => 
 /**
  * The broker's security hooks built from `[broker.auth]`, `[broker.limits]` and the listeners.
  * Throws FieldgateError AUTH_FILE at start when a configured file is missing or malformed.
+ * `guardOptions` tunes the login backoff beyond the config keys (tests use it).
  */
-export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock: Clock = systemClock): Promise<Security> {
+export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock: Clock = systemClock, guardOptions: Partial<GuardOptions> = {}): Promise<Security> {
   const log = logger.child({ module: 'broker.auth' })
   let files: AuthFiles = await loadFiles(cfg.auth, log)
   const passwords = new PasswordChecker(files.users ?? new Map())
-  const guard = new FailureGuard({ ...DEFAULT_GUARD, window: cfg.auth.failure_window, lockoutAfter: cfg.auth.lockout_failures }, clock)
+  const guard = new FailureGuard({ ...DEFAULT_GUARD, window: cfg.auth.failure_window, lockoutAfter: cfg.auth.lockout_failures, ...guardOptions }, clock)
   const rate =
     cfg.limits.publish_rate > 0
       ? new PublishRateLimiter(cfg.limits.publish_rate, cfg.limits.publish_burst, clock, (e) =>

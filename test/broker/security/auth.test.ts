@@ -10,9 +10,11 @@ const METER_TOKEN = 'meter1-' + 'e5f6a7b8'.repeat(3)
 let sb: SecureBroker
 let url: string
 let closedUrl: string
+let aliceLine: string
 
 before(async () => {
-  const pw = `alice:${await hashPassword('alice-pw', FAST)}\nbob:${await hashPassword('bob-pw', FAST)}\n`
+  aliceLine = `alice:${await hashPassword('alice-pw', FAST)}`
+  const pw = `${aliceLine}\nbob:${await hashPassword('bob-pw', FAST)}\n`
   sb = await startSecureBroker({
     listeners: [{ protocol: 'mqtt' }, { protocol: 'mqtt', allow_anonymous: false }],
     passwords: pw,
@@ -77,7 +79,7 @@ test('revoking a token disconnects the device within a second and leaves other d
 test('changing a password disconnects that user on reload; a broken file keeps the old one in force', { timeout: 15_000 }, async () => {
   const bob = await connectOk(closedUrl, { protocolVersion: 4, clientId: 'bob-live', username: 'bob', password: 'bob-pw' })
   const alice = await connectOk(closedUrl, { protocolVersion: 4, clientId: 'alice-live', username: 'alice', password: 'alice-pw' })
-  const text = `alice:${await hashPassword('alice-pw', FAST)}\nbob:${await hashPassword('bob-new', FAST)}\n`
+  const text = `${aliceLine}\nbob:${await hashPassword('bob-new', FAST)}\n`
   sb.write('passwords', 'bob:not-a-hash\n')
   await sb.security.reload()
   assert.equal(sb.security.status().health, 'degraded')
@@ -86,7 +88,28 @@ test('changing a password disconnects that user on reload; a broken file keeps t
   await sb.security.reload()
   assert.equal(sb.security.status().health, 'ok')
   await waitFor(() => !bob.connected, 1000, 10, 'bob to be disconnected')
-  assert.equal(alice.connected, true, 'alice lost the old line but kept her password: hmm')
+  assert.equal(alice.connected, true, 'an unchanged user stays connected')
   await alice.endAsync()
   bob.end(true)
+})
+
+test('an address with many failed logins is refused even with the right password until the failures age out', { timeout: 20_000 }, async () => {
+  const locked = await startSecureBroker({
+    listeners: [{ protocol: 'mqtt' }],
+    passwords: `carol:${await hashPassword('carol-pw', FAST)}\n`,
+    auth: { lockout_failures: 3 },
+    guard: { delayAfter: 2, baseDelay: 50, maxDelay: 50 },
+  })
+  try {
+    const u = `mqtt://127.0.0.1:${locked.ports[0]}`
+    for (let i = 0; i < 3; i++) assert.equal((await tryConnect(u, { protocolVersion: 5, clientId: `g${i}`, username: 'carol', password: `guess${i}` })).code, 0x86)
+    const r = await tryConnect(u, { protocolVersion: 5, clientId: 'carol', username: 'carol', password: 'carol-pw' })
+    assert.equal(r.code, 0x87)
+    const details = locked.security.status().details
+    assert.equal(details.lockedAddresses, 1)
+    assert.equal(details.failedLogins, 3)
+    assert.equal(details.refusedWhileLocked, 1)
+  } finally {
+    await locked.close()
+  }
 })

@@ -9,6 +9,7 @@ import { listenerName, startListener, type StartedListener } from '../../../src/
 import { startTlsListener } from '../../../src/broker/listeners/tls.ts'
 import { startWsListener } from '../../../src/broker/listeners/ws.ts'
 import { listenerAllowsAnonymous } from '../../../src/broker/auth/anonymous.ts'
+import type { GuardOptions } from '../../../src/broker/auth/guard.ts'
 import { brokerSchema, type BrokerConfig, type ListenerConfig } from '../../../src/config/sections/broker.ts'
 import type { Logger, LogFn } from '../../../src/core/logger.ts'
 import { tempDir } from '../../helpers/tmp.ts'
@@ -58,6 +59,8 @@ export interface SecureBrokerOptions {
   auth?: Partial<BrokerConfig['auth']>
   limits?: Partial<BrokerConfig['limits']>
   handshakeTimeout?: number
+  /** Login backoff tuning; tests default to no delays so unrelated failures do not slow them. */
+  guard?: Partial<GuardOptions>
 }
 
 /** A broker with createSecurity hooks and the given listeners on free loopback ports (port 0). */
@@ -79,7 +82,7 @@ export async function startSecureBroker(opts: SecureBrokerOptions): Promise<Secu
   })
   const logs: LogRecord[] = []
   const logger = captureLogger(logs)
-  const security = await createSecurity(config, logger)
+  const security = await createSecurity(config, logger, undefined, opts.guard ?? { delayAfter: 1_000_000 })
   const broker = await createBroker({ config: { ...config, listeners: [] }, logger, gatewayId: 'test', hooks: security })
   const started: StartedListener[] = []
   const onConnection = (stream: Duplex, info: ConnectionInfo): void => broker.handleConnection(stream, info)
