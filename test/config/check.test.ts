@@ -4,7 +4,7 @@ import { chmodSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import ModbusRTU from 'modbus-serial'
+import { ServerTCP } from 'modbus-serial'
 import { check } from '../../src/commands/check.ts'
 import { startMosquitto } from '../helpers/mosquitto.ts'
 import { freePort } from '../helpers/ports.ts'
@@ -106,7 +106,7 @@ test('a Modbus TCP device passes when it answers and fails when nothing listens'
   const { dir, cleanup } = tempDir()
   const port = await freePort()
   const deadPort = await freePort()
-  const server = new ModbusRTU.ServerTCP(
+  const server = new ServerTCP(
     { getHoldingRegister: (addr: number) => addr * 10, getInputRegister: () => 0, getCoil: () => false, setRegister: () => undefined, setCoil: () => undefined },
     { host: '127.0.0.1', port, unitID: 1 },
   )
