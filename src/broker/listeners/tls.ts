@@ -65,7 +65,7 @@ export function secureInfo(cfg: ListenerConfig, name: string, allowAnonymous: bo
 }
 
 /** MQTT over TLS. Handshakes that never finish are dropped after `handshakeTimeout`. */
-export function startTlsListener(
+export async function startTlsListener(
   cfg: ListenerConfig,
   name: string,
   allowAnonymous: boolean,

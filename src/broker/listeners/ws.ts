@@ -20,7 +20,7 @@ function pickProtocol(offered: Set<string>): string | false {
  * dashboards. Each WebSocket becomes a byte stream for the broker; MQTT packets may span or share
  * WebSocket messages [MQTT-6.0.0-2]. Requests for other paths get 400; plain HTTP gets 426.
  */
-export function startWsListener(
+export async function startWsListener(
   cfg: ListenerConfig,
   name: string,
   allowAnonymous: boolean,
