@@ -11,14 +11,14 @@ header h1{font-size:1.1rem;margin:0}header .meta{color:#c9ced8;font-size:.85rem}
 main{padding:.6rem;max-width:1100px;margin:auto}
 section{margin:.6rem 0}h2{font-size:.95rem;margin:.4rem .2rem;color:var(--mute);text-transform:uppercase;letter-spacing:.04em}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:.6rem}
-.card{background:var(--card);border-radius:8px;padding:.6rem .7rem;border-left:6px solid var(--off);box-shadow:0 1px 2px #0002}
+.card{min-width:0;overflow-wrap:anywhere;background:var(--card);border-radius:8px;padding:.6rem .7rem;border-left:6px solid var(--off);box-shadow:0 1px 2px #0002}
 .card[data-health=ok]{border-color:var(--ok)}.card[data-health=degraded]{border-color:var(--warn)}.card[data-health=down]{border-color:var(--bad);background:#fff5f5}
 .title{display:flex;justify-content:space-between;gap:.5rem;font-weight:600;word-break:break-all}
 .pill{font-size:.75rem;font-weight:700;padding:.05rem .5rem;border-radius:99px;color:#fff;background:var(--off);white-space:nowrap;text-transform:uppercase}
 .pill.ok{background:var(--ok)}.pill.degraded{background:var(--warn)}.pill.down{background:var(--bad)}
 .reason{color:var(--bad);font-size:.85rem;margin:.2rem 0}.dim{color:var(--mute);font-size:.85rem}
 table{width:100%;border-collapse:collapse;font-size:.88rem;margin-top:.3rem}td{padding:.15rem .2rem;border-top:1px solid #eee;vertical-align:top}
-td.v{text-align:right;font-variant-numeric:tabular-nums;font-weight:600}td.age{text-align:right;color:var(--mute);white-space:nowrap}
+td.v{text-align:right;font-variant-numeric:tabular-nums;font-weight:600}td.v{overflow-wrap:anywhere}td.age{text-align:right;color:var(--mute);white-space:nowrap}
 tr.q-error td.v{color:var(--bad)}tr.q-stale td.v{color:var(--warn)}
 ul.recent{list-style:none;margin:0;padding:0;background:var(--card);border-radius:8px}ul.recent li{padding:.35rem .7rem;border-top:1px solid #eee;font-size:.88rem}
 #live{font-size:.8rem}#live.on::before{content:"\\25CF ";color:#4ade80}#live.off::before{content:"\\25CF ";color:#f87171}
@@ -59,13 +59,13 @@ function pick(d, names) {
 function asTs(v) { if (typeof v === "number" && v > 1e11) return v; if (typeof v === "string" && !isNaN(Date.parse(v))) return Date.parse(v); return null; }
 function fmt(k, v) {
   if (v === null || v === undefined) return "\\u2013";
-  if (typeof v === "number") { var t = /(_at|At|_ts|time)$/.test(k) ? asTs(v) : null; if (t) return age(t) + " ago"; if (/bytes|size/i.test(k)) return bytes(v); return String(Math.round(v * 100) / 100); }
+  if (typeof v === "number") { var t = /(_at|At|_ts|time|^ts|\\.ts)$/.test(k) ? asTs(v) : null; if (t) return age(t) + " ago"; if (/bytes|size/i.test(k)) return bytes(v); return String(Math.round(v * 100) / 100); }
   if (typeof v === "boolean") return v ? "yes" : "no";
   if (typeof v === "object") return Array.isArray(v) ? v.length + " items" : "\\u2026";
   return String(v);
 }
 function flat(d, prefix, out) {
-  for (var k in d) { var v = d[k]; var key = prefix ? prefix + "." + k : k;
+  for (var k in d) { if (k === "devices" || k === "points") continue; var v = d[k]; var key = prefix ? prefix + "." + k : k;
     if (v && typeof v === "object" && !Array.isArray(v)) { if (out.length < 40) flat(v, key, out); }
     else if (k !== "devices" && out.length < 40) out.push([key, v]); }
   return out;
@@ -80,7 +80,18 @@ function mergeDevices() {
     if (live.stateTs && (!o.since || live.stateTs >= o.since)) { o.state = live.state; o.reason = live.reason; o.since = live.stateTs; }
     for (var p in live.points) { if (!o.points[p] || o.points[p].ts <= live.points[p].ts) o.points[p] = live.points[p]; } }
   var sources = st.sources || {};
-  for (var name in sources) { var dev = deviceOfSource(name); if (!dev) continue; var o2 = out[dev] || (out[dev] = { points: {} }); o2.source = sources[name]; }
+  for (var name in sources) {
+    var dev = deviceOfSource(name);
+    if (dev) { var o2 = out[dev] || (out[dev] = { points: {} }); o2.source = sources[name]; }
+    var list = sources[name].details && sources[name].details.devices;
+    if (list && typeof list === "object") for (var did in list) {
+      var e = list[did] || {}, o3 = out[did] || (out[did] = { points: {} });
+      o3.source = { health: e.health || healthOf(e.state), reason: e.reason };
+      if (!o3.state && e.state) o3.state = e.state;
+      var pts = e.points || {};
+      for (var pn in pts) { var pv = pts[pn]; if (pv && pv.ts && (!o3.points[pn] || o3.points[pn].ts < pv.ts)) o3.points[pn] = pv; }
+    }
+  }
   return out;
 }
 function deviceHealth(d) {
