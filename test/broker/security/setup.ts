@@ -10,7 +10,8 @@ import { startTlsListener } from '../../../src/broker/listeners/tls.ts'
 import { startWsListener } from '../../../src/broker/listeners/ws.ts'
 import { listenerAllowsAnonymous } from '../../../src/broker/auth/anonymous.ts'
 import type { GuardOptions } from '../../../src/broker/auth/guard.ts'
-import { brokerSchema, type BrokerConfig, type ListenerConfig } from '../../../src/config/sections/broker.ts'
+import type { z } from 'zod'
+import { brokerSchema, listenerSchema, type BrokerConfig, type ListenerConfig } from '../../../src/config/sections/broker.ts'
 import type { Logger, LogFn } from '../../../src/core/logger.ts'
 import { tempDir } from '../../helpers/tmp.ts'
 
@@ -51,7 +52,7 @@ export interface SecureBroker {
 }
 
 export interface SecureBrokerOptions {
-  listeners: Array<Partial<ListenerConfig> & { protocol: ListenerConfig['protocol'] }>
+  listeners: Array<z.input<typeof listenerSchema>>
   /** File contents written to the temp dir and configured; null leaves the key unset. */
   passwords?: string
   tokens?: string
