@@ -3,12 +3,14 @@
  * credentials inside URLs (scheme://user:pass@host) are masked. Sources promise no secrets in
  * `details`; this is the second line of defence.
  */
-const SECRET_KEY = /pass(word|phrase)?|secret|token|credential|authorization|cookie|private|(^|[_-])key$|[a-z]Key$|^key$/i
+const SECRET_WORD = /pass(word|phrase|wd)|secret|token|credential|authorization|cookie|private|(^|[_-])key$/i
+// camelCase apiKey / privateKey, but not "monkey"
+const CAMEL_KEY = /[a-z]Key$/
 const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/[^\s/:@]*):[^\s/@]*@/gi
 export const MASK = '***'
 
 export function isSecretKey(key: string): boolean {
-  return SECRET_KEY.test(key)
+  return SECRET_WORD.test(key) || CAMEL_KEY.test(key)
 }
 
 export function scrubString(s: string): string {
