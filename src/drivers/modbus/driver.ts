@@ -86,9 +86,17 @@ export class ModbusDriver implements FieldDriver {
     return this.st.status()
   }
 
-  /** One poll of every group now (tests and `fieldgate check`). */
-  async pollOnce(): Promise<void> {
-    for (const g of this.groups) await this.poll(g)
+  /** One poll of every group now, ignoring any backoff (tests, diagnostics). */
+  async pollOnce(emit?: (r: Reading) => void): Promise<void> {
+    if (emit) this.emit = emit
+    const wasStopped = this.stopped
+    this.stopped = false
+    this.backedOffUntil = 0
+    try {
+      for (const g of this.groups) await this.poll(g)
+    } finally {
+      this.stopped = wasStopped
+    }
   }
 
   async write(point: string, value: unknown): Promise<void> {
