@@ -1,0 +1,52 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { waitListening } from './mosquitto.ts'
+
+export interface GatewayProcess {
+  proc: ChildProcess
+  /** stdout+stderr lines (pino JSON). */
+  log: string[]
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  kill(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+}
+
+const ROOT = join(import.meta.dirname, '..', '..')
+
+/** Writes `toml` to dir/gateway.toml and runs `fieldgate run --config` in a child process. */
+export async function startGateway(dir: string, toml: string, opts: { waitPort?: number; env?: NodeJS.ProcessEnv; timeout?: number } = {}): Promise<GatewayProcess> {
+  const file = join(dir, 'gateway.toml')
+  writeFileSync(file, toml)
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli.ts'), 'run', '--config', file], {
+    cwd: dir,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const log: string[] = []
+  proc.stdout?.on('data', (d: Buffer) => log.push(d.toString()))
+  proc.stderr?.on('data', (d: Buffer) => log.push(d.toString()))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.once('exit', (code, signal) => resolve({ code, signal })),
+  )
+  if (opts.waitPort !== undefined) {
+    const port = opts.waitPort
+    await Promise.race([
+      waitListening(port, opts.timeout ?? 20_000),
+      exited.then((e) => {
+        throw new Error(`gateway exited early (${e.code ?? e.signal}):\n${log.join('')}`)
+      }),
+    ])
+  }
+  return {
+    proc,
+    log,
+    exited,
+    async kill(signal: NodeJS.Signals = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal)
+      const t = setTimeout(() => proc.kill('SIGKILL'), 10_000)
+      const r = await exited
+      clearTimeout(t)
+      return r
+    },
+  }
+}
