@@ -16,6 +16,11 @@ export interface ForwarderOptions {
   clock?: Clock
   /** Live entries held in memory for live-first before falling back to the queue's order. */
   maxLive?: number
+  /**
+   * After a reconnect, how long to wait for publishes of the old connection to settle before sending
+   * them again anyway (a sink should reject them when its connection drops; this covers one that does not).
+   */
+  settleTimeout?: number
 }
 
 interface Flight {
@@ -55,6 +60,8 @@ export class Forwarder {
   private nextSendAt = 0
   private timer: TimerHandle | null = null
   private retryTimer: TimerHandle | null = null
+  private settleTimer: TimerHandle | null = null
+  private readonly settleTimeout: number
   private unsubscribe: (() => void) | null = null
   private readonly backoff = new Backoff(100, 5000)
   private counters = { sent: 0, acked: 0, resent: 0, direct: 0, failures: 0, spilled: 0 }
@@ -69,6 +76,7 @@ export class Forwarder {
     this.log = o.logger ?? silentLogger
     this.clock = o.clock ?? systemClock
     this.maxLive = o.maxLive ?? this.window * 4
+    this.settleTimeout = o.settleTimeout ?? 10_000
     this.onlineSince = this.clock.now()
   }
 
@@ -84,7 +92,8 @@ export class Forwarder {
     }
     const [seq] = await this.q.appendSeq([m])
     this.queueMayHaveMore = true
-    if (this.mode === 'live-first' && seq !== undefined && this.live.length < this.maxLive) {
+    // Live means accepted while the uplink is up; what piled up during an outage is backlog.
+    if (this.mode === 'live-first' && seq !== undefined && this.running && this.sink.online && this.live.length < this.maxLive) {
       this.live.push({ seq, message: m, enqueuedAt: this.clock.now() })
     }
     this.kick()
@@ -131,12 +140,27 @@ export class Forwarder {
 
   private onOnline(): void {
     this.onlineSince = this.clock.now()
-    // Publishes from the old connection may never settle: send them again (bounded duplicates).
-    this.broken = false
-    this.failInflight()
     this.backoff.reset()
-    this.kick()
+    if (this.inflight.size === 0) {
+      this.broken = false
+      this.kick()
+      return
+    }
+    // Resending while old publishes may still land would reorder: wait for them to settle first.
+    this.broken = true
+    this.resumeOnSettle = true
+    if (!this.settleTimer) {
+      this.settleTimer = this.clock.setTimeout(() => {
+        this.settleTimer = null
+        if (this.inflight.size === 0) return
+        this.log.warn({ inflight: this.inflight.size }, 'forwarder: publishes of the previous connection never settled; sending them again')
+        this.failInflight()
+        this.settled()
+      }, this.settleTimeout)
+    }
   }
+
+  private resumeOnSettle = false
 
   private failInflight(): void {
     for (const f of this.inflight.values()) this.addResend(f.entry)
@@ -150,8 +174,10 @@ export class Forwarder {
     this.unsubscribe = null
     if (this.timer) this.clock.clearTimeout(this.timer)
     if (this.retryTimer) this.clock.clearTimeout(this.retryTimer)
+    if (this.settleTimer) this.clock.clearTimeout(this.settleTimer)
     this.timer = null
     this.retryTimer = null
+    this.settleTimer = null
     await this.q.flush()
   }
 
@@ -293,6 +319,15 @@ export class Forwarder {
     if (this.broken && this.inflight.size === 0) {
       this.counters.resent += this.resend.length
       this.log.info({ resend: this.resend.length, err: this.lastError }, 'forwarder: uplink publish failed; resending in order')
+      if (this.settleTimer) this.clock.clearTimeout(this.settleTimer)
+      this.settleTimer = null
+      if (this.resumeOnSettle && this.sink.online) {
+        // The uplink already reconnected while we waited.
+        this.resumeOnSettle = false
+        this.broken = false
+        this.kick()
+        return
+      }
       // Offline: onOnline will restart us. Online but failing: retry after a backoff.
       if (this.sink.online) {
         this.retryTimer ??= this.clock.setTimeout(() => {
