@@ -3,127 +3,80 @@
  * the load generator in another. `node --import tsx bench/broker.ts [--help]`.
  */
 import { existsSync, mkdtempSync, readdirSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { summariseProfile } from './lib/cpuprofile.ts'
+import { parseArgs, specFor, type Options } from './lib/options.ts'
 import { runPhase } from './lib/phase.ts'
-import { formatCpu, formatTable, PHASES, type BrokerResults, type PhaseName, type Results } from './lib/report.ts'
-import { BROKER_KINDS, killLiveChildren, openFilesLimit, startBroker, type BrokerKind, type BrokerProcess } from './lib/servers.ts'
-import type { PhaseSpec } from './lib/loadgen.ts'
+import { best, formatCpu, formatTable, type PhaseError, type PhaseName, type PhaseOutcome, type Results } from './lib/report.ts'
+import { killLiveChildren, openFilesLimit, startBroker, type BrokerKind, type BrokerProcess } from './lib/servers.ts'
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
-interface Options {
-  brokers: BrokerKind[]
-  phases: PhaseName[]
-  durationMs: number
-  warmupMs: number
-  connections: number
-  profile: boolean
-  /** Mosquitto with set_tcp_nodelay true; off by default (Mosquitto's own default, faster here at throughput). */
-  mosquittoNodelay: boolean
+type Rounds = Partial<Record<BrokerKind, Partial<Record<PhaseName, PhaseOutcome[]>>>>
+
+function record(rounds: Rounds, kind: BrokerKind, phase: PhaseName, outcome: PhaseOutcome): void {
+  const perBroker = (rounds[kind] ??= {})
+  ;(perBroker[phase] ??= []).push(outcome)
 }
 
-const USAGE = `usage: node --import tsx bench/broker.ts [options]
-  --brokers fieldgate,mosquitto,aedes   which brokers (default: all; fieldgate skipped if src/broker is missing)
-  --phases connections,fanin0,fanin1,fanout,latency   which loads (default: all)
-  --duration <s>      measured seconds per throughput/latency phase (default 5, max 30)
-  --warmup <s>        unmeasured seconds before each phase (default 1, max 10)
-  --connections <n>   idle connections for connect rate and RSS (default 5000, max 15000)
-  --profile           run Fieldgate with --cpu-prof and print its top self-time functions
-  --mosquitto-nodelay run Mosquitto with set_tcp_nodelay true (default: its own default, Nagle on)`
-
-function parseArgs(argv: string[]): Options {
-  const o: Options = { brokers: [...BROKER_KINDS], phases: [...PHASES], durationMs: 5000, warmupMs: 1000, connections: 5000, profile: false, mosquittoNodelay: false }
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]
-    const v = argv[i + 1]
-    const num = (min: number, max: number): number => {
-      const n = Number(v)
-      if (!Number.isFinite(n) || n < min || n > max) throw new Error(`${a} needs a number in ${min}..${max}, got ${v}\n${USAGE}`)
-      i++
-      return n
-    }
-    if (a === '--brokers') {
-      o.brokers = listOf(v, BROKER_KINDS, a)
-      i++
-    } else if (a === '--phases') {
-      o.phases = listOf(v, PHASES, a)
-      i++
-    } else if (a === '--duration') o.durationMs = num(0.5, 30) * 1000
-    else if (a === '--warmup') o.warmupMs = num(0, 10) * 1000
-    else if (a === '--connections') o.connections = Math.round(num(1, 15000))
-    else if (a === '--profile') o.profile = true
-    else if (a === '--mosquitto-nodelay') o.mosquittoNodelay = true
-    else if (a === '--help' || a === '-h') {
-      process.stdout.write(USAGE + '\n')
-      process.exit(0)
-    } else throw new Error(`unknown option ${a}\n${USAGE}`)
-  }
-  return o
-}
-
-function listOf<T extends string>(v: string | undefined, allowed: readonly T[], flag: string): T[] {
-  const items = (v ?? '').split(',').filter(Boolean)
-  const bad = items.filter((x) => !(allowed as readonly string[]).includes(x))
-  if (!items.length || bad.length) throw new Error(`${flag}: expected a comma list of ${allowed.join(', ')}; got ${v ?? 'nothing'}`)
-  return items as T[]
-}
-
-function specFor(phase: PhaseName, b: BrokerProcess, o: Options): PhaseSpec {
-  const base = { port: b.port, brokerPid: b.pid, warmupMs: o.warmupMs, durationMs: o.durationMs }
-  switch (phase) {
-    case 'fanin0':
-      return { kind: 'throughput', ...base, publishers: 10, subscribers: 1, qos: 0, payloadBytes: 64, window: 10 * 200, pubWindow: 64 }
-    case 'fanin1':
-      return { kind: 'throughput', ...base, publishers: 10, subscribers: 1, qos: 1, payloadBytes: 64, window: 10 * 64, pubWindow: 64 }
-    case 'fanout':
-      return { kind: 'throughput', ...base, publishers: 1, subscribers: 100, qos: 0, payloadBytes: 64, window: 100, pubWindow: 64 }
-    case 'latency':
-      return { kind: 'latency', ...base, rate: 1000, qos: 1, payloadBytes: 64 }
-    case 'connections':
-      return { kind: 'connections', port: b.port, brokerPid: b.pid, count: o.connections, concurrency: 50, settleMs: 1500, timeoutMs: 60_000 }
+async function measure(kind: BrokerKind, phase: PhaseName, b: BrokerProcess, o: Options, minFiles: number): Promise<PhaseOutcome> {
+  process.stderr.write(`[bench] ${kind} ${phase} ...\n`)
+  try {
+    // The loadgen child prints the result type that matches the spec's kind.
+    return (await runPhase(repoRoot, specFor(phase, b, o), minFiles)) as PhaseOutcome
+  } catch (err) {
+    const log = b.log().trim()
+    return { error: errText(err) + (log ? `; broker log: ${log.slice(-300)}` : '') }
   }
 }
 
-async function benchOne(kind: BrokerKind, o: Options, profileDir: string | null): Promise<BrokerResults> {
-  const res: BrokerResults = {}
+async function start(kind: BrokerKind, o: Options, minFiles: number, nodeFlags: string[]): Promise<BrokerProcess | PhaseError> {
+  try {
+    return await startBroker(kind, { repoRoot, minFiles, nodeFlags, mosquittoExtra: o.mosquittoNodelay ? ['set_tcp_nodelay true'] : [] })
+  } catch (err) {
+    return { error: errText(err) }
+  }
+}
+
+async function run(o: Options, profileDir: string | null): Promise<Rounds> {
+  const rounds: Rounds = {}
   const minFiles = o.connections + 1000
-  const profFlags = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []
-  // The idle-connection phase gets a fresh broker so its RSS baseline is not inflated by earlier loads.
-  const groups: PhaseName[][] = [o.phases.filter((p) => p === 'connections'), o.phases.filter((p) => p !== 'connections')]
-  for (const group of groups) {
-    if (!group.length) continue
-    let broker: BrokerProcess
-    try {
-      // Profile the throughput group only: the connection phase would add a second, unrelated profile.
-      broker = await startBroker(kind, {
-        repoRoot,
-        minFiles,
-        nodeFlags: group.includes('connections') ? [] : profFlags,
-        mosquittoExtra: o.mosquittoNodelay ? ['set_tcp_nodelay true'] : [],
-      })
-    } catch (err) {
-      for (const p of group) res[p] = { error: errText(err) }
-      continue
+  // Idle connections: a fresh broker each, so the RSS baseline is not inflated by earlier loads.
+  if (o.phases.includes('connections')) {
+    for (const kind of o.brokers) {
+      const b = await start(kind, o, minFiles, [])
+      if ('error' in b) record(rounds, kind, 'connections', b)
+      else {
+        record(rounds, kind, 'connections', await measure(kind, 'connections', b, o, minFiles))
+        await b.stop()
+      }
     }
-    try {
-      for (const phase of group) {
-        process.stderr.write(`[bench] ${kind} ${phase} ...\n`)
-        try {
-          const r = await runPhase(repoRoot, specFor(phase, broker, o), minFiles)
-          // Shapes come from our own loadgen child; see PhaseSpec/…Result types.
-          ;(res as Record<PhaseName, unknown>)[phase] = r
-        } catch (err) {
-          res[phase] = { error: errText(err) + (broker.log() ? `; broker log: ${broker.log().slice(-300)}` : '') }
+  }
+  const phases = o.phases.filter((p) => p !== 'connections')
+  if (!phases.length) return rounds
+  // All brokers stay up (idle ones cost nothing) and every phase alternates between them, rotating
+  // the order each round, so a burst of load from elsewhere on the machine hits all of them alike.
+  const live: BrokerProcess[] = []
+  try {
+    for (const kind of o.brokers) {
+      const b = await start(kind, o, minFiles, kind === 'fieldgate' && profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])
+      if ('error' in b) for (const p of phases) record(rounds, kind, p, b)
+      else live.push(b)
+    }
+    for (let r = 0; r < o.rounds; r++) {
+      for (const phase of phases) {
+        for (let k = 0; k < live.length; k++) {
+          const b = live[(k + r) % live.length] as BrokerProcess
+          record(rounds, b.kind, phase, await measure(b.kind, phase, b, o, minFiles))
         }
       }
-    } finally {
-      await broker.stop()
     }
+  } finally {
+    for (const b of live) await b.stop()
   }
-  return res
+  return rounds
 }
 
 function errText(err: unknown): string {
@@ -139,11 +92,21 @@ async function main(): Promise<void> {
   if (openFilesLimit() < o.connections + 1000) process.stderr.write(`[bench] ulimit -n is ${openFilesLimit()}: children raise it to ${o.connections + 1000}\n`)
   const profileDir = o.profile ? mkdtempSync(join(tmpdir(), 'fieldgate-prof-')) : null
   const started = Date.now()
-  const load = (await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ')
+  const loadStart = loadavg().map((x) => x.toFixed(2)).join(' ')
+  const rounds = await run(o, profileDir)
+  const loadEnd = loadavg().map((x) => x.toFixed(2)).join(' ')
   const results: Results = {}
-  for (const kind of o.brokers) results[kind] = await benchOne(kind, o, kind === 'fieldgate' ? profileDir : null)
+  for (const [kind, phases] of Object.entries(rounds) as [BrokerKind, Partial<Record<PhaseName, PhaseOutcome[]>>][]) {
+    const r: Record<string, PhaseOutcome> = {}
+    for (const [phase, outs] of Object.entries(phases) as [PhaseName, PhaseOutcome[]][]) r[phase] = best(phase, outs)
+    results[kind] = r
+  }
 
-  process.stdout.write(`\nBroker benchmark (64-byte payloads, ${o.durationMs / 1000} s per phase after ${o.warmupMs / 1000} s warm-up, load average at start ${load})\n\n`)
+  const secs = Math.round((Date.now() - started) / 1000)
+  process.stdout.write(
+    `\nBroker benchmark: 64-byte payloads, ${o.durationMs / 1000} s per phase after ${o.warmupMs / 1000} s warm-up, ` +
+      `best of ${o.rounds} interleaved round(s); ${secs} s; load average ${loadStart} at start, ${loadEnd} at end\n\n`,
+  )
   process.stdout.write(formatTable(results) + '\n\n')
   process.stdout.write(formatCpu(results) + '\n')
   if (profileDir) {
@@ -151,7 +114,7 @@ async function main(): Promise<void> {
     for (const f of files) process.stdout.write(`\nFieldgate CPU profile ${join(profileDir, f)}:\n${summariseProfile(join(profileDir, f), 25)}\n`)
     if (!files.length) process.stdout.write(`\nno .cpuprofile written in ${profileDir}\n`)
   }
-  const summary = { bench: 'broker', at: new Date().toISOString(), loadavg: load, seconds: Math.round((Date.now() - started) / 1000), options: o, results }
+  const summary = { bench: 'broker', at: new Date().toISOString(), loadavg: { start: loadStart, end: loadEnd }, seconds: secs, options: o, results, rounds }
   process.stdout.write('\nBENCH_JSON ' + JSON.stringify(summary) + '\n')
 }
 

@@ -1,5 +1,6 @@
 import mqtt from 'mqtt-packet'
 import { RawClient } from './client.ts'
+import { publishPayloadStart } from './frames.ts'
 import { CpuMeter } from './proc.ts'
 
 export interface ThroughputSpec {
@@ -22,6 +23,8 @@ export interface ThroughputResult {
   deliveriesPerSec: number
   delivered: number
   published: number
+  /** Deliveries whose payload was not the 64 bytes sent (should be 0: a check on broker and harness). */
+  malformed: number
   /** Deliveries given up on after a 300 ms stall (a broker that drops QoS 0 under load). */
   lost: number
   stalls: number
@@ -63,6 +66,7 @@ export async function runThroughput(spec: ThroughputSpec): Promise<ThroughputRes
   const pubs: Pub[] = []
   const expectedPerMsg = spec.subscribers
   let delivered = 0
+  let malformed = 0
   let sentDeliveries = 0
   let lost = 0
   let running = false
@@ -72,8 +76,9 @@ export async function runThroughput(spec: ThroughputSpec): Promise<ThroughputRes
       const c = await RawClient.connect({
         port: spec.port,
         clientId: `bench-sub-${process.pid}-${i}`,
-        onPublish: () => {
+        onPublish: (qos, buf, start, end) => {
           delivered++
+          if (end - publishPayloadStart(buf, start, qos) !== spec.payloadBytes) malformed++
         },
         onChunk,
       })
@@ -177,6 +182,7 @@ export async function runThroughput(spec: ThroughputSpec): Promise<ThroughputRes
     deliveriesPerSec: Math.round(((d1 - d0) * 1000) / (t1 - t0)),
     delivered: d1 - d0,
     published: Math.round((sentDeliveries - s0) / expectedPerMsg),
+    malformed,
     lost: lost - l0,
     stalls,
     ...cpu,
