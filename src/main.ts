@@ -1,15 +1,60 @@
-import { loadConfig } from './config/index.ts'
+import { loadConfig, loadConfigText, type LoadedConfig } from './config/index.ts'
+import { errorMessage } from './core/errors.ts'
+import { DEMO_CONFIG } from './demo-config.ts'
+import { buildGateway } from './gateway/build.ts'
 import { createLogger } from './logging.ts'
 
-/** Composition root: config → modules → wiring → signals. */
+/** Stop must finish within this; systemd's TimeoutStopSec is larger. */
+const STOP_DEADLINE_MS = 4500
+
+function load(configFile: string | null): LoadedConfig {
+  return configFile === null ? loadConfigText(DEMO_CONFIG, '(built-in demo config)') : loadConfig(configFile)
+}
+
+/** Composition root: config → modules → wiring → signals and graceful shutdown. */
 export async function run(configFile: string | null): Promise<number> {
-  const { config, file } = loadConfig(configFile)
-  const log = createLogger(config.log.level, { gateway: config.gateway.id })
-  log.info({ config: file ?? '(defaults)' }, 'fieldgate starting')
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve)
-    process.once('SIGTERM', resolve)
+  const loaded = load(configFile)
+  const log = createLogger(loaded.config.log.level, { gateway: loaded.config.gateway.id })
+  log.info({ config: loaded.file ?? '(built-in demo config)', overrides: loaded.overrides.map((o) => o.variable) }, 'fieldgate starting')
+  const gateway = await buildGateway(loaded.config, log, {
+    reload: async () => {
+      try {
+        return await gateway.reload(load(configFile).config)
+      } catch (err) {
+        return { ok: false, reason: errorMessage(err) }
+      }
+    },
   })
+  await gateway.start()
+  log.info(gateway.summary(), 'fieldgate running')
+
+  const onHup = (): void => {
+    void (async () => {
+      let result: { ok: boolean; reason?: string }
+      try {
+        result = await gateway.reload(load(configFile).config)
+      } catch (err) {
+        result = { ok: false, reason: errorMessage(err) }
+      }
+      gateway.reportReload(result, 'SIGHUP')
+      if (result.ok) log.info({ detail: result.reason }, 'config reloaded')
+      else log.error({ reason: result.reason }, 'config reload refused; the running config stays')
+    })()
+  }
+  process.on('SIGHUP', onHup)
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'))
+    process.once('SIGTERM', () => resolve('SIGTERM'))
+  })
+  process.off('SIGHUP', onHup)
+  log.info({ signal }, 'fieldgate stopping')
+  const deadline = setTimeout(() => {
+    log.error({ deadlineMs: STOP_DEADLINE_MS }, 'graceful stop overran its deadline; exiting anyway')
+    process.exit(1)
+  }, STOP_DEADLINE_MS)
+  deadline.unref()
+  await gateway.stop()
+  clearTimeout(deadline)
   log.info('fieldgate stopped')
   return 0
 }

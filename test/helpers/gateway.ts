@@ -12,12 +12,14 @@ export interface GatewayProcess {
 }
 
 const ROOT = join(import.meta.dirname, '..', '..')
+/** Resolved here, so the child finds tsx whatever its working directory. */
+const TSX = import.meta.resolve('tsx')
 
 /** Writes `toml` to dir/gateway.toml and runs `fieldgate run --config` in a child process. */
 export async function startGateway(dir: string, toml: string, opts: { waitPort?: number; env?: NodeJS.ProcessEnv; timeout?: number } = {}): Promise<GatewayProcess> {
   const file = join(dir, 'gateway.toml')
   writeFileSync(file, toml)
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli.ts'), 'run', '--config', file], {
+  const proc = spawn(process.execPath, ['--import', TSX, join(ROOT, 'src', 'cli.ts'), 'run', '--config', file], {
     cwd: dir,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

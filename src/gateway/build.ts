@@ -1,0 +1,174 @@
+import { createBroker, type Broker } from '../broker/index.ts'
+import { createSecurity, type Security } from '../broker/auth/index.ts'
+import type { Config } from '../config/index.ts'
+import type { Logger, Status } from '../core/index.ts'
+import { errorMessage } from '../core/index.ts'
+import { createDriverHost, type DriverHost } from '../drivers/index.ts'
+import { createStatusServer, type StatusEvent, type StatusServer } from '../status/index.ts'
+import { openStore, type GatewayStore } from '../store-forward/index.ts'
+import { VERSION } from '../version.ts'
+import { planReload, type ReloadPlan } from './reload-plan.ts'
+import { buildUplink, type UplinkUnit } from './uplinks.ts'
+
+export interface ReloadResult {
+  ok: boolean
+  reason?: string
+}
+
+export interface Gateway {
+  start(): Promise<void>
+  stop(): Promise<void>
+  reload(next: Config): Promise<ReloadResult>
+  reportReload(result: ReloadResult, via: string): void
+  sources(): Record<string, Status>
+  summary(): Record<string, unknown>
+}
+
+/** 0x98 Administrative action: the v5 reason for disconnecting a client whose credentials were revoked. */
+const REVOKED = 0x98
+
+export async function buildGateway(initial: Config, log: Logger, opts: { reload?: () => Promise<ReloadResult> } = {}): Promise<Gateway> {
+  let config = initial
+  const gatewayId = config.gateway.id
+  const startedAt = Date.now()
+  const listeners = new Set<(e: StatusEvent) => void>()
+  const emit = (e: StatusEvent): void => {
+    for (const l of listeners) l(e)
+  }
+
+  const store: GatewayStore = await openStore(config.storage, log.child({ module: 'store' }))
+  const security: Security = await createSecurity(
+    { auth: config.broker.auth, listeners: config.broker.listeners, limits: config.broker.limits },
+    log,
+  )
+  const broker: Broker = await createBroker({
+    config: config.broker,
+    logger: log.child({ module: 'broker' }),
+    gatewayId,
+    hooks: security,
+    sessions: store.sessions,
+    retained: store.retained,
+  })
+  security.onRevoke?.((who) => {
+    const n = broker.disconnectWhere(
+      (c) => who.some((r) => (r.deviceId !== undefined && r.deviceId === c.deviceId) || (r.username !== undefined && r.username === c.username)),
+      REVOKED,
+      'credentials revoked',
+    )
+    if (n > 0) log.warn({ clients: n }, 'disconnected clients whose credentials were revoked')
+  })
+
+  const uplinks = new Map<string, UplinkUnit>()
+  for (const u of config.uplinks) uplinks.set(u.name, await buildUplink(u, { broker, store, gatewayId, logger: log }))
+
+  let drivers: DriverHost = makeDrivers(config)
+  function makeDrivers(c: Config): DriverHost {
+    const host = createDriverHost({ devices: c.devices, gatewayId, broker, logger: log.child({ module: 'drivers' }) })
+    host.onEvent((e) =>
+      emit(e.type === 'reading' ? e : { type: 'state', source: 'drivers', device: e.device, state: e.state, ...(e.reason ? { reason: e.reason } : {}), ts: Date.now() }),
+    )
+    return host
+  }
+
+  const sources = (): Record<string, Status> => {
+    const out: Record<string, Status> = {
+      broker: broker.status(),
+      store: store.status(),
+      security: security.status(),
+      drivers: drivers.status(),
+    }
+    for (const [name, u] of uplinks) out[`uplink:${name}`] = u.status()
+    return out
+  }
+
+  let status: StatusServer | null = null
+  if (config.status.enabled) {
+    status = createStatusServer({
+      config: config.status,
+      info: { version: VERSION, gatewayId, startedAt },
+      sources,
+      events: { on: (cb) => (listeners.add(cb), () => listeners.delete(cb)) },
+      logger: log.child({ module: 'status' }),
+      dataDir: config.storage.data_dir,
+      ...(opts.reload ? { reload: opts.reload } : {}),
+    })
+  }
+
+  const bound: Record<string, unknown> = {}
+
+  async function applyReload(plan: ReloadPlan, next: Config): Promise<string[]> {
+    const done: string[] = []
+    await security.reload()
+    done.push('auth files re-read')
+    for (const name of plan.uplinksRemoved) {
+      await uplinks.get(name)?.stop()
+      uplinks.delete(name)
+      done.push(`uplink ${name} removed`)
+    }
+    for (const cfg of next.uplinks.filter((u) => plan.uplinksChanged.includes(u.name) || plan.uplinksAdded.includes(u.name))) {
+      await uplinks.get(cfg.name)?.stop()
+      const unit = await buildUplink(cfg, { broker, store, gatewayId, logger: log })
+      uplinks.set(cfg.name, unit)
+      unit.start()
+      done.push(`uplink ${cfg.name} ${plan.uplinksAdded.includes(cfg.name) ? 'added' : 'restarted'}`)
+    }
+    if (plan.devicesChanged.length > 0) {
+      await drivers.stop()
+      drivers = makeDrivers(next)
+      await drivers.start()
+      done.push(`drivers restarted (${plan.devicesChanged.join(', ')} changed)`)
+    }
+    if (plan.logLevel !== null) {
+      ;(log as Logger & { level: string }).level = plan.logLevel
+      done.push(`log level ${plan.logLevel}`)
+    }
+    return done
+  }
+
+  return {
+    async start() {
+      const on = await broker.listen()
+      bound.listeners = on.map((l) => `${l.protocol}://${l.host}:${l.port}`)
+      for (const u of uplinks.values()) u.start()
+      await drivers.start()
+      if (status) {
+        const a = await status.listen()
+        bound.status = `http://${a.host}:${a.port}/`
+      }
+    },
+    async stop() {
+      const step = async (what: string, fn: () => Promise<void>): Promise<void> => {
+        try {
+          await fn()
+        } catch (err) {
+          log.error({ err: errorMessage(err), step: what }, 'error while stopping')
+        }
+      }
+      await step('drivers', () => drivers.stop())
+      // Closing the broker stops accepting and ends every client's session; publishes already
+      // accepted have been handed to the forwarders, which flush their pending batch next.
+      await step('broker', () => broker.close())
+      await Promise.all([...uplinks.values()].map((u) => step(`uplink ${u.name}`, () => u.stop())))
+      security.close()
+      await step('store', () => store.close())
+      if (status) await step('status', () => status.close())
+    },
+    async reload(next) {
+      const plan = planReload(config, next)
+      if (plan.refused.length > 0) return { ok: false, reason: `these changes need a restart: ${plan.refused.join('; ')}` }
+      try {
+        const done = await applyReload(plan, next)
+        config = next
+        emit({ type: 'state', source: 'gateway', state: 'reloaded', reason: done.join(', '), ts: Date.now() })
+        return { ok: true, reason: done.join(', ') }
+      } catch (err) {
+        return { ok: false, reason: errorMessage(err) }
+      }
+    },
+    reportReload(result, via) {
+      status?.reportReload(result, via)
+    },
+    sources,
+    summary: () => ({ ...bound, uplinks: [...uplinks.keys()], devices: config.devices.map((d) => d.id) }),
+  }
+}

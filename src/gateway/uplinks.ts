@@ -1,0 +1,72 @@
+import type { Broker } from '../broker/index.ts'
+import { createUplink, type Uplink } from '../bridge/index.ts'
+import type { UplinkConfig } from '../config/index.ts'
+import type { Logger, Status } from '../core/index.ts'
+import { Forwarder, type GatewayStore } from '../store-forward/index.ts'
+
+/** One uplink wired end to end: broker subscriptions → durable queue → forwarder → MQTT uplink. */
+export interface UplinkUnit {
+  readonly name: string
+  readonly config: UplinkConfig
+  start(): void
+  stop(): Promise<void>
+  status(): Status
+}
+
+export async function buildUplink(cfg: UplinkConfig, deps: { broker: Broker; store: GatewayStore; gatewayId: string; logger: Logger }): Promise<UplinkUnit> {
+  const log = deps.logger.child({ module: 'bridge', uplink: cfg.name })
+  const queue = await deps.store.openQueue(cfg.name)
+  const uplink: Uplink = createUplink(cfg, { gatewayId: deps.gatewayId, logger: log, local: deps.broker })
+  const forwarder = new Forwarder({ queue, sink: uplink, window: cfg.window, replayRate: cfg.replay_rate, mode: cfg.replay_mode, logger: log })
+  // Subscribed before the listeners open, so no message that matches is missed. Each filter only takes the
+  // messages for which it is the first matching rule, so overlapping rules never enqueue a message twice.
+  // The returned promise makes the broker hold a QoS 1/2 PUBACK until the queue has the message durably.
+  const unsubscribes = uplink.forwardFilters().map((filter) =>
+    deps.broker.subscribe(
+      filter,
+      (m) => {
+        const out = uplink.outbound(m, filter)
+        return out ? forwarder.accept(out) : undefined
+      },
+      { noLocalOrigin: uplink.origin },
+    ),
+  )
+  let started = false
+  return {
+    name: cfg.name,
+    config: cfg,
+    start() {
+      if (started) return
+      started = true
+      uplink.start()
+      forwarder.start()
+    },
+    async stop() {
+      for (const u of unsubscribes) u()
+      // Flush what the forwarder holds before the uplink says goodbye; both are bounded.
+      await forwarder.stop()
+      await uplink.stop()
+    },
+    status() {
+      const u = uplink.status()
+      const f = forwarder.status()
+      const q = queue.stats()
+      const health = u.health === 'ok' && f.health !== 'ok' ? f.health : u.health
+      const reason = u.reason ?? f.reason
+      return {
+        health,
+        ...(reason === undefined ? {} : { reason }),
+        details: {
+          ...u.details,
+          forwarder: f.details,
+          backlog: q.depth,
+          backlogBytes: q.bytes,
+          oldestEnqueuedAt: q.oldestEnqueuedAt,
+          oldestAgeMs: q.oldestEnqueuedAt === null ? null : Date.now() - q.oldestEnqueuedAt,
+          dropped: q.dropped,
+          rejected: q.rejected,
+        },
+      }
+    },
+  }
+}
