@@ -46,9 +46,10 @@ export async function startBroker(opts: StartOptions = {}): Promise<TestBroker> 
 }
 
 /** Connects an MQTT.js client and waits for CONNACK (rejects on error). Reconnect is off unless asked. */
-export function connectClient(port: number, opts: IClientOptions = {}): Promise<MqttClient> {
+export function connectClient(port: number, opts: IClientOptions = {}, beforeConnect?: (c: MqttClient) => void): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
     const c = mqtt.connect({ host: '127.0.0.1', port, reconnectPeriod: 0, connectTimeout: 5000, ...opts })
+    beforeConnect?.(c)
     const onError = (err: Error): void => {
       c.end(true)
       reject(err)
@@ -93,3 +94,12 @@ export async function rawSocket(port: number): Promise<{ socket: Socket; data: (
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/** Connect and start collecting before CONNACK, so messages sent right after it (a resumed session) are seen. */
+export async function connectCollect(port: number, opts: IClientOptions = {}): Promise<{ client: MqttClient; got: Received[] }> {
+  let got: Received[] = []
+  const client = await connectClient(port, opts, (c) => {
+    got = collect(c)
+  })
+  return { client, got }
+}
