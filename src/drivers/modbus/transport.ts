@@ -67,10 +67,16 @@ class ModbusSerialTransport implements ModbusTransport {
   close(): Promise<void> {
     this.closed = true
     return new Promise((resolve) => {
-      try {
-        this.client.close(() => resolve())
-      } catch {
+      // modbus-serial never calls back when the socket is already gone; do not let that stall the line.
+      const guard = setTimeout(resolve, 500)
+      const done = (): void => {
+        clearTimeout(guard)
         resolve()
+      }
+      try {
+        this.client.close(done)
+      } catch {
+        done()
       }
     })
   }
@@ -85,7 +91,9 @@ export function modbusSerialFactory(spec: LinkSpec): TransportFactory {
     } else if (spec.kind === 'tcp') {
       await client.connectTCP(spec.host, { port: spec.port, timeout: spec.connectTimeout })
     } else {
-      await client.connectTcpRTUBuffered(spec.host, { port: spec.port })
+      // modbus-serial's "Telnet" port carries raw RTU frames (with CRC) over a TCP socket, as transparent
+      // serial servers expect; its "TcpRTUBuffered" port speaks MBAP and is not RTU over TCP.
+      await client.connectTelnet(spec.host, { port: spec.port, timeout: spec.connectTimeout })
     }
     return new ModbusSerialTransport(client)
   }
