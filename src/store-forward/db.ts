@@ -6,6 +6,11 @@ import { errorMessage, FieldgateError } from '../core/index.ts'
 
 export type RawDb = ClassicLevel<Buffer, Buffer>
 
+export interface DbTuning {
+  writeBufferSize?: number
+  cacheSize?: number
+}
+
 export type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer }
 
 export interface RepairEvent {
@@ -31,12 +36,13 @@ export class LevelHandle {
     readonly location: string,
     private readonly logger: Logger,
     private readonly clock: Clock,
+    private readonly tuning: DbTuning,
   ) {
-    this.db = LevelHandle.make(location)
+    this.db = LevelHandle.make(location, tuning)
   }
 
-  private static make(location: string): RawDb {
-    return new ClassicLevel<Buffer, Buffer>(location, { keyEncoding: 'buffer', valueEncoding: 'buffer' })
+  private static make(location: string, tuning: DbTuning): RawDb {
+    return new ClassicLevel<Buffer, Buffer>(location, { keyEncoding: 'buffer', valueEncoding: 'buffer', ...tuning })
   }
 
   /** True when the database was repaired or replaced at open, so derived metadata must be recounted. */
@@ -44,10 +50,10 @@ export class LevelHandle {
     return this.repairs.length > 0
   }
 
-  static async open(dir: string, logger: Logger, clock: Clock): Promise<LevelHandle> {
+  static async open(dir: string, logger: Logger, clock: Clock, tuning: DbTuning = {}): Promise<LevelHandle> {
     const location = resolve(dir)
     mkdirSync(location, { recursive: true })
-    const h = new LevelHandle(location, logger, clock)
+    const h = new LevelHandle(location, logger, clock, tuning)
     try {
       await h.db.open()
       return h
@@ -57,7 +63,7 @@ export class LevelHandle {
     }
     try {
       await ClassicLevel.repair(location)
-      h.db = LevelHandle.make(location)
+      h.db = LevelHandle.make(location, tuning)
       await h.db.open()
       const ev: RepairEvent = { at: clock.now(), action: 'repaired', reason: 'database failed to open; LevelDB repair succeeded (entries in lost files are gone)' }
       h.repairs.push(ev)
@@ -70,7 +76,7 @@ export class LevelHandle {
       try {
         if (existsSync(location)) renameSync(location, movedTo)
         mkdirSync(location, { recursive: true })
-        h.db = LevelHandle.make(location)
+        h.db = LevelHandle.make(location, tuning)
         await h.db.open()
       } catch (err2) {
         throw new FieldgateError('STORE_CORRUPT', `store: cannot open or recreate the database at ${location}: ${describe(err2)}. Check permissions and free space of storage.data_dir.`, { cause: err2 })

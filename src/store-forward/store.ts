@@ -47,7 +47,8 @@ function dirBytes(dir: string): number {
 export async function openStore(cfg: StorageConfig, logger: Logger, opts: { clock?: Clock } = {}): Promise<GatewayStore> {
   const clock = opts.clock ?? systemClock
   const log = logger.child({ module: 'store' })
-  const h = await LevelHandle.open(cfg.data_dir, log, clock)
+  const tuning = { ...(cfg.write_buffer_size ? { writeBufferSize: cfg.write_buffer_size } : {}), ...(cfg.cache_size ? { cacheSize: cfg.cache_size } : {}) }
+  const h = await LevelHandle.open(cfg.data_dir, log, clock, tuning)
   const sessions = await LevelSessionStore.open(h)
   const retained = new LevelRetainedStore(h)
   const queues = new Map<string, LevelQueue>()

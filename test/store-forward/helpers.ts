@@ -5,7 +5,7 @@ import { tempDir } from '../helpers/tmp.ts'
 import type { QueueFactory } from './queue-conformance.ts'
 
 export function storageConfig(dir: string, over: Partial<StorageConfig> = {}): StorageConfig {
-  return { data_dir: dir, max_bytes: 512_000_000, max_age: 0, policy: 'drop-oldest', group_commit_window: 0, max_batch: 1000, ...over }
+  return { data_dir: dir, max_bytes: 512_000_000, max_age: 0, policy: 'drop-oldest', group_commit_window: 0, max_batch: 1000, write_buffer_size: 4 * 1024 * 1024, cache_size: 8 * 1024 * 1024, ...over }
 }
 
 /** Real LevelDB queues in a fresh temp directory, reopenable. */
