@@ -236,13 +236,17 @@ export class LevelQueue implements SequencedQueue {
     })
   }
 
-  flush(): Promise<void> {
-    if (this.timer) {
-      this.o.clock.clearTimeout(this.timer)
-      this.timer = null
+  /** Writes everything pending now (stop/close); gives up after a failed write rather than spin. */
+  async flush(): Promise<void> {
+    for (let guard = 0; guard < 100; guard++) {
+      if (this.timer) {
+        this.o.clock.clearTimeout(this.timer)
+        this.timer = null
+      }
+      this.startLoop()
+      if (this.looping) await this.looping
+      if (!this.hasWork() || this.lastError !== null) return
     }
-    this.startLoop()
-    return (this.looping ?? Promise.resolve()).then(() => (this.looping ? this.flush() : undefined))
   }
 
   private takeAppends(): PendingAppend[] {
