@@ -7,19 +7,28 @@ export interface EnvOverride {
   path: Array<string | number>
 }
 
+/** FIELDGATE_* variables that are process settings, not config keys. */
+export const ENV_SETTINGS: ReadonlySet<string> = new Set(['FIELDGATE_CONFIG', 'FIELDGATE_TEMPLATES_DIR', 'FIELDGATE_NATIVE_DIR'])
+
 /**
  * Applies FIELDGATE_A__B__C=value overrides to a parsed config object (mutates and returns it).
  * Path segments are lower-cased; numeric segments index arrays. Values are read as TOML values
  * (numbers, booleans, arrays, quoted strings) and fall back to the raw string.
+ * A name without "__" is an override only when it names a top-level section (`sections`), so
+ * settings such as FIELDGATE_TEMPLATES_DIR are not mistaken for keys; a misspelt SECTION__KEY
+ * still reaches validation and is reported as an unknown key.
  */
 export function applyEnvOverrides(
   obj: Record<string, unknown>,
   env: NodeJS.ProcessEnv,
-  ignore: ReadonlySet<string> = new Set(['FIELDGATE_CONFIG']),
+  ignore: ReadonlySet<string> = ENV_SETTINGS,
+  sections?: ReadonlySet<string>,
 ): EnvOverride[] {
   const applied: EnvOverride[] = []
   for (const [name, value] of Object.entries(env).sort(([a], [b]) => a.localeCompare(b))) {
     if (!name.startsWith(ENV_PREFIX) || value === undefined || ignore.has(name)) continue
+    const bare = name.slice(ENV_PREFIX.length)
+    if (sections && !bare.includes('__') && !sections.has(bare.toLowerCase())) continue
     const path = name
       .slice(ENV_PREFIX.length)
       .split('__')

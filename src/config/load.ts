@@ -3,7 +3,7 @@ import { resolve } from 'node:path'
 import { parse as parseToml, TomlError } from 'smol-toml'
 import type { z } from 'zod'
 import { FieldgateError } from '../core/errors.ts'
-import { applyEnvOverrides, type EnvOverride } from './env.ts'
+import { applyEnvOverrides, ENV_SETTINGS, type EnvOverride } from './env.ts'
 import { lineOfKey } from './lines.ts'
 import { configSchema, type Config } from './schema.ts'
 
@@ -51,9 +51,11 @@ export function loadConfigText(text: string, name: string | null, env: NodeJS.Pr
       })
     }
   }
-  const overrides = applyEnvOverrides(raw, env)
+  const overrides = applyEnvOverrides(raw, env, ENV_SETTINGS, SECTIONS)
   return { config: validateConfig(raw, text, abs, overrides), file: abs, overrides }
 }
+
+const SECTIONS: ReadonlySet<string> = new Set(Object.keys(configSchema.shape))
 
 export function validateConfig(raw: unknown, text = '', file: string | null = null, overrides: EnvOverride[] = []): Config {
   const result = configSchema.safeParse(raw)
@@ -73,12 +75,13 @@ function describeIssue(issue: z.core.$ZodIssue, text: string, file: string | nul
   if (issue.code === 'unrecognized_keys') {
     const keys = issue.keys
     keyPath = [...path, keys[0] ?? '']
-    message = `unknown key${keys.length > 1 ? 's' : ''} ${keys.map((k) => `"${k}"`).join(', ')}; check the spelling against the configuration reference in README.md`
+    message = `unknown key${keys.length > 1 ? 's' : ''} ${keys.map((k) => `"${k}"`).join(', ')}; check the spelling against docs/configuration.md`
   } else if (issue.code === 'invalid_value') {
     message = `${issue.message}`
   }
   const key = keyPath.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '')
-  const env = overrides.find((o) => o.path.length <= keyPath.length && o.path.every((s, i) => String(s) === String(keyPath[i])))
+  // The override set this key, or created the unknown key the issue is about (a misspelt section).
+  const env = overrides.find((o) => o.path.slice(0, keyPath.length).every((s, i) => String(s) === String(keyPath[i])))
   if (env) return { key, message: `${message} (from ${env.variable})`, file, line: null, source: 'env' }
   const line = text ? lineOfKey(text, keyPath) : null
   return { key, message, file, line, source: file ? 'file' : 'default' }
