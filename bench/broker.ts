@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readdirSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { summariseProfile } from './lib/cpuprofile.ts'
+import { busiestProfile, formatSummary } from './lib/cpuprofile.ts'
 import { parseArgs, specFor, type Options } from './lib/options.ts'
 import { runPhase } from './lib/phase.ts'
 import { best, formatCpu, formatTable, type PhaseError, type PhaseName, type PhaseOutcome, type Results } from './lib/report.ts'
@@ -111,8 +111,9 @@ async function main(): Promise<void> {
   process.stdout.write(formatCpu(results) + '\n')
   if (profileDir) {
     const files = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile'))
-    for (const f of files) process.stdout.write(`\nFieldgate CPU profile ${join(profileDir, f)}:\n${summariseProfile(join(profileDir, f), 25)}\n`)
-    if (!files.length) process.stdout.write(`\nno .cpuprofile written in ${profileDir}\n`)
+    const busiest = busiestProfile(files.map((f) => join(profileDir, f)), 30)
+    if (busiest) process.stdout.write(`\nFieldgate CPU profile (all phases) ${busiest.file}:\n${formatSummary(busiest.summary)}\n`)
+    else process.stdout.write(`\nno .cpuprofile written in ${profileDir}\n`)
   }
   const summary = { bench: 'broker', at: new Date().toISOString(), loadavg: { start: loadStart, end: loadEnd }, seconds: secs, options: o, results, rounds }
   process.stdout.write('\nBENCH_JSON ' + JSON.stringify(summary) + '\n')

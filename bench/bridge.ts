@@ -1,0 +1,243 @@
+/**
+ * Bridge benchmark: drain a QoS 1 backlog to Mosquitto through Forwarder + Uplink (LevelDB queue) and,
+ * in the same run, through Mosquitto's own bridge (a second Mosquitto holding the backlog in a
+ * persistent bridge session while the first is down); then live latency through the uplink vs a direct
+ * MQTT.js publish. Bounded: every wait has a limit and the process exits when done.
+ *
+ *   node --import tsx bench/bridge.ts [--messages 100000] [--window 64] [--samples 300]
+ */
+import { parseArgs } from 'node:util'
+import { join } from 'node:path'
+import { connect, type MqttClient } from 'mqtt'
+import { createUplink } from '../src/bridge/index.ts'
+import { uplinkSchema } from '../src/config/sections/bridge.ts'
+import { storageSchema } from '../src/config/sections/storage.ts'
+import { silentLogger, type Message } from '../src/core/index.ts'
+import { Forwarder, openStore } from '../src/store-forward/index.ts'
+import { startMosquitto, type MosquittoHandle } from '../test/helpers/mosquitto.ts'
+import { freePort } from '../test/helpers/ports.ts'
+import { tempDir, waitFor } from '../test/helpers/tmp.ts'
+
+const { values: opts } = parseArgs({
+  options: {
+    messages: { type: 'string', default: '100000' },
+    window: { type: 'string', default: '64' },
+    samples: { type: 'string', default: '300' },
+    only: { type: 'string', default: 'drain,mosquitto,latency' },
+  },
+})
+const N = Number(opts.messages)
+const WINDOW = Number(opts.window)
+const SAMPLES = Number(opts.samples)
+const PAYLOAD = Buffer.alloc(64, 'x')
+const LIMIT_MS = 120_000
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+async function client(port: number, id: string): Promise<MqttClient> {
+  const c = connect(`mqtt://127.0.0.1:${port}`, { clientId: id, reconnectPeriod: 0, protocolVersion: 4 })
+  c.on('error', () => undefined)
+  await new Promise<void>((resolve, reject) => {
+    c.once('connect', () => resolve())
+    c.once('error', reject)
+  })
+  const s = c.stream as unknown as { setNoDelay?: (on: boolean) => void }
+  s.setNoDelay?.(true)
+  return c
+}
+
+/** Counts arrivals on `filter`; first/last arrival times give the replay duration seen upstream. */
+async function counter(port: number, filter: string): Promise<{ n: () => number; first: () => number; last: () => number; close: () => Promise<void> }> {
+  const c = await client(port, `count-${Math.random().toString(36).slice(2)}`)
+  let n = 0
+  let first = 0
+  let last = 0
+  c.on('message', () => {
+    const now = performance.now()
+    if (n++ === 0) first = now
+    last = now
+  })
+  await c.subscribeAsync(filter, { qos: 1 })
+  return { n: () => n, first: () => first, last: () => last, close: () => c.endAsync(true) }
+}
+
+function rate(n: number, ms: number): number {
+  return Math.round((n * 1000) / Math.max(1, ms))
+}
+
+/** Forwarder + Uplink draining a LevelDB backlog built while the uplink was stopped. */
+async function fieldgateDrain(up: MosquittoHandle, window: number): Promise<{ rate: number; ms: number; ackMs: number }> {
+  const tmp = tempDir('fieldgate-bench-bridge-')
+  const store = await openStore(storageSchema.parse({ data_dir: join(tmp.dir, 'data') }), silentLogger)
+  try {
+    const queue = await store.openQueue('cloud')
+    const cfg = uplinkSchema.parse({ name: 'bench', url: `mqtt://127.0.0.1:${up.port}`, protocol_version: 4, window, replay_rate: 0, probe: { interval: 0 } })
+    const uplink = createUplink(cfg, { gatewayId: 'bench', logger: silentLogger })
+    for (let i = 0; i < N; i += 1000) {
+      const batch: Message[] = []
+      for (let k = i; k < Math.min(N, i + 1000); k++) batch.push({ topic: `fg/${k % 10}`, payload: PAYLOAD, qos: 1, retain: false })
+      await queue.append(batch)
+    }
+    const cnt = await counter(up.port, 'fg/#')
+    const forwarder = new Forwarder({ queue, sink: uplink, window, replayRate: 0, mode: 'backlog-first', logger: silentLogger })
+    forwarder.start()
+    let onlineAt = 0
+    uplink.onOnline(() => (onlineAt = performance.now()))
+    uplink.start()
+    await waitFor(() => queue.stats().depth === 0, LIMIT_MS, 5, 'Fieldgate drain')
+    const ackedAt = performance.now()
+    await waitFor(() => cnt.n() >= N, LIMIT_MS, 5, 'Fieldgate arrivals')
+    const ms = cnt.last() - cnt.first()
+    await forwarder.stop()
+    await uplink.stop()
+    await cnt.close()
+    return { rate: rate(N, ms), ms, ackMs: ackedAt - onlineAt }
+  } finally {
+    await store.close()
+    tmp.cleanup()
+  }
+}
+
+/** Mosquitto's bridge: backlog published into a local Mosquitto while the upstream one is down. */
+async function mosquittoDrain(): Promise<{ rate: number; ms: number }> {
+  const upPort = await freePort()
+  let up = await startMosquitto({ port: upPort })
+  const bridgeConf = [
+    'connection bench-bridge',
+    `address 127.0.0.1:${upPort}`,
+    'topic mb/# out 1',
+    'cleansession false',
+    'bridge_protocol_version mqttv311',
+    'try_private false',
+    'notifications false',
+    'restart_timeout 1',
+  ]
+  const local = await startMosquitto({ extra: bridgeConf })
+  try {
+    const probe = await counter(upPort, 'mb/#')
+    const pub = await client(local.port, 'bench-pub')
+    await waitFor(async () => {
+      await pub.publishAsync('mb/probe', 'p', { qos: 1 })
+      return probe.n() > 0
+    }, 15_000, 200, 'Mosquitto bridge connected')
+    await probe.close()
+    await up.stop('SIGKILL')
+    await sleep(300)
+    const acks: Promise<unknown>[] = []
+    for (let i = 0; i < N; i++) acks.push(pub.publishAsync(`mb/${i % 10}`, PAYLOAD, { qos: 1 }))
+    await Promise.all(acks)
+    await pub.endAsync()
+    up = await startMosquitto({ port: upPort })
+    const cnt = await counter(upPort, 'mb/#')
+    await waitFor(() => cnt.n() >= N, LIMIT_MS, 5, `Mosquitto bridge arrivals (${cnt.n()} so far)`)
+    const ms = cnt.last() - cnt.first()
+    await cnt.close()
+    return { rate: rate(N, ms), ms }
+  } finally {
+    await local.stop()
+    await up.stop()
+  }
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN
+}
+
+/** One message at a time: send, wait for it upstream, next. Returns latencies in ms. */
+async function latency(send: (i: number) => void | Promise<unknown>, sub: MqttClient, topic: string): Promise<number[]> {
+  const out: number[] = []
+  let resolveOne: ((t: number) => void) | null = null
+  const onMsg = (t: string): void => {
+    if (t === topic && resolveOne) resolveOne(performance.now())
+  }
+  sub.on('message', onMsg)
+  for (let i = 0; i < SAMPLES + 20; i++) {
+    const got = new Promise<number>((resolve, reject) => {
+      resolveOne = resolve
+      setTimeout(() => reject(new Error('latency sample timed out')), 5000).unref()
+    })
+    const t0 = performance.now()
+    void send(i)
+    const t1 = await got
+    if (i >= 20) out.push(t1 - t0) // the first 20 warm up
+  }
+  sub.off('message', onMsg)
+  return out
+}
+
+async function liveLatency(up: MosquittoHandle, qos: 0 | 1, groupCommit: number): Promise<{ direct: number[]; bridge: number[] }> {
+  const tmp = tempDir('fieldgate-bench-live-')
+  const store = await openStore(storageSchema.parse({ data_dir: join(tmp.dir, 'data'), group_commit_window: groupCommit }), silentLogger)
+  try {
+    const queue = await store.openQueue('cloud')
+    const cfg = uplinkSchema.parse({ name: 'live', url: `mqtt://127.0.0.1:${up.port}`, protocol_version: 4, probe: { interval: 0 } })
+    const uplink = createUplink(cfg, { gatewayId: 'bench', logger: silentLogger })
+    const forwarder = new Forwarder({ queue, sink: uplink, window: 32, replayRate: 0, mode: 'backlog-first', logger: silentLogger })
+    forwarder.start()
+    uplink.start()
+    await waitFor(() => uplink.online, 10_000, 5, 'live uplink online')
+    const sub = await client(up.port, 'lat-sub')
+    await sub.subscribeAsync(['lat/direct', 'lat/bridge'], { qos })
+    const direct = await client(up.port, 'lat-direct')
+    // Interleave rounds so both paths see the same machine load.
+    const d: number[] = []
+    const b: number[] = []
+    for (let round = 0; round < 2; round++) {
+      d.push(...(await latency(() => direct.publishAsync('lat/direct', PAYLOAD, { qos }), sub, 'lat/direct')))
+      b.push(...(await latency(() => forwarder.accept({ topic: 'lat/bridge', payload: PAYLOAD, qos, retain: false }), sub, 'lat/bridge')))
+    }
+    await direct.endAsync(true)
+    await sub.endAsync(true)
+    await forwarder.stop()
+    await uplink.stop()
+    return { direct: d, bridge: b }
+  } finally {
+    await store.close()
+    tmp.cleanup()
+  }
+}
+
+async function main(): Promise<void> {
+  const started = Date.now()
+  console.log(`bridge benchmark: ${N} QoS 1 messages of ${PAYLOAD.length} B, Fieldgate window ${WINDOW}; Mosquitto ${'2.0'} bridge, max_inflight_messages 0`)
+  const up = await startMosquitto()
+  try {
+    const only = new Set(String(opts.only).split(','))
+    const fg = only.has('drain') ? await fieldgateDrain(up, WINDOW) : null
+    if (fg) console.log(`Fieldgate Forwarder+Uplink drain: ${fg.rate} msg/s upstream (${fg.ms.toFixed(0)} ms first->last arrival; last PUBACK ${fg.ackMs.toFixed(0)} ms after online)`)
+    const mb = only.has('mosquitto') ? await mosquittoDrain() : null
+    if (mb) console.log(`Mosquitto bridge replay:          ${mb.rate} msg/s upstream (${mb.ms.toFixed(0)} ms first->last arrival)`)
+    if (fg && mb) console.log(`ratio Fieldgate / Mosquitto bridge: ${(fg.rate / Math.max(1, mb.rate)).toFixed(2)}x (target >= 2x)`)
+    if (only.has('latency')) for (const [qos, gc] of [
+      [1, 2],
+      [1, 0],
+      [0, 2],
+    ] as const) {
+      const r = await liveLatency(up, qos, gc)
+      const dm = pct(r.direct, 50)
+      const bm = pct(r.bridge, 50)
+      console.log(
+        `live latency QoS ${qos} (group_commit_window ${gc} ms), ${r.direct.length} samples: direct p50 ${dm.toFixed(3)} ms p99 ${pct(r.direct, 99).toFixed(3)} ms; ` +
+          `via queue+uplink p50 ${bm.toFixed(3)} ms p99 ${pct(r.bridge, 99).toFixed(3)} ms; p50 difference ${(bm - dm).toFixed(3)} ms (target <= 1 ms)`,
+      )
+    }
+  } finally {
+    await up.stop()
+  }
+  console.log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+}
+
+const guard = setTimeout(() => {
+  console.error('bridge benchmark: overall limit of 280 s reached')
+  process.exit(2)
+}, 280_000)
+guard.unref()
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err)
+    process.exit(1)
+  },
+)
