@@ -76,7 +76,7 @@ export class Connection implements SessionLink {
     })
     this.parser = mqttParser({ protocolVersion: 4 })
     this.parser.on('packet', (p: Packet) => this.onPacket(p))
-    this.parser.on('error', (err: unknown) => this.protocolError(`malformed packet: ${errorMessage(err)}`, 0x81))
+    this.parser.on('error', (err: unknown) => this.onParseError(errorMessage(err)))
     stream.on('data', (chunk: Buffer) => this.onData(chunk))
     stream.on('error', (err: Error) => {
       broker.logger.debug({ clientId: this.clientId, err: err.message }, 'client socket error')
@@ -102,6 +102,14 @@ export class Connection implements SessionLink {
     // Refuse an oversized packet as soon as its length is known, before buffering it [MQTT-3.1.2-24 analogue]
     const declared = (this.parser as unknown as { packet: { length: number } }).packet.length
     if (declared > this.broker.config.limits.max_packet_size && this.isOpen()) this.tooLarge(declared)
+  }
+
+  private onParseError(message: string): void {
+    if (this.state === 'new' && message === 'Invalid protocol version') {
+      // [MQTT-3.1.2-2] unsupported level: CONNACK 0x01 (3.1.1 format, the client may not speak 5), then close
+      this.writer.write(Buffer.from([0x20, 2, 0, 1]))
+    }
+    this.protocolError(`malformed packet: ${message}`, 0x81)
   }
 
   private tooLarge(length: number): void {
