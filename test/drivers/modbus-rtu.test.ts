@@ -170,7 +170,6 @@ describe('Modbus RTU over a pty with ServerSerial', { timeout: 45_000 }, () => {
     await live.stop()
     await dead.stop()
     const order = tx.map((t) => (t.unit === 1 ? 'L' : 'D')).join('')
-    if (process.env.DEBUG_ORDER) console.log(order)
     // between two live transactions at most one dead-slave timeout
     assert.ok(!/DD/.test(order.slice(order.indexOf('L'))), order)
     assert.ok(tx.filter((t) => t.unit === 2).every((t) => !t.ok))
@@ -206,7 +205,8 @@ describe('Modbus RTU over a pty with ServerSerial', { timeout: 45_000 }, () => {
     const p = await pair('faulty')
     const slave = await FaultyRtuSlave.open(p.b)
     closers.push(() => slave.close())
-    const { drv } = standalone(rtu(p.a, { timeout: 200, points: [{ name: 'r5', table: 'input', address: 5 }] }))
+    // A generous timeout: the machine may be busy, and only the silent case waits for it.
+    const { drv } = standalone(rtu(p.a, { timeout: 1000, points: [{ name: 'r5', table: 'input', address: 5 }] }))
     const results: string[] = []
     for (const fault of ['ok', 'bad-crc', 'wrong-unit', 'silent', 'ok'] as const) {
       slave.fault = fault
@@ -219,5 +219,31 @@ describe('Modbus RTU over a pty with ServerSerial', { timeout: 45_000 }, () => {
     const st = drv.status().details
     assert.equal(st.successes, 2)
     assert.equal(st.errors, 3)
+  })
+  test('an unplugged RTU adapter turns readings into errors, and the line reopens with a new port when it is back', async () => {
+    let p = await ptyPair(dir, 'rtuusb')
+    const bank = new RegisterBank().set(1, 'holding', 0, [11])
+    let srv = await serialServer(p.b, bank)
+    const factory = new DriverFactory({ logger: silentLogger, clock: systemClock })
+    closers.push(() => factory.close())
+    const drv = factory.create(rtu(p.a, { poll_interval: 30, timeout: 150, backoff_min: 50, backoff_max: 100, points: [{ name: 'x', address: 0 }] }))
+    const line = [...factory.lines.values()][0] as ModbusLine
+    const got: Reading[] = []
+    const ac = new AbortController()
+    await drv.start((r) => got.push(r), ac.signal)
+    await waitFor(() => got.some((r) => r.quality === 'good'), 5000, 10, 'first reading')
+    await new Promise<void>((r) => srv.close(() => r()))
+    await p.unplug()
+    await waitFor(() => got.at(-1)?.quality === 'error', 5000, 10, 'errors after unplug')
+    await waitFor(() => line.lastLinkError !== null && !line.connected, 5000, 10, 'line dropped')
+    p = await ptyPair(dir, 'rtuusb')
+    closers.push(() => p.unplug())
+    bank.set(1, 'holding', 0, [12])
+    srv = await serialServer(p.b, bank)
+    await waitFor(() => got.at(-1)?.quality === 'good' && got.at(-1)?.value === 12, 8000, 10, 'readings resume')
+    assert.ok(line.opens >= 2, `opens ${line.opens}`)
+    assert.equal(drv.status().details.state, 'running')
+    ac.abort()
+    await drv.stop()
   })
 })
