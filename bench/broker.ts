@@ -24,11 +24,14 @@ function record(rounds: Rounds, kind: BrokerKind, phase: PhaseName, outcome: Pha
 async function measure(kind: BrokerKind, phase: PhaseName, b: BrokerProcess, o: Options, minFiles: number): Promise<PhaseOutcome> {
   process.stderr.write(`[bench] ${kind} ${phase} ...\n`)
   try {
+    if (!b.alive()) throw new Error(`${kind} is no longer running`)
     // The loadgen child prints the result type that matches the spec's kind.
-    return (await runPhase(repoRoot, specFor(phase, b, o), minFiles)) as PhaseOutcome
+    const r = (await runPhase(repoRoot, specFor(phase, b, o), minFiles)) as PhaseOutcome
+    if (!b.alive()) throw new Error(`${kind} ended during the ${phase} phase`)
+    return r
   } catch (err) {
     const log = b.log().trim()
-    return { error: errText(err) + (log ? `; broker log: ${log.slice(-300)}` : '') }
+    return { error: errText(err) + (log ? `; broker log: ${log.slice(-300).replace(/\s+/g, ' ')}` : '') }
   }
 }
 

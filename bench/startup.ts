@@ -19,21 +19,23 @@ const ROOT = resolve(import.meta.dirname, '..')
 
 interface Sample {
   startMs: number | null
-  rssMb: number | null
+  mem: { rss: number; anon: number } | null
   error?: string
 }
 
-function rssMb(pid: number): number | null {
+/** RSS, and the anonymous part of it (heap, stacks): the rest is clean pages of the executable, shared and reclaimable. */
+function memory(pid: number): { rss: number; anon: number } | null {
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return m ? Math.round(Number(m[1]) / 102.4) / 10 : null
+    const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8')
+    const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN)
+    return { rss: Math.round(kb('Rss') / 102.4) / 10, anon: Math.round(kb('Anonymous') / 102.4) / 10 }
   } catch {
     return null
   }
 }
 
 /** One start: spawn, poll /healthz every 5 ms (max 10 s), idle, read RSS, SIGTERM (max 5 s). */
-async function once(cmd: string, args: string[], idleMs: number): Promise<Sample> {
+async function once(cmd: string, args: string[], idleMs: number, cwd?: string): Promise<Sample> {
   const dir = mkdtempSync(join(tmpdir(), 'fieldgate-bench-'))
   const statusPort = await freePort()
   const env = {
@@ -45,7 +47,7 @@ async function once(cmd: string, args: string[], idleMs: number): Promise<Sample
     XDG_RUNTIME_DIR: dir,
   }
   const started = process.hrtime.bigint()
-  const child = spawn(cmd, args, { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn(cmd, args, { cwd: cwd ?? dir, env, stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)))
   const exited = new Promise<void>((r) => child.once('exit', () => r()))
@@ -59,9 +61,9 @@ async function once(cmd: string, args: string[], idleMs: number): Promise<Sample
       }
       await new Promise((r) => setTimeout(r, 5))
     }
-    if (startMs === null) return { startMs: null, rssMb: null, error: `no /healthz within 10 s; ${stderr.trim().split('\n').at(-1) ?? ''}` }
+    if (startMs === null) return { startMs: null, mem: null, error: `no /healthz within 10 s; ${stderr.trim().split('\n').at(-1) ?? ''}` }
     await new Promise((r) => setTimeout(r, idleMs))
-    return { startMs, rssMb: rssMb(child.pid ?? 0) }
+    return { startMs, mem: memory(child.pid ?? 0) }
   } finally {
     child.kill('SIGTERM')
     const t = setTimeout(() => child.kill('SIGKILL'), 5000)
@@ -94,8 +96,9 @@ async function main(): Promise<void> {
   const runs = Math.min(20, Math.max(1, Number(values.runs)))
   const idle = Math.min(30_000, Math.max(0, Number(values.idle)))
   if (!values['no-build']) await buildExe(TARGETS)
-  const modes: Array<{ name: string; cmd: string; args: string[] }> = [
-    { name: 'dev (node + tsx)', cmd: process.execPath, args: ['--import', 'tsx', join(ROOT, 'src/cli.ts')] },
+  const modes: Array<{ name: string; cmd: string; args: string[]; cwd?: string }> = [
+    // tsx resolves from the project, so the dev run starts there (data dir and ports still come from env).
+    { name: 'dev (node + tsx)', cmd: process.execPath, args: ['--import', 'tsx', join(ROOT, 'src/cli.ts')], cwd: ROOT },
     { name: 'exe linux-x64', cmd: join(ROOT, 'dist/fieldgate-linux-x64'), args: [] },
   ]
   console.log(`start-up to a served /healthz and idle RSS after ${idle} ms (median of ${runs}; target < 500 ms, < 60 MB on x64)`)
@@ -105,12 +108,12 @@ async function main(): Promise<void> {
       continue
     }
     const samples: Sample[] = []
-    for (let i = 0; i < runs; i++) samples.push(await once(m.cmd, m.args, i === 0 ? idle : 0))
+    for (let i = 0; i < runs; i++) samples.push(await once(m.cmd, m.args, i === 0 ? idle : 0, m.cwd))
     const starts = samples.flatMap((s) => (s.startMs === null ? [] : [s.startMs]))
-    const rss = samples[0]?.rssMb
+    const mem = samples[0]?.mem
     const err = samples.find((s) => s.error)?.error
     const ms = median(starts)
-    console.log(`  ${m.name.padEnd(18)} start ${ms === null ? 'n/a' : `${ms.toFixed(0)} ms`} (min ${starts.length ? Math.min(...starts).toFixed(0) : 'n/a'}), idle RSS ${rss ?? 'n/a'} MB${err ? `; error: ${err}` : ''}`)
+    console.log(`  ${m.name.padEnd(18)} start ${ms === null ? 'n/a' : `${ms.toFixed(0)} ms`} (min ${starts.length ? Math.min(...starts).toFixed(0) : 'n/a'}), idle RSS ${mem ? `${mem.rss} MB (anonymous ${mem.anon} MB)` : 'n/a'}${err ? `; error: ${err}` : ''}`)
   }
   console.log('executable sizes')
   for (const t of TARGETS as Target[]) {

@@ -11,6 +11,13 @@ export function track(proc: ChildProcess): void {
   proc.once('exit', () => liveChildren.delete(proc))
 }
 
+/** "exited with code 1" / "killed by SIGSEGV" once the process has ended on its own, else ''. */
+function exitNote(proc: ChildProcess): string {
+  if (proc.exitCode !== null) return `\n[broker exited with code ${proc.exitCode}]`
+  if (proc.signalCode !== null) return `\n[broker killed by ${proc.signalCode}]`
+  return ''
+}
+
 export function killLiveChildren(): void {
   for (const p of liveChildren) p.kill('SIGKILL')
 }
@@ -24,6 +31,8 @@ export interface BrokerProcess {
   /** Pid of the broker itself (not a wrapper shell), for /proc readings. */
   pid: number
   stop(): Promise<void>
+  /** False once the broker process has ended (crash or kill). */
+  alive(): boolean
   /** What the broker wrote to stderr (for failure messages). */
   log(): string
 }
@@ -45,7 +54,7 @@ export async function startBroker(kind: BrokerKind, opts: StartOptions): Promise
     const pid = m.proc.pid
     if (pid === undefined) throw new Error('mosquitto started without a pid')
     track(m.proc)
-    return { kind, port: m.port, pid, stop: () => m.stop(), log: () => m.log.join('') }
+    return { kind, port: m.port, pid, stop: () => m.stop(), alive: () => exitNote(m.proc) === '', log: () => m.log.join('') + exitNote(m.proc) }
   }
   const port = await freePort()
   const script = join(opts.repoRoot, 'bench', 'lib', kind === 'fieldgate' ? 'fieldgate-server.ts' : 'aedes-server.ts')
@@ -65,7 +74,8 @@ export async function startBroker(kind: BrokerKind, opts: StartOptions): Promise
     kind,
     port,
     pid,
-    log: () => stderr.join(''),
+    log: () => stderr.join('') + exitNote(proc),
+    alive: () => exitNote(proc) === '',
     async stop() {
       if (proc.exitCode !== null || proc.signalCode !== null) return
       proc.kill('SIGTERM')
