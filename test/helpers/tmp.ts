@@ -9,13 +9,13 @@ export function tempDir(prefix = 'fieldgate-test-'): { dir: string; cleanup: () 
 }
 
 /** Polls `fn` every `interval` ms until it returns truthy or `timeout` ms pass. Bounded. */
-export async function waitFor<T>(fn: () => T | Promise<T>, timeout = 5000, interval = 20, what = 'condition'): Promise<T> {
+export async function waitFor<T>(fn: () => T | Promise<T>, timeout = 5000, interval = 20, what = 'condition'): Promise<NonNullable<T>> {
   const end = Date.now() + timeout
   let last: unknown
   while (Date.now() < end) {
     try {
       const v = await fn()
-      if (v) return v
+      if (v) return v as NonNullable<T>
     } catch (err) {
       last = err
     }
