@@ -1,4 +1,4 @@
-import { Backoff, FieldgateError, jitter, type Reading, type Status, type TimerHandle } from '../../core/index.ts'
+import { Backoff, FieldgateError, errorMessage, jitter, type Reading, type Status, type TimerHandle } from '../../core/index.ts'
 import type { ModbusDeviceConfig, ModbusPointConfig } from '../../config/sections/drivers.ts'
 import { DeviceStatus } from '../device-status.ts'
 import type { DriverDeps, FieldDriver, StateListener, WriteOutcome } from '../types.ts'
@@ -119,10 +119,16 @@ export class ModbusDriver implements FieldDriver {
     const h = this.deps.clock.setTimeout(() => {
       this.timers.delete(h)
       const started = this.deps.clock.now()
-      void this.poll(g).finally(() => {
-        const spent = this.deps.clock.now() - started
-        this.schedule(g, Math.max(0, jitter(g.every, this.cfg.jitter, this.random) - spent))
-      })
+      void this.poll(g)
+        .catch((err: unknown) => {
+          // A bug in decoding or a listener must cost one poll, not the process.
+          this.st.failed(`${this.id}: poll failed: ${errorMessage(err)}`, 'DRIVER_PARSE')
+          this.deps.logger.error({ device: this.id, err: errorMessage(err) }, 'poll failed')
+        })
+        .finally(() => {
+          const spent = this.deps.clock.now() - started
+          this.schedule(g, Math.max(0, jitter(g.every, this.cfg.jitter, this.random) - spent))
+        })
     }, delay)
     this.timers.add(h)
   }

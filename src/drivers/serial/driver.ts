@@ -43,7 +43,13 @@ export class SerialDriver implements FieldDriver {
     this.backoff = new Backoff(cfg.reconnect_min, Math.max(cfg.reconnect_min, cfg.reconnect_max), deps.random)
     if (cfg.frame_timeout) {
       this.delimited = null
-      this.idle = new IdleFramer(cfg.frame_timeout, cfg.max_frame, deps.clock, (f) => this.onFrame(f))
+      this.idle = new IdleFramer(cfg.frame_timeout, cfg.max_frame, deps.clock, (f) => {
+        try {
+          this.onFrame(f)
+        } catch (err) {
+          this.st.failed(`${this.id}: cannot handle input: ${errorMessage(err)}`, 'DRIVER_PARSE')
+        }
+      })
     } else {
       this.delimited = new DelimiterFramer(Buffer.from(unescape(cfg.delimiter)), cfg.max_frame)
       this.idle = null
@@ -143,6 +149,14 @@ export class SerialDriver implements FieldDriver {
   }
 
   private onData(chunk: Buffer): void {
+    try {
+      this.frames(chunk)
+    } catch (err) {
+      this.st.failed(`${this.id}: cannot handle input: ${errorMessage(err)}`, 'DRIVER_PARSE')
+    }
+  }
+
+  private frames(chunk: Buffer): void {
     if (this.idle) this.idle.push(chunk)
     else for (const f of (this.delimited as DelimiterFramer).push(chunk)) this.onFrame(f)
     this.st.garbage = this.garbageBase + (this.delimited?.overflows ?? 0) + (this.idle?.overflows ?? 0)
