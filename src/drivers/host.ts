@@ -38,7 +38,7 @@ interface Entry {
 
 export function createDriverHost(opts: DriverHostOptions): DriverHost {
   const clock = opts.clock ?? systemClock
-  const log = opts.logger.child({ module: 'drivers' })
+  const log = opts.logger
   const factory = new DriverFactory({ logger: log, clock, ...(opts.random ? { random: opts.random } : {}) }, opts.hardware ?? realHardware)
   const entries = new Map<string, Entry>()
   const filter = new ReportFilter()
