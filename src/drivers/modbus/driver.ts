@@ -184,6 +184,7 @@ export class ModbusDriver implements FieldDriver {
         this.st.setState('running')
         return 'ok'
       } catch (err) {
+        if (this.stopped) return 'error'
         const fe = modbusError(err, { device: this.id, unit, what, timeout })
         const code = fe.details.modbusCode
         if (fe.code === 'DRIVER_MODBUS_EXCEPTION' && req.points.length > 1 && (code === 2 || code === 3)) return 'split'
@@ -192,7 +193,7 @@ export class ModbusDriver implements FieldDriver {
         this.failPoints(req.points, fe)
         if (fe.code === 'DRIVER_MODBUS_EXCEPTION') return 'error'
         this.backedOffUntil = this.deps.clock.now() + this.slaveBackoff.next()
-        this.st.setState('error', fe.message)
+        this.st.setState(fe.code === 'DRIVER_PORT_UNAVAILABLE' ? 'disconnected' : 'error', fe.message)
         return 'dead'
       }
     }

@@ -113,7 +113,11 @@ export class SerialDriver implements FieldDriver {
       this.lost(err?.disconnected ? 'device disconnected' : `port closed${err ? `: ${err.message}` : ''}`)
     })
     port.open((err) => {
-      if (this.port !== port) return
+      if (this.port !== port) {
+        // Stopped (or replaced) while opening: do not leave this port open behind us.
+        if (!err) port.close()
+        return
+      }
       if (err) {
         this.lost(`cannot open ${this.cfg.port}: ${err.message}`)
         return
