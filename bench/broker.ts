@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readdirSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { bundleFieldgateServer } from './lib/bundle.ts'
 import { busiestProfile, formatSummary } from './lib/cpuprofile.ts'
 import { parseArgs, specFor, type Options } from './lib/options.ts'
 import { runPhase } from './lib/phase.ts'
@@ -35,9 +36,18 @@ async function measure(kind: BrokerKind, phase: PhaseName, b: BrokerProcess, o: 
   }
 }
 
+let fieldgateBundle: string | null = null
+
 async function start(kind: BrokerKind, o: Options, minFiles: number, nodeFlags: string[]): Promise<BrokerProcess | PhaseError> {
   try {
-    return await startBroker(kind, { repoRoot, minFiles, nodeFlags, mosquittoExtra: o.mosquittoNodelay ? ['set_tcp_nodelay true'] : [] })
+    if (kind === 'fieldgate' && o.runner !== 'tsx' && fieldgateBundle === null) fieldgateBundle = await bundleFieldgateServer(repoRoot, o.runner === 'bundle')
+    return await startBroker(kind, {
+      repoRoot,
+      minFiles,
+      nodeFlags,
+      fieldgateBundle,
+      mosquittoExtra: o.mosquittoNodelay ? ['set_tcp_nodelay true'] : [],
+    })
   } catch (err) {
     return { error: errText(err) }
   }
@@ -108,7 +118,7 @@ async function main(): Promise<void> {
   const secs = Math.round((Date.now() - started) / 1000)
   process.stdout.write(
     `\nBroker benchmark: 64-byte payloads, ${o.durationMs / 1000} s per phase after ${o.warmupMs / 1000} s warm-up, ` +
-      `best of ${o.rounds} interleaved round(s); ${secs} s; load average ${loadStart} at start, ${loadEnd} at end\n\n`,
+      `best of ${o.rounds} interleaved round(s); Fieldgate runner ${o.runner}; ${secs} s; load average ${loadStart} at start, ${loadEnd} at end\n\n`,
   )
   process.stdout.write(formatTable(results) + '\n\n')
   process.stdout.write(formatCpu(results) + '\n')

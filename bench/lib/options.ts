@@ -2,6 +2,9 @@ import type { PhaseSpec } from './loadgen.ts'
 import { PHASES, type PhaseName } from './report.ts'
 import { BROKER_KINDS, type BrokerKind, type BrokerProcess } from './servers.ts'
 
+export type FieldgateRunner = 'tsx' | 'bundle' | 'bundle-nonames'
+export const RUNNERS: readonly FieldgateRunner[] = ['tsx', 'bundle', 'bundle-nonames']
+
 export interface Options {
   brokers: BrokerKind[]
   phases: PhaseName[]
@@ -13,6 +16,8 @@ export interface Options {
   profile: boolean
   /** Mosquitto with set_tcp_nodelay true; off by default (Mosquitto's own default). */
   mosquittoNodelay: boolean
+  /** How Fieldgate runs: the .ts under tsx, or an esbuild bundle on plain node like the release (keepNames) or without keepNames. */
+  runner: FieldgateRunner
   /** Multiplies the end-to-end message windows of the throughput phases (sensitivity checks). */
   windowScale: number
 }
@@ -25,6 +30,8 @@ export const USAGE = `usage: node --import tsx bench/broker.ts [options]
   --rounds <n>        runs per phase and broker, interleaved across brokers; best reported (default 2, max 5)
   --connections <n>   idle connections for connect rate and RSS (default 5000, max 15000)
   --window-scale <x>  multiply the throughput phases' in-flight windows (default 1; for sensitivity checks)
+  --runner tsx|bundle|bundle-nonames   Fieldgate under tsx (default), or esbuild-bundled on plain node:
+                      minified with keepNames as the release build, or without keepNames
   --profile           run Fieldgate with --cpu-prof and print its top self-time functions
   --mosquitto-nodelay run Mosquitto with set_tcp_nodelay true (default: its own default, Nagle on)`
 
@@ -39,6 +46,7 @@ export function parseArgs(argv: string[]): Options {
     profile: false,
     mosquittoNodelay: false,
     windowScale: 1,
+    runner: 'tsx',
   }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
@@ -62,6 +70,10 @@ export function parseArgs(argv: string[]): Options {
     else if (a === '--profile') o.profile = true
     else if (a === '--window-scale') o.windowScale = num(0.1, 20)
     else if (a === '--mosquitto-nodelay') o.mosquittoNodelay = true
+    else if (a === '--runner') {
+      o.runner = listOf(v, RUNNERS, a)[0] as FieldgateRunner
+      i++
+    }
     else if (a === '--help' || a === '-h') {
       process.stdout.write(USAGE + '\n')
       process.exit(0)

@@ -44,6 +44,8 @@ export interface StartOptions {
   /** Minimum open-files limit for the broker process. */
   minFiles: number
   startTimeoutMs?: number
+  /** Run Fieldgate from this esbuild bundle on plain node instead of the .ts file under tsx. */
+  fieldgateBundle?: string | null
   /** Extra mosquitto.conf lines (e.g. `set_tcp_nodelay true`). */
   mosquittoExtra?: string[]
 }
@@ -59,7 +61,11 @@ export async function startBroker(kind: BrokerKind, opts: StartOptions): Promise
   const port = await freePort()
   const script = join(opts.repoRoot, 'bench', 'lib', kind === 'fieldgate' ? 'fieldgate-server.ts' : 'aedes-server.ts')
   const flags = kind === 'fieldgate' ? (opts.nodeFlags ?? []) : []
-  const proc = spawnWithFiles([process.execPath, '--import', 'tsx', ...flags, script, String(port)], opts.minFiles, opts.repoRoot)
+  const argv =
+    kind === 'fieldgate' && opts.fieldgateBundle
+      ? [process.execPath, ...flags, opts.fieldgateBundle, String(port)]
+      : [process.execPath, '--import', 'tsx', ...flags, script, String(port)]
+  const proc = spawnWithFiles(argv, opts.minFiles, opts.repoRoot)
   track(proc)
   const stderr: string[] = []
   proc.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()))
