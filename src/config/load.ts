@@ -52,7 +52,28 @@ export function loadConfigText(text: string, name: string | null, env: NodeJS.Pr
     }
   }
   const overrides = applyEnvOverrides(raw, env, ENV_SETTINGS, SECTIONS)
+  keepEnvStrings(raw, env, overrides)
   return { config: validateConfig(raw, text, abs, overrides), file: abs, overrides }
+}
+
+/**
+ * An override is read as a TOML value, so FIELDGATE_UPLINKS__0__PASSWORD=123456 would arrive as a
+ * number where a string is wanted. Where the schema expects a string at an overridden path, put the
+ * variable's text back.
+ */
+function keepEnvStrings(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, overrides: EnvOverride[]): void {
+  if (overrides.length === 0) return
+  const result = configSchema.safeParse(raw)
+  if (result.success) return
+  for (const issue of result.error.issues) {
+    if (issue.code !== 'invalid_type' || issue.expected !== 'string') continue
+    const o = overrides.find((x) => x.path.length === issue.path.length && x.path.every((seg, i) => String(seg) === String(issue.path[i])))
+    const text = o ? env[o.variable] : undefined
+    if (!o || text === undefined) continue
+    let cur: unknown = raw
+    for (const seg of o.path.slice(0, -1)) cur = (cur as Record<string | number, unknown>)[seg]
+    if (cur && typeof cur === 'object') (cur as Record<string | number, unknown>)[o.path[o.path.length - 1] as string | number] = text
+  }
 }
 
 const SECTIONS: ReadonlySet<string> = new Set(Object.keys(configSchema.shape))
