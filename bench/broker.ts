@@ -40,7 +40,7 @@ let fieldgateBundle: string | null = null
 
 async function start(kind: BrokerKind, o: Options, minFiles: number, nodeFlags: string[]): Promise<BrokerProcess | PhaseError> {
   try {
-    if (kind === 'fieldgate' && o.runner !== 'tsx' && fieldgateBundle === null) fieldgateBundle = await bundleFieldgateServer(repoRoot, o.runner === 'bundle')
+    if (kind === 'fieldgate' && o.runner !== 'tsx' && fieldgateBundle === null) fieldgateBundle = await bundleFieldgateServer(repoRoot, o.runner === 'bundle', !o.profile)
     return await startBroker(kind, {
       repoRoot,
       minFiles,

@@ -6,9 +6,9 @@ import { build } from 'esbuild'
 /**
  * Bundles bench/lib/fieldgate-server.ts with esbuild, minified with `keepNames` as scripts/exe/bundle.ts
  * builds the release, so the broker runs on plain `node` without tsx's loader thread.
- * `keepNames: false` shows what the per-closure `__name` calls cost.
+ * `keepNames: false` shows what the per-closure `__name` calls cost; `minify: false` keeps profiles readable.
  */
-export async function bundleFieldgateServer(repoRoot: string, keepNames = true): Promise<string> {
+export async function bundleFieldgateServer(repoRoot: string, keepNames = true, minify = true): Promise<string> {
   const outfile = join(mkdtempSync(join(tmpdir(), 'fieldgate-bench-')), 'fieldgate-server.mjs')
   await build({
     entryPoints: [join(repoRoot, 'bench', 'lib', 'fieldgate-server.ts')],
@@ -16,7 +16,7 @@ export async function bundleFieldgateServer(repoRoot: string, keepNames = true):
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    minify: true,
+    minify,
     keepNames,
     outfile,
     logLevel: 'warning',
