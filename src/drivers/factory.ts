@@ -37,6 +37,9 @@ export class DriverFactory {
 
   create(cfg: DeviceConfig): FieldDriver {
     const deps = { ...this.deps, logger: this.deps.logger.child({ device: cfg.id }) }
+    if ((cfg.driver === 'serial' || cfg.driver === 'modbus-rtu') && /^\/dev\/tty(USB|ACM)\d+$/.test(cfg.port)) {
+      deps.logger.info({ port: cfg.port }, 'ttyUSB/ttyACM numbers change between boots and re-plugs; prefer /dev/serial/by-id/... or a udev symlink')
+    }
     switch (cfg.driver) {
       case 'simulated':
         return new SimulatedDriver(cfg, deps)
