@@ -39,6 +39,7 @@ function age(ts) {
 }
 function bytes(n) { if (typeof n !== "number") return "?"; var u = ["B","KB","MB","GB","TB"], i = 0; while (n >= 1000 && i < 4) { n /= 1000; i++; } return n.toFixed(i ? 1 : 0) + " " + u[i]; }
 var BAD = /^(down|error|failed|stopped|disconnected|offline|closed|unavailable)$/i;
+var PROBLEM = /^(down|error|failed|stopped|disconnected|offline|closed|unavailable|degraded)$|refused|error|fail|lost/i;
 var WARN = /^(degraded|stale|connecting|reconnecting|starting|backoff|unknown)$/i;
 function healthOf(state) { if (!state) return "unknown"; if (BAD.test(state)) return "down"; if (state === "ok" || /^(up|running|connected|online|open|ready)$/i.test(state)) return "ok"; if (WARN.test(state)) return "degraded"; return "degraded"; }
 function token() {
@@ -59,7 +60,7 @@ function pick(d, names) {
 function asTs(v) { if (typeof v === "number" && v > 1e11) return v; if (typeof v === "string" && !isNaN(Date.parse(v))) return Date.parse(v); return null; }
 function fmt(k, v) {
   if (v === null || v === undefined) return "\\u2013";
-  if (typeof v === "number") { var t = /(_at|At|_ts|time|^ts|\\.ts)$/.test(k) ? asTs(v) : null; if (t) return age(t) + " ago"; if (/bytes|size/i.test(k)) return bytes(v); return String(Math.round(v * 100) / 100); }
+  if (typeof v === "number") { var t = /(_at|At|_ts|time|^ts|\\.ts)$/.test(k) ? asTs(v) : null; if (t) return age(t) + " ago"; if (/(Ms|_ms)$/.test(k)) return v >= 1000 ? age(Date.now() - v) : v + " ms"; if (/bytes|size/i.test(k)) return bytes(v); return String(Math.round(v * 100) / 100); }
   if (typeof v === "boolean") return v ? "yes" : "no";
   if (typeof v === "object") return Array.isArray(v) ? v.length + " items" : "\\u2026";
   return String(v);
@@ -72,26 +73,28 @@ function flat(d, prefix, out) {
 }
 function pill(h, text) { return '<span class="pill ' + esc(h) + '">' + esc(text || h) + "</span>"; }
 function mergeDevices() {
-  var st = S.status || { sources: {}, devices: {} };
-  var out = {};
+  var st = S.status || {}, at = st.now || 0, out = {};
+  function dev(id) { return out[id] || (out[id] = { points: {} }); }
+  function points(o, pts) { for (var p in pts) { var v = pts[p]; if (v && v.ts && (!o.points[p] || o.points[p].ts <= v.ts)) o.points[p] = Object.assign({}, o.points[p], v); } }
   var src = st.devices || {};
-  for (var id in src) out[id] = { state: src[id].state, reason: src[id].reason, since: src[id].since, points: Object.assign({}, src[id].points) };
-  for (var id2 in S.devices) { var live = S.devices[id2], o = out[id2] || (out[id2] = { points: {} });
-    if (live.stateTs && (!o.since || live.stateTs >= o.since)) { o.state = live.state; o.reason = live.reason; o.since = live.stateTs; }
-    for (var p in live.points) { if (!o.points[p] || o.points[p].ts <= live.points[p].ts) o.points[p] = live.points[p]; } }
+  for (var id in src) { var o = dev(id), s = src[id]; if (s.state && s.state !== "unknown") { o.state = s.state; o.reason = s.reason; o.since = s.since; } points(o, s.points); }
+  // A module's own report is the truth at snapshot time: it wins over older events.
   var sources = st.sources || {};
   for (var name in sources) {
-    var dev = deviceOfSource(name);
-    if (dev) { var o2 = out[dev] || (out[dev] = { points: {} }); o2.source = sources[name]; }
+    var d = deviceOfSource(name);
+    if (d) dev(d).source = sources[name];
     var list = sources[name].details && sources[name].details.devices;
     if (list && typeof list === "object") for (var did in list) {
-      var e = list[did] || {}, o3 = out[did] || (out[did] = { points: {} });
+      var e = list[did] || {}, o3 = dev(did);
       o3.source = { health: e.health || healthOf(e.state), reason: e.reason };
-      if (!o3.state && e.state) o3.state = e.state;
-      var pts = e.points || {};
-      for (var pn in pts) { var pv = pts[pn]; if (pv && pv.ts && (!o3.points[pn] || o3.points[pn].ts < pv.ts)) o3.points[pn] = pv; }
+      if (e.state) { o3.state = e.state; o3.reason = e.reason; o3.since = at; }
+      points(o3, e.points);
     }
   }
+  // Events newer than the snapshot win.
+  for (var lid in S.devices) { var live = S.devices[lid], o4 = dev(lid);
+    if (live.stateTs && live.stateTs >= (o4.since || 0)) { o4.state = live.state; o4.reason = live.reason; o4.since = live.stateTs; o4.source = null; }
+    points(o4, live.points); }
   return out;
 }
 function deviceHealth(d) {
@@ -179,7 +182,7 @@ function connect() {
     d.points[r.point] = { value: r.value, unit: r.unit, ts: r.ts, quality: r.quality, error: r.error }; render(); });
   S.es.addEventListener("state", function (m) { var e = JSON.parse(m.data), ts = e.ts || Date.now();
     if (e.device !== undefined) { var d = liveDevice(e.device); d.state = e.state; d.reason = e.reason; d.stateTs = ts; }
-    if (BAD.test(e.state) || e.reason) S.recent.push({ ts: ts, source: e.source, device: e.device, state: e.state, reason: e.reason });
+    if (PROBLEM.test(e.state)) S.recent.push({ ts: ts, source: e.source, device: e.device, state: e.state, reason: e.reason });
     if (S.recent.length > 50) S.recent.shift();
     render(); refreshSoon(); });
 }

@@ -20,6 +20,11 @@ export interface RecentEntry {
 
 const BAD_STATES = /^(down|error|failed|stopped|disconnected|offline|closed|unavailable)$/i
 
+/** States worth listing under recent problems (a "reloaded" with a detail is not one). */
+export function isProblem(state: string): boolean {
+  return isBadState(state) || state === 'degraded' || /refused|error|fail|lost/i.test(state)
+}
+
 /** True when a state name means "not working" (red on the page). */
 export function isBadState(state: string): boolean {
   return BAD_STATES.test(state)
@@ -95,7 +100,7 @@ export class StatusState {
         else d.reason = scrubString(e.reason)
       }
     }
-    if (isBadState(e.state) || e.state === 'degraded' || e.reason) {
+    if (isProblem(e.state)) {
       this.note({ ts, source: e.source, ...(e.device === undefined ? {} : { device: e.device }), state: e.state, ...(e.reason === undefined ? {} : { reason: e.reason }) })
     }
   }
