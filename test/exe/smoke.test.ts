@@ -76,11 +76,12 @@ test('the executable loads its native serial addon from native/ beside it and, c
   }
 })
 
-test('the x64 executable serves /healthz on the default config, accepts an MQTT publish and exits 0 on SIGTERM within 5 s', { timeout: 40_000, skip: gatewayWired ? false : 'src/main.ts does not start the gateway yet' }, async () => {
+/** Starts the gateway on its default config with free ports and a temp data dir; healthz, one QoS 1 publish, SIGTERM. */
+async function smoke(cmd: string, args: string[]): Promise<void> {
   const { dir, cleanup } = tempDir()
   const mqttPort = await freePort()
   const statusPort = await freePort()
-  const child = spawn(exe('x64'), [], {
+  const child = spawn(cmd, args, {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: cleanEnv({ FIELDGATE_STORAGE__DATA_DIR: join(dir, 'data'), FIELDGATE_BROKER__LISTENERS__0__PORT: String(mqttPort), FIELDGATE_STATUS__PORT: String(statusPort), XDG_RUNTIME_DIR: dir }),
@@ -90,7 +91,7 @@ test('the x64 executable serves /healthz on the default config, accepts an MQTT 
   child.stderr.on('data', (d: Buffer) => output.push(d.toString()))
   const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })))
   try {
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${statusPort}/healthz`)).status === 200, 15_000, 50, '/healthz')
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${statusPort}/healthz`)).status === 200, 20_000, 50, '/healthz')
     await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(mqttPort), '-t', 'smoke/test', '-m', 'hello', '-q', '1'], { timeout: 10_000 })
     const stopAt = Date.now()
     child.kill('SIGTERM')
@@ -103,4 +104,16 @@ test('the x64 executable serves /healthz on the default config, accepts an MQTT 
     await exited
     cleanup()
   }
+}
+
+const wiredSkip = gatewayWired ? false : 'src/main.ts does not start the gateway yet'
+
+test('the x64 executable serves /healthz on the default config, accepts an MQTT publish and exits 0 on SIGTERM within 5 s', { timeout: 40_000, skip: wiredSkip }, async () => {
+  await smoke(exe('x64'), [])
 })
+
+for (const t of ['arm64', 'armv7'] as const) {
+  test(`the ${t} executable does the same under qemu`, { timeout: 60_000, skip: wiredSkip || (canEmulate(t) ? false : `${QEMU[t].bin} or ${QEMU[t].sysroot} not installed`) }, async () => {
+    await smoke(QEMU[t].bin, ['-L', QEMU[t].sysroot, exe(t)])
+  })
+}
