@@ -5,7 +5,7 @@ import type { LimitKind } from './types.ts'
 const LOG_EVERY_MS = 60_000
 const MAX_TRACKED = 10_000
 
-/** Counters, rates and limit hits; limit logs throttled to one per client per minute. */
+/** Counters, rates and limit hits; limit logs throttled to one per client and kind per minute. */
 export class Stats {
   messagesIn = 0
   messagesOut = 0
@@ -43,10 +43,11 @@ export class Stats {
   limit(kind: LimitKind, clientId: string, detail: string): void {
     this.limitHits[kind] = (this.limitHits[kind] ?? 0) + 1
     const now = this.clock.now()
-    const last = this.lastLogged.get(clientId)
+    const key = `${kind}\u0000${clientId}`
+    const last = this.lastLogged.get(key)
     if (last !== undefined && now - last < LOG_EVERY_MS) return
     if (this.lastLogged.size >= MAX_TRACKED) this.lastLogged.clear()
-    this.lastLogged.set(clientId, now)
+    this.lastLogged.set(key, now)
     this.logger.warn({ clientId, limit: kind }, `client ${clientId || '(not connected)'} hit broker limit ${kind}: ${detail}`)
   }
 }
