@@ -98,7 +98,12 @@ export class Connection implements SessionLink {
     if (this.state === 'closed') return
     this.broker.stats.bytesIn += chunk.length
     this.lastRx = this.broker.clock.now()
-    this.parser.parse(chunk)
+    try {
+      this.parser.parse(chunk)
+    } catch (err) {
+      // the parser should report through 'error'; a throw must still only cost this connection
+      return this.onParseError(errorMessage(err))
+    }
     // Refuse an oversized packet as soon as its length is known, before buffering it [MQTT-3.1.2-24 analogue]
     const declared = (this.parser as unknown as { packet: { length: number } }).packet.length
     if (declared > this.broker.config.limits.max_packet_size && this.isOpen()) this.tooLarge(declared)
