@@ -19,7 +19,7 @@ export const TARGETS: Target[] = ['x64', 'arm64', 'armv7']
 
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..')
 /** Bump when the recipe changes so cached executables are rebuilt. */
-const RECIPE = 2
+const RECIPE = 3
 const SENTINEL = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'
 
 interface TargetPlan {
@@ -57,6 +57,10 @@ function plan(target: Target, cacheDir: string): TargetPlan {
   }
 }
 
+function nodeArch(t: Target): string {
+  return { x64: 'x64', arm64: 'arm64', armv7: 'arm' }[t]
+}
+
 function hasTool(name: string): boolean {
   try {
     execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' })
@@ -81,9 +85,12 @@ function makeBlob(p: TargetPlan, bundleFile: string, workDir: string, cacheDir: 
     output: blob,
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
-    // Code cache is architecture-specific: off, so an x64-made blob is valid on arm64.
-    useCodeCache: false,
+    // Code cache is architecture-specific: only when the blob is made by a binary of the target's own
+    // architecture (x64 here). It saves ~10 MB of idle RSS and compile time at start.
+    useCodeCache: nodeArch(p.target) === process.arch,
   }
+  // A smaller young generation: ~4 MB less idle RSS for a few more (short) scavenges. Node 20.11 has no execArgv.
+  if (p.bits === 64) seaConfig.execArgv = ['--max-semi-space-size=2']
   if (p.embedAssets) seaConfig.assets = Object.fromEntries(Object.entries(p.natives).map(([name, file]) => [`${name}.node`, file]))
   const cfg = join(workDir, `sea-${p.target}.json`)
   writeFileSync(cfg, JSON.stringify(seaConfig, null, 2))
