@@ -117,7 +117,7 @@ function renderDevices() {
     var pts = Object.keys(d.points).sort();
     if (pts.length) { html += "<table>";
       for (var j = 0; j < pts.length; j++) { var p = d.points[pts[j]];
-        html += '<tr class="q-' + esc(p.quality) + '"><td>' + esc(pts[j]) + '</td><td class="v">' + esc(fmt("", p.value)) + (p.unit ? " " + esc(p.unit) : "") + '</td><td class="age" data-ts="' + p.ts + '">' + age(p.ts) + "</td></tr>"; }
+        html += '<tr class="q-' + esc(p.quality) + '"><td>' + esc(pts[j]) + '</td><td class="v"' + (p.error ? ' title="' + esc(p.error) + '"' : "") + ">" + (p.quality === "error" ? "error" : esc(fmt("", p.value)) + (p.unit ? " " + esc(p.unit) : "")) + '</td><td class="age" data-ts="' + p.ts + '">' + age(p.ts) + "</td></tr>"; }
       html += "</table>"; } else html += '<div class="dim">no readings yet</div>';
     html += "</div>";
   }
