@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test'
 import type { MqttClient } from 'mqtt'
 import { hashPassword } from '../../../src/broker/auth/passwords.ts'
 import { waitFor } from '../../helpers/tmp.ts'
-import { connectOk, startSecureBroker, type SecureBroker } from './setup.ts'
+import { connectOk, startSecureBroker, subackCodes, type SecureBroker } from './setup.ts'
 
 const FAST = { ln: 10, r: 8, p: 1 }
 const ACL = `
@@ -41,23 +41,11 @@ function collect(c: MqttClient): Array<{ topic: string; payload: string }> {
 
 test('a denied SUBSCRIBE gets 0x87 in v5 and 0x80 in 3.1.1 while permitted filters are granted', { timeout: 15_000 }, async () => {
   const v5 = await connectOk(url, { protocolVersion: 5, clientId: 'alice-5', ...login('alice') })
-  const g5 = await v5.subscribeAsync({ 'sensors/#': { qos: 1 }, 'sensors/alice/t': { qos: 0 } })
-  assert.deepEqual(
-    g5.map((g) => g.qos),
-    [0x87, 0x87],
-  )
+  assert.deepEqual(await subackCodes(v5, { 'sensors/#': { qos: 1 }, 'sensors/alice/t': { qos: 0 } }), [0x87, 0x87])
   const v4 = await connectOk(url, { protocolVersion: 4, clientId: 'alice-4', ...login('alice') })
-  const g4 = await v4.subscribeAsync('sensors/#', { qos: 1 })
-  assert.deepEqual(
-    g4.map((g) => g.qos),
-    [0x80],
-  )
+  assert.deepEqual(await subackCodes(v4, { 'sensors/#': { qos: 1 } }), [0x80])
   const dash = await connectOk(url, { protocolVersion: 4, clientId: 'dash-4', ...login('dashboard') })
-  const gd = await dash.subscribeAsync({ 'sensors/#': { qos: 1 }, 'sensors/alice/+': { qos: 0 } })
-  assert.deepEqual(
-    gd.map((g) => g.qos),
-    [1, 0],
-  )
+  assert.deepEqual(await subackCodes(dash, { 'sensors/#': { qos: 1 }, 'sensors/alice/+': { qos: 0 } }), [1, 0])
   await Promise.all([v5.endAsync(), v4.endAsync(), dash.endAsync()])
 })
 
@@ -80,11 +68,9 @@ test('a denied PUBLISH gets 0x87 in v5 and is acknowledged but dropped in 3.1.1'
 
 test('$SYS is readable only by the user the ACL names and nobody may publish to it', { timeout: 15_000 }, async () => {
   const dash = await connectOk(url, { protocolVersion: 5, clientId: 'dash-sys', ...login('dashboard') })
-  const granted = await dash.subscribeAsync('$SYS/#', { qos: 0 })
-  assert.equal(granted[0]?.qos, 0)
+  assert.deepEqual(await subackCodes(dash, { '$SYS/#': { qos: 0 } }), [0])
   const bob = await connectOk(url, { protocolVersion: 5, clientId: 'bob-sys', ...login('bob') })
-  const refused = await bob.subscribeAsync('$SYS/#', { qos: 0 })
-  assert.equal(refused[0]?.qos, 0x87)
+  assert.deepEqual(await subackCodes(bob, { '$SYS/#': { qos: 0 } }), [0x87])
   await assert.rejects(dash.publishAsync('$SYS/broker/fake', 'x', { qos: 1 }), (err: Error & { code?: number }) => err.code === 0x87)
   await Promise.all([dash.endAsync(), bob.endAsync()])
 })
@@ -108,8 +94,7 @@ test('an ACL reload takes effect for new subscriptions and for deliveries on exi
     got.map((m) => m.payload),
     ['before', 'marker'],
   )
-  const again = await dash.subscribeAsync('sensors/bob/#', { qos: 1 })
-  assert.equal(again[0]?.qos, 0x87)
+  assert.deepEqual(await subackCodes(dash, { 'sensors/bob/#': { qos: 1 } }), [0x87])
   sb.write('acl.toml', ACL)
   await sb.security.reload()
   await Promise.all([dash.endAsync(), bob.endAsync(), alice.endAsync()])

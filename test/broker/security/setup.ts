@@ -96,9 +96,11 @@ export async function startSecureBroker(opts: SecureBrokerOptions): Promise<Secu
     logs,
     write,
     async close() {
-      for (const s of started) await s.close()
+      // A TCP listener's close waits for its connections, which only broker.close() ends.
+      const closing = started.map((s) => s.close())
       security.close()
       await broker.close()
+      await Promise.all(closing)
       cleanup()
     },
   }
@@ -144,4 +146,15 @@ export async function connectOk(url: string, opts: IClientOptions = {}): Promise
   const r = await tryConnect(url, opts)
   if (r.client === null) throw new Error(`expected ${url} to accept ${String(opts.clientId)}, got code ${r.code}: ${r.message}`)
   return r.client
+}
+
+/** SUBACK codes for a subscribe, whether granted or refused (MQTT.js rejects when any is a failure). */
+export async function subackCodes(c: MqttClient, subs: Record<string, { qos: 0 | 1 | 2 }>): Promise<number[]> {
+  try {
+    return (await c.subscribeAsync(subs)).map((g) => g.qos)
+  } catch (err) {
+    const packet: unknown = (err as { packet?: unknown }).packet
+    if (typeof packet === 'object' && packet !== null && 'granted' in packet && Array.isArray(packet.granted)) return packet.granted.map(Number)
+    throw err
+  }
 }
