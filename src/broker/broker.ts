@@ -75,7 +75,10 @@ export class MqttBroker implements Broker {
   async listen(): Promise<ListeningOn[]> {
     const out: ListeningOn[] = []
     for (const [i, cfg] of this.config.listeners.entries()) {
-      const l = await startListener(cfg, i, (stream, info) => this.handleConnection(stream, info), this.logger)
+      const limits = this.config.limits
+      // TLS handshakes and WebSocket upgrades get the CONNECT deadline too; a WebSocket message may hold one whole packet.
+      const secure = { handshakeTimeout: limits.connect_timeout, maxPayload: limits.max_packet_size + 16 }
+      const l = await startListener(cfg, i, (stream, info) => this.handleConnection(stream, info), this.logger, secure)
       this.listeners.push(l)
       out.push({ name: l.name, protocol: l.protocol, host: l.host, port: l.port })
       this.logger.info({ listener: l.name, protocol: l.protocol, host: l.host, port: l.port }, 'MQTT listener open')
