@@ -3,9 +3,9 @@
  * (the executable and its native/ addons, what hardware/install.sh installs). Offline except for
  * fetching Node binaries from the npm registry into build/cache on the first run.
  *
- *   node --import tsx scripts/build-exe.ts [--targets x64,arm64,armv7] [--force]
+ *   node --import tsx scripts/build-exe.ts [--targets x64,arm64,armv7] [--force] [--package]
  */
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
@@ -57,6 +57,11 @@ function plan(target: Target, cacheDir: string): TargetPlan {
   }
 }
 
+function quiet(cmd: string, args: string[]): void {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}):\n${r.stdout}${r.stderr}`)
+}
+
 function nodeArch(t: Target): string {
   return { x64: 'x64', arm64: 'arm64', armv7: 'arm' }[t]
 }
@@ -94,7 +99,7 @@ function makeBlob(p: TargetPlan, bundleFile: string, workDir: string, cacheDir: 
   if (p.embedAssets) seaConfig.assets = Object.fromEntries(Object.entries(p.natives).map(([name, file]) => [`${name}.node`, file]))
   const cfg = join(workDir, `sea-${p.target}.json`)
   writeFileSync(cfg, JSON.stringify(seaConfig, null, 2))
-  execFileSync(generator, ['--experimental-sea-config', cfg], { stdio: ['ignore', 'ignore', 'inherit'] })
+  quiet(generator, ['--experimental-sea-config', cfg])
   if (p.bits === 32) writeFileSync(blob, narrowBlob(readFileSync(blob)))
   return blob
 }
@@ -115,7 +120,8 @@ function buildTarget(p: TargetPlan, bundleFile: string, opts: { cacheDir: string
     const strip = p.strip.find(hasTool)
     if (strip) execFileSync(strip, [tmp], { stdio: 'inherit' })
     else process.stderr.write(`build-exe: no strip tool for ${p.target} (tried ${p.strip.join(', ')}); the executable keeps its symbols\n`)
-    execFileSync(process.execPath, [join(ROOT, 'node_modules/postject/dist/cli.js'), tmp, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SENTINEL], { stdio: ['ignore', 'ignore', 'inherit'] })
+    // postject warns about every note section it cannot name in a stripped binary; harmless, so only shown on failure.
+    quiet(process.execPath, [join(ROOT, 'node_modules/postject/dist/cli.js'), tmp, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SENTINEL])
     rmSync(exe, { force: true })
     execFileSync('mv', [tmp, exe])
     writeFileSync(stamp, key)
@@ -128,7 +134,29 @@ function buildTarget(p: TargetPlan, bundleFile: string, opts: { cacheDir: string
   return { exe, bytes: statSync(exe).size, cached: fresh }
 }
 
-export async function buildExe(targets: Target[], opts: { force?: boolean } = {}): Promise<Array<{ target: Target; exe: string; bytes: number; node: string }>> {
+/**
+ * dist/fieldgate-<version>-linux-<target>.tar.gz: what a device needs, unpacked anywhere and
+ * installed with `sudo ./install.sh` (it finds linux-<target>/ beside itself).
+ */
+function packageTarget(target: Target, distDir: string): string {
+  const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
+  const name = `fieldgate-${version}-linux-${target}`
+  const stage = join(ROOT, 'build', 'package', name)
+  rmSync(stage, { recursive: true, force: true })
+  mkdirSync(join(stage, 'systemd'), { recursive: true })
+  copyFileSync(join(ROOT, 'hardware', 'install.sh'), join(stage, 'install.sh'))
+  copyFileSync(join(ROOT, 'hardware', 'fieldgate.example.toml'), join(stage, 'fieldgate.example.toml'))
+  copyFileSync(join(ROOT, 'hardware', 'systemd', 'fieldgate.service'), join(stage, 'systemd', 'fieldgate.service'))
+  for (const doc of ['configuration.md', 'technician.md']) if (existsSync(join(ROOT, 'docs', doc))) copyFileSync(join(ROOT, 'docs', doc), join(stage, doc))
+  execFileSync('cp', ['-a', join(distDir, `linux-${target}`), join(stage, `linux-${target}`)])
+  execFileSync('chmod', ['+x', join(stage, 'install.sh')])
+  const tgz = join(distDir, `${name}.tar.gz`)
+  execFileSync('tar', ['-czf', tgz, '-C', dirname(stage), name])
+  rmSync(stage, { recursive: true, force: true })
+  return tgz
+}
+
+export async function buildExe(targets: Target[], opts: { force?: boolean; package?: boolean } = {}): Promise<Array<{ target: Target; exe: string; bytes: number; node: string; tarball?: string }>> {
   const cacheDir = join(ROOT, 'build', 'cache')
   const distDir = join(ROOT, 'dist')
   mkdirSync(cacheDir, { recursive: true })
@@ -143,21 +171,23 @@ export async function buildExe(targets: Target[], opts: { force?: boolean } = {}
     const started = Date.now()
     const r = buildTarget(p, bundleFile, { cacheDir, distDir, force: opts.force ?? false })
     process.stderr.write(`build-exe: ${r.exe} (node ${p.version}) ${(r.bytes / 1e6).toFixed(1)} MB${r.cached ? ' (cached)' : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`)
-    out.push({ target, exe: r.exe, bytes: r.bytes, node: p.version })
+    const tarball = opts.package ? packageTarget(target, distDir) : undefined
+    if (tarball) process.stderr.write(`build-exe: ${tarball} ${(statSync(tarball).size / 1e6).toFixed(1)} MB\n`)
+    out.push({ target, exe: r.exe, bytes: r.bytes, node: p.version, ...(tarball ? { tarball } : {}) })
   }
   return out
 }
 
 const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)
 if (isMain) {
-  const { values } = parseArgs({ options: { targets: { type: 'string', default: TARGETS.join(',') }, force: { type: 'boolean', default: false } } })
+  const { values } = parseArgs({ options: { targets: { type: 'string', default: TARGETS.join(',') }, force: { type: 'boolean', default: false }, package: { type: 'boolean', default: false } } })
   const targets = (values.targets ?? '').split(',').filter(Boolean) as Target[]
   const bad = targets.filter((t) => !TARGETS.includes(t))
   if (bad.length) {
     process.stderr.write(`build-exe: unknown target ${bad.join(', ')}; choose from ${TARGETS.join(', ')}\n`)
     process.exit(2)
   }
-  buildExe(targets, { force: values.force ?? false }).then(
+  buildExe(targets, { force: values.force ?? false, package: values.package ?? false }).then(
     (r) => process.stdout.write(JSON.stringify(r, null, 2) + '\n'),
     (err: unknown) => {
       process.stderr.write(`build-exe: ${err instanceof Error ? err.message : String(err)}\n`)
