@@ -170,7 +170,7 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
 
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
-      log.error({ err: errorMessage(err), url: req.url }, 'status: request failed')
+      log.error({ err: errorMessage(err), path: (req.url ?? '').split('?')[0] }, 'status: request failed')
       if (!res.headersSent) json(res, 500, { error: 'internal error; see the gateway log' })
       else res.destroy()
     })
