@@ -5,13 +5,10 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { createSecurity, type Security } from '../../../src/broker/auth/index.ts'
 import { createBroker, type Broker } from '../../../src/broker/index.ts'
 import type { ConnectionInfo } from '../../../src/broker/hooks.ts'
-import { listenerName, startListener, type StartedListener } from '../../../src/broker/listeners/index.ts'
-import { startTlsListener } from '../../../src/broker/listeners/tls.ts'
-import { startWsListener } from '../../../src/broker/listeners/ws.ts'
-import { listenerAllowsAnonymous } from '../../../src/broker/auth/anonymous.ts'
+import { startListener, type StartedListener } from '../../../src/broker/listeners/index.ts'
 import type { GuardOptions } from '../../../src/broker/auth/guard.ts'
 import type { z } from 'zod'
-import { brokerSchema, listenerSchema, type BrokerConfig, type ListenerConfig } from '../../../src/config/sections/broker.ts'
+import { brokerSchema, listenerSchema, type BrokerConfig } from '../../../src/config/sections/broker.ts'
 import type { Logger, LogFn } from '../../../src/core/logger.ts'
 import { tempDir } from '../../helpers/tmp.ts'
 
@@ -87,7 +84,8 @@ export async function startSecureBroker(opts: SecureBrokerOptions): Promise<Secu
   const broker = await createBroker({ config: { ...config, listeners: [] }, logger, gatewayId: 'test', hooks: security })
   const started: StartedListener[] = []
   const onConnection = (stream: Duplex, info: ConnectionInfo): void => broker.handleConnection(stream, info)
-  for (const [i, l] of config.listeners.entries()) started.push(await startOne(l, i, onConnection, logger, opts.handshakeTimeout))
+  const secure = opts.handshakeTimeout === undefined ? {} : { handshakeTimeout: opts.handshakeTimeout }
+  for (const [i, l] of config.listeners.entries()) started.push(await startListener(l, i, onConnection, logger, secure))
   return {
     broker,
     security,
@@ -104,21 +102,6 @@ export async function startSecureBroker(opts: SecureBrokerOptions): Promise<Secu
       cleanup()
     },
   }
-}
-
-function startOne(
-  l: ListenerConfig,
-  i: number,
-  onConnection: (stream: Duplex, info: ConnectionInfo) => void,
-  logger: Logger,
-  handshakeTimeout: number | undefined,
-): Promise<StartedListener> {
-  const name = listenerName(l, i)
-  const anon = listenerAllowsAnonymous(l)
-  const opts = handshakeTimeout === undefined ? {} : { handshakeTimeout }
-  if (l.protocol === 'mqtts') return startTlsListener(l, name, anon, onConnection, logger, opts)
-  if (l.protocol === 'ws' || l.protocol === 'wss') return startWsListener(l, name, anon, onConnection, logger, opts)
-  return startListener(l, i, onConnection, logger)
 }
 
 export type ConnectOutcome = { client: MqttClient; code: 0 } | { client: null; code: number; message: string }
