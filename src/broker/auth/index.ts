@@ -46,9 +46,9 @@ export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock:
   let lastReloadError: string | null = null
   let refusedLocked = 0
 
-  for (const l of cfg.listeners) {
+  for (const [i, l] of cfg.listeners.entries()) {
     if (!listenerAllowsAnonymous(l) && !files.users && !files.tokens && !l.tls?.use_cn_as_username) {
-      log.warn({ listener: l.name ?? `${l.protocol}://${l.host}:${l.port}` }, 'listener refuses anonymous clients and no password, tokens or certificate login is configured: nobody can connect')
+      log.warn({ listener: l.name ?? `${l.protocol}-${i}` }, 'listener refuses anonymous clients and no password, tokens or certificate login is configured: nobody can connect')
     }
   }
 
@@ -132,7 +132,8 @@ export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock:
           passwordUsers: files.users?.size ?? null,
           deviceTokens: files.tokens?.byDigest.size ?? null,
           aclRules: files.acl?.size ?? null,
-          anonymousListeners: cfg.listeners.filter(listenerAllowsAnonymous).map((l) => l.name ?? `${l.protocol}://${l.host}:${l.port}`),
+          // Named as the broker names them (src/broker/listeners/index.ts listenerName).
+          anonymousListeners: cfg.listeners.flatMap((l, i) => (listenerAllowsAnonymous(l) ? [l.name ?? `${l.protocol}-${i}`] : [])),
           failedLogins: g.totalFailures,
           lockedAddresses: g.lockedAddresses,
           refusedWhileLocked: refusedLocked,
