@@ -55,8 +55,10 @@ export async function* probes(config: Config, opts: CheckOptions = {}): AsyncGen
   const logger = opts.logger ?? silentLogger
   for (const [key, file] of fileKeys(config)) yield fileReadable(key, file)
   yield dataDir(config.storage.data_dir)
-  for (const [i, l] of config.broker.listeners.entries()) yield await portFree(`listener ${l.name ?? i}`, l.host, l.port, `broker.listeners[${i}]`)
-  if (config.status.enabled) yield await portFree('status page', config.status.host, config.status.port, 'status')
+  const running = config.status.enabled && (await fieldgateAnswers(config.status.host, config.status.port))
+  const busy = running ? 'is in use by the fieldgate running now (sudo systemctl stop fieldgate, then check again)' : undefined
+  for (const [i, l] of config.broker.listeners.entries()) yield await portFree(`listener ${l.name ?? i}`, l.host, l.port, `broker.listeners[${i}]`, busy)
+  if (config.status.enabled) yield await portFree('status page', config.status.host, config.status.port, 'status', busy)
   if (config.devices.length > 0) {
     const { probeDevice } = await import('../drivers/index.ts')
     for (const d of config.devices) {
@@ -123,15 +125,27 @@ function dataDir(dir: string): CheckResult {
 }
 
 /** Binds and releases the port: catches another process (or a running gateway) holding it. */
-export function portFree(name: string, host: string, port: number, key: string): Promise<CheckResult> {
+export function portFree(name: string, host: string, port: number, key: string, inUse = 'is in use (is fieldgate already running? see `ss -ltnp`)'): Promise<CheckResult> {
   return new Promise((done) => {
     const srv = createServer()
     srv.once('error', (err: NodeJS.ErrnoException) => {
-      const why = err.code === 'EADDRINUSE' ? 'is in use (is fieldgate already running? see `ss -ltnp`)' : err.code === 'EADDRNOTAVAIL' ? 'is not an address of this machine' : err.code === 'EACCES' ? 'needs privileges (ports below 1024)' : errorMessage(err)
+      const why = err.code === 'EADDRINUSE' ? inUse : err.code === 'EADDRNOTAVAIL' ? 'is not an address of this machine' : err.code === 'EACCES' ? 'needs privileges (ports below 1024)' : errorMessage(err)
       done({ name, ok: false, detail: `${host}:${port} ${why}; set ${key}.host / ${key}.port` })
     })
     srv.listen({ host, port, exclusive: true }, () => srv.close(() => done({ name, ok: true, detail: `${host}:${port} is free` })))
   })
+}
+
+/** True when a fieldgate status server answers on this address (the gateway is running). */
+async function fieldgateAnswers(host: string, port: number): Promise<boolean> {
+  const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
+  try {
+    const res = await fetch(`http://${h}:${port}/healthz`, { signal: AbortSignal.timeout(1000) })
+    const body = (await res.json()) as { status?: unknown }
+    return typeof body.status === 'string'
+  } catch {
+    return false
+  }
 }
 
 /**

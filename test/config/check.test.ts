@@ -124,3 +124,27 @@ test('a Modbus TCP device passes when it answers and fails when nothing listens'
     cleanup()
   }
 })
+
+test('ports held by a running gateway are named as such', { timeout: 15_000 }, async () => {
+  const { dir, cleanup } = tempDir()
+  const { createStatusServer } = await import('../../src/status/index.ts')
+  const { silentLogger } = await import('../../src/core/index.ts')
+  const statusPort = await freePort()
+  const running = createStatusServer({
+    config: { host: '127.0.0.1', port: statusPort, allow_reload: false, heartbeat: 15_000, max_event_clients: 2, event_buffer: 10_000 },
+    info: { version: '1', gatewayId: 'g', startedAt: Date.now() },
+    sources: () => ({}),
+    logger: silentLogger,
+  })
+  await running.listen()
+  try {
+    const file = join(dir, 'gw.toml')
+    writeFileSync(file, `[storage]\ndata_dir = "${dir}"\n[status]\nport = ${statusPort}\n[[broker.listeners]]\nport = ${await freePort()}\n`)
+    const { code, lines } = await runCheck(file)
+    assert.equal(code, 1)
+    assert.match(line(lines, 'status page'), /FAIL.*in use by the fieldgate running now/)
+  } finally {
+    await running.close()
+    cleanup()
+  }
+})
