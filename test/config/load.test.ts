@@ -143,3 +143,16 @@ test('an override that looks like a number or a boolean stays a string where the
   assert.equal(config.gateway.id, '42')
   assert.throws(() => loadConfig(null, { FIELDGATE_STATUS__PORT: 'true' }), invalid(/status\.port \(environment\)/))
 })
+
+test('a key in a nested array of tables is found on its line, counted within its own parent element', () => {
+  const text = [
+    '[[devices]]', 'id = "a"', 'driver = "simulated"',
+    '[[devices.points]]', 'name = "t"',
+    '[[devices.points]]', 'name = "h"',
+    '[[devices]]', 'id = "b"', 'driver = "simulated"',
+    '[[devices.points]]', 'name = "p"', 'kindd = "counter"',
+  ].join('\n')
+  withFile(text, (file) => {
+    assert.throws(() => loadConfig(file, {}), invalid(new RegExp(`devices\\[1\\]\\.points\\[0\\]\\.kindd \\(.*:13\\)`)))
+  })
+})
