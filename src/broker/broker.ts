@@ -22,6 +22,7 @@ import { TopicTrie } from './trie.ts'
 import type { Broker, BrokerOptions, ListeningOn, LocalHandler, LocalSubscribeOptions, Subscription } from './types.ts'
 
 const SWEEP_MS = 500
+const ignore = (): void => undefined
 const LOCAL_LIMITS = { maxLength: 65535, maxLevels: 65535 }
 
 export class MqttBroker implements Broker {
@@ -88,11 +89,13 @@ export class MqttBroker implements Broker {
 
   handleConnection(stream: Duplex, info: ConnectionInfo): void {
     if (this.closing) {
+      stream.on('error', ignore)
       stream.destroy()
       return
     }
     if (this.connections.size >= this.config.limits.max_connections) {
       this.stats.limit('connections', `${info.remoteAddress}:${info.remotePort}`, `max_connections (${this.config.limits.max_connections}) reached`)
+      stream.on('error', ignore)
       stream.destroy()
       return
     }

@@ -1,15 +1,14 @@
 import type { Duplex } from 'node:stream'
-import { generate, parser as mqttParser, type IPublishPacket, type Packet } from 'mqtt-packet'
+import { generate, type IPublishPacket, type Packet } from 'mqtt-packet'
 import type { Message, Qos } from '../core/types.ts'
 import { errorMessage, isFieldgateError } from '../core/errors.ts'
 import type { MqttBroker } from './broker.ts'
 import { encodeAck, encodePublish } from './encode.ts'
 import { dispatch } from './handlers/index.ts'
 import type { ClientIdentity, ConnectionInfo } from './hooks.ts'
+import { borrowParser, declaredLength, parserIdle, releaseParser, type ParserOwner, type SharedParser } from './parsers.ts'
 import type { Session, SessionLink } from './session.ts'
 import { Writer } from './writer.ts'
-
-type Parser = ReturnType<typeof mqttParser>
 
 /** Cache of the last QoS 0 PUBLISH encoded, so fan-out of one message encodes once per protocol level. */
 let cacheMsg: Message | null = null
@@ -18,6 +17,20 @@ let cacheV4: Buffer | null = null
 let cacheV5: Buffer | null = null
 
 const MAX_BACKLOG_PACKETS = 1000
+const OWNER = Symbol('fieldgate.connection')
+type OwnedStream = Duplex & { [OWNER]?: Connection }
+
+function onStreamData(this: OwnedStream, chunk: Buffer): void {
+  this[OWNER]?.onData(chunk)
+}
+
+function onStreamError(this: OwnedStream, err: Error): void {
+  this[OWNER]?.onStreamError(err)
+}
+
+function onStreamClose(this: OwnedStream): void {
+  this[OWNER]?.closed()
+}
 
 export interface WillSpec {
   message: Message
@@ -28,7 +41,7 @@ export interface WillSpec {
  * One client connection: parses bytes into packets, hands them to the handler switch, and sends
  * packets through its Writer. Protocol decisions live in the handlers and in delivery.ts.
  */
-export class Connection implements SessionLink {
+export class Connection implements SessionLink, ParserOwner {
   state: 'new' | 'connecting' | 'connected' | 'closed' = 'new'
   clientId = ''
   protocolVersion: 3 | 4 | 5 = 4
@@ -53,7 +66,8 @@ export class Connection implements SessionLink {
   /** QoS 1 packet ids whose PUBACK waits for in-process subscribers. */
   waitingIds: Set<number> | null = null
   backlog: Packet[] | null = null
-  private readonly parser: Parser
+  /** Held only while a packet is split across chunks (see parsers.ts). */
+  private parser: SharedParser | null = null
   private readonly writer: Writer
   private ackTail: Promise<void> | null = null
   private acksWaiting = 0
@@ -71,19 +85,17 @@ export class Connection implements SessionLink {
     this.lastRx = this.createdAt
     this.outMax = broker.config.limits.max_inflight
     this.identity = { clientId: '', info }
-    this.writer = new Writer(stream, (n) => {
-      broker.stats.bytesOut += n
-    })
-    this.parser = mqttParser({ protocolVersion: 4 })
-    this.parser.on('packet', (p: Packet) => this.onPacket(p))
-    this.parser.on('error', (err: unknown) => this.onParseError(errorMessage(err)))
-    stream.on('data', (chunk: Buffer) => this.onData(chunk))
-    stream.on('error', (err: Error) => {
-      broker.logger.debug({ clientId: this.clientId, err: err.message }, 'client socket error')
-      this.closed()
-    })
-    stream.on('close', () => this.closed())
-    stream.on('end', () => this.closed())
+    this.writer = new Writer(stream, broker.stats)
+    // shared listener functions instead of per-connection closures: idle connections must stay small
+    ;(stream as OwnedStream)[OWNER] = this
+    stream.on('data', onStreamData)
+    stream.on('error', onStreamError)
+    stream.on('close', onStreamClose)
+  }
+
+  onStreamError(err: Error): void {
+    this.broker.logger.debug({ clientId: this.clientId, err: err.message }, 'client socket error')
+    this.closed()
   }
 
   isOpen(): boolean {
@@ -94,22 +106,29 @@ export class Connection implements SessionLink {
     return this.protocolVersion === 5
   }
 
-  private onData(chunk: Buffer): void {
+  onData(chunk: Buffer): void {
     if (this.state === 'closed') return
     this.broker.stats.bytesIn += chunk.length
     this.lastRx = this.broker.clock.now()
+    const parser = this.parser ?? borrowParser(this, this.protocolVersion)
     try {
-      this.parser.parse(chunk)
+      parser.parse(chunk)
     } catch (err) {
       // the parser should report through 'error'; a throw must still only cost this connection
+      this.parser = null
       return this.onParseError(errorMessage(err))
     }
-    // Refuse an oversized packet as soon as its length is known, before buffering it [MQTT-3.1.2-24 analogue]
-    const declared = (this.parser as unknown as { packet: { length: number } }).packet.length
-    if (declared > this.broker.config.limits.max_packet_size && this.isOpen()) this.tooLarge(declared)
+    if (!this.isOpen() || parserIdle(parser)) {
+      this.parser = null
+      return releaseParser(parser)
+    }
+    this.parser = parser
+    // Refuse an oversized packet as soon as its length is known, before buffering it
+    const declared = declaredLength(parser)
+    if (declared > this.broker.config.limits.max_packet_size) this.tooLarge(declared)
   }
 
-  private onParseError(message: string): void {
+  onParseError(message: string): void {
     if (this.state === 'new' && message === 'Invalid protocol version') {
       // [MQTT-3.1.2-2] unsupported level: CONNACK 0x01 (3.1.1 format, the client may not speak 5), then close
       this.writer.write(Buffer.from([0x20, 2, 0, 1]))
@@ -122,7 +141,7 @@ export class Connection implements SessionLink {
     this.disconnect(0x95, 'packet too large')
   }
 
-  private onPacket(p: Packet): void {
+  onPacket(p: Packet): void {
     if (this.state === 'closed') return
     if ((p.length ?? 0) > this.broker.config.limits.max_packet_size) return this.tooLarge(p.length ?? 0)
     if (this.state === 'connecting') {
@@ -326,10 +345,11 @@ export class Connection implements SessionLink {
     this.closed()
   }
 
-  private closed(): void {
+  closed(): void {
     if (this.state === 'closed') return
     this.state = 'closed'
     this.backlog = null
+    this.parser = null // a held parser has a partial packet: not reusable
     this.broker.connectionClosed(this)
   }
 }

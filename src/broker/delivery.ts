@@ -119,13 +119,13 @@ export class DeliveryEngine {
     if (link === null) return s.enqueue(d)
     d.packetId = s.allocPacketId()
     d.state = 'sent'
-    s.inflight.set(d.packetId, d)
+    s.addInflight(d)
     if (s.persistent) this.persistUpdate(s, d)
     if (!link.sendPublish(d.message, d.qos, d.retain, d.packetId, false, d.subIds)) this.finish(s, d)
   }
 
   private finish(s: Session, d: Delivery): void {
-    s.inflight.delete(d.packetId)
+    s.removeInflight(d.packetId)
     if (!s.persistent) return
     // the store id is read when the chain reaches this step, after the add that assigns it
     this.b.persistence.run(s, 'remove delivered message', async (st) => {

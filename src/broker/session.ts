@@ -30,6 +30,9 @@ export interface PendingWill {
   timer: TimerHandle | null
 }
 
+const NONE: ReadonlyMap<number, Delivery> = new Map()
+const RESOLVED = Promise.resolve()
+
 /**
  * Session state only (subscriptions, queue, in-flight window, packet ids); no IO. delivery.ts moves
  * messages through it and tells the connection what to send.
@@ -44,7 +47,8 @@ export class Session {
   identity: ClientIdentity | null = null
   queue: Delivery[] = []
   queuedBytes = 0
-  readonly inflight = new Map<number, Delivery>()
+  /** Allocated on first use: most sessions are idle most of the time (memory per connection matters). */
+  private inflightMap: Map<number, Delivery> | null = null
   /** Inbound QoS 2 packet ids awaiting PUBREL → the connection serial they arrived on (-1: restored). */
   incomingQos2: Map<number, number> | null = null
   disconnectedAt: number | null = null
@@ -53,7 +57,7 @@ export class Session {
   /** Whether a record of this session may exist in the store. */
   stored = false
   /** Serial store operations so ids exist before updates use them. */
-  storeChain: Promise<void> = Promise.resolve()
+  storeChain: Promise<void> = RESOLVED
   // Scratch used by the router to merge overlapping subscriptions without allocating.
   routeMark = 0
   routeQos: Qos = 0
@@ -68,6 +72,25 @@ export class Session {
   ) {
     this.protocolVersion = protocolVersion
     this.expiryInterval = expiryInterval
+  }
+
+  get inflight(): ReadonlyMap<number, Delivery> {
+    return this.inflightMap ?? NONE
+  }
+
+  addInflight(d: Delivery): void {
+    ;(this.inflightMap ??= new Map()).set(d.packetId, d)
+  }
+
+  removeInflight(packetId: number): void {
+    const m = this.inflightMap
+    if (m === null) return
+    m.delete(packetId)
+    if (m.size === 0) this.inflightMap = null
+  }
+
+  clearInflight(): void {
+    this.inflightMap = null
   }
 
   get persistent(): boolean {

@@ -75,7 +75,7 @@ export class SessionRegistry {
     s.subscriptions.clear()
     s.queue = []
     s.queuedBytes = 0
-    s.inflight.clear()
+    s.clearInflight()
     if (s.stored) this.b.persistence.deleteSession(s)
     s.stored = false
   }
@@ -147,7 +147,7 @@ export class SessionRegistry {
         if (o.state !== 'queued' && o.packetId !== undefined && !s.inflight.has(o.packetId)) {
           d.state = o.state
           d.packetId = o.packetId
-          s.inflight.set(o.packetId, d)
+          s.addInflight(d)
           s.notePacketId(o.packetId)
         } else s.enqueue(d)
       }

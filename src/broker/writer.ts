@@ -9,14 +9,14 @@ const BATCH_BYTES = 64 * 1024
  * make libuv's writev crawl (measured: output stalled under a QoS 0 flood), one buffer per tick does not.
  */
 export class Writer {
-  private pending: Buffer[] = []
+  private pending: Buffer[] | null = null
   private pendingBytes = 0
   private scheduled = false
   private ended = false
 
   constructor(
     private readonly stream: Duplex,
-    private readonly onBytes: (n: number) => void,
+    private readonly counter: { bytesOut: number },
   ) {}
 
   /** Bytes accepted but not yet handed to the kernel (slow-consumer detection). */
@@ -30,9 +30,9 @@ export class Writer {
 
   write(buf: Buffer): void {
     if (!this.writable) return
-    this.pending.push(buf)
+    ;(this.pending ??= []).push(buf)
     this.pendingBytes += buf.length
-    this.onBytes(buf.length)
+    this.counter.bytesOut += buf.length
     if (this.pendingBytes >= BATCH_BYTES) this.flush()
     else if (!this.scheduled) {
       this.scheduled = true
@@ -54,17 +54,17 @@ export class Writer {
 
   destroy(): void {
     this.ended = true
-    this.pending = []
+    this.pending = null
     this.pendingBytes = 0
     this.stream.destroy()
   }
 
   flush(): void {
     this.scheduled = false
-    const n = this.pending.length
-    if (n === 0) return
-    const out = n === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingBytes)
-    this.pending = []
+    const list = this.pending
+    if (list === null) return
+    const out = list.length === 1 ? (list[0] as Buffer) : Buffer.concat(list, this.pendingBytes)
+    this.pending = null
     this.pendingBytes = 0
     if (!this.stream.destroyed && this.stream.writable) this.stream.write(out)
   }

@@ -14,7 +14,6 @@ export function startTcpListener(
 ): Promise<StartedListener> {
   const server: Server = createServer({ noDelay: true }, (socket: Socket) => {
     socket.setNoDelay(true)
-    socket.on('error', () => undefined) // the connection logs; an unhandled error here would crash the process
     onConnection(socket, {
       remoteAddress: socket.remoteAddress ?? '',
       remotePort: socket.remotePort ?? 0,
