@@ -114,6 +114,11 @@ const EXTRA: Record<string, string> = {
   'devices.unit_id': 'Modbus unit (slave) id.',
   'devices.unit': 'Unit shown with the value (°C, kWh, …) and published with it.',
   'devices.writable': 'Accept writes to this point on `<topic>/set`.',
+  'devices.type': 'How the value is decoded: a Modbus register type, or number/string/bool for serial lines.',
+  'devices.table': 'Modbus table: coils (FC 1/5/15), discrete inputs (FC 2), input registers (FC 4), holding registers (FC 3/6/16).',
+  'devices.order': "Word/byte order of this point; default the device's byte_order.",
+  'devices.bit': 'bool from a register: which bit (0 = least significant).',
+  'devices.bits': 'bitfield: width in bits.',
   'status.enabled': 'Serve the status page and endpoints.',
   'status.port': 'TCP port of the status page.',
   'status.username': 'Basic-auth user name.',
@@ -181,11 +186,14 @@ function table(section: string, name: string, input: Json, output: Json, level: 
   const header = isArray ? `[${name}]` : `[${name}]`
   const lines = [`${'#'.repeat(level)} \`${header}\``, '']
   const variants = Array.isArray(input.oneOf) ? (input.oneOf as unknown[]).map(obj) : null
-  const nested: Array<[string, Json, Json]> = []
+  // Nested tables with the variant (driver) they belong to; identical ones are listed once.
+  const nested: Array<{ name: string; input: Json; output: Json; variant: string }> = []
   const plain = name.replace(/^\[|\]$/g, '')
-  const emit = (inp: Json, outp: Json): void => {
+  const emit = (inp: Json, outp: Json, variant: string): void => {
     const body: string[] = []
-    rows(section, plain, inp, outp, body, nested)
+    const found: Array<[string, Json, Json]> = []
+    rows(section, plain, inp, outp, body, found)
+    for (const [n, i, o] of found) nested.push({ name: n, input: i, output: o, variant })
     if (body.length) lines.push('| key | type / allowed | default | meaning |', '|---|---|---|---|', ...body, '')
   }
   if (variants) {
@@ -193,14 +201,22 @@ function table(section: string, name: string, input: Json, output: Json, level: 
     variants.forEach((v, i) => {
       const kind = obj(obj(v.properties).driver).const ?? (obj(obj(v.properties).driver).enum as unknown[] | undefined)?.join('", "')
       lines.push(`**driver = "${String(kind)}"**`, '')
-      emit(v, outs[i] ?? {})
+      emit(v, outs[i] ?? {}, `driver = "${String(kind)}"`)
     })
-  } else emit(input, output)
-  const seen = new Set<string>()
-  for (const [n, i, o] of nested) {
-    if (seen.has(n)) continue
-    seen.add(n)
-    lines.push(...table(section, n, i, o, Math.min(level + 1, 4)))
+  } else emit(input, output, '')
+  const groups = new Map<string, { name: string; input: Json; output: Json; variants: string[] }>()
+  for (const n of nested) {
+    const key = `${n.name}\u0000${JSON.stringify(n.input)}`
+    const g = groups.get(key)
+    if (g) g.variants.push(n.variant)
+    else groups.set(key, { name: n.name, input: n.input, output: n.output, variants: [n.variant] })
+  }
+  const names = [...groups.values()].map((g) => g.name)
+  for (const g of groups.values()) {
+    const ambiguous = names.filter((n) => n === g.name).length > 1
+    const sub = table(section, g.name, g.input, g.output, Math.min(level + 1, 4))
+    if (ambiguous && sub[0]) sub[0] = `${sub[0]} for ${g.variants.filter(Boolean).join(', ')}`
+    lines.push(...sub)
   }
   return lines
 }
