@@ -43,7 +43,8 @@ const PAGE_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'uns
 
 export function createStatusServer(opts: StatusServerOptions): StatusServer {
   const { config, info, logger } = opts
-  const log = logger.child({ module: 'status' })
+  // The caller binds the module name (main passes a child logger).
+  const log = logger
   const auth: Authoriser = createAuthoriser(config)
   const state = new StatusState()
   const sampler = opts.system ?? systemSampler(opts.dataDir ?? '.')
