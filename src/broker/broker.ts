@@ -131,6 +131,16 @@ export class MqttBroker implements Broker {
     if (!sys) this.retainedOp('put', this.retainedStore.put(m))
   }
 
+  /** True (and the message is dropped from the retained set) when its Message Expiry Interval has passed. */
+  retainedExpired(m: Message): boolean {
+    const exp = m.properties?.messageExpiryInterval
+    if (exp === undefined || this.clock.now() - (m.receivedAt ?? 0) < exp * 1000) return false
+    if (this.retained.get(m.topic) === m && this.retained.delete(m.topic) && !m.topic.startsWith('$SYS/')) {
+      this.retainedOp('delete', this.retainedStore.delete(m.topic))
+    }
+    return true
+  }
+
   private retainedOp(what: string, p: Promise<void>): void {
     p.catch((err: unknown) => this.logger.error({ err: errorMessage(err) }, `retained store ${what} failed`))
   }

@@ -80,12 +80,13 @@ export class SessionRegistry {
     s.stored = false
   }
 
-  private scheduleExpiry(s: Session): void {
+  /** `elapsedMs`: time already spent disconnected (a session restored after a restart). */
+  private scheduleExpiry(s: Session, elapsedMs = 0): void {
     if (s.expiryInterval >= 0xffffffff) return
     s.expiryTimer = this.b.clock.setTimeout(() => {
       s.expiryTimer = null
       if (s.link === null) this.drop(s)
-    }, Math.min(MAX_TIMER_MS, s.expiryInterval * 1000))
+    }, Math.min(MAX_TIMER_MS, Math.max(0, s.expiryInterval * 1000 - elapsedMs)))
     s.expiryTimer.unref?.()
   }
 
@@ -153,7 +154,7 @@ export class SessionRegistry {
       }
       if (incomingQos2.length > 0) s.incomingQos2 = new Map(incomingQos2.map((id) => [id, -1]))
       this.map.set(s.clientId, s)
-      this.scheduleExpiry(s)
+      this.scheduleExpiry(s, now - gone)
     }
   }
 }

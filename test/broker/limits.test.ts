@@ -25,7 +25,7 @@ before(async () => {
       max_subscriptions: 3,
       max_topic_length: 40,
       max_topic_levels: 4,
-      max_keepalive: 30,
+      max_keepalive: 120,
       max_session_expiry: '60s',
       max_retained: 3,
       max_queued_messages: 5,
@@ -74,11 +74,17 @@ test('topic length and level limits refuse filters and publishes, counted by kin
   await endClient(c)
 })
 
-test('a keep-alive above max_keepalive is replaced by Server Keep Alive', { timeout: 10_000 }, async () => {
+test('v5: a keep-alive above max_keepalive is replaced by Server Keep Alive', { timeout: 10_000 }, async () => {
   let ska: number | undefined
   const c = await connectClient(tb.port, { protocolVersion: 5, keepalive: 600 }, (cl) => cl.once('connect', (ack) => (ska = ack.properties?.serverKeepAlive)))
-  assert.equal(ska, 30)
+  assert.equal(ska, 120)
   await endClient(c)
+})
+
+test('v3.1.1: a keep-alive above max_keepalive is refused with return code 2', { timeout: 10_000 }, async () => {
+  await assert.rejects(connectClient(tb.port, { protocolVersion: 4, keepalive: 600 }), (err: Error & { code?: number }) => err.code === 2)
+  const ok = await connectClient(tb.port, { protocolVersion: 4, keepalive: 100 })
+  await endClient(ok)
 })
 
 test('a session expiry above max_session_expiry is capped and reported in CONNACK', { timeout: 10_000 }, async () => {

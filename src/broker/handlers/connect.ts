@@ -38,10 +38,18 @@ export function handleConnect(c: Connection, p: IConnectPacket): void {
     if ((p.will.qos ?? 0) > 2) return c.protocolError('will QoS 3', 0x81) // [MQTT-3.1.2-12]
   }
 
+  if (version === 5 && (p.properties?.receiveMaximum === 0 || p.properties?.maximumPacketSize === 0)) {
+    return refuse(c, 0x82, 'Receive Maximum and Maximum Packet Size must not be 0') // [MQTT-3.1.2.11]
+  }
   let keepalive = p.keepalive ?? 0
   let serverKeepAlive: number | undefined
   if (limits.max_keepalive > 0 && (keepalive > limits.max_keepalive || (keepalive === 0 && limits.max_keepalive < 65535))) {
-    b.stats.limit('keepalive', clientId, `keep-alive ${keepalive} s capped to ${limits.max_keepalive} s`)
+    // 3.1.1 cannot be told another keep-alive; refusing beats dropping a client that pings as agreed (Mosquitto does the same)
+    if (version !== 5) {
+      b.stats.limit('keepalive', clientId, `keep-alive ${keepalive} s outside max_keepalive ${limits.max_keepalive} s; refused`)
+      return refuse(c, 0x85, `keep-alive must be 1..${limits.max_keepalive} s`)
+    }
+    b.stats.limit('keepalive', clientId, `keep-alive ${keepalive} s replaced by Server Keep Alive ${limits.max_keepalive} s`)
     keepalive = limits.max_keepalive
     serverKeepAlive = keepalive
   }

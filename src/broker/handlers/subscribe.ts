@@ -65,7 +65,7 @@ export function handleSubscribe(c: Connection, p: ISubscribePacket): void {
   const check = b.hooks.authorizeDelivery
   for (const sub of retainedFor) {
     for (const m of b.retained.match(sub.filter)) {
-      if (check !== undefined && !check(c.identity, m.topic)) continue
+      if (b.retainedExpired(m) || (check !== undefined && !check(c.identity, m.topic))) continue
       const qos = (m.qos < sub.qos ? m.qos : sub.qos) as Qos
       // [MQTT-3.3.1-8] retained messages sent on subscribe carry RETAIN = 1
       b.delivery.deliver(s, m, qos, true, sub.subscriptionId === undefined ? null : [sub.subscriptionId])
