@@ -1,20 +1,15 @@
 import type { Duplex } from 'node:stream'
-import { generate, type IPublishPacket, type Packet } from 'mqtt-packet'
+import { generate, type Packet } from 'mqtt-packet'
 import type { Message, Qos } from '../core/types.ts'
 import { errorMessage, isFieldgateError } from '../core/errors.ts'
 import type { MqttBroker } from './broker.ts'
-import { encodeAck, encodePublish } from './encode.ts'
+import { encodeAck } from './encode.ts'
 import { dispatch } from './handlers/index.ts'
 import type { ClientIdentity, ConnectionInfo } from './hooks.ts'
+import { encodeOutgoing } from './outbound.ts'
 import { borrowParser, declaredLength, parserIdle, releaseParser, type ParserOwner, type SharedParser } from './parsers.ts'
 import type { Session, SessionLink } from './session.ts'
 import { Writer } from './writer.ts'
-
-/** Cache of the last QoS 0 PUBLISH encoded, so fan-out of one message encodes once per protocol level. */
-let cacheMsg: Message | null = null
-let cacheRetain = false
-let cacheV4: Buffer | null = null
-let cacheV5: Buffer | null = null
 
 const MAX_BACKLOG_PACKETS = 1000
 const OWNER = Symbol('fieldgate.connection')
@@ -211,46 +206,19 @@ export class Connection implements SessionLink, ParserOwner {
       this.broker.stats.limit('queued_bytes', this.clientId, 'slow consumer: QoS 0 message dropped')
       return false
     }
-    const v5 = this.v5
-    let buf: Buffer
+    let topic = m.topic
+    let topicAlias = 0
     let newAlias = 0
-    if (!v5 || (mp === undefined && subIds === null && this.aliasOutMax === 0)) {
-      if (qos === 0 && !dup) {
-        if (cacheMsg !== m || cacheRetain !== retain) {
-          cacheMsg = m
-          cacheRetain = retain
-          cacheV4 = cacheV5 = null
-        }
-        buf = v5 ? (cacheV5 ??= encodePublish(m.topic, m.payload, 0, retain, false, 0, true)) : (cacheV4 ??= encodePublish(m.topic, m.payload, 0, retain, false, 0, false))
-      } else {
-        buf = encodePublish(m.topic, m.payload, qos, retain, dup, packetId, v5)
+    if (this.aliasOutMax > 0) {
+      const known = this.aliasOut?.get(topic)
+      if (known !== undefined) {
+        topicAlias = known
+        topic = ''
+      } else if ((this.aliasOut?.size ?? 0) < this.aliasOutMax) {
+        topicAlias = newAlias = (this.aliasOut?.size ?? 0) + 1
       }
-    } else {
-      const props: NonNullable<IPublishPacket['properties']> = {}
-      if (mp !== undefined) {
-        if (mp.payloadFormatIndicator !== undefined) props.payloadFormatIndicator = mp.payloadFormatIndicator
-        if (expiry !== undefined) props.messageExpiryInterval = expiry
-        if (mp.contentType !== undefined) props.contentType = mp.contentType
-        if (mp.responseTopic !== undefined) props.responseTopic = mp.responseTopic
-        if (mp.correlationData !== undefined) props.correlationData = mp.correlationData
-        if (mp.userProperties !== undefined) props.userProperties = mp.userProperties
-      }
-      if (subIds !== null) props.subscriptionIdentifier = subIds.length === 1 ? (subIds[0] as number) : subIds
-      let topic = m.topic
-      if (this.aliasOutMax > 0) {
-        const known = this.aliasOut?.get(topic)
-        if (known !== undefined) {
-          props.topicAlias = known
-          topic = ''
-        } else if ((this.aliasOut?.size ?? 0) < this.aliasOutMax) {
-          newAlias = (this.aliasOut?.size ?? 0) + 1
-          props.topicAlias = newAlias
-        }
-      }
-      const packet: IPublishPacket = { cmd: 'publish', topic, payload: m.payload, qos, retain, dup, properties: props }
-      if (qos > 0) packet.messageId = packetId
-      buf = generate(packet, { protocolVersion: 5 })
     }
+    const buf = encodeOutgoing(m, qos, retain, packetId, dup, subIds, this.v5, expiry, topic, topicAlias)
     if (this.maxOut > 0 && buf.length > this.maxOut) {
       // [MQTT-3.1.2-25] too large for the client: discard as if sent
       this.broker.stats.limit('packet_size', this.clientId, `message of ${buf.length} bytes exceeds the client's Maximum Packet Size`)
