@@ -31,6 +31,8 @@ export function handleConnect(c: Connection, p: IConnectPacket): void {
   }
   c.clientId = clientId
   c.identity = { clientId, info: c.info }
+  // [MQTT-3.1.2-22] in 3.1.1 a password needs a user name
+  if (version !== 5 && p.password !== undefined && p.username === undefined) return c.protocolError('password without user name', 0x82)
   if (version === 5 && p.properties?.authenticationMethod !== undefined) return refuse(c, 0x8c, 'enhanced authentication is not supported')
   if (p.will !== undefined) {
     const problem = topicNameProblem(p.will.topic, { maxLength: limits.max_topic_length, maxLevels: limits.max_topic_levels })

@@ -1,10 +1,13 @@
 import type { IDisconnectPacket } from 'mqtt-packet'
 import type { Connection } from '../connection.ts'
 
-/** Normal DISCONNECT discards the will [MQTT-3.1.2-10]; v5 reason 0x04 asks for it to be sent. */
+/**
+ * DISCONNECT with reason 0x00 (always so in 3.1.1) discards the will [MQTT-3.1.2-10, MQTT-3.14.4-3];
+ * any other v5 reason, 0x04 included, leaves it to be published.
+ */
 export function handleDisconnect(c: Connection, p: IDisconnectPacket): void {
   const code = p.reasonCode ?? 0
-  c.dropWill = !(c.v5 && code === 0x04)
+  c.dropWill = code === 0
   const expiry = p.properties?.sessionExpiryInterval
   const s = c.session
   if (c.v5 && expiry !== undefined && s !== null) {
