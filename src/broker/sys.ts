@@ -32,6 +32,7 @@ export class SysPublisher {
     }
     const values: Array<[string, string | number]> = [
       ['version', `fieldgate ${VERSION}`],
+      ['gateway', this.b.gatewayId],
       ['uptime', `${d.uptimeSeconds} seconds`],
       ['clients/connected', d.clients.connected],
       ['clients/total', d.clients.sessions],

@@ -139,6 +139,16 @@ for (const protocolVersion of [4, 5] as const) {
   })
 }
 
+test('an MQTT 3.1 (MQIsdp) client is served', { timeout: 10_000 }, async () => {
+  const old = await connectClient(tb.port, { protocolVersion: 3, protocolId: 'MQIsdp', clientId: 'legacy-31' })
+  const got = collect(old)
+  await old.subscribeAsync('legacy/t', { qos: 1 })
+  await old.publishAsync('legacy/t', 'from 3.1', { qos: 1 })
+  await waitFor(() => got.length === 1, 5000, 10, 'echo')
+  assert.equal(got[0]?.payload, 'from 3.1')
+  await endClient(old)
+})
+
 test('a 3.1.1 and a 5.0 client exchange messages', { timeout: 10_000 }, async () => {
   const v4 = await connectClient(tb.port, { protocolVersion: 4 })
   const v5 = await connectClient(tb.port, { protocolVersion: 5 })

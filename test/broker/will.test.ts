@@ -122,3 +122,18 @@ test('a session taken over publishes the old connection will', { timeout: 10_000
   await waitFor(() => got.length === 1, 5000, 10, 'will of the replaced connection')
   await Promise.all([endClient(first, true), endClient(second), endClient(watcher)])
 })
+
+test('the will is published when the broker closes a connection for a protocol error', { timeout: 10_000 }, async () => {
+  const watcher = await connectClient(tb.port, { protocolVersion: 4 })
+  const got = collect(watcher)
+  await watcher.subscribeAsync('will/protocol', { qos: 1 })
+  const raw = await rawSocket(tb.port)
+  raw.socket.write(connectWithWill('proto-victim', 60, 'will/protocol', 'broke the rules'))
+  await waitFor(() => raw.data().length >= 4, 3000, 10, 'CONNACK')
+  // PUBLISH to a topic with a wildcard [MQTT-3.3.2-2]
+  raw.socket.write(Buffer.from([0x30, 5, 0, 3, 0x61, 0x2f, 0x23]))
+  await raw.closed
+  await waitFor(() => got.length === 1, 5000, 10, 'will')
+  assert.equal(got[0]?.payload, 'broke the rules')
+  await endClient(watcher)
+})
