@@ -209,8 +209,9 @@ export class MqttBroker implements Broker {
     const now = this.clock.now()
     const connectTimeout = this.config.limits.connect_timeout
     for (const c of this.connections) {
-      if (c.state === 'new' && now - c.createdAt > connectTimeout) {
-        this.stats.limit('connect_timeout', `${c.info.remoteAddress}:${c.info.remotePort}`, `no CONNECT within ${connectTimeout} ms`)
+      if ((c.state === 'new' || c.state === 'connecting') && now - c.createdAt > connectTimeout) {
+        // no CONNECT, or authentication never answered
+        this.stats.limit('connect_timeout', `${c.info.remoteAddress}:${c.info.remotePort}`, `not connected within ${connectTimeout} ms`)
         c.destroy()
       } else if (c.state === 'connected' && c.keepaliveMs > 0 && now - c.lastRx > c.keepaliveMs * 1.5) {
         // [MQTT-3.1.2-24] nothing received for 1.5 × keep-alive
