@@ -31,6 +31,7 @@ export interface PendingWill {
 }
 
 const NONE: ReadonlyMap<number, Delivery> = new Map()
+const NO_SUBS: ReadonlyMap<string, Subscription> = new Map()
 const RESOLVED = Promise.resolve()
 
 /**
@@ -41,7 +42,8 @@ export class Session {
   protocolVersion: 3 | 4 | 5
   /** Seconds; 0 = ends with the connection; 0xFFFFFFFF = never expires. */
   expiryInterval: number
-  readonly subscriptions = new Map<string, Subscription>()
+  /** Allocated on first SUBSCRIBE: publish-only sensors never need it. */
+  private subscriptionMap: Map<string, Subscription> | null = null
   link: SessionLink | null = null
   /** Last identity seen, for delivery authorisation while offline. */
   identity: ClientIdentity | null = null
@@ -72,6 +74,22 @@ export class Session {
   ) {
     this.protocolVersion = protocolVersion
     this.expiryInterval = expiryInterval
+  }
+
+  get subscriptions(): ReadonlyMap<string, Subscription> {
+    return this.subscriptionMap ?? NO_SUBS
+  }
+
+  setSubscription(sub: Subscription): void {
+    ;(this.subscriptionMap ??= new Map()).set(sub.raw, sub)
+  }
+
+  deleteSubscription(raw: string): void {
+    this.subscriptionMap?.delete(raw)
+  }
+
+  clearSubscriptions(): void {
+    this.subscriptionMap = null
   }
 
   get inflight(): ReadonlyMap<number, Delivery> {

@@ -72,7 +72,7 @@ export class SessionRegistry {
     s.expiryTimer = null
     if (s.will !== null) this.fireWill(s)
     for (const sub of s.subscriptions.values()) this.b.trie.remove(sub)
-    s.subscriptions.clear()
+    s.clearSubscriptions()
     s.queue = []
     s.queuedBytes = 0
     s.clearInflight()
@@ -139,7 +139,7 @@ export class SessionRegistry {
           local: null,
           noLocalOrigin: undefined,
         }
-        s.subscriptions.set(r.filter, sub)
+        s.setSubscription(sub)
         this.b.trie.add(sub)
       }
       for (const o of outgoing) {

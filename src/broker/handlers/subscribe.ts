@@ -55,7 +55,7 @@ export function handleSubscribe(c: Connection, p: ISubscribePacket): void {
     // [MQTT-3.8.4-3] an identical filter replaces the existing subscription
     if (existing !== undefined) b.trie.remove(existing)
     b.trie.add(sub)
-    s.subscriptions.set(req.topic, sub)
+    s.setSubscription(sub)
     granted.push(req.qos)
     // retained messages: not for shared subscriptions; Retain Handling 1 = only for new ones, 2 = never
     if (parsed.share === undefined && (sub.retainHandling === 0 || (sub.retainHandling === 1 && existing === undefined))) retainedFor.push(sub)

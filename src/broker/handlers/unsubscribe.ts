@@ -20,7 +20,7 @@ export function handleUnsubscribe(c: Connection, p: IUnsubscribePacket): void {
       continue
     }
     b.trie.remove(sub)
-    s.subscriptions.delete(filter)
+    s.deleteSubscription(filter)
     codes.push(0)
     changed = true
   }
