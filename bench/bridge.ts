@@ -32,6 +32,7 @@ const SAMPLES = Number(opts.samples)
 const PAYLOAD = Buffer.alloc(64, 'x')
 const LIMIT_MS = 120_000
 
+const log = (s: string): void => console.error(s)
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 async function client(port: number, id: string): Promise<MqttClient> {
@@ -123,12 +124,17 @@ async function mosquittoDrain(): Promise<{ rate: number; ms: number }> {
     await probe.close()
     await up.stop('SIGKILL')
     await sleep(300)
-    const acks: Promise<unknown>[] = []
-    for (let i = 0; i < N; i++) acks.push(pub.publishAsync(`mb/${i % 10}`, PAYLOAD, { qos: 1 }))
-    await Promise.all(acks)
+    // In chunks: MQTT.js has 65,535 packet ids, more outstanding publishes stall it.
+    for (let i = 0; i < N; i += 10_000) {
+      const acks: Promise<unknown>[] = []
+      for (let k = i; k < Math.min(N, i + 10_000); k++) acks.push(pub.publishAsync(`mb/${k % 10}`, PAYLOAD, { qos: 1 }))
+      await Promise.all(acks)
+    }
+    log(`  ${N} messages held by the local Mosquitto for its bridge`)
     await pub.endAsync()
     up = await startMosquitto({ port: upPort })
     const cnt = await counter(upPort, 'mb/#')
+    log('  upstream Mosquitto restarted; waiting for the bridge replay')
     await waitFor(() => cnt.n() >= N, LIMIT_MS, 5, `Mosquitto bridge arrivals (${cnt.n()} so far)`)
     const ms = cnt.last() - cnt.first()
     await cnt.close()

@@ -74,6 +74,7 @@ export class MqttUplink implements Uplink {
   private loopsDropped = 0
   private downlinked = 0
   private published = 0
+  private corked = false
 
   constructor(
     private readonly cfg: UplinkConfig,
@@ -144,6 +145,7 @@ export class MqttUplink implements Uplink {
       this.pending.add(p)
       const opts: IClientPublishOptions = { qos: m.qos, retain: m.retain }
       if (this.cfg.protocol_version === 5 && m.properties) opts.properties = m.properties
+      this.cork(client)
       client.publish(m.topic, m.payload, opts, (err) => {
         if (!this.pending.delete(p)) return // already rejected by a drop
         if (err) {
@@ -154,6 +156,22 @@ export class MqttUplink implements Uplink {
         if (m.qos > 0) this.lastAckAt = this.clock.now()
         resolve()
       })
+    })
+  }
+
+  /**
+   * Publishes issued in the same turn of the event loop (a forwarder refilling its window after a read
+   * full of PUBACKs) leave in one write instead of one syscall each.
+   */
+  private cork(client: MqttClient): void {
+    if (this.corked) return
+    const s = client.stream as unknown as { cork?: () => void; uncork?: () => void }
+    if (!s.cork || !s.uncork) return
+    s.cork()
+    this.corked = true
+    setImmediate(() => {
+      this.corked = false
+      s.uncork?.()
     })
   }
 
