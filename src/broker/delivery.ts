@@ -117,6 +117,9 @@ export class DeliveryEngine {
   private send(s: Session, d: Delivery): void {
     const link = s.link
     if (link === null) return s.enqueue(d)
+    // queued while the session was offline (possibly restored, identity unknown): check read access now
+    const check = this.b.hooks.authorizeDelivery
+    if (check !== undefined && !check(link.identity, d.message.topic)) return this.finish(s, d)
     d.packetId = s.allocPacketId()
     d.state = 'sent'
     s.addInflight(d)

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import type { BrokerHooks } from '../../src/broker/index.ts'
+import { MemoryRetainedStore, MemorySessionStore, type BrokerHooks } from '../../src/broker/index.ts'
 import { waitFor } from '../helpers/tmp.ts'
-import { collect, connectClient, endClient, sleep, startBroker, type TestBroker } from './helpers.ts'
+import { collect, connectClient, connectCollect, endClient, sleep, startBroker, type TestBroker } from './helpers.ts'
 
 /** Hooks a test can steer: users, topic rules and a publish admission function. */
 let admit: (bytes: number) => number = () => 0
@@ -110,4 +110,27 @@ test('admitPublish pauses reading but delivers, and a negative answer disconnect
   assert.equal(reason, 0x96)
   admit = () => 0
   await endClient(c, true)
+})
+
+test('messages queued for a restored session are checked against delivery rules when it reconnects', { timeout: 15_000 }, async () => {
+  const sessions = new MemorySessionStore()
+  const retained = new MemoryRetainedStore()
+  const opts = { protocolVersion: 4 as const, clientId: 'alice-restored', clean: false, username: 'alice', password: 'secret' }
+  const one = await startBroker({ hooks, sessions, retained })
+  const a = await connectClient(one.port, opts)
+  await a.subscribeAsync('hidden/#', { qos: 1 })
+  await endClient(a)
+  await one.close()
+  const two = await startBroker({ hooks, sessions, retained })
+  await two.broker.publish({ topic: 'hidden/t', payload: Buffer.from('secret'), qos: 1, retain: false })
+  await two.broker.publish({ topic: 'hidden/ok', payload: Buffer.from('fine'), qos: 1, retain: false })
+  const { client, got } = await connectCollect(two.port, opts)
+  await waitFor(() => got.length >= 1, 3000, 10, 'allowed message')
+  await sleep(100)
+  assert.deepEqual(
+    got.map((g) => g.topic),
+    ['hidden/ok'],
+  )
+  await endClient(client)
+  await two.close()
 })
