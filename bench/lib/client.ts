@@ -29,6 +29,7 @@ export class RawClient {
   private waiter: { type: number; resolve: (body: Buffer) => void } | null = null
   private ackBuf: Buffer = Buffer.allocUnsafe(4 * 1024)
   private ackLen = 0
+  private ackScheduled = false
   private pubacks = 0
   private nextSubId = 1
   closed = false
@@ -119,9 +120,11 @@ export class RawClient {
 
   private data(chunk: Buffer): void {
     this.splitter.push(chunk)
-    if (this.ackLen > 0) {
-      this.socket.write(Buffer.from(this.ackBuf.subarray(0, this.ackLen)))
-      this.ackLen = 0
+    // PUBACKs go out once per event-loop turn: a broker that sends each PUBLISH in its own segment
+    // would otherwise cost the generator one write syscall per delivery.
+    if (this.ackLen > 0 && !this.ackScheduled) {
+      this.ackScheduled = true
+      setImmediate(() => this.flushAcks())
     }
     if (this.pubacks > 0) {
       const n = this.pubacks
@@ -129,6 +132,13 @@ export class RawClient {
       this.opts.onPubacks?.(n)
     }
     this.opts.onChunk?.()
+  }
+
+  private flushAcks(): void {
+    this.ackScheduled = false
+    if (this.ackLen === 0 || this.closed) return
+    this.socket.write(Buffer.from(this.ackBuf.subarray(0, this.ackLen)))
+    this.ackLen = 0
   }
 
   private frame(type: number, flags: number, buf: Buffer, start: number, end: number): void {

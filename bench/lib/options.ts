@@ -95,11 +95,11 @@ export function specFor(phase: PhaseName, b: BrokerProcess, o: Options): PhaseSp
   const w = (n: number): number => Math.max(1, Math.round(n * o.windowScale))
   switch (phase) {
     case 'fanin0':
-      return { kind: 'throughput', ...base, publishers: 10, subscribers: 1, qos: 0, payloadBytes: 64, window: w(2000), pubWindow: 64 }
+      return { kind: 'throughput', ...base, publishers: 10, subscribers: 1, qos: 0, payloadBytes: 64, window: w(2000), pubWindow: 64, minBatch: 16 }
     case 'fanin1':
-      return { kind: 'throughput', ...base, publishers: 10, subscribers: 1, qos: 1, payloadBytes: 64, window: w(640), pubWindow: 64 }
+      return { kind: 'throughput', ...base, publishers: 10, subscribers: 1, qos: 1, payloadBytes: 64, window: w(640), pubWindow: 64, minBatch: 8 }
     case 'fanout':
-      return { kind: 'throughput', ...base, publishers: 1, subscribers: 100, qos: 0, payloadBytes: 64, window: w(100), pubWindow: 64 }
+      return { kind: 'throughput', ...base, publishers: 1, subscribers: 100, qos: 0, payloadBytes: 64, window: w(100), pubWindow: 64, minBatch: 16 }
     case 'latency':
       return { kind: 'latency', ...base, rate: 1000, qos: 1, payloadBytes: 64 }
     case 'connections':

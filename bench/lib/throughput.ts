@@ -17,6 +17,8 @@ export interface ThroughputSpec {
   window: number
   /** QoS 1: PUBLISHes awaiting PUBACK per publisher. */
   pubWindow: number
+  /** Fewest PUBLISHes worth a write while others are in flight (fewer syscalls vs deeper pipelining). */
+  minBatch: number
 }
 
 export interface ThroughputResult {
@@ -33,7 +35,8 @@ export interface ThroughputResult {
   measuredMs: number
 }
 
-const BATCH = 32
+/** Most PUBLISHes in one write. */
+const MAX_BATCH = 256
 const STALL_TICKS = 3
 const TICK_MS = 100
 
@@ -70,7 +73,18 @@ export async function runThroughput(spec: ThroughputSpec): Promise<ThroughputRes
   let sentDeliveries = 0
   let lost = 0
   let running = false
-  const onChunk = (): void => pump()
+  // One refill per event-loop turn, after every socket read of that turn: a broker that sends each
+  // PUBACK in its own segment would otherwise make the generator write tiny batches per read.
+  let pumpScheduled = false
+  const schedulePump = (): void => {
+    if (pumpScheduled) return
+    pumpScheduled = true
+    setImmediate(() => {
+      pumpScheduled = false
+      pump()
+    })
+  }
+  const onChunk = schedulePump
   try {
     for (let i = 0; i < spec.subscribers; i++) {
       const c = await RawClient.connect({
@@ -98,10 +112,10 @@ export async function runThroughput(spec: ThroughputSpec): Promise<ThroughputRes
       })
       client.socket.on('drain', () => {
         st.blocked = false
-        pump()
+        schedulePump()
       })
       const { template, idOffset } = encodeTemplate(`bench/p${i}`, payload, spec.qos)
-      const batch = spec.qos === 0 ? Buffer.concat(Array.from({ length: BATCH }, () => template)) : Buffer.alloc(0)
+      const batch = spec.qos === 0 ? Buffer.concat(Array.from({ length: MAX_BATCH }, () => template)) : Buffer.alloc(0)
       pubs.push({ client, template, idOffset, batch, st })
     }
   } catch (err) {
@@ -114,38 +128,36 @@ export async function runThroughput(spec: ThroughputSpec): Promise<ThroughputRes
 
   function pump(): void {
     if (!running) return
-    // Bounded: each round writes at least one batch or stops; at most 64 rounds per call.
-    for (let round = 0; round < 64; round++) {
-      let progressed = false
-      for (let k = 0; k < pubs.length; k++) {
-        const idx = (rr + k) % pubs.length
-        const p = pubs[idx] as Pub
-        const room = Math.floor((windowDeliveries - (sentDeliveries - delivered - lost)) / expectedPerMsg)
-        if (room < 1) return
-        const st = p.st
-        if (st.blocked) continue
-        let n = Math.min(BATCH, room)
-        if (spec.qos === 1) n = Math.min(n, spec.pubWindow - st.inflight)
-        if (n <= 0) continue
-        const len = p.template.length
-        let out: Buffer
-        if (spec.qos === 0) out = p.batch.subarray(0, n * len)
-        else {
-          out = Buffer.allocUnsafe(n * len)
-          out.fill(p.template)
-          for (let j = 0; j < n; j++) {
-            out.writeUInt16BE(st.nextId, j * len + p.idOffset)
-            st.nextId = st.nextId === 65535 ? 1 : st.nextId + 1
-          }
-          st.inflight += n
+    const outstanding = sentDeliveries - delivered - lost
+    let room = Math.floor((windowDeliveries - outstanding) / expectedPerMsg)
+    // Fewer, larger writes: wait for at least minBatch of room while anything is still in flight
+    // (its delivery or PUBACK will call pump again). One pass, one write per publisher at most.
+    const share = Math.max(spec.minBatch, Math.ceil(room / pubs.length))
+    for (let k = 0; k < pubs.length && room > 0; k++) {
+      const idx = (rr + k) % pubs.length
+      const p = pubs[idx] as Pub
+      const st = p.st
+      if (st.blocked) continue
+      let n = Math.min(MAX_BATCH, share, room)
+      if (spec.qos === 1) n = Math.min(n, spec.pubWindow - st.inflight)
+      if (n <= 0 || (n < spec.minBatch && (outstanding > 0 || st.inflight > 0))) continue
+      const len = p.template.length
+      let out: Buffer
+      if (spec.qos === 0) out = p.batch.subarray(0, n * len)
+      else {
+        out = Buffer.allocUnsafe(n * len)
+        out.fill(p.template)
+        for (let j = 0; j < n; j++) {
+          out.writeUInt16BE(st.nextId, j * len + p.idOffset)
+          st.nextId = st.nextId === 65535 ? 1 : st.nextId + 1
         }
-        sentDeliveries += n * expectedPerMsg
-        if (!p.client.write(out)) st.blocked = true
-        progressed = true
+        st.inflight += n
       }
-      rr = (rr + 1) % pubs.length
-      if (!progressed) return
+      sentDeliveries += n * expectedPerMsg
+      room -= n
+      if (!p.client.write(out)) st.blocked = true
     }
+    rr = (rr + 1) % pubs.length
   }
 
   // Stall detector: a broker may legitimately drop QoS 0 deliveries; count them and move on.

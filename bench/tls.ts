@@ -1,0 +1,215 @@
+/**
+ * TLS benchmark: Fieldgate vs Mosquitto with the same certificates (EC P-256, made by openssl).
+ *   1. connect rate: full TLS handshakes + MQTT CONNECT/CONNACK + DISCONNECT, `--concurrency` at a time,
+ *      for `--duration` seconds (no session resumption: every connection is a new device);
+ *   2. RSS: the broker's resident memory before and with `--connections` idle TLS clients.
+ * Each broker runs in its own process; the load comes from this one. Rounds alternate brokers; the best
+ * round is reported. Bounded: a global deadline kills everything.
+ *
+ *   node --import tsx bench/tls.ts [--duration 5] [--concurrency 16] [--connections 1000] [--rounds 2]
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { connect as tlsConnect, type TLSSocket } from 'node:tls'
+import { parseArgs } from 'node:util'
+import { resolve } from 'node:path'
+import { makeTestCerts, type TestCerts } from '../test/helpers/certs.ts'
+import { startMosquitto } from '../test/helpers/mosquitto.ts'
+import { freePort } from '../test/helpers/ports.ts'
+import { waitFor } from '../test/helpers/tmp.ts'
+import { cpuMs, rssKb } from './lib/proc.ts'
+
+const { values: opt } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '5' },
+    concurrency: { type: 'string', default: '16' },
+    connections: { type: 'string', default: '1000' },
+    rounds: { type: 'string', default: '2' },
+    serve: { type: 'string' },
+    cert: { type: 'string' },
+    key: { type: 'string' },
+  },
+})
+
+/** Child mode: Fieldgate's broker with one mqtts listener and the security hooks, as `fieldgate run` builds it. */
+async function serve(port: number, cert: string, key: string): Promise<void> {
+  const { createBroker } = await import('../src/broker/index.ts')
+  const { createSecurity } = await import('../src/broker/auth/index.ts')
+  const { validateConfig } = await import('../src/config/index.ts')
+  const { silentLogger } = await import('../src/core/index.ts')
+  const config = validateConfig({
+    broker: { listeners: [{ protocol: 'mqtts', host: '127.0.0.1', port, tls: { cert_file: cert, key_file: key } }], limits: { max_connections: 20_000 } },
+  })
+  const hooks = await createSecurity(config.broker, silentLogger)
+  const broker = await createBroker({ config: config.broker, logger: silentLogger, gatewayId: 'bench', hooks })
+  await broker.listen()
+  process.stdout.write(`READY ${port}\n`)
+  process.once('SIGTERM', () => process.exit(0))
+}
+
+interface Broker {
+  name: 'fieldgate' | 'mosquitto'
+  port: number
+  pid: number
+  stop(): Promise<void>
+}
+
+/** Brokers still running: killed if this process ends early (error, deadline, Ctrl-C). */
+const live = new Set<ChildProcess>()
+process.on('exit', () => {
+  for (const p of live) p.kill('SIGKILL')
+})
+
+async function startFieldgate(certs: TestCerts): Promise<Broker> {
+  const port = await freePort()
+  const script = resolve(import.meta.dirname, 'tls.ts')
+  const proc: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script, '--serve', String(port), '--cert', certs.serverCert, '--key', certs.serverKey], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  live.add(proc)
+  proc.once('exit', () => live.delete(proc))
+  let out = ''
+  proc.stdout?.on('data', (d: Buffer) => (out += d.toString()))
+  await waitFor(() => out.includes('READY'), 20_000, 20, 'the Fieldgate TLS broker')
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()))
+  return {
+    name: 'fieldgate',
+    port,
+    pid: proc.pid as number,
+    async stop() {
+      proc.kill('SIGTERM')
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))])
+      proc.kill('SIGKILL')
+    },
+  }
+}
+
+async function startMosq(certs: TestCerts): Promise<Broker> {
+  const m = await startMosquitto({ listenerLines: [`certfile ${certs.serverCert}`, `keyfile ${certs.serverKey}`], extra: ['max_connections -1'] })
+  live.add(m.proc)
+  m.proc.once('exit', () => live.delete(m.proc))
+  return { name: 'mosquitto', port: m.port, pid: m.proc.pid as number, stop: () => m.stop() }
+}
+
+const CONNACK = 0x20
+let seq = 0
+function connectPacket(clientId: string): Buffer {
+  // MQTT 3.1.1 CONNECT, clean session, keep-alive 0 [MQTT-3.1]
+  const id = Buffer.from(clientId)
+  const body = Buffer.concat([Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 0x02, 0, 0, id.length >> 8, id.length & 0xff]), id])
+  return Buffer.concat([Buffer.from([0x10, body.length]), body])
+}
+
+/** One TLS connection through CONNACK; resolves with the open socket. */
+function mqttsConnect(port: number, ca: Buffer): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect({ host: '127.0.0.1', port, ca, servername: 'localhost' })
+    const timer = setTimeout(() => (s.destroy(), reject(new Error('connect timed out'))), 10_000)
+    s.once('secureConnect', () => s.write(connectPacket(`tlsbench-${process.pid}-${seq++}`)))
+    s.once('data', (d: Buffer) => {
+      clearTimeout(timer)
+      if (d[0] === CONNACK && d[3] === 0) return resolve(s)
+      s.destroy()
+      reject(new Error(`CONNACK refused: ${d.toString('hex')}`))
+    })
+    s.once('error', (err) => (clearTimeout(timer), reject(err)))
+  })
+}
+
+async function connectRate(b: Broker, ca: Buffer, seconds: number, concurrency: number): Promise<{ rate: number; cpuMsPer1000: number; errors: number }> {
+  const end = performance.now() + seconds * 1000
+  let done = 0
+  let errors = 0
+  const cpu0 = cpuMs(b.pid)
+  const t0 = performance.now()
+  const worker = async (): Promise<void> => {
+    while (performance.now() < end && errors < 100) {
+      try {
+        const s = await mqttsConnect(b.port, ca)
+        s.end(Buffer.from([0xe0, 0])) // DISCONNECT
+        done++
+      } catch {
+        errors++
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker))
+  const wall = (performance.now() - t0) / 1000
+  return { rate: done / wall, cpuMsPer1000: ((cpuMs(b.pid) - cpu0) / Math.max(1, done)) * 1000, errors }
+}
+
+async function idleRss(b: Broker, ca: Buffer, n: number): Promise<{ baseKb: number; withKb: number; perConnKb: number }> {
+  await new Promise((r) => setTimeout(r, 500))
+  const baseKb = rssKb(b.pid)
+  const sockets: TLSSocket[] = []
+  try {
+    for (let i = 0; i < n; i += 50) sockets.push(...(await Promise.all(Array.from({ length: Math.min(50, n - i) }, () => mqttsConnect(b.port, ca)))))
+    await new Promise((r) => setTimeout(r, 1000))
+    const withKb = rssKb(b.pid)
+    return { baseKb, withKb, perConnKb: (withKb - baseKb) / n }
+  } finally {
+    for (const s of sockets) s.destroy()
+  }
+}
+
+async function main(): Promise<void> {
+  const deadline = setTimeout(() => {
+    process.stderr.write('tls bench: global deadline reached, stopping\n')
+    process.exit(3)
+  }, 240_000)
+  const seconds = Number(opt.duration)
+  const concurrency = Number(opt.concurrency)
+  const n = Number(opt.connections)
+  const rounds = Number(opt.rounds)
+  const certs = makeTestCerts([])
+  const ca = readFileSync(certs.caCert)
+  const results: Record<string, { rate: number[]; cpu: number[]; rss: Array<{ baseKb: number; withKb: number; perConnKb: number }> }> = {
+    fieldgate: { rate: [], cpu: [], rss: [] },
+    mosquitto: { rate: [], cpu: [], rss: [] },
+  }
+  try {
+    for (let r = 0; r < rounds; r++) {
+      const order: Array<(c: TestCerts) => Promise<Broker>> = r % 2 === 0 ? [startFieldgate, startMosq] : [startMosq, startFieldgate]
+      for (const start of order) {
+        const b = await start(certs)
+        try {
+          process.stderr.write(`[tls bench] round ${r + 1}: ${b.name} connect rate ...\n`)
+          const cr = await connectRate(b, ca, seconds, concurrency)
+          if (cr.errors > 0) process.stderr.write(`[tls bench] ${b.name}: ${cr.errors} failed connects\n`)
+          results[b.name]?.rate.push(cr.rate)
+          results[b.name]?.cpu.push(cr.cpuMsPer1000)
+          process.stderr.write(`[tls bench] round ${r + 1}: ${b.name} RSS with ${n} TLS clients ...\n`)
+          results[b.name]?.rss.push(await idleRss(b, ca, n))
+        } finally {
+          await b.stop()
+        }
+      }
+    }
+  } finally {
+    certs.cleanup()
+    clearTimeout(deadline)
+  }
+  const best = (k: string): { rate: number; cpu: number; rss: { baseKb: number; withKb: number; perConnKb: number } } => {
+    const r = results[k] as (typeof results)[string]
+    const i = r.rate.indexOf(Math.max(...r.rate))
+    const rss = [...r.rss].sort((a, b) => a.withKb - b.withKb)[0] as { baseKb: number; withKb: number; perConnKb: number }
+    return { rate: r.rate[i] as number, cpu: r.cpu[i] as number, rss }
+  }
+  const fg = best('fieldgate')
+  const mq = best('mosquitto')
+  const mb = (kb: number): string => `${(kb / 1024).toFixed(1)} MiB`
+  const lines = [
+    `TLS connect rate (full handshake + CONNECT/CONNACK, concurrency ${concurrency}, ${seconds} s, best of ${rounds}):`,
+    `  fieldgate  ${fg.rate.toFixed(0)} conn/s   broker CPU ${fg.cpu.toFixed(0)} ms per 1000 connects`,
+    `  mosquitto  ${mq.rate.toFixed(0)} conn/s   broker CPU ${mq.cpu.toFixed(0)} ms per 1000 connects`,
+    `  ratio mosquitto/fieldgate: ${(mq.rate / fg.rate).toFixed(2)}x (target <= 1.5x)`,
+    `RSS with ${n} idle TLS clients:`,
+    `  fieldgate  ${mb(fg.rss.baseKb)} idle -> ${mb(fg.rss.withKb)}  (${fg.rss.perConnKb.toFixed(1)} KiB per connection)`,
+    `  mosquitto  ${mb(mq.rss.baseKb)} idle -> ${mb(mq.rss.withKb)}  (${mq.rss.perConnKb.toFixed(1)} KiB per connection)`,
+  ]
+  process.stdout.write(lines.join('\n') + '\n')
+  process.stdout.write(JSON.stringify({ bench: 'tls', concurrency, seconds, connections: n, results }) + '\n')
+}
+
+if (opt.serve !== undefined) await serve(Number(opt.serve), String(opt.cert), String(opt.key))
+else await main()
