@@ -9,12 +9,14 @@ import {
   type LocalBroker,
   type Logger,
   type Message,
-  type PublishProperties,
+  type Qos,
   type Sink,
   type Status,
   type TimerHandle,
 } from '../core/index.ts'
 import { HealthTopics, healthOf } from './health.ts'
+import { fromPacketProperties, withTimeout } from './packet.ts'
+import { InflightGate, NO_LIMITS, limitsFromConnack, type ServerLimits } from './limits.ts'
 import { clientOptions, serverList, uplinkTopics, type ReadFile, type UplinkTopics } from './options.ts'
 import { Probe } from './probe.ts'
 import { filtersOverlap, topicMatches } from './remap.ts'
@@ -75,6 +77,8 @@ export class MqttUplink implements Uplink {
   private downlinked = 0
   private published = 0
   private corked = false
+  private limits: ServerLimits = NO_LIMITS
+  private gate = new InflightGate(NO_LIMITS.receiveMaximum)
 
   constructor(
     private readonly cfg: UplinkConfig,
@@ -140,20 +144,29 @@ export class MqttUplink implements Uplink {
   publish(m: Message): Promise<void> {
     const client = this.client
     if (!this.isOnline || !client) return Promise.reject(this.offlineError('not connected'))
+    const qos = m.qos > this.limits.maximumQoS ? this.limits.maximumQoS : m.qos
+    const gate = this.gate
+    if (qos === 0 || gate.tryAcquire()) return this.send(client, gate, m, qos)
+    return gate.wait().then(() => this.send(client, gate, m, qos))
+  }
+
+  private send(client: MqttClient, gate: InflightGate, m: Message, qos: Qos): Promise<void> {
+    if (client !== this.client) return Promise.reject(this.offlineError('connection replaced'))
     return new Promise<void>((resolve, reject) => {
       const p: Pending = { resolve, reject }
       this.pending.add(p)
-      const opts: IClientPublishOptions = { qos: m.qos, retain: m.retain }
+      const opts: IClientPublishOptions = { qos, retain: m.retain && this.limits.retainAvailable }
       if (this.cfg.protocol_version === 5 && m.properties) opts.properties = m.properties
       this.cork(client)
       client.publish(m.topic, m.payload, opts, (err) => {
         if (!this.pending.delete(p)) return // already rejected by a drop
+        if (qos > 0) gate.release()
         if (err) {
           reject(new FieldgateError('BRIDGE_OFFLINE', `uplink "${this.name}": publish to ${m.topic} refused: ${err.message}`, { cause: err }))
           return
         }
         this.published++
-        if (m.qos > 0) this.lastAckAt = this.clock.now()
+        if (qos > 0) this.lastAckAt = this.clock.now()
         resolve()
       })
     })
@@ -246,15 +259,17 @@ export class MqttUplink implements Uplink {
       lastErr = err.message
       this.log.debug({ err: err.message, server }, 'uplink client error')
     })
-    client.on('connect', () => {
+    client.on('connect', (connack) => {
       if (gen !== this.gen) return
+      this.limits = this.cfg.protocol_version === 5 ? limitsFromConnack(connack) : NO_LIMITS
+      this.gate = new InflightGate(this.limits.receiveMaximum)
       void this.onConnect(gen, client, server)
     })
     client.on('message', (topic, payload, packet) => {
       if (gen === this.gen) this.onMessage(topic, payload, packet)
     })
     client.on('close', () => {
-      if (gen !== this.gen) return
+      if (gen !== this.gen || this.client !== client) return // stale, or already handled
       const why = lastErr ?? (this.isOnline ? 'connection closed' : 'connection refused or closed before CONNACK')
       this.teardown(client, why)
       this.retry(why)
@@ -269,12 +284,17 @@ export class MqttUplink implements Uplink {
         // No Local: the cloud never sends back what this connection published [MQTT-3.8.3-3]
         subs[d.filter] = this.cfg.protocol_version === 5 ? { qos: d.qos, nl: true } : { qos: d.qos }
       }
-      if (Object.keys(subs).length > 0) {
-        const granted = await client.subscribeAsync(subs)
-        for (const g of granted) if (g.qos === 128) this.log.warn({ filter: g.topic }, 'cloud broker refused a downlink subscription')
+      const setup = async (): Promise<void> => {
+        if (Object.keys(subs).length > 0) {
+          const granted = await client.subscribeAsync(subs)
+          for (const g of granted) if (g.qos === 128) this.log.warn({ filter: g.topic }, 'cloud broker refused a downlink subscription')
+        }
+        const b = this.cfg.birth
+        const retain = b.retain && this.limits.retainAvailable
+        await client.publishAsync(this.topics.birthTopic, b.payload, { qos: Math.min(b.qos, this.limits.maximumQoS) as Qos, retain })
       }
-      const b = this.cfg.birth
-      await client.publishAsync(this.topics.birthTopic, b.payload, { qos: b.qos, retain: b.retain })
+      // CONNACK came, but SUBACK / PUBACK may not (a link that dies right now): bounded like the connect.
+      await withTimeout(setup(), this.cfg.connect_timeout)
     } catch (err) {
       if (gen === this.gen) this.drop(`setup after connect failed: ${errorMessage(err)}`)
       return
@@ -337,12 +357,15 @@ export class MqttUplink implements Uplink {
     if (this.client === client) this.client = null
     const pending = [...this.pending]
     this.pending.clear()
+    const waiting = this.gate.waiting
+    this.gate.rejectAll(this.offlineError(reason))
     for (const p of pending) p.reject(this.offlineError(reason))
-    if (wasOnline) this.log.warn({ reason, inflight: pending.length }, 'uplink offline')
+    if (wasOnline) this.log.warn({ reason, inflight: pending.length, waiting }, 'uplink offline')
   }
 
   private retry(reason: string): void {
     if (!this.running) return
+    if (this.retryTimer) this.clock.clearTimeout(this.retryTimer)
     const delay = this.sup.failed(reason)
     this.publishHealth()
     this.log.info({ reason, delay, next: this.sup.server }, 'uplink reconnecting after backoff')
@@ -354,32 +377,4 @@ export class MqttUplink implements Uplink {
       details: { uplink: this.name },
     })
   }
-}
-
-function fromPacketProperties(p: IPublishPacket['properties']): PublishProperties | undefined {
-  if (!p) return undefined
-  const out: PublishProperties = {}
-  if (p.payloadFormatIndicator !== undefined) out.payloadFormatIndicator = p.payloadFormatIndicator
-  if (p.messageExpiryInterval !== undefined) out.messageExpiryInterval = p.messageExpiryInterval
-  if (p.contentType !== undefined) out.contentType = p.contentType
-  if (p.responseTopic !== undefined) out.responseTopic = p.responseTopic
-  if (p.correlationData !== undefined) out.correlationData = p.correlationData
-  if (p.userProperties !== undefined) out.userProperties = p.userProperties
-  return Object.keys(out).length > 0 ? out : undefined
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms)
-    p.then(
-      (v) => {
-        clearTimeout(t)
-        resolve(v)
-      },
-      (err: unknown) => {
-        clearTimeout(t)
-        reject(err instanceof Error ? err : new Error(String(err)))
-      },
-    )
-  })
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { InflightGate, limitsFromConnack } from '../../src/bridge/limits.ts'
 import { Probe } from '../../src/bridge/probe.ts'
 import { Supervisor } from '../../src/bridge/supervisor.ts'
 import { Backoff, FakeClock } from '../../src/core/index.ts'
@@ -107,4 +108,37 @@ test('an interval of zero turns the probe off', () => {
   clock.advance(10_000)
   assert.equal(sent.length, 0)
   assert.equal(clock.pending(), 0)
+})
+
+test('the in-flight gate passes publishes up to the limit, then hands freed slots out in arrival order', async () => {
+  const gate = new InflightGate(2)
+  assert.equal(gate.tryAcquire(), true)
+  assert.equal(gate.tryAcquire(), true)
+  assert.equal(gate.tryAcquire(), false)
+  const order: number[] = []
+  const a = gate.wait().then(() => order.push(1))
+  const b = gate.wait().then(() => order.push(2))
+  assert.equal(gate.tryAcquire(), false, 'a newcomer does not overtake those waiting')
+  gate.release()
+  gate.release()
+  await Promise.all([a, b])
+  assert.deepEqual(order, [1, 2])
+  assert.equal(gate.tryAcquire(), false, 'both slots went to the waiters')
+})
+
+test('waiting publishes are rejected when the connection goes away', async () => {
+  const gate = new InflightGate(1)
+  gate.tryAcquire()
+  const w = gate.wait()
+  gate.rejectAll(new Error('gone'))
+  await assert.rejects(w, /gone/)
+  assert.equal(gate.tryAcquire(), true, 'a new connection starts with free slots')
+})
+
+test('CONNACK limits: Receive Maximum, Maximum QoS and Retain Available, with defaults when absent', () => {
+  assert.deepEqual(limitsFromConnack(undefined), { receiveMaximum: 65535, maximumQoS: 2, retainAvailable: true })
+  assert.deepEqual(
+    limitsFromConnack({ cmd: 'connack', returnCode: 0, sessionPresent: false, properties: { receiveMaximum: 10, maximumQoS: 1, retainAvailable: false } }),
+    { receiveMaximum: 10, maximumQoS: 1, retainAvailable: false },
+  )
 })

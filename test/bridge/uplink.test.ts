@@ -178,3 +178,26 @@ test('status reports state, since, RTT from the probe and the server, and mirror
   assert.equal(local.retained.get('$SYS/fieldgate/bridge/s1/state')?.payload.toString(), 'offline')
   assert.equal(u.status().health, 'down')
 })
+
+test('an MQTT 5 server\u2019s Receive Maximum, Maximum QoS and Retain Available are respected without reordering', { timeout: 20_000 }, async () => {
+  const strict = await startMosquitto({ extra: ['max_inflight_messages 5', 'max_qos 1', 'retain_available false'] })
+  const w = await watch(strict.port, ['lim/#'])
+  const u = startUplink({ name: 'l1', url: `mqtt://127.0.0.1:${strict.port}`, will: { retain: false }, birth: { retain: false } })
+  try {
+    await waitOnline(u)
+    const all = Array.from({ length: 40 }, (_, i) => u.publish({ topic: `lim/${i}`, payload: Buffer.from(String(i)), qos: 2, retain: i === 0 }))
+    assert.ok((u.status().details.inflight as number) <= 5, 'no more than Receive Maximum unacknowledged')
+    await Promise.all(all)
+    await waitFor(() => w.got.length === 40, 3000)
+    assert.deepEqual(
+      w.got.map((g) => g.topic),
+      Array.from({ length: 40 }, (_, i) => `lim/${i}`),
+    )
+    assert.equal(u.online, true, 'the server never had to disconnect us')
+    assert.equal(u.status().details.reconnects, 0)
+  } finally {
+    await u.stop()
+    await w.close()
+    await strict.stop()
+  }
+})
