@@ -4,7 +4,9 @@
  * persistent bridge session while the first is down); then live latency through the uplink vs a direct
  * MQTT.js publish. Bounded: every wait has a limit and the process exits when done.
  *
- *   node --import tsx bench/bridge.ts [--messages 100000] [--window 64] [--samples 300]
+ *   node --import tsx bench/bridge.ts [--messages 100000] [--window 128] [--samples 300] [--only drain,uplink,mosquitto,latency]
+ *
+ * The window stays below ~170 with 64-byte messages: a larger one meets the store-forward short-peek stall.
  */
 import { parseArgs } from 'node:util'
 import { join } from 'node:path'
@@ -21,9 +23,9 @@ import { tempDir, waitFor } from '../test/helpers/tmp.ts'
 const { values: opts } = parseArgs({
   options: {
     messages: { type: 'string', default: '100000' },
-    window: { type: 'string', default: '64' },
+    window: { type: 'string', default: '128' },
     samples: { type: 'string', default: '300' },
-    only: { type: 'string', default: 'drain,mosquitto,latency' },
+    only: { type: 'string', default: 'drain,uplink,mosquitto,latency' },
   },
 })
 const N = Number(opts.messages)
@@ -97,6 +99,35 @@ async function fieldgateDrain(up: MosquittoHandle, window: number): Promise<{ ra
     await store.close()
     tmp.cleanup()
   }
+}
+
+/** The Uplink alone, fed from memory with `window` publishes in flight: the bridge's own ceiling without the queue. */
+async function uplinkAlone(up: MosquittoHandle, window: number): Promise<{ rate: number; ms: number }> {
+  const cfg = uplinkSchema.parse({ name: 'alone', url: `mqtt://127.0.0.1:${up.port}`, protocol_version: 4, probe: { interval: 0 } })
+  const uplink = createUplink(cfg, { gatewayId: 'bench', logger: silentLogger })
+  const cnt = await counter(up.port, 'ua/#')
+  uplink.start()
+  await waitFor(() => uplink.online, 10_000, 5, 'uplink online')
+  const t0 = performance.now()
+  let next = 0
+  let done = 0
+  await new Promise<void>((resolve, reject) => {
+    const pump = (): void => {
+      while (next < N && next - done < window) {
+        const i = next++
+        uplink.publish({ topic: `ua/${i % 10}`, payload: PAYLOAD, qos: 1, retain: false }).then(() => {
+          if (++done === N) resolve()
+          else pump()
+        }, reject)
+      }
+    }
+    pump()
+  })
+  const ms = performance.now() - t0
+  await waitFor(() => cnt.n() >= N, LIMIT_MS, 5, 'uplink-alone arrivals')
+  await cnt.close()
+  await uplink.stop()
+  return { rate: rate(N, ms), ms }
 }
 
 /** Mosquitto's bridge: backlog published into a local Mosquitto while the upstream one is down. */
@@ -212,9 +243,12 @@ async function main(): Promise<void> {
     const only = new Set(String(opts.only).split(','))
     const fg = only.has('drain') ? await fieldgateDrain(up, WINDOW) : null
     if (fg) console.log(`Fieldgate Forwarder+Uplink drain: ${fg.rate} msg/s upstream (${fg.ms.toFixed(0)} ms first->last arrival; last PUBACK ${fg.ackMs.toFixed(0)} ms after online)`)
+    const ua = only.has('uplink') ? await uplinkAlone(up, WINDOW) : null
+    if (ua) console.log(`Uplink alone (from memory, no queue): ${ua.rate} msg/s to the last PUBACK (${ua.ms.toFixed(0)} ms)`)
     const mb = only.has('mosquitto') ? await mosquittoDrain() : null
     if (mb) console.log(`Mosquitto bridge replay:          ${mb.rate} msg/s upstream (${mb.ms.toFixed(0)} ms first->last arrival)`)
     if (fg && mb) console.log(`ratio Fieldgate / Mosquitto bridge: ${(fg.rate / Math.max(1, mb.rate)).toFixed(2)}x (target >= 2x)`)
+    if (ua && mb) console.log(`ratio Uplink alone / Mosquitto bridge: ${(ua.rate / Math.max(1, mb.rate)).toFixed(2)}x`)
     if (only.has('latency')) for (const [qos, gc] of [
       [1, 2],
       [1, 0],
