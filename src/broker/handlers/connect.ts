@@ -10,6 +10,8 @@ import { badUtf8, topicNameProblem } from '../topics.ts'
 /** 3.1.1 CONNACK return codes for the v5 reason codes we use. */
 const V4_RETURN: Record<number, number> = { 0x84: 1, 0x85: 2, 0x88: 3, 0x80: 3, 0x86: 4, 0x87: 5, 0x8c: 5 }
 const TOPIC_ALIAS_MAX = 64
+const CONNACK_OK = Buffer.from([0x20, 2, 0, 0])
+const CONNACK_PRESENT = Buffer.from([0x20, 2, 1, 0])
 
 export function handleConnect(c: Connection, p: IConnectPacket): void {
   if (c.state !== 'new') return c.protocolError('second CONNECT', 0x82) // [MQTT-3.1.0-2]
@@ -112,9 +114,8 @@ function accept(c: Connection, p: IConnectPacket, a: Accepted): void {
   if (p.will !== undefined) c.will = { message: willMessage(c, p.will), delay: v5 ? (p.will.properties?.willDelayInterval ?? 0) : 0 }
   const { session, present } = b.sessions.attach(c, p.clean !== false, a.expiry)
   c.state = 'connected'
-  const ack: IConnackPacket = { cmd: 'connack', sessionPresent: present }
   if (v5) {
-    ack.reasonCode = 0
+    const ack: IConnackPacket = { cmd: 'connack', sessionPresent: present, reasonCode: 0 }
     ack.properties = {
       receiveMaximum: limits.max_inflight,
       maximumPacketSize: limits.max_packet_size,
@@ -127,9 +128,8 @@ function accept(c: Connection, p: IConnectPacket, a: Accepted): void {
       ...(a.serverKeepAlive === undefined ? {} : { serverKeepAlive: a.serverKeepAlive }),
       ...(a.expiryCapped ? { sessionExpiryInterval: a.expiry } : {}),
     }
-  } else ack.returnCode = 0
-  c.send(ack)
-  b.logger.debug({ clientId: c.clientId, present, version: c.protocolVersion }, 'client connected')
+    c.send(ack)
+  } else c.sendRaw(present ? CONNACK_PRESENT : CONNACK_OK) // the common case, without building a packet
   if (present) b.delivery.resume(session)
   c.resume()
   c.drainBacklog()
