@@ -12,11 +12,11 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { connect as tlsConnect, type TLSSocket } from 'node:tls'
 import { parseArgs } from 'node:util'
-import { resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { makeTestCerts, type TestCerts } from '../test/helpers/certs.ts'
 import { startMosquitto } from '../test/helpers/mosquitto.ts'
 import { freePort } from '../test/helpers/ports.ts'
-import { waitFor } from '../test/helpers/tmp.ts'
+import { tempDir, waitFor } from '../test/helpers/tmp.ts'
 import { cpuMs, rssKb } from './lib/proc.ts'
 
 const { values: opt } = parseArgs({
@@ -47,8 +47,11 @@ async function serve(port: number, cert: string, key: string): Promise<void> {
   process.once('SIGTERM', () => process.exit(0))
 }
 
+type BrokerName = 'fieldgate' | 'mosquitto' | 'mosquitto-nodelay'
+const NAMES: BrokerName[] = ['fieldgate', 'mosquitto', 'mosquitto-nodelay']
+
 interface Broker {
-  name: 'fieldgate' | 'mosquitto'
+  name: BrokerName
   port: number
   pid: number
   stop(): Promise<void>
@@ -60,10 +63,34 @@ process.on('exit', () => {
   for (const p of live) p.kill('SIGKILL')
 })
 
-async function startFieldgate(certs: TestCerts): Promise<Broker> {
+/**
+ * This file bundled by esbuild, as the release is, so the broker runs on plain node: tsx's loader
+ * would add its own threads and ~100 MiB to the RSS being measured.
+ */
+async function bundleSelf(): Promise<{ file: string; cleanup(): void }> {
+  const { build } = await import('esbuild')
+  const { dir, cleanup } = tempDir('fieldgate-tlsbench-')
+  const file = join(dir, 'tls-bench.mjs')
+  await build({
+    entryPoints: [resolve(import.meta.dirname, 'tls.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    minify: true,
+    keepNames: true,
+    outfile: file,
+    logLevel: 'warning',
+    external: ['esbuild'],
+    // CommonJS dependencies inside an ESM bundle still call require() for Node built-ins.
+    banner: { js: "import { createRequire as __fgCreateRequire } from 'node:module'; const require = __fgCreateRequire(import.meta.url);" },
+  })
+  return { file, cleanup }
+}
+
+async function startFieldgate(certs: TestCerts, bundle: string): Promise<Broker> {
   const port = await freePort()
-  const script = resolve(import.meta.dirname, 'tls.ts')
-  const proc: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script, '--serve', String(port), '--cert', certs.serverCert, '--key', certs.serverKey], {
+  const proc: ChildProcess = spawn(process.execPath, [bundle, '--serve', String(port), '--cert', certs.serverCert, '--key', certs.serverKey], {
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   live.add(proc)
@@ -84,11 +111,15 @@ async function startFieldgate(certs: TestCerts): Promise<Broker> {
   }
 }
 
-async function startMosq(certs: TestCerts): Promise<Broker> {
-  const m = await startMosquitto({ listenerLines: [`certfile ${certs.serverCert}`, `keyfile ${certs.serverKey}`], extra: ['max_connections -1'] })
+/** Mosquitto does not set TCP_NODELAY by default (see FINDINGS); `set_tcp_nodelay true` is measured too. */
+async function startMosq(certs: TestCerts, nodelay: boolean): Promise<Broker> {
+  const m = await startMosquitto({
+    listenerLines: [`certfile ${certs.serverCert}`, `keyfile ${certs.serverKey}`],
+    extra: ['max_connections -1', ...(nodelay ? ['set_tcp_nodelay true'] : [])],
+  })
   live.add(m.proc)
   m.proc.once('exit', () => live.delete(m.proc))
-  return { name: 'mosquitto', port: m.port, pid: m.proc.pid as number, stop: () => m.stop() }
+  return { name: nodelay ? 'mosquitto-nodelay' : 'mosquitto', port: m.port, pid: m.proc.pid as number, stop: () => m.stop() }
 }
 
 const CONNACK = 0x20
@@ -163,23 +194,27 @@ async function main(): Promise<void> {
   const rounds = Number(opt.rounds)
   const certs = makeTestCerts([])
   const ca = readFileSync(certs.caCert)
-  const results: Record<string, { rate: number[]; cpu: number[]; rss: Array<{ baseKb: number; withKb: number; perConnKb: number }> }> = {
-    fieldgate: { rate: [], cpu: [], rss: [] },
-    mosquitto: { rate: [], cpu: [], rss: [] },
-  }
+  const bundle = await bundleSelf()
+  type Rss = { baseKb: number; withKb: number; perConnKb: number }
+  const results = Object.fromEntries(NAMES.map((k) => [k, { rate: [] as number[], cpu: [] as number[], rss: [] as Rss[] }])) as Record<
+    BrokerName,
+    { rate: number[]; cpu: number[]; rss: Rss[] }
+  >
+  const starters: Array<() => Promise<Broker>> = [() => startFieldgate(certs, bundle.file), () => startMosq(certs, false), () => startMosq(certs, true)]
   try {
     for (let r = 0; r < rounds; r++) {
-      const order: Array<(c: TestCerts) => Promise<Broker>> = r % 2 === 0 ? [startFieldgate, startMosq] : [startMosq, startFieldgate]
+      // Rotate the order each round so no broker always runs first (or last) on a warm machine.
+      const order = starters.map((_, i) => starters[(i + r) % starters.length] as () => Promise<Broker>)
       for (const start of order) {
-        const b = await start(certs)
+        const b = await start()
         try {
           process.stderr.write(`[tls bench] round ${r + 1}: ${b.name} connect rate ...\n`)
           const cr = await connectRate(b, ca, seconds, concurrency)
           if (cr.errors > 0) process.stderr.write(`[tls bench] ${b.name}: ${cr.errors} failed connects\n`)
-          results[b.name]?.rate.push(cr.rate)
-          results[b.name]?.cpu.push(cr.cpuMsPer1000)
+          results[b.name].rate.push(cr.rate)
+          results[b.name].cpu.push(cr.cpuMsPer1000)
           process.stderr.write(`[tls bench] round ${r + 1}: ${b.name} RSS with ${n} TLS clients ...\n`)
-          results[b.name]?.rss.push(await idleRss(b, ca, n))
+          results[b.name].rss.push(await idleRss(b, ca, n))
         } finally {
           await b.stop()
         }
@@ -187,26 +222,28 @@ async function main(): Promise<void> {
     }
   } finally {
     certs.cleanup()
+    bundle.cleanup()
     clearTimeout(deadline)
   }
-  const best = (k: string): { rate: number; cpu: number; rss: { baseKb: number; withKb: number; perConnKb: number } } => {
-    const r = results[k] as (typeof results)[string]
+  const best = (k: BrokerName): { rate: number; cpu: number; rss: Rss } => {
+    const r = results[k]
     const i = r.rate.indexOf(Math.max(...r.rate))
-    const rss = [...r.rss].sort((a, b) => a.withKb - b.withKb)[0] as { baseKb: number; withKb: number; perConnKb: number }
+    const rss = [...r.rss].sort((a, b) => a.withKb - b.withKb)[0] as Rss
     return { rate: r.rate[i] as number, cpu: r.cpu[i] as number, rss }
   }
   const fg = best('fieldgate')
-  const mq = best('mosquitto')
   const mb = (kb: number): string => `${(kb / 1024).toFixed(1)} MiB`
-  const lines = [
-    `TLS connect rate (full handshake + CONNECT/CONNACK, concurrency ${concurrency}, ${seconds} s, best of ${rounds}):`,
-    `  fieldgate  ${fg.rate.toFixed(0)} conn/s   broker CPU ${fg.cpu.toFixed(0)} ms per 1000 connects`,
-    `  mosquitto  ${mq.rate.toFixed(0)} conn/s   broker CPU ${mq.cpu.toFixed(0)} ms per 1000 connects`,
-    `  ratio mosquitto/fieldgate: ${(mq.rate / fg.rate).toFixed(2)}x (target <= 1.5x)`,
-    `RSS with ${n} idle TLS clients:`,
-    `  fieldgate  ${mb(fg.rss.baseKb)} idle -> ${mb(fg.rss.withKb)}  (${fg.rss.perConnKb.toFixed(1)} KiB per connection)`,
-    `  mosquitto  ${mb(mq.rss.baseKb)} idle -> ${mb(mq.rss.withKb)}  (${mq.rss.perConnKb.toFixed(1)} KiB per connection)`,
-  ]
+  const lines = [`TLS connect rate (full handshake + CONNECT/CONNACK + DISCONNECT, concurrency ${concurrency}, ${seconds} s, best of ${rounds}):`]
+  for (const k of NAMES) {
+    const b = best(k)
+    lines.push(`  ${k.padEnd(18)} ${b.rate.toFixed(0).padStart(6)} conn/s   broker CPU ${b.cpu.toFixed(0)} ms per 1000 connects`)
+  }
+  for (const k of ['mosquitto', 'mosquitto-nodelay'] as const) lines.push(`  ${k} / fieldgate: ${(best(k).rate / fg.rate).toFixed(2)}x (target <= 1.5x)`)
+  lines.push(`RSS with ${n} idle TLS clients (best of ${rounds}):`)
+  for (const k of NAMES) {
+    const { rss } = best(k)
+    lines.push(`  ${k.padEnd(18)} ${mb(rss.baseKb)} idle -> ${mb(rss.withKb)}  (${rss.perConnKb.toFixed(1)} KiB per connection)`)
+  }
   process.stdout.write(lines.join('\n') + '\n')
   process.stdout.write(JSON.stringify({ bench: 'tls', concurrency, seconds, connections: n, results }) + '\n')
 }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { chmodSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { tempDir } from './tmp.ts'
 
@@ -56,5 +56,8 @@ export function makeTestCerts(clientNames: string[] = ['device-1']): TestCerts {
   writeFileSync(passphraseFile, 'test passphrase\n', { mode: 0o600 })
   const serverKeyEncrypted = join(dir, 'server-enc.key')
   openssl(['pkey', '-in', server.key, '-aes256', '-passout', `file:${passphraseFile}`, '-out', serverKeyEncrypted], dir)
+  // Mosquitto drops to its own user: let it read this throwaway PKI (test keys only).
+  chmodSync(dir, 0o755)
+  for (const f of readdirSync(dir)) chmodSync(join(dir, f), 0o644)
   return { dir, caCert: ca.cert, serverCert: server.cert, serverKey: server.key, serverKeyEncrypted, passphraseFile, clients, rogue, cleanup }
 }
