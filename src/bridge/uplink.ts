@@ -10,6 +10,7 @@ import {
   type Logger,
   type Message,
   type Qos,
+  type QueueStats,
   type Sink,
   type Status,
   type TimerHandle,
@@ -33,6 +34,10 @@ export interface UplinkDeps {
   readFile?: ReadFile
   /** Bound on the graceful part of stop() (offline message + DISCONNECT). */
   stopTimeout?: number
+  /** The uplink's queue statistics, so status() and `$SYS` show backlog depth and oldest age. */
+  queueStats?: () => QueueStats
+  /** How often the `$SYS` health topics are refreshed besides state changes; default 5 s. */
+  healthInterval?: number
 }
 
 export interface Uplink extends Sink {
@@ -70,6 +75,7 @@ export class MqttUplink implements Uplink {
   private running = false
   private isOnline = false
   private retryTimer: TimerHandle | null = null
+  private healthTimer: TimerHandle | null = null
   private pending = new Set<Pending>()
   private onlineCbs = new Set<() => void>()
   private lastAckAt: number | null = null
@@ -134,6 +140,11 @@ export class MqttUplink implements Uplink {
   start(): void {
     if (this.running) return
     this.running = true
+    const every = this.deps.healthInterval ?? 5000
+    if (this.deps.local && every > 0) {
+      this.healthTimer = this.clock.setInterval(() => this.publishHealth(), every)
+      this.healthTimer.unref?.()
+    }
     this.attempt()
   }
 
@@ -193,6 +204,8 @@ export class MqttUplink implements Uplink {
     this.running = false
     if (this.retryTimer) this.clock.clearTimeout(this.retryTimer)
     this.retryTimer = null
+    if (this.healthTimer) this.clock.clearInterval(this.healthTimer)
+    this.healthTimer = null
     this.probe.stop()
     const client = this.client
     if (client && this.isOnline) {
@@ -214,6 +227,8 @@ export class MqttUplink implements Uplink {
   }
 
   private details(): Record<string, unknown> {
+    const q = this.deps.queueStats?.()
+    const backlog = q ? { backlog: q.depth, oldestAgeMs: q.oldestEnqueuedAt === null ? null : Math.max(0, this.clock.now() - q.oldestEnqueuedAt) } : {}
     return {
       name: this.name,
       state: this.sup.state,
@@ -230,12 +245,23 @@ export class MqttUplink implements Uplink {
       published: this.published,
       downlinked: this.downlinked,
       loopsDropped: this.loopsDropped,
+      waiting: this.gate.waiting,
+      ...backlog,
     }
   }
 
   private publishHealth(): void {
     const d = this.details()
-    this.health.publish({ state: d.state, since: d.since, last_error: d.lastError, reconnects: d.reconnects, rtt: d.rttMs, last_ack: d.lastAckAt, server: d.server })
+    this.health.publish({
+      state: d.state,
+      since: d.since,
+      last_error: d.lastError,
+      reconnects: d.reconnects,
+      rtt: d.rttMs,
+      last_ack: d.lastAckAt,
+      server: d.server,
+      ...(d.backlog === undefined ? {} : { backlog: d.backlog, oldest_age: d.oldestAgeMs }),
+    })
   }
 
   private attempt(): void {

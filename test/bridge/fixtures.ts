@@ -1,5 +1,5 @@
 import { connect, type MqttClient } from 'mqtt'
-import { createUplink, type Uplink } from '../../src/bridge/index.ts'
+import { createUplink, type Uplink, type UplinkDeps } from '../../src/bridge/index.ts'
 import { uplinkSchema, type UplinkInput } from '../../src/config/sections/bridge.ts'
 import { topicMatches } from '../../src/bridge/remap.ts'
 import { silentLogger, type InProcessSubscribeOptions, type LocalBroker, type Message, type Status } from '../../src/core/index.ts'
@@ -43,8 +43,10 @@ export function uplinkConfig(input: Partial<UplinkInput> & { url: string }) {
   return uplinkSchema.parse({ name: 'cloud', keepalive: '5s', connect_timeout: '2s', backoff: { min: '100ms', max: '1s' }, ...input })
 }
 
-export function startUplink(input: Partial<UplinkInput> & { url: string }, local?: LocalBroker, gatewayId = 'gw1'): Uplink {
-  const u = createUplink(uplinkConfig(input), local ? { gatewayId, logger: silentLogger, local, stopTimeout: 1000 } : { gatewayId, logger: silentLogger, stopTimeout: 1000 })
+export function startUplink(input: Partial<UplinkInput> & { url: string }, local?: LocalBroker, gatewayId = 'gw1', extra: Partial<UplinkDeps> = {}): Uplink {
+  const deps: UplinkDeps = { gatewayId, logger: silentLogger, stopTimeout: 1000, ...extra }
+  if (local) deps.local = local
+  const u = createUplink(uplinkConfig(input), deps)
   u.start()
   return u
 }

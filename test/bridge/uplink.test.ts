@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { MESSAGE_ID_PROPERTY, TIMESTAMP_PROPERTY } from '../../src/bridge/index.ts'
-import { isFieldgateError } from '../../src/core/index.ts'
+import { isFieldgateError, type QueueStats } from '../../src/core/index.ts'
 import { startFaultProxy } from '../helpers/fault-proxy.ts'
 import { startMosquitto, type MosquittoHandle } from '../helpers/mosquitto.ts'
 import { freePort } from '../helpers/ports.ts'
@@ -160,7 +160,8 @@ test('downlink commands arrive locally, remapped, tagged with the bridge origin'
 
 test('status reports state, since, RTT from the probe and the server, and mirrors them to $SYS topics', { timeout: 15_000 }, async () => {
   const local = new FakeLocalBroker()
-  const u = startUplink({ name: 's1', url: `mqtt://127.0.0.1:${mq.port}`, probe: { interval: '200ms', timeout: '1s' } }, local)
+  const queueStats = (): QueueStats => ({ depth: 7, bytes: 700, oldestEnqueuedAt: Date.now() - 1500, appended: 7, acked: 0, dropped: 0, rejected: 0, lastError: null })
+  const u = startUplink({ name: 's1', url: `mqtt://127.0.0.1:${mq.port}`, probe: { interval: '200ms', timeout: '1s' } }, local, 'gw1', { queueStats, healthInterval: 100 })
   try {
     await waitOnline(u)
     await waitFor(() => u.status().details.rttMs !== null, 3000)
@@ -172,6 +173,10 @@ test('status reports state, since, RTT from the probe and the server, and mirror
     assert.equal(local.retained.get('$SYS/fieldgate/bridge/s1/state')?.payload.toString(), 'online')
     await waitFor(() => local.retained.has('$SYS/fieldgate/bridge/s1/rtt'), 3000)
     assert.equal(local.retained.get('$SYS/fieldgate/bridge/s1/state')?.origin, '$bridge:s1')
+    assert.equal(s.details.backlog, 7, 'backlog depth from the queue')
+    assert.ok((s.details.oldestAgeMs as number) >= 1500)
+    assert.equal(local.retained.get('$SYS/fieldgate/bridge/s1/backlog')?.payload.toString(), '7')
+    assert.ok(local.retained.has('$SYS/fieldgate/bridge/s1/oldest_age'))
   } finally {
     await u.stop()
   }
