@@ -93,3 +93,13 @@ test('the schema refuses unknown keys, other URL schemes, a certificate without 
   assert.equal(uplinkSchema.safeParse({ name: 'c', url: 'mqtt://h', backoff: { min: 5000, max: 1000 } }).success, false)
   assert.equal(uplinkSchema.safeParse({ name: 'c', url: 'mqtt://h', forward: [{ filter: '#', qos: 3 }] }).success, false)
 })
+
+test('rule topics are checked when the config is read: templates, wildcards and filters', () => {
+  const bad = (rule: Record<string, unknown>, key: 'forward' | 'downlink' = 'forward') => uplinkSchema.safeParse({ name: 'c', url: 'mqtt://h', [key]: [rule] }).success === false
+  assert.ok(bad({ filter: '#', remote: 'x/{host}' }), 'unknown placeholder')
+  assert.ok(bad({ filter: '#', remote: 'x/+' }), 'wildcard in a remote topic')
+  assert.ok(bad({ filter: 'a/#/b' }), '# not last')
+  assert.ok(bad({ filter: 'a/b+' }), '+ not a whole level')
+  assert.ok(bad({ remote_filter: 'cmd/#', local: 'x/#' }, 'downlink'), 'wildcard in a local topic')
+  assert.equal(uplinkSchema.safeParse({ name: 'c', url: 'mqtt://h', forward: [{ filter: 'a/+/#', remote: 'up/{gateway}/{2}/{topic}' }] }).success, true)
+})

@@ -4,6 +4,19 @@ import { duration, qos } from './common.ts'
 /** mqtt://, mqtts://, ws:// or wss:// followed by a host. */
 const brokerUrl = z.string().regex(/^(mqtt|mqtts|ws|wss):\/\/[^/\s]+/, 'a URL such as "mqtts://host:8883" (mqtt, mqtts, ws or wss)')
 
+/** A topic template: placeholders {topic}, {gateway} and {1}, {2}... only; no wildcards. */
+const topicTemplate = z
+  .string()
+  .min(1)
+  .refine((t) => [...t.matchAll(/\{([^{}]*)\}/g)].every((m) => /^(topic|gateway|[1-9]\d*)$/.test(m[1] ?? '')), 'placeholders are {topic}, {gateway} and {1}, {2}...')
+  .refine((t) => !/[+#]/.test(t), 'a remote or local topic cannot contain the wildcards + or #')
+
+/** An MQTT topic filter: "#" only as the last level, "+" only as a whole level [MQTT-4.7.1-2, MQTT-4.7.1-3]. */
+const topicFilter = z
+  .string()
+  .min(1)
+  .refine((f) => f.split('/').every((l, i, all) => (l.includes('#') ? l === '#' && i === all.length - 1 : !l.includes('+') || l === '+')), 'a filter such as "plant/+/temp" or "plant/#"')
+
 /** QoS / retain either fixed or taken from each message. */
 const qosOrMessage = z.union([z.literal('message'), qos])
 const retainOrMessage = z.union([z.literal('message'), z.boolean()])
@@ -41,12 +54,12 @@ const statusMessage = (payload: string) =>
 const forwardRuleSchema = z
   .object({
     /** Local MQTT topic filter this rule forwards. */
-    filter: z.string().min(1),
+    filter: topicFilter,
     /**
      * Remote topic: a template with {topic} (local topic after strip_prefix), {gateway} and {1}, {2}...
      * (local topic levels, 1-based); without placeholders it is a fixed topic. "cloud/{topic}" adds a prefix.
      */
-    remote: z.string().min(1).default('{topic}'),
+    remote: topicTemplate.default('{topic}'),
     /** Removed from the start of the local topic before {topic} is filled in. */
     strip_prefix: z.string().optional(),
     /** Fixed QoS 0/1/2 or "message" to keep each message's QoS. */
@@ -63,9 +76,9 @@ const forwardRuleSchema = z
 const downlinkRuleSchema = z
   .object({
     /** Remote topic filter subscribed on the cloud broker. */
-    remote_filter: z.string().min(1),
+    remote_filter: topicFilter,
     /** Local topic: template with {topic} (remote topic after strip_prefix), {gateway}, {1}, {2}... */
-    local: z.string().min(1).default('{topic}'),
+    local: topicTemplate.default('{topic}'),
     /** Removed from the start of the remote topic before {topic} is filled in. */
     strip_prefix: z.string().optional(),
     /** Subscription QoS on the cloud broker. */
