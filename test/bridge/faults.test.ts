@@ -129,3 +129,36 @@ for (const version of [5, 4] as const) {
     }
   })
 }
+
+test('with a persistent session (clean false, session expiry) commands sent while the link was down arrive after it comes back', { timeout: 20_000 }, async () => {
+  const proxy = await startFaultProxy(mq.port)
+  const local = new FakeLocalBroker()
+  const u = startUplink(
+    {
+      name: 'ps1',
+      url: `mqtt://127.0.0.1:${proxy.port}`,
+      clean: false,
+      session_expiry: '60s',
+      probe: { interval: 0 },
+      downlink: [{ remote_filter: 'ps1/cmd/#', local: 'cmd/{3}' }],
+    },
+    local,
+  )
+  const w = await watch(mq.port, [])
+  try {
+    await waitOnline(u)
+    proxy.down()
+    await waitFor(() => !u.online, 3000)
+    await w.client.publishAsync('ps1/cmd/valve', 'open', { qos: 1 })
+    await sleep(200)
+    assert.equal(local.published.filter((m) => m.topic.startsWith('cmd/')).length, 0)
+    proxy.restore()
+    await waitOnline(u, 8000)
+    const got = await waitForValue(() => local.published.find((m) => m.topic === 'cmd/valve'), 3000, 'queued command delivered')
+    assert.equal(got.payload.toString(), 'open')
+  } finally {
+    await u.stop()
+    await w.close()
+    await proxy.close()
+  }
+})
