@@ -250,11 +250,13 @@ export class MqttBroker implements Broker {
     this.closing = true
     if (this.sweepTimer !== null) this.clock.clearInterval(this.sweepTimer)
     this.sys.stop()
-    await Promise.all(this.listeners.map((l) => l.close()))
+    // stop accepting first; a listener's close resolves only once its connections are gone
+    const stopped = Promise.all(this.listeners.map((l) => l.close()))
     for (const c of [...this.connections]) {
       c.dropWill = true // wills are for clients that vanish, not for a broker shutting down
       c.disconnect(0x8b, 'server shutting down')
     }
+    await stopped
     for (const s of this.sessions.map.values()) {
       if (s.expiryTimer !== null) this.clock.clearTimeout(s.expiryTimer)
       if (s.will?.timer != null) this.clock.clearTimeout(s.will.timer)

@@ -164,3 +164,18 @@ test('a v5 session expires after its Session Expiry Interval', { timeout: 10_000
   await endClient(b)
   await endClient(pub)
 })
+
+test('close() ends connected clients with DISCONNECT 0x8B and resolves', { timeout: 10_000 }, async () => {
+  const own = await startBroker()
+  const c5 = await connectClient(own.port, { protocolVersion: 5 })
+  const c4 = await connectClient(own.port, { protocolVersion: 4 })
+  let reason: number | undefined
+  c5.on('disconnect', (p) => (reason = p.reasonCode))
+  const closed4 = new Promise<void>((resolve) => c4.once('close', () => resolve()))
+  await own.close()
+  await closed4
+  await waitFor(() => reason !== undefined, 3000, 10, 'DISCONNECT')
+  assert.equal(reason, 0x8b)
+  assert.equal(own.broker.status().health, 'down')
+  await Promise.all([endClient(c5, true), endClient(c4, true)])
+})
