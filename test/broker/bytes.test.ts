@@ -136,6 +136,14 @@ test('invalid UTF-8 in a topic name closes the connection', { timeout: 10_000 },
   await assertServiceOk()
 })
 
+test('DUP on a QoS 0 PUBLISH closes the connection', { timeout: 10_000 }, async () => {
+  await expectClosed((w) => {
+    w(connect('dup0'))
+    w(publish('a/b', 'x', 0, 0, false, true))
+  })
+  await assertServiceOk()
+})
+
 test('a wildcard in a topic name closes the connection', { timeout: 10_000 }, async () => {
   await expectClosed((w) => {
     w(connect('wild'))

@@ -25,6 +25,7 @@ export function handlePublish(c: Connection, p: IPublishPacket): void {
     return c.protocolError(`invalid topic name "${topic}"`, 0x90) // [MQTT-3.3.2-2], [MQTT-4.7.3-1]
   }
   const id = p.messageId ?? 0
+  if (qos === 0 && p.dup) return c.protocolError('DUP set on a QoS 0 PUBLISH', 0x81) // [MQTT-3.3.1-2]
   if (qos > 0 && id === 0) return c.protocolError('QoS > 0 PUBLISH without packet identifier', 0x81)
 
   if (qos === 1 && c.waitingIds?.has(id) === true) {
