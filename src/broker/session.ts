@@ -53,6 +53,8 @@ export class Session {
   private inflightMap: Map<number, Delivery> | null = null
   /** Inbound QoS 2 packet ids awaiting PUBREL → the connection serial they arrived on (-1: restored). */
   incomingQos2: Map<number, number> | null = null
+  /** Inbound QoS 2 ids whose PUBREC waits for in-process subscribers (a resend on a new connection waits too). */
+  qos2Pending: Map<number, Promise<void>> | null = null
   disconnectedAt: number | null = null
   expiryTimer: TimerHandle | null = null
   will: PendingWill | null = null

@@ -79,3 +79,35 @@ test('an inbound QoS 2 packet id survives a broker restart, so a resend is not d
   off2()
   await two.close()
 })
+
+test('a QoS 2 resend on a new connection gets PUBREC only once the in-process subscriber has it', { timeout: 15_000 }, async () => {
+  const tb = await startBroker()
+  let release: () => void = () => undefined
+  const gate = new Promise<void>((r) => (release = r))
+  let calls = 0
+  const off = tb.broker.subscribe('q2wait/t', () => {
+    calls++
+    return gate
+  })
+  const a = await rawSocket(tb.port)
+  a.socket.write(connect('q2-wait'))
+  a.socket.write(publish2('q2wait/t', 'slow', 21, false))
+  await waitFor(() => a.data().length >= 4, 3000, 10, 'CONNACK')
+  await sleep(100)
+  assert.equal(a.data().length, 4, 'no PUBREC while the subscriber works')
+  a.socket.destroy()
+  await a.closed
+  const b = await rawSocket(tb.port)
+  b.socket.write(connect('q2-wait'))
+  b.socket.write(publish2('q2wait/t', 'slow', 21, true))
+  await waitFor(() => b.data().length >= 4, 3000, 10, 'CONNACK')
+  await sleep(100)
+  assert.equal(b.data().length, 4, 'still no PUBREC')
+  release()
+  await waitFor(() => b.data().length >= 8, 3000, 10, 'PUBREC')
+  assert.deepEqual([...b.data().subarray(4, 8)], [0x50, 2, 0, 21])
+  assert.equal(calls, 1)
+  b.socket.destroy()
+  off()
+  await tb.close()
+})

@@ -37,7 +37,10 @@ export function handlePublish(c: Connection, p: IPublishPacket): void {
     if (state === 'reused') return c.protocolError(`packet identifier ${id} reused while awaiting PUBREL`, 0x82)
     if (state === 'dup') {
       // a resend of a message we already have: answer again, do not route twice [MQTT-4.3.3-10]
-      if (c.waitingIds?.has(-id) !== true) c.sendAck('pubrec', id)
+      if (c.waitingIds?.has(-id) === true) return // this connection's PUBREC is on its way
+      const waiting = c.session?.qos2Pending?.get(id) // still being stored for an earlier connection
+      if (waiting !== undefined) c.acknowledge('pubrec', id, waiting)
+      else c.sendAck('pubrec', id)
       return
     }
   }
@@ -84,7 +87,18 @@ export function handlePublish(c: Connection, p: IPublishPacket): void {
   const props = c.v5 ? publishProperties(p.properties) : undefined
   if (props !== undefined) m.properties = props
   const pending = b.ingest(m)
-  if (pending !== undefined) pending.catch(() => undefined) // handled in order by acknowledge()
+  if (pending !== undefined) {
+    pending.catch(() => undefined) // handled in order by acknowledge()
+    const s = c.session
+    if (qos === 2 && s !== null) {
+      const waits = (s.qos2Pending ??= new Map())
+      waits.set(id, pending)
+      const done = (): void => {
+        if (waits.get(id) === pending) waits.delete(id)
+      }
+      pending.then(done, done)
+    }
+  }
   if (qos === 0) return
   c.acknowledge(qos === 1 ? 'puback' : 'pubrec', id, pending)
 }
