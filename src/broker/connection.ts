@@ -15,6 +15,11 @@ const MAX_BACKLOG_PACKETS = 1000
 const OWNER = Symbol('fieldgate.connection')
 type OwnedStream = Duplex & { [OWNER]?: Connection }
 
+/** Maximum Packet Size counts the whole packet: fixed header byte, length bytes and the rest [MQTT-3.1.2.24]. */
+function wholePacket(remaining: number): number {
+  return remaining < 0 ? 0 : 1 + (remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4) + remaining
+}
+
 function onStreamData(this: OwnedStream, chunk: Buffer): void {
   this[OWNER]?.onData(chunk)
 }
@@ -120,7 +125,7 @@ export class Connection implements SessionLink, ParserOwner {
     this.parser = parser
     // Refuse an oversized packet as soon as its length is known, before buffering it
     const declared = declaredLength(parser)
-    if (declared > this.broker.config.limits.max_packet_size) this.tooLarge(declared)
+    if (wholePacket(declared) > this.broker.config.limits.max_packet_size) this.tooLarge(wholePacket(declared))
   }
 
   onParseError(message: string): void {
@@ -138,7 +143,8 @@ export class Connection implements SessionLink, ParserOwner {
 
   onPacket(p: Packet): void {
     if (this.state === 'closed') return
-    if ((p.length ?? 0) > this.broker.config.limits.max_packet_size) return this.tooLarge(p.length ?? 0)
+    const size = wholePacket(p.length ?? 0)
+    if (size > this.broker.config.limits.max_packet_size) return this.tooLarge(size)
     if (this.state === 'connecting') {
       if (p.cmd === 'connect') return this.protocolError('second CONNECT', 0x82) // [MQTT-3.1.0-2]
       if (this.backlog === null) this.backlog = []

@@ -194,6 +194,21 @@ test('an oversized packet is refused as soon as its length is known', { timeout:
   await assertServiceOk()
 })
 
+test('max_packet_size counts the whole packet: exactly the limit passes, one byte more is refused', { timeout: 10_000 }, async () => {
+  const sub = await connectClient(tb.port, { protocolVersion: 4 })
+  const got = collect(sub)
+  await sub.subscribeAsync('size/+')
+  const fits = publish('size/a', 'x'.repeat(1024 - 3 - 2 - 6)) // 1 type byte + 2 length bytes + topic + payload
+  assert.equal(fits.length, 1024)
+  const r = await rawSocket(tb.port)
+  r.socket.write(connect('size-ok'))
+  r.socket.write(fits)
+  await waitFor(() => got.length === 1, 3000, 10, 'the 1024-byte packet')
+  r.socket.write(publish('size/b', 'x'.repeat(1024 - 3 - 2 - 6 + 1)))
+  await r.closed
+  await endClient(sub)
+})
+
 test('a socket that never sends CONNECT is closed after connect_timeout', { timeout: 10_000 }, async () => {
   const r = await rawSocket(tb.port)
   const t0 = Date.now()
