@@ -1,4 +1,4 @@
-import { connect, type IClientPublishOptions, type IPublishPacket, type MqttClient } from 'mqtt'
+import { connect, type IClientOptions, type IClientPublishOptions, type IPublishPacket, type MqttClient } from 'mqtt'
 import type { UplinkConfig } from '../config/sections/bridge.ts'
 import {
   Backoff,
@@ -20,6 +20,7 @@ import { fromPacketProperties, withTimeout } from './packet.ts'
 import { InflightGate, NO_LIMITS, limitsFromConnack, type ServerLimits } from './limits.ts'
 import { clientOptions, serverList, uplinkTopics, type ReadFile, type UplinkTopics } from './options.ts'
 import { Probe } from './probe.ts'
+import { Qos2Recovery } from './qos2.ts'
 import { filtersOverlap, topicMatches } from './remap.ts'
 import { DownlinkRules, ForwardRules } from './rules.ts'
 import { Supervisor } from './supervisor.ts'
@@ -38,6 +39,8 @@ export interface UplinkDeps {
   queueStats?: () => QueueStats
   /** How often the `$SYS` health topics are refreshed besides state changes; default 5 s. */
   healthInterval?: number
+  /** Packet id allocation per connection (tests force id reuse with it); MQTT.js's default otherwise. */
+  messageIds?: () => NonNullable<IClientOptions['messageIdProvider']>
 }
 
 export interface Uplink extends Sink {
@@ -83,8 +86,11 @@ export class MqttUplink implements Uplink {
   private downlinked = 0
   private published = 0
   private corked = false
+  private qos2Released = 0
   private limits: ServerLimits = NO_LIMITS
   private gate = new InflightGate(NO_LIMITS.receiveMaximum)
+  /** Only a resumed session can hold QoS 2 exchanges open across connections. */
+  private readonly qos2: Qos2Recovery | null
 
   constructor(
     private readonly cfg: UplinkConfig,
@@ -101,6 +107,7 @@ export class MqttUplink implements Uplink {
     this.down = new DownlinkRules(cfg.downlink, deps.gatewayId)
     this.health = new HealthTopics(deps.local, cfg.name, this.origin, this.log)
     this.ownTopics = [...this.forward.covers(), this.topics.statusTopic, this.topics.birthTopic]
+    this.qos2 = cfg.clean ? null : new Qos2Recovery()
     this.probe = new Probe(
       this.clock,
       cfg.probe.interval,
@@ -246,6 +253,8 @@ export class MqttUplink implements Uplink {
       downlinked: this.downlinked,
       loopsDropped: this.loopsDropped,
       waiting: this.gate.waiting,
+      qos2Open: this.qos2?.pending ?? 0,
+      qos2Released: this.qos2Released,
       ...backlog,
     }
   }
@@ -272,12 +281,15 @@ export class MqttUplink implements Uplink {
     const gen = ++this.gen
     let client: MqttClient
     try {
-      client = connect(server, clientOptions(this.cfg, this.deps.gatewayId, this.deps.readFile))
+      const opts = clientOptions(this.cfg, this.deps.gatewayId, this.deps.readFile)
+      if (this.deps.messageIds) opts.messageIdProvider = this.deps.messageIds()
+      client = connect(server, opts)
     } catch (err) {
       this.retry(errorMessage(err))
       return
     }
     this.client = client
+    this.qos2?.watch(client)
     let lastErr: string | null = null
     const socket = client.stream as unknown as { setNoDelay?: (on: boolean) => void }
     socket.setNoDelay?.(true) // an uplink carries small messages; Nagle would add up to 40 ms each
@@ -289,7 +301,7 @@ export class MqttUplink implements Uplink {
       if (gen !== this.gen) return
       this.limits = this.cfg.protocol_version === 5 ? limitsFromConnack(connack) : NO_LIMITS
       this.gate = new InflightGate(this.limits.receiveMaximum)
-      void this.onConnect(gen, client, server)
+      void this.onConnect(gen, client, server, connack.sessionPresent)
     })
     client.on('message', (topic, payload, packet) => {
       if (gen === this.gen) this.onMessage(topic, payload, packet)
@@ -302,7 +314,7 @@ export class MqttUplink implements Uplink {
     })
   }
 
-  private async onConnect(gen: number, client: MqttClient, server: string): Promise<void> {
+  private async onConnect(gen: number, client: MqttClient, server: string, sessionPresent: boolean): Promise<void> {
     try {
       const subs: Record<string, { qos: 0 | 1 | 2; nl?: boolean }> = {}
       if (this.cfg.probe.interval > 0) subs[this.topics.probeTopic] = { qos: 0 }
@@ -311,6 +323,10 @@ export class MqttUplink implements Uplink {
         subs[d.filter] = this.cfg.protocol_version === 5 ? { qos: d.qos, nl: true } : { qos: d.qos }
       }
       const setup = async (): Promise<void> => {
+        // Before any new packet id is used: release what a resumed session still holds open.
+        const released = await (this.qos2?.recover(client, sessionPresent, this.cfg.connect_timeout) ?? 0)
+        if (released > 0) this.log.info({ released }, 'released QoS 2 exchanges left open by the previous connection')
+        this.qos2Released += released
         if (Object.keys(subs).length > 0) {
           const granted = await client.subscribeAsync(subs)
           for (const g of granted) if (g.qos === 128) this.log.warn({ filter: g.topic }, 'cloud broker refused a downlink subscription')
@@ -375,6 +391,7 @@ export class MqttUplink implements Uplink {
     const wasOnline = this.isOnline
     this.isOnline = false
     this.probe.stop()
+    this.qos2?.lost()
     if (client) {
       client.removeAllListeners('message')
       client.removeAllListeners('connect')

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import type { Uplink } from '../../src/bridge/index.ts'
-import type { LocalBroker, Message } from '../../src/core/index.ts'
+import { isFieldgateError, type LocalBroker, type Message } from '../../src/core/index.ts'
 import { startFaultProxy } from '../helpers/fault-proxy.ts'
 import { startMosquitto, type MosquittoHandle } from '../helpers/mosquitto.ts'
 import { waitFor } from '../helpers/tmp.ts'
@@ -156,6 +156,54 @@ test('with a persistent session (clean false, session expiry) commands sent whil
     await waitOnline(u, 8000)
     const got = await waitForValue(() => local.published.find((m) => m.topic === 'cmd/valve'), 3000, 'queued command delivered')
     assert.equal(got.payload.toString(), 'open')
+  } finally {
+    await u.stop()
+    await w.close()
+    await proxy.close()
+  }
+})
+
+/** Packet ids from 1 on every connection: makes a resumed session's stale QoS 2 id certain to be reused. */
+class IdsFromOne {
+  private n = 1
+  allocate(): number {
+    return this.n++
+  }
+  getLastAllocated(): number {
+    return this.n - 1
+  }
+  register(): boolean {
+    return true
+  }
+  deallocate(): void {}
+  clear(): void {}
+}
+
+test('a resumed session first releases (PUBREL) the QoS 2 exchange the dropped link left open, then carries on with the same packet ids', { timeout: 20_000 }, async () => {
+  const proxy = await startFaultProxy(mq.port)
+  const w = await watch(mq.port, ['q2/#'])
+  const u = startUplink(
+    { name: 'q2', url: `mqtt://127.0.0.1:${proxy.port}`, clean: false, session_expiry: '60s', probe: { interval: 0 } },
+    undefined,
+    'gw1',
+    { messageIds: () => new IdsFromOne() },
+  )
+  try {
+    await waitOnline(u)
+    proxy.delay(300)
+    const a = u.publish({ topic: 'q2/a', payload: Buffer.from('A'), qos: 2, retain: false })
+    a.catch(() => undefined)
+    await sleep(450) // PUBLISH reached the broker; its PUBREC is still in the proxy
+    proxy.blackhole()
+    await sleep(100)
+    proxy.restore()
+    await assert.rejects(a, (e: unknown) => isFieldgateError(e, 'BRIDGE_OFFLINE'))
+    await waitOnline(u, 8000)
+    await u.publish({ topic: 'q2/b', payload: Buffer.from('B'), qos: 2, retain: false })
+    await waitForValue(() => w.got.find((g) => g.topic === 'q2/b'), 3000, 'B delivered on the packet id A had')
+    // Mosquitto 2.0 would also accept B without the release; a broker holding A's id open would not.
+    assert.equal(u.status().details.qos2Released, 1, 'PUBREL sent for A and PUBCOMP received before going online')
+    assert.equal(u.status().details.qos2Open, 0)
   } finally {
     await u.stop()
     await w.close()
