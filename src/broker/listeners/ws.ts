@@ -30,10 +30,10 @@ export async function startWsListener(
 ): Promise<StartedListener> {
   const secure = cfg.protocol === 'wss'
   const timeout = opts.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT
-  const server: Server = secure ? createHttpsServer({ ...tlsServerOptions(cfg, name), handshakeTimeout: timeout, noDelay: true }) : createHttpServer({ noDelay: true })
-  // Slow HTTP upgrades are dropped like slow TLS handshakes.
-  server.headersTimeout = timeout
-  server.requestTimeout = timeout
+  // Slow HTTP upgrades are dropped like slow TLS handshakes; Node checks these timeouts only every
+  // connectionsCheckingInterval (30 s by default), so check more often.
+  const http = { noDelay: true, headersTimeout: timeout, requestTimeout: timeout, connectionsCheckingInterval: Math.max(100, Math.min(1000, timeout / 2)) }
+  const server: Server = secure ? createHttpsServer({ ...tlsServerOptions(cfg, name), handshakeTimeout: timeout, ...http }) : createHttpServer(http)
   server.on('request', (_req, res) => {
     res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' }).end(`MQTT over WebSocket: connect to ${cfg.path} with subprotocol "mqtt"\n`)
   })
