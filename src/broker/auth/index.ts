@@ -36,8 +36,9 @@ export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock:
   const guard = new FailureGuard({ ...DEFAULT_GUARD, window: cfg.auth.failure_window, lockoutAfter: cfg.auth.lockout_failures, ...guardOptions }, clock)
   const rate =
     cfg.limits.publish_rate > 0
-      ? new PublishRateLimiter(cfg.limits.publish_rate, cfg.limits.publish_burst, clock, (e) =>
-          log.warn({ clientId: e.key, limit: 'publish_rate', waitMs: e.wait }, e.wait < 0 ? 'client far over its publish rate' : 'client at its publish rate; reading paused'),
+      ? // The broker's limit counter logs the warning (once per client per minute); this adds the detail at debug.
+        new PublishRateLimiter(cfg.limits.publish_rate, cfg.limits.publish_burst, clock, (e) =>
+          log.debug({ clientId: e.key, limit: 'publish_rate', waitMs: e.wait }, e.wait < 0 ? 'client far over its publish rate' : 'client at its publish rate; reading paused'),
         )
       : null
   const revokeListeners: RevokeListener[] = []
