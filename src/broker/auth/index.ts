@@ -9,6 +9,7 @@ import { PasswordChecker } from './passwords.ts'
 import { PublishRateLimiter } from './rate.ts'
 import { loadFiles, revokedIdentities, type AuthFiles } from './files.ts'
 import { TOKEN_USERNAME, tokenDigest } from './tokens.ts'
+import { reloadCertificates } from '../listeners/tls.ts'
 
 export { isLoopbackHost, listenerAllowsAnonymous } from './anonymous.ts'
 export { hashPassword, upsertPasswordLine } from './passwords.ts'
@@ -16,7 +17,10 @@ export { hashPassword, upsertPasswordLine } from './passwords.ts'
 export type SecurityConfig = Pick<BrokerConfig, 'auth' | 'listeners'> & { limits: Pick<BrokerConfig['limits'], 'publish_rate' | 'publish_burst'> }
 
 export interface Security extends BrokerHooks {
-  /** Re-reads the password, tokens and ACL files. A bad file is logged and the previous one kept. */
+  /**
+   * Re-reads the password, tokens and ACL files, and the certificates of listening TLS/WSS servers.
+   * A bad file is logged and the previous one kept (status says so).
+   */
   reload(): Promise<void>
   status(): Status
   close(): void
@@ -45,6 +49,7 @@ export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock:
   const sleeps = new Set<{ h: TimerHandle; done: () => void }>()
   let reloads = 0
   let lastReloadError: string | null = null
+  let certErrors: string[] = []
   let refusedLocked = 0
 
   for (const [i, l] of cfg.listeners.entries()) {
@@ -109,6 +114,10 @@ export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock:
     },
     async reload() {
       reloads++
+      const certs = reloadCertificates()
+      certErrors = certs.failed.map((f) => `${f.listener}: ${f.error}`)
+      for (const f of certs.failed) log.error({ listener: f.listener, err: f.error }, 'TLS certificate reload failed; the listener keeps its previous certificate')
+      if (certs.reloaded.length > 0) log.info({ listeners: certs.reloaded }, 'TLS certificates reloaded')
       let next: AuthFiles
       try {
         next = await loadFiles(cfg.auth, log)
@@ -126,9 +135,10 @@ export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock:
     },
     status() {
       const g = guard.status()
+      const problem = lastReloadError ?? certErrors[0] ?? null
       return {
-        health: lastReloadError ? 'degraded' : 'ok',
-        ...(lastReloadError ? { reason: `last reload failed: ${lastReloadError}` } : {}),
+        health: problem ? 'degraded' : 'ok',
+        ...(problem ? { reason: `last reload failed: ${problem}` } : {}),
         details: {
           passwordUsers: files.users?.size ?? null,
           deviceTokens: files.tokens?.byDigest.size ?? null,
@@ -142,6 +152,7 @@ export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock:
           publishRateRefused: rate?.refused ?? 0,
           reloads,
           lastReloadError,
+          certificateReloadErrors: certErrors,
         },
       }
     },

@@ -49,6 +49,39 @@ export function tlsServerOptions(cfg: ListenerConfig, name: string): TlsOptions 
   return opts
 }
 
+interface LiveSecureServer {
+  name: string
+  cfg: ListenerConfig
+  server: { setSecureContext(options: TlsOptions): void }
+}
+
+/** TLS servers that are listening, so certificates can be re-read without restarting them. */
+const liveSecureServers = new Set<LiveSecureServer>()
+
+export function trackSecureServer(entry: LiveSecureServer): () => void {
+  liveSecureServers.add(entry)
+  return () => liveSecureServers.delete(entry)
+}
+
+/**
+ * Re-reads certificate, key, passphrase and CA files of every listening TLS/WSS server (certificate
+ * rotation on SIGHUP). New handshakes use them; open connections keep theirs. A listener whose files
+ * cannot be read keeps its previous certificate and is reported in `failed`.
+ */
+export function reloadCertificates(): { reloaded: string[]; failed: Array<{ listener: string; error: string }> } {
+  const reloaded: string[] = []
+  const failed: Array<{ listener: string; error: string }> = []
+  for (const s of liveSecureServers) {
+    try {
+      s.server.setSecureContext(tlsServerOptions(s.cfg, s.name))
+      reloaded.push(s.name)
+    } catch (err) {
+      failed.push({ listener: s.name, error: (err as Error).message })
+    }
+  }
+  return { reloaded, failed }
+}
+
 /** The verified client certificate's CN, when this listener takes user names from certificates. */
 export function certUsername(cfg: ListenerConfig, socket: TLSSocket): string | undefined {
   if (!cfg.tls?.use_cn_as_username || !socket.authorized) return undefined
@@ -82,7 +115,9 @@ export async function startTlsListener(
     logger.debug({ listener: name, address: socket.remoteAddress, err: err.message }, 'TLS handshake failed')
     socket.destroy()
   })
-  return listen(server, cfg, name, 'mqtts', logger)
+  const started = await listen(server, cfg, name, 'mqtts', logger)
+  const untrack = trackSecureServer({ name, cfg, server })
+  return { ...started, close: () => (untrack(), started.close()) }
 }
 
 export function listen(

@@ -1,12 +1,12 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http'
-import { createServer as createHttpsServer } from 'node:https'
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
 import type { TLSSocket } from 'node:tls'
 import { createWebSocketStream, WebSocketServer, type WebSocket } from 'ws'
 import type { ListenerConfig } from '../../config/index.ts'
 import type { Logger } from '../../core/logger.ts'
 import type { ConnectionInfo } from '../hooks.ts'
 import type { ConnectionHandler, StartedListener } from './index.ts'
-import { DEFAULT_HANDSHAKE_TIMEOUT, listen, secureInfo, tlsServerOptions, type SecureListenerOptions } from './tls.ts'
+import { DEFAULT_HANDSHAKE_TIMEOUT, listen, secureInfo, tlsServerOptions, trackSecureServer, type SecureListenerOptions } from './tls.ts'
 
 /** MQTT.js and browsers offer "mqtt"; old clients "mqttv3.1". The server must answer with one [MQTT-6.0.0-3]. */
 function pickProtocol(offered: Set<string>): string | false {
@@ -62,11 +62,14 @@ export async function startWsListener(
     stream.on('error', () => undefined) // the connection logs; an unhandled error here would crash the process
     onConnection(stream, info)
   })
-  return listen(server, cfg, name, secure ? 'wss' : 'ws', logger).then((started) => ({
+  const started = await listen(server, cfg, name, secure ? 'wss' : 'ws', logger)
+  const untrack = secure ? trackSecureServer({ name, cfg, server: server as HttpsServer }) : () => false
+  return {
     ...started,
     close: async () => {
+      untrack()
       wss.close()
       await started.close()
     },
-  }))
+  }
 }

@@ -1,14 +1,17 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { X509Certificate } from 'node:crypto'
+import { copyFileSync, readFileSync, rmSync } from 'node:fs'
 import { connect } from 'node:net'
+import { join } from 'node:path'
+import { connect as tlsConnect } from 'node:tls'
 import { after, before, test } from 'node:test'
 import { startTlsListener } from '../../../src/broker/listeners/tls.ts'
 import { brokerSchema } from '../../../src/config/sections/broker.ts'
 import { isFieldgateError } from '../../../src/core/errors.ts'
 import { silentLogger } from '../../../src/core/logger.ts'
 import { makeTestCerts, type TestCerts } from '../../helpers/certs.ts'
-import { waitFor } from '../../helpers/tmp.ts'
+import { tempDir, waitFor } from '../../helpers/tmp.ts'
 import { connectOk, startSecureBroker, tryConnect, type SecureBroker } from './setup.ts'
 
 let certs: TestCerts
@@ -136,4 +139,39 @@ test('TLS listener config mistakes are reported with the listener and key', { ti
   await attempt(undefined, /needs a \[tls\] table/)
   await attempt({ cert_file: certs.serverCert, key_file: certs.serverKey, use_cn_as_username: true }, /need tls.ca_file/)
   await attempt({ cert_file: certs.serverCert, key_file: `${certs.dir}/missing.key` }, /tls.key_file .*missing.key/)
+})
+
+test('reload serves a rotated server certificate to new connections and keeps the old one if the new files are unreadable', { timeout: 20_000 }, async () => {
+  const next = makeTestCerts([])
+  const { dir, cleanup } = tempDir()
+  const cert = join(dir, 'server.crt')
+  const key = join(dir, 'server.key')
+  copyFileSync(certs.serverCert, cert)
+  copyFileSync(certs.serverKey, key)
+  const own = await startSecureBroker({ listeners: [{ protocol: 'mqtts', tls: { cert_file: cert, key_file: key } }] })
+  const fingerprint = (port: number): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const s = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+        resolve(s.getPeerCertificate().fingerprint256)
+        s.destroy()
+      })
+      s.once('error', reject)
+    })
+  const fpOf = (file: string): string => new X509Certificate(readFileSync(file)).fingerprint256
+  try {
+    const port = own.ports[0] as number
+    assert.equal(await fingerprint(port), fpOf(certs.serverCert))
+    copyFileSync(next.serverCert, cert)
+    copyFileSync(next.serverKey, key)
+    await own.security.reload()
+    assert.equal(await fingerprint(port), fpOf(next.serverCert))
+    rmSync(key)
+    await own.security.reload()
+    assert.equal(own.security.status().health, 'degraded')
+    assert.equal(await fingerprint(port), fpOf(next.serverCert), 'still serving the last good certificate')
+  } finally {
+    await own.close()
+    cleanup()
+    next.cleanup()
+  }
 })
