@@ -39,6 +39,8 @@ export class MqttBroker implements Broker {
   readonly delivery: DeliveryEngine
   readonly sessions: SessionRegistry
   readonly connections = new Set<Connection>()
+  /** max_topic_length / max_topic_levels for client topics and filters. */
+  readonly topicLimits: { maxLength: number; maxLevels: number }
   private readonly listeners: StartedListener[] = []
   private readonly sys: SysPublisher
   private sweepTimer: TimerHandle | null = null
@@ -52,6 +54,7 @@ export class MqttBroker implements Broker {
     this.hooks = opts.hooks ?? openHooks
     this.gatewayId = opts.gatewayId
     this.stats = new Stats(this.clock, this.logger)
+    this.topicLimits = { maxLength: this.config.limits.max_topic_length, maxLevels: this.config.limits.max_topic_levels }
     this.retainedStore = opts.retained ?? new MemoryRetainedStore()
     this.persistence = new Persistence(opts.sessions ?? new MemorySessionStore(), this.logger)
     this.delivery = new DeliveryEngine(this)

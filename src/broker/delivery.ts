@@ -91,16 +91,20 @@ export class DeliveryEngine {
   }
 
   /**
-   * Inbound QoS 2: returns 'new' to route it, 'dup' when the id is already awaiting PUBREL (resend of
-   * the same message), 'reused' when a fresh publish reuses an id still in use on this connection.
+   * Inbound QoS 2: 'new' to route it, 'dup' when the id is already awaiting PUBREL (a resend of the same
+   * message), 'reused' when a fresh publish reuses an id still in use on this connection. Changes nothing.
    */
-  inboundQos2Start(c: Connection, packetId: number, dup: boolean): 'new' | 'dup' | 'reused' {
+  inboundQos2State(c: Connection, packetId: number, dup: boolean): 'new' | 'dup' | 'reused' {
+    const seen = c.session?.incomingQos2?.get(packetId)
+    if (seen === undefined) return 'new'
+    return seen === c.serial && !dup ? 'reused' : 'dup'
+  }
+
+  /** Record an accepted inbound QoS 2 id until its PUBREL arrives. */
+  inboundQos2Add(c: Connection, packetId: number): void {
     const s = c.session as Session
-    const seen = s.incomingQos2?.get(packetId)
-    if (seen !== undefined) return seen === c.serial && !dup ? 'reused' : 'dup'
     ;(s.incomingQos2 ??= new Map()).set(packetId, c.serial)
     if (s.persistent) this.b.persistence.run(s, 'add inbound QoS 2 id', (st) => st.addIncomingQos2(s.clientId, packetId))
-    return 'new'
   }
 
   /** PUBREL received (or the publish was refused): the id is free again. */

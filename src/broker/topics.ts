@@ -50,7 +50,8 @@ export function parseFilter(raw: string, limits: TopicLimits): ParsedFilter | st
   return share === undefined ? { filter } : { filter, share }
 }
 
-function limitProblem(s: string, limits: TopicLimits): string | null {
+/** Length and level limits only (the name is already known to be valid). */
+export function limitProblem(s: string, limits: TopicLimits): string | null {
   if (s.length > limits.maxLength) return `longer than ${limits.maxLength} characters`
   let levels = 1
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) === 47) levels++

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { MemoryRetainedStore, MemorySessionStore, type BrokerHooks } from '../../src/broker/index.ts'
 import { waitFor } from '../helpers/tmp.ts'
-import { collect, connectClient, connectCollect, endClient, sleep, startBroker, type TestBroker } from './helpers.ts'
+import { collect, connectClient, connectCollect, endClient, rawSocket, sleep, startBroker, type TestBroker } from './helpers.ts'
 
 /** Hooks a test can steer: users, topic rules and a publish admission function. */
 let admit: (bytes: number) => number = () => 0
@@ -133,4 +133,26 @@ test('messages queued for a restored session are checked against delivery rules 
   )
   await endClient(client)
   await two.close()
+})
+
+test('a QoS 2 publish refused by admission is routed when the client resends it after reconnecting', { timeout: 10_000 }, async () => {
+  const got: string[] = []
+  const off = tb.broker.subscribe('adm/q2', (m) => void got.push(m.payload.toString()))
+  const id = Buffer.from('adm-q2')
+  const conn = Buffer.concat([Buffer.from([0x10, 12 + id.length, 0, 4]), Buffer.from('MQTT'), Buffer.from([4, 0, 0, 60, 0, id.length]), id])
+  const pub = (dup: boolean): Buffer => Buffer.concat([Buffer.from([0x34 | (dup ? 8 : 0), 13, 0, 6]), Buffer.from('adm/q2'), Buffer.from([0, 5]), Buffer.from('hey')])
+  admit = () => -1
+  const a = await rawSocket(tb.port)
+  a.socket.write(conn)
+  await waitFor(() => a.data().length >= 4, 3000, 10, 'CONNACK')
+  a.socket.write(pub(false))
+  await a.closed
+  admit = () => 0
+  const b = await rawSocket(tb.port)
+  b.socket.write(conn)
+  b.socket.write(pub(true))
+  await waitFor(() => b.data().length >= 8, 3000, 10, 'PUBREC')
+  assert.deepEqual(got, ['hey'])
+  b.socket.destroy()
+  off()
 })

@@ -37,7 +37,7 @@ export function handleConnect(c: Connection, p: IConnectPacket): void {
   if (version !== 5 && p.password !== undefined && p.username === undefined) return c.protocolError('password without user name', 0x82)
   if (version === 5 && p.properties?.authenticationMethod !== undefined) return refuse(c, 0x8c, 'enhanced authentication is not supported')
   if (p.will !== undefined) {
-    const problem = topicNameProblem(p.will.topic, { maxLength: limits.max_topic_length, maxLevels: limits.max_topic_levels })
+    const problem = topicNameProblem(p.will.topic, b.topicLimits)
     if (problem !== null) return refuse(c, 0x90, `will topic: ${problem}`) // [MQTT-3.1.3-10] analogue
     if ((p.will.qos ?? 0) > 2) return c.protocolError('will QoS 3', 0x81) // [MQTT-3.1.2-12]
   }

@@ -2,7 +2,7 @@ import type { IPublishPacket } from 'mqtt-packet'
 import type { Message } from '../../core/types.ts'
 import type { Connection } from '../connection.ts'
 import { publishProperties } from '../props.ts'
-import { badUtf8, topicNameProblem } from '../topics.ts'
+import { badUtf8, limitProblem } from '../topics.ts'
 
 const TOPIC_ALIAS_MAX = 64
 
@@ -33,41 +33,23 @@ export function handlePublish(c: Connection, p: IPublishPacket): void {
     return c.protocolError(`packet identifier ${id} reused while still in use`, 0x82)
   }
   if (qos === 2) {
-    const state = b.delivery.inboundQos2Start(c, id, p.dup)
+    const state = b.delivery.inboundQos2State(c, id, p.dup)
     if (state === 'reused') return c.protocolError(`packet identifier ${id} reused while awaiting PUBREL`, 0x82)
-    if (state === 'dup') {
-      // a resend of a message we already have: answer again, do not route twice [MQTT-4.3.3-10]
-      if (c.waitingIds?.has(-id) === true) return // this connection's PUBREC is on its way
-      const waiting = c.session?.qos2Pending?.get(id) // still being stored for an earlier connection
-      if (waiting !== undefined) c.acknowledge('pubrec', id, waiting)
-      else c.sendAck('pubrec', id)
-      return
-    }
+    if (state === 'dup') return answerResend(c, id)
   }
-  if (qos > 0) {
-    if (c.v5 && c.inboundCount >= limits.max_inflight) {
-      b.stats.limit('inflight', c.clientId, `more than Receive Maximum (${limits.max_inflight}) unacknowledged publishes`)
-      return c.disconnect(0x93, 'receive maximum exceeded') // [MQTT-3.3.4-9]
-    }
-    c.inboundCount++
+  if (qos > 0 && c.v5 && c.inboundCount >= limits.max_inflight) {
+    b.stats.limit('inflight', c.clientId, `more than Receive Maximum (${limits.max_inflight}) unacknowledged publishes`)
+    return c.disconnect(0x93, 'receive maximum exceeded') // [MQTT-3.3.4-9]
   }
 
-  const refuse = (code: number, reason: string): void => {
-    if (qos === 2) b.delivery.inboundQos2Done(c, id)
-    else if (qos === 1) c.inboundCount--
-    if (qos === 0) return
-    // 3.1.1 cannot say no: acknowledge and drop
-    c.sendAck(qos === 1 ? 'puback' : 'pubrec', id, c.v5 ? code : 0, reason)
-  }
-
-  const problem = topicNameProblem(topic, { maxLength: limits.max_topic_length, maxLevels: limits.max_topic_levels })
+  const problem = limitProblem(topic, b.topicLimits)
   if (problem !== null) {
     b.stats.limit(problem.includes('levels') ? 'topic_levels' : 'topic_length', c.clientId, `${topic.slice(0, 80)}: ${problem}`)
-    return refuse(0x90, `topic name ${problem}`)
+    return refuse(c, qos, id, 0x90, `topic name ${problem}`)
   }
   if (!b.hooks.authorizePublish(c.identity, topic, qos, p.retain)) {
     b.logger.debug({ clientId: c.clientId, topic }, 'publish not authorised')
-    return refuse(0x87, 'not authorized')
+    return refuse(c, qos, id, 0x87, 'not authorized')
   }
   const payload = typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload
   const admit = b.hooks.admitPublish?.(c.identity, payload.length + topic.length)
@@ -82,6 +64,9 @@ export function handlePublish(c: Connection, p: IPublishPacket): void {
     const t = b.clock.setTimeout(() => c.resume(), admit)
     t.unref?.()
   }
+  // accepted: from here the id counts against Receive Maximum until acknowledged
+  if (qos > 0) c.inboundCount++
+  if (qos === 2) b.delivery.inboundQos2Add(c, id)
 
   const m: Message = { topic, payload, qos, retain: p.retain, origin: c.clientId, receivedAt: b.clock.now() }
   const props = c.v5 ? publishProperties(p.properties) : undefined
@@ -101,4 +86,18 @@ export function handlePublish(c: Connection, p: IPublishPacket): void {
   }
   if (qos === 0) return
   c.acknowledge(qos === 1 ? 'puback' : 'pubrec', id, pending)
+}
+
+/** A QoS 2 resend of a message already accepted: answer again, do not route twice [MQTT-4.3.3-10]. */
+function answerResend(c: Connection, id: number): void {
+  if (c.waitingIds?.has(-id) === true) return // this connection's PUBREC is on its way
+  const waiting = c.session?.qos2Pending?.get(id) // still being stored for an earlier connection
+  if (waiting !== undefined) c.acknowledge('pubrec', id, waiting)
+  else c.sendAck('pubrec', id)
+}
+
+/** Not routed (limit or ACL): v5 gets the reason code, 3.1.1 cannot say no and gets a plain acknowledgement. */
+function refuse(c: Connection, qos: number, id: number, code: number, reason: string): void {
+  if (qos === 0) return
+  c.sendAck(qos === 1 ? 'puback' : 'pubrec', id, c.v5 ? code : 0, reason)
 }

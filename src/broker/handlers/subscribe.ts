@@ -20,7 +20,7 @@ export function handleSubscribe(c: Connection, p: ISubscribePacket): void {
   const retainedFor: Subscription[] = []
   for (const req of p.subscriptions) {
     if (badUtf8(req.topic)) return c.protocolError('topic filter is not valid UTF-8', 0x81)
-    const parsed = parseFilter(req.topic, { maxLength: limits.max_topic_length, maxLevels: limits.max_topic_levels })
+    const parsed = parseFilter(req.topic, b.topicLimits)
     if (typeof parsed === 'string') {
       if (parsed.includes('characters')) b.stats.limit('topic_length', c.clientId, `${req.topic.slice(0, 80)}: ${parsed}`)
       else if (parsed.includes('levels')) b.stats.limit('topic_levels', c.clientId, `${req.topic.slice(0, 80)}: ${parsed}`)
