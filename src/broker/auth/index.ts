@@ -2,7 +2,7 @@ import type { BrokerConfig } from '../../config/index.ts'
 import { systemClock, type Clock, type TimerHandle } from '../../core/clock.ts'
 import type { Logger } from '../../core/logger.ts'
 import type { Status } from '../../core/types.ts'
-import type { AuthRequest, AuthResult, BrokerHooks, ClientIdentity } from '../hooks.ts'
+import type { AuthRequest, AuthResult, BrokerHooks } from '../hooks.ts'
 import { listenerAllowsAnonymous } from './anonymous.ts'
 import { DEFAULT_GUARD, FailureGuard, type GuardOptions } from './guard.ts'
 import { PasswordChecker } from './passwords.ts'
@@ -97,17 +97,15 @@ export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock:
     return req.info.allowAnonymous ? { ok: true } : fail(req, 0x86, 'no password file is configured for user logins')
   }
 
-  const aclId = (who: ClientIdentity): { clientId: string; username?: string; deviceId?: string } => who
-
   const security: Security = {
     authenticate,
     authorizePublish(who, topic) {
       // Only the broker itself publishes $SYS.
       if (topic.startsWith('$SYS')) return false
-      return files.acl ? files.acl.canWrite(aclId(who), topic) : true
+      return files.acl ? files.acl.canWrite(who, topic) : true
     },
     authorizeSubscribe(who, filter) {
-      return files.acl ? files.acl.canSubscribe(aclId(who), filter) : true
+      return files.acl ? files.acl.canSubscribe(who, filter) : true
     },
     onRevoke(listener) {
       revokeListeners.push(listener)
@@ -164,7 +162,7 @@ export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock:
       sleeps.clear()
     },
   }
-  if (cfg.auth.acl_file) security.authorizeDelivery = (who, topic) => (files.acl ? files.acl.canRead(aclId(who), topic) : true)
+  if (cfg.auth.acl_file) security.authorizeDelivery = (who, topic) => (files.acl ? files.acl.canRead(who, topic) : true)
   if (rate) security.admitPublish = (who) => rate.admit(who.clientId)
   return security
 }

@@ -108,10 +108,6 @@ export class PasswordChecker {
     return this.users.size
   }
 
-  has(user: string): boolean {
-    return this.users.has(user)
-  }
-
   replace(users: Map<string, ParsedHash>): void {
     this.users = users
   }
