@@ -8,6 +8,8 @@
  *
  * The window stays below ~170 with 64-byte messages: a larger one meets the store-forward short-peek stall.
  */
+import { execFileSync, spawn } from 'node:child_process'
+import { chmodSync, closeSync, openSync, readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { join } from 'node:path'
 import { connect, type MqttClient } from 'mqtt'
@@ -64,6 +66,37 @@ async function counter(port: number, filter: string): Promise<{ n: () => number;
   return { n: () => n, first: () => first, last: () => last, close: () => c.endAsync(true) }
 }
 
+/**
+ * The same upstream subscriber for both bridges, in its own process (mosquitto_sub, C): it stamps every
+ * arrival (%U) into a file and exits after n messages. Keeps the counting off the Fieldgate process.
+ */
+async function externalCounter(up: MosquittoHandle, filter: string, n: number, auth: string[] = []): Promise<{ done: Promise<{ ms: number; count: number }>; stop: () => void }> {
+  const port = up.port
+  const id = `bench-count-${Math.random().toString(36).slice(2, 8)}`
+  const tmp = tempDir('fieldgate-bench-sub-')
+  const file = join(tmp.dir, 'arrivals')
+  const fd = openSync(file, 'w')
+  const proc = spawn('mosquitto_sub', [...auth, '-i', id, '-h', '127.0.0.1', '-p', String(port), '-q', '1', '-C', String(n), '-F', '%U', '-t', filter], { stdio: ['ignore', fd, 'ignore'] })
+  closeSync(fd)
+  // The broker logs subscriptions ("log_type subscribe"): that line says the counter is in place.
+  await waitFor(() => up.log.join('').includes(`${id} 1 ${filter}`), 5000, 5, 'mosquitto_sub subscribed')
+  const done = new Promise<{ ms: number; count: number }>((resolve, reject) => {
+    const t = setTimeout(() => {
+      proc.kill('SIGKILL')
+      reject(new Error(`mosquitto_sub did not see ${n} messages within ${LIMIT_MS} ms`))
+    }, LIMIT_MS)
+    proc.once('exit', () => {
+      clearTimeout(t)
+      const lines = readFileSync(file, 'utf8').trim().split('\n')
+      tmp.cleanup()
+      const first = Number(lines[0])
+      const last = Number(lines[lines.length - 1])
+      resolve({ ms: (last - first) * 1000, count: lines.length })
+    })
+  })
+  return { done, stop: () => proc.kill('SIGKILL') }
+}
+
 function rate(n: number, ms: number): number {
   return Math.round((n * 1000) / Math.max(1, ms))
 }
@@ -81,7 +114,7 @@ async function fieldgateDrain(up: MosquittoHandle, window: number): Promise<{ ra
       for (let k = i; k < Math.min(N, i + 1000); k++) batch.push({ topic: `fg/${k % 10}`, payload: PAYLOAD, qos: 1, retain: false })
       await queue.append(batch)
     }
-    const cnt = await counter(up.port, 'fg/#')
+    const cnt = await externalCounter(up, 'fg/#', N)
     const forwarder = new Forwarder({ queue, sink: uplink, window, replayRate: 0, mode: 'backlog-first', logger: silentLogger })
     forwarder.start()
     let onlineAt = 0
@@ -89,11 +122,9 @@ async function fieldgateDrain(up: MosquittoHandle, window: number): Promise<{ ra
     uplink.start()
     await waitFor(() => queue.stats().depth === 0, LIMIT_MS, 5, 'Fieldgate drain')
     const ackedAt = performance.now()
-    await waitFor(() => cnt.n() >= N, LIMIT_MS, 5, 'Fieldgate arrivals')
-    const ms = cnt.last() - cnt.first()
+    const { ms } = await cnt.done
     await forwarder.stop()
     await uplink.stop()
-    await cnt.close()
     return { rate: rate(N, ms), ms, ackMs: ackedAt - onlineAt }
   } finally {
     await store.close()
@@ -105,7 +136,7 @@ async function fieldgateDrain(up: MosquittoHandle, window: number): Promise<{ ra
 async function uplinkAlone(up: MosquittoHandle, window: number): Promise<{ rate: number; ms: number }> {
   const cfg = uplinkSchema.parse({ name: 'alone', url: `mqtt://127.0.0.1:${up.port}`, protocol_version: 4, probe: { interval: 0 } })
   const uplink = createUplink(cfg, { gatewayId: 'bench', logger: silentLogger })
-  const cnt = await counter(up.port, 'ua/#')
+  const cnt = await externalCounter(up, 'ua/#', N)
   uplink.start()
   await waitFor(() => uplink.online, 10_000, 5, 'uplink online')
   const t0 = performance.now()
@@ -124,8 +155,7 @@ async function uplinkAlone(up: MosquittoHandle, window: number): Promise<{ rate:
     pump()
   })
   const ms = performance.now() - t0
-  await waitFor(() => cnt.n() >= N, LIMIT_MS, 5, 'uplink-alone arrivals')
-  await cnt.close()
+  await cnt.done
   await uplink.stop()
   return { rate: rate(N, ms), ms }
 }
@@ -143,7 +173,20 @@ async function mosquittoDrain(): Promise<{ rate: number; ms: number }> {
     'try_private false',
     'notifications false',
     'restart_timeout 1',
+    'remote_username bridge',
+    'remote_password bridge-pw',
   ]
+  // After the restart the upstream admits the bridge only once the counter is subscribed: the password
+  // file first lists only the counter; adding the bridge and SIGHUP (reload) lets its next retry in.
+  const gate = tempDir('fieldgate-bench-gate-')
+  const pw = join(gate.dir, 'passwords')
+  const passwd = (args: string[]): void => {
+    execFileSync('mosquitto_passwd', args, { stdio: 'ignore', timeout: 10_000 })
+    chmodSync(gate.dir, 0o755) // Mosquitto started as root reads it as the "mosquitto" user
+    chmodSync(pw, 0o644)
+  }
+  passwd(['-c', '-b', pw, 'counter', 'counter-pw'])
+  const upLines = ['log_type subscribe', 'allow_anonymous false', `password_file ${pw}`]
   const local = await startMosquitto({ extra: bridgeConf })
   try {
     const probe = await counter(upPort, 'mb/#')
@@ -163,16 +206,17 @@ async function mosquittoDrain(): Promise<{ rate: number; ms: number }> {
     }
     log(`  ${N} messages held by the local Mosquitto for its bridge`)
     await pub.endAsync()
-    up = await startMosquitto({ port: upPort })
-    const cnt = await counter(upPort, 'mb/#')
-    log('  upstream Mosquitto restarted; waiting for the bridge replay')
-    await waitFor(() => cnt.n() >= N, LIMIT_MS, 5, `Mosquitto bridge arrivals (${cnt.n()} so far)`)
-    const ms = cnt.last() - cnt.first()
-    await cnt.close()
+    up = await startMosquitto({ port: upPort, extra: upLines })
+    const cnt = await externalCounter(up, 'mb/#', N, ['-u', 'counter', '-P', 'counter-pw'])
+    passwd(['-b', pw, 'bridge', 'bridge-pw'])
+    up.proc.kill('SIGHUP')
+    log('  upstream Mosquitto restarted, counter subscribed, bridge admitted; waiting for the replay')
+    const { ms } = await cnt.done
     return { rate: rate(N, ms), ms }
   } finally {
     await local.stop()
     await up.stop()
+    gate.cleanup()
   }
 }
 
@@ -238,7 +282,7 @@ async function liveLatency(up: MosquittoHandle, qos: 0 | 1, groupCommit: number)
 async function main(): Promise<void> {
   const started = Date.now()
   console.log(`bridge benchmark: ${N} QoS 1 messages of ${PAYLOAD.length} B, Fieldgate window ${WINDOW}; Mosquitto ${'2.0'} bridge, max_inflight_messages 0`)
-  const up = await startMosquitto()
+  const up = await startMosquitto({ extra: ['log_type subscribe'] })
   try {
     const only = new Set(String(opts.only).split(','))
     const fg = only.has('drain') ? await fieldgateDrain(up, WINDOW) : null
