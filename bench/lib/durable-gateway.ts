@@ -1,6 +1,8 @@
-/** The gateway side of bench/durable.ts: its config and samples of the child process from /proc. */
+/** The gateway side of bench/durable.ts: its config, samples of the child process from /proc, the demo config's rate. */
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
+import { loadConfigText } from '../../src/config/index.ts'
+import { DEMO_CONFIG } from '../../src/demo-config.ts'
 import type { GatewayProcess } from '../../test/helpers/gateway.ts'
 import { procIo } from './durable-load.ts'
 import { cpuMs, rssKb } from './proc.ts'
@@ -59,4 +61,25 @@ export function dirBytes(dir: string): number {
   let total = 0
   for (const f of readdirSync(dir)) total += statSync(join(dir, f)).size
   return total
+}
+
+/** Per-message and per-second figures between two samples of the gateway process. */
+export function between(a: Sample, b: Sample, messages: number): { rate: number; cpuPct: number; writeBytes: number; wchar: number } {
+  const ms = b.t - a.t
+  return { rate: (messages * 1000) / ms, cpuPct: ((b.cpu - a.cpu) / ms) * 100, writeBytes: (b.writeBytes - a.writeBytes) / messages, wchar: (b.wchar - a.wchar) / messages }
+}
+
+/** Sensor messages/s of the built-in demo config: each point published once per poll interval. */
+export function demoRate(): { rate: number; points: number } {
+  const { config } = loadConfigText(DEMO_CONFIG, 'demo-config', {})
+  let rate = 0
+  let points = 0
+  for (const d of config.devices) {
+    if (!d.enabled || !('points' in d) || !Array.isArray(d.points)) continue
+    for (const p of d.points as Array<{ poll_interval?: number }>) {
+      points++
+      rate += 1000 / (p.poll_interval ?? d.poll_interval)
+    }
+  }
+  return { rate, points }
 }

@@ -2,11 +2,20 @@
  * Load parts for bench/durable.ts: QoS 1 publishers that keep a window of PUBLISHes in flight over a
  * RawClient, a subscriber that checks count, per-publisher order and duplicates, and /proc readers.
  */
+import { randomFillSync } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { RawClient } from './client.ts'
 import { publishPayloadStart } from './frames.ts'
 
 export const PAYLOAD_BYTES = 64
+/** Bytes of the payload after (publisher, seq). */
+const FILL = PAYLOAD_BYTES - 8
+/**
+ * Random bytes the payload filler is cut from, at a different offset per message: LevelDB compresses
+ * blocks with Snappy, and a constant filler would make the disk figures unrealistically small. 1 MB
+ * is well beyond Snappy's 64 KB match window.
+ */
+const POOL = randomFillSync(Buffer.allocUnsafe(1 << 20))
 
 /**
  * Keeps up to `window` QoS 1 PUBLISHes in flight; every PUBACK lets another go. The payload carries
@@ -82,7 +91,10 @@ export class WindowPublisher {
       const at = i * size
       this.template.copy(out, at)
       out.writeUInt16BE(this.nextId, at + this.payloadAt - 2)
-      out.writeUInt32BE(this.sent + i, at + this.payloadAt + 4)
+      const seq = this.sent + i
+      out.writeUInt32BE(seq, at + this.payloadAt + 4)
+      const from = ((seq * 7919 + this.index * 104_729) * FILL) % (POOL.length - FILL)
+      POOL.copy(out, at + this.payloadAt + 8, from, from + FILL)
       this.nextId = this.nextId === 0xffff ? 1 : this.nextId + 1
     }
     this.sent += n
