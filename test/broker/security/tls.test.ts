@@ -175,3 +175,21 @@ test('reload serves a rotated server certificate to new connections and keeps th
     next.cleanup()
   }
 })
+
+test('with optional client certificates an unverified certificate never lends its CN', { timeout: 20_000 }, async () => {
+  const tls = { cert_file: certs.serverCert, key_file: certs.serverKey, ca_file: certs.caCert, require_client_cert: false, use_cn_as_username: true }
+  // Anonymous clients may only use public/#; the CN "intruder" would grant dev/intruder/#.
+  const own = await startSecureBroker({ listeners: [{ protocol: 'mqtts', tls }], acl: ACL })
+  try {
+    const url = `mqtts://127.0.0.1:${own.ports[0]}`
+    const rogue = await connectOk(url, { protocolVersion: 5, ca: ca(), cert: readFileSync(certs.rogue.cert), key: readFileSync(certs.rogue.key), clientId: 'rogue-opt' })
+    await assert.rejects(rogue.publishAsync('dev/intruder/x', '1', { qos: 1 }), (err: Error & { code?: number }) => err.code === 0x87)
+    await rogue.publishAsync('public/x', 'anonymous is fine here', { qos: 1 })
+    await rogue.endAsync()
+    const good = await connectOk(url, { protocolVersion: 5, ...clientTls('device-2'), clientId: 'd2-opt' })
+    await good.publishAsync('dev/device-2/x', '1', { qos: 1 })
+    await good.endAsync()
+  } finally {
+    await own.close()
+  }
+})
