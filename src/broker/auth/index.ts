@@ -64,8 +64,9 @@ export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock:
       sleeps.add(entry)
     })
 
-  function fail(req: AuthRequest, reasonCode: 0x86 | 0x87, reason: string): AuthResult {
-    const failures = guard.fail(req.info.remoteAddress)
+  /** `guess`: a wrong secret counts towards the address's backoff; a missing one (anonymous) does not. */
+  function fail(req: AuthRequest, reasonCode: 0x86 | 0x87, reason: string, guess = true): AuthResult {
+    const failures = guess ? guard.fail(req.info.remoteAddress) : guard.check(req.info.remoteAddress).failures
     // Never the password (or token): address, client id and user name are enough to investigate.
     log.warn(
       { address: req.info.remoteAddress, port: req.info.remotePort, clientId: req.clientId, username: req.username, listener: req.info.listener, failures },
@@ -83,7 +84,7 @@ export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock:
     if (decision.delay > 0) await sleep(decision.delay)
     if (req.info.certCommonName !== undefined) return { ok: true, username: req.info.certCommonName }
     if (req.username === undefined) {
-      return req.info.allowAnonymous ? { ok: true } : fail(req, 0x87, 'anonymous clients are not allowed on this listener')
+      return req.info.allowAnonymous ? { ok: true } : fail(req, 0x87, 'anonymous clients are not allowed on this listener', false)
     }
     const password = req.password ?? Buffer.alloc(0)
     if (req.username === TOKEN_USERNAME && files.tokens) {
@@ -94,7 +95,7 @@ export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock:
       return (await passwords.check(req.username, password)) ? { ok: true, username: req.username } : fail(req, 0x86, 'bad user name or password')
     }
     // Without a password file a user name proves nothing: treat the client as anonymous.
-    return req.info.allowAnonymous ? { ok: true } : fail(req, 0x86, 'no password file is configured for user logins')
+    return req.info.allowAnonymous ? { ok: true } : fail(req, 0x86, 'no password file is configured for user logins', false)
   }
 
   const security: Security = {

@@ -118,3 +118,11 @@ test('revocation listeners hear about removed devices only when the tokens file 
     cleanup()
   }
 })
+
+test('anonymous refusals are logged but do not count towards an address backoff', { timeout: 10_000 }, async () => {
+  const sec = await createSecurity(brokerSchema.parse({ auth: { lockout_failures: 2 } }), silentLogger)
+  for (let i = 0; i < 5; i++) assert.equal((await sec.authenticate(req(undefined, undefined))).ok, false)
+  assert.deepEqual(await sec.authenticate(req(undefined, undefined, { allowAnonymous: true })), { ok: true })
+  assert.equal(sec.status().details.failedLogins, 0)
+  sec.close()
+})
