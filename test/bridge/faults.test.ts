@@ -49,10 +49,11 @@ test('a half-open link: the cloud fires the Will within 1.5x keep-alive, the upl
     const will = await waitForValue(() => w.got.find((g) => g.payload === 'offline'), 8000, 'the Will upstream')
     const silentFor = will.at - proxy.lastUpstreamByteAt()
     // Mosquitto 2.0 keeps last-packet times in whole seconds, fires only when strictly more than 1.5x has
-    // passed and checks once per loop second: up to ~3 s on top of 1.5x, measured 5.0-5.4 s at keep-alive 2 s.
+    // passed and checks once per loop second: up to ~3 s on top of 1.5x (measured 5.0-5.9 s at keep-alive
+    // 2 s on a loaded machine); 1 s more for scheduling under load.
     t.diagnostic(`Will seen ${silentFor} ms after the last byte the broker heard (keep-alive ${keepaliveS} s)`)
     assert.ok(silentFor >= 1.5 * keepaliveS * 1000 - 1000, `Will came from the keep-alive check, not a socket close (${silentFor} ms)`)
-    assert.ok(silentFor <= 1.5 * keepaliveS * 1000 + 3000, `Will ${silentFor} ms after the last byte the broker heard`)
+    assert.ok(silentFor <= 1.5 * keepaliveS * 1000 + 4000, `Will ${silentFor} ms after the last byte the broker heard`)
     await waitFor(() => !u.online, 3000)
     assert.match(String(u.status().details.lastError), /probe|keepalive|timeout/i)
     const n = w.got.length
