@@ -16,13 +16,12 @@ let routeSeq = 0
 export function route(b: MqttBroker, m: Message): Promise<void> | undefined {
   const r = b.trie.match(m.topic)
   const mark = ++routeSeq
-  let waits: Array<Promise<void>> | null = null
   const subs = r.subs
+  let locals = false
   for (let i = 0; i < subs.length; i++) {
     const sub = subs[i] as Subscription
     if (sub.local !== null) {
-      const w = callLocal(b, sub, m)
-      if (w !== undefined) (waits ??= []).push(w)
+      locals = true
       continue
     }
     const s = sub.session
@@ -46,15 +45,31 @@ export function route(b: MqttBroker, m: Message): Promise<void> | undefined {
     s.routeMark = 0
     b.delivery.deliver(s, m, s.routeQos, s.routeRetain, s.routeSubIds)
   }
+  let localPicks: Subscription[] | null = null
   for (const g of r.groups) {
     const sub = pickMember(g)
     if (sub === null) continue
-    if (sub.local !== null) {
-      const w = callLocal(b, sub, m)
-      if (w !== undefined) (waits ??= []).push(w)
-    } else if (sub.session !== null && deliverable(b, sub, m)) {
+    if (sub.local !== null) (localPicks ??= []).push(sub)
+    else if (sub.session !== null && deliverable(b, sub, m)) {
       const qos = (m.qos < sub.qos ? m.qos : sub.qos) as Qos
       b.delivery.deliver(sub.session, m, qos, sub.retainAsPublished && m.retain, sub.subscriptionId === undefined ? null : [sub.subscriptionId])
+    }
+  }
+  // In-process handlers last: one may publish synchronously, and that nested route must not find
+  // this route's marks half-done.
+  let waits: Array<Promise<void>> | null = null
+  if (locals) {
+    for (let i = 0; i < subs.length; i++) {
+      const sub = subs[i] as Subscription
+      if (sub.local === null) continue
+      const w = callLocal(b, sub, m)
+      if (w !== undefined) (waits ??= []).push(w)
+    }
+  }
+  if (localPicks !== null) {
+    for (const sub of localPicks) {
+      const w = callLocal(b, sub, m)
+      if (w !== undefined) (waits ??= []).push(w)
     }
   }
   if (waits === null) return undefined

@@ -193,3 +193,19 @@ test('an in-process subscriber may ask for retained messages', { timeout: 5_000 
   off1()
   off2()
 })
+
+test('an in-process handler that publishes from inside its callback does not disturb the outer delivery', { timeout: 10_000 }, async () => {
+  const c = await connectClient(tb.port, { protocolVersion: 5 })
+  const got = collect(c)
+  await c.subscribeAsync({ 'nest/in': { qos: 1 }, 'nest/out': { qos: 1 }, 'nest/#': { qos: 1 } })
+  // subscribed after the client, so the router meets it after the client's subscriptions
+  const off = tb.broker.subscribe('nest/in', (m) => {
+    void tb.broker.publish({ topic: 'nest/out', payload: m.payload, qos: 1, retain: false, origin: '$driver' })
+  })
+  await tb.broker.publish({ topic: 'nest/in', payload: Buffer.from('x'), qos: 1, retain: false })
+  await waitFor(() => got.length >= 2, 5000, 10, 'both messages')
+  await sleep(100)
+  assert.deepEqual(got.map((g) => g.topic).sort(), ['nest/in', 'nest/out'])
+  off()
+  await endClient(c)
+})
