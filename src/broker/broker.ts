@@ -126,7 +126,8 @@ export class MqttBroker implements Broker {
       return
     }
     const existing = this.retained.get(m.topic)
-    if (existing === null && !sys && this.retained.size >= this.config.limits.max_retained) {
+    const maxRetained = this.config.limits.max_retained
+    if (existing === null && !sys && maxRetained > 0 && this.retained.size >= maxRetained) {
       this.stats.limit('retained', m.origin ?? '', `max_retained (${this.config.limits.max_retained}) reached; ${m.topic} not retained`)
       return
     }

@@ -208,7 +208,7 @@ export class Connection implements SessionLink, ParserOwner {
       expiry = mp.messageExpiryInterval - Math.max(0, age)
       if (expiry <= 0) return false // expired messages are not delivered [MQTT-3.3.2-5]
     }
-    if (qos === 0 && this.writer.backlog > limits.max_queued_bytes) {
+    if (qos === 0 && limits.max_queued_bytes > 0 && this.writer.backlog > limits.max_queued_bytes) {
       this.broker.stats.limit('queued_bytes', this.clientId, 'slow consumer: QoS 0 message dropped')
       return false
     }

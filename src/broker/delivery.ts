@@ -22,11 +22,12 @@ export class DeliveryEngine {
     const d: Delivery = { message: m, qos, retain, subIds, packetId: 0, state: 'queued', storeId: null, bytes }
     const direct = link !== null && s.queue.length === 0 && s.inflight.size < link.outMax
     if (!direct) {
-      if (s.queue.length >= limits.max_queued_messages) {
+      // 0 = no limit, as in Mosquitto
+      if (limits.max_queued_messages > 0 && s.queue.length >= limits.max_queued_messages) {
         this.b.stats.limit('queued_messages', s.clientId, `queue holds ${s.queue.length} messages; new message dropped`)
         return
       }
-      if (s.queuedBytes + bytes > limits.max_queued_bytes) {
+      if (limits.max_queued_bytes > 0 && s.queuedBytes + bytes > limits.max_queued_bytes) {
         this.b.stats.limit('queued_bytes', s.clientId, `queue holds ${s.queuedBytes} bytes; new message dropped`)
         return
       }

@@ -175,3 +175,18 @@ test('max_connections refuses connections beyond the limit without affecting oth
   assert.ok(clients.every((c) => c.connected))
   await Promise.all(clients.map((c) => endClient(c)))
 })
+
+test('a limit of 0 means no limit for queued messages, subscriptions and retained messages', { timeout: 10_000 }, async () => {
+  const own = await startBroker({ limits: { max_queued_messages: 0, max_queued_bytes: 0, max_subscriptions: 0, max_retained: 0 } })
+  const opts = { protocolVersion: 4 as const, clientId: 'unlimited', clean: false }
+  const a = await connectClient(own.port, opts)
+  await a.subscribeAsync(Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`u/${i}`, { qos: 1 as const }])))
+  await endClient(a)
+  const p = await connectClient(own.port, { protocolVersion: 4 })
+  for (let i = 0; i < 20; i++) await p.publishAsync(`u/${i}`, String(i), { qos: 1, retain: true })
+  const { client: b, got } = await connectCollect(own.port, opts)
+  await waitFor(() => got.length === 20, 5000, 10, 'all queued messages')
+  assert.equal((own.broker.status().details as { retained: number }).retained, 20)
+  await Promise.all([endClient(b), endClient(p)])
+  await own.close()
+})

@@ -33,7 +33,7 @@ export function handleSubscribe(c: Connection, p: ISubscribePacket): void {
       continue
     }
     const existing = s.subscriptions.get(req.topic)
-    if (existing === undefined && s.subscriptions.size >= limits.max_subscriptions) {
+    if (existing === undefined && limits.max_subscriptions > 0 && s.subscriptions.size >= limits.max_subscriptions) {
       b.stats.limit('subscriptions', c.clientId, `max_subscriptions (${limits.max_subscriptions}) reached`)
       granted.push(c.v5 ? 0x97 : 0x80)
       continue
