@@ -131,7 +131,8 @@ export function formatCpu(results: Results): string {
         continue
       }
       const notes: string[] = []
-      if (p.genCpuPct >= 90) notes.push('load generator saturated: figure is a lower bound')
+      if (p.genCpuPct >= 90 && p.brokerCpuPct < 90) notes.push('load generator saturated, broker not: figure is a lower bound')
+      else if (p.genCpuPct >= 90) notes.push('broker and load generator both near a full core: figure may be a little low')
       if ('lost' in p && p.lost > 0) notes.push(`${p.lost} lost`)
       if ('malformed' in p && p.malformed > 0) notes.push(`${p.malformed} malformed deliveries`)
       if ('failed' in p && p.failed > 0) notes.push(`${p.failed} failed: ${p.firstError ?? ''}`)
