@@ -4,6 +4,9 @@ import type { SequencedQueue } from './types.ts'
 
 export type ForwarderMode = 'backlog-first' | 'live-first'
 
+/** Entries read from the queue at once when the ready list runs dry (bounded memory: this many messages). */
+const READ_AHEAD = 128
+
 export interface ForwarderOptions {
   queue: SequencedQueue
   sink: Sink
@@ -224,9 +227,11 @@ export class Forwarder {
       }
       if (!this.queueMayHaveMore) return
       this.queueMayHaveMore = false
-      const want = this.window - this.inflight.size
-      const got = await this.q.peek(want)
-      if (got.length === want) this.queueMayHaveMore = true
+      // Read ahead in chunks: peeking only the slots one acknowledgement freed costs a LevelDB
+      // iterator per message and starves the window during a backlog drain.
+      const got = await this.q.peek(Math.max(this.window - this.inflight.size, READ_AHEAD))
+      // peek returns up to n; only an empty read means the queue is drained (appends set the flag again).
+      if (got.length > 0) this.queueMayHaveMore = true
       this.ready.push(...got)
     }
   }

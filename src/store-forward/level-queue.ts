@@ -167,7 +167,18 @@ export class LevelQueue implements SequencedQueue {
       // Continue after the last peeked key: re-seeking from the start would walk every tombstone.
       const from = this.readPos !== null && this.readPos >= this.headSeq ? { gt: this.key(this.readPos) } : { gte: this.key(this.headSeq) }
       const it = this.h.db.iterator({ ...from, lte: this.key(MAX_SEQ), limit: n })
-      const rows = await it.nextv(n).finally(() => it.close())
+      // nextv() may return fewer rows than asked (classic-level stops at ~16 KiB per call):
+      // keep reading until n rows or the end, so a short read never looks like an empty queue.
+      const rows: Array<[Buffer, Buffer]> = []
+      try {
+        while (rows.length < n) {
+          const chunk = await it.nextv(n - rows.length)
+          if (chunk.length === 0) break
+          rows.push(...chunk)
+        }
+      } finally {
+        await it.close()
+      }
       const out: QueueEntry[] = []
       for (const [k, v] of rows) {
         const seq = readSeq(k, this.prefix.length)

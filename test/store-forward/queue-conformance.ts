@@ -223,4 +223,19 @@ export function queueConformance(impl: string, make: QueueFactory): void {
     assert.ok((next as bigint) > (seqs.at(-1) as bigint))
     await h.cleanup()
   })
+
+  t('peek(n) returns n entries whenever n are queued, however large they are', async () => {
+    const h = await make({})
+    try {
+      const big = Buffer.alloc(2048, 7)
+      await h.queue.append(Array.from({ length: 300 }, (_, i) => msg(i, { payload: big })))
+      const first = await h.queue.peek(200)
+      assert.equal(first.length, 200)
+      const rest = await h.queue.peek(200)
+      assert.equal(rest.length, 100)
+      assert.equal(rest[0]?.message.topic, 'sensors/200')
+    } finally {
+      await h.cleanup()
+    }
+  })
 }
