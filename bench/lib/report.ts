@@ -50,6 +50,7 @@ const ROWS: Row[] = [
   { label: 'latency QoS 1 @1k msg/s p50 (ms)', better: 'lower', digits: 3, get: (r) => field(r.latency, 'p50Ms'), vsMosq: 1 },
   { label: 'latency QoS 1 @1k msg/s p99 (ms)', better: 'lower', digits: 3, get: (r) => field(r.latency, 'p99Ms'), vsMosq: 1, vsAedes: 2 },
   { label: 'connect rate (conn/s)', better: 'higher', digits: 0, get: (r) => field(r.connections, 'connectsPerSec') },
+  { label: 'RSS before the idle connections (MB)', better: 'lower', digits: 1, get: (r) => mb(field(r.connections, 'rssBeforeKb')) },
   {
     label: 'RSS per idle connection (KB)',
     better: 'lower',
@@ -58,6 +59,10 @@ const ROWS: Row[] = [
     absolute: { max: 5, text: '< 5 KB' },
   },
 ]
+
+function mb(kb: number | undefined): number | undefined {
+  return kb === undefined ? undefined : kb / 1024
+}
 
 /** Results within this fraction of a target ratio count as meeting it (run-to-run noise here is ~5%). */
 const TOLERANCE = 0.05
