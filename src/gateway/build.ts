@@ -24,9 +24,6 @@ export interface Gateway {
   summary(): Record<string, unknown>
 }
 
-/** 0x98 Administrative action: the v5 reason for disconnecting a client whose credentials were revoked. */
-const REVOKED = 0x98
-
 export async function buildGateway(initial: Config, log: Logger, opts: { reload?: () => Promise<ReloadResult> } = {}): Promise<Gateway> {
   let config = initial
   const gatewayId = config.gateway.id
@@ -49,14 +46,7 @@ export async function buildGateway(initial: Config, log: Logger, opts: { reload?
     sessions: store.sessions,
     retained: store.retained,
   })
-  security.onRevoke?.((who) => {
-    const n = broker.disconnectWhere(
-      (c) => who.some((r) => (r.deviceId !== undefined && r.deviceId === c.deviceId) || (r.username !== undefined && r.username === c.username)),
-      REVOKED,
-      'credentials revoked',
-    )
-    if (n > 0) log.warn({ clients: n }, 'disconnected clients whose credentials were revoked')
-  })
+  // The broker itself disconnects clients whose token or password the security layer revokes.
 
   const uplinks = new Map<string, UplinkUnit>()
   for (const u of config.uplinks) uplinks.set(u.name, await buildUplink(u, { broker, store, gatewayId, logger: log }))

@@ -16,7 +16,7 @@ export interface UplinkUnit {
 export async function buildUplink(cfg: UplinkConfig, deps: { broker: Broker; store: GatewayStore; gatewayId: string; logger: Logger }): Promise<UplinkUnit> {
   const log = deps.logger.child({ module: 'bridge', uplink: cfg.name })
   const queue = await deps.store.openQueue(cfg.name)
-  const uplink: Uplink = createUplink(cfg, { gatewayId: deps.gatewayId, logger: log, local: deps.broker })
+  const uplink: Uplink = createUplink(cfg, { gatewayId: deps.gatewayId, logger: log, local: deps.broker, queueStats: () => queue.stats() })
   const forwarder = new Forwarder({ queue, sink: uplink, window: cfg.window, replayRate: cfg.replay_rate, mode: cfg.replay_mode, logger: log })
   // Subscribed before the listeners open, so no message that matches is missed. Each filter only takes the
   // messages for which it is the first matching rule, so overlapping rules never enqueue a message twice.
@@ -48,6 +48,7 @@ export async function buildUplink(cfg: UplinkConfig, deps: { broker: Broker; sto
       await uplink.stop()
     },
     status() {
+      // The uplink reports link health and backlog depth/age; the queue adds what only it knows.
       const u = uplink.status()
       const f = forwarder.status()
       const q = queue.stats()
@@ -56,16 +57,7 @@ export async function buildUplink(cfg: UplinkConfig, deps: { broker: Broker; sto
       return {
         health,
         ...(reason === undefined ? {} : { reason }),
-        details: {
-          ...u.details,
-          forwarder: f.details,
-          backlog: q.depth,
-          backlogBytes: q.bytes,
-          oldestEnqueuedAt: q.oldestEnqueuedAt,
-          oldestAgeMs: q.oldestEnqueuedAt === null ? null : Date.now() - q.oldestEnqueuedAt,
-          dropped: q.dropped,
-          rejected: q.rejected,
-        },
+        details: { ...u.details, oldestEnqueuedAt: q.oldestEnqueuedAt, backlogBytes: q.bytes, dropped: q.dropped, rejected: q.rejected, forwarder: f.details },
       }
     },
   }
