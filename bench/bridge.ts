@@ -9,9 +9,10 @@
  * The window stays below ~170 with 64-byte messages: a larger one meets the store-forward short-peek stall.
  */
 import { execFileSync, spawn } from 'node:child_process'
-import { chmodSync, closeSync, openSync, readFileSync } from 'node:fs'
+import { chmodSync, closeSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { join } from 'node:path'
+import { Session } from 'node:inspector/promises'
 import { connect, type MqttClient } from 'mqtt'
 import { createUplink } from '../src/bridge/index.ts'
 import { uplinkSchema } from '../src/config/sections/bridge.ts'
@@ -28,6 +29,7 @@ const { values: opts } = parseArgs({
     window: { type: 'string', default: '128' },
     samples: { type: 'string', default: '300' },
     only: { type: 'string', default: 'drain,uplink,mosquitto,latency' },
+    profile: { type: 'string' },
   },
 })
 const N = Number(opts.messages)
@@ -37,6 +39,24 @@ const PAYLOAD = Buffer.alloc(64, 'x')
 const LIMIT_MS = 120_000
 
 const log = (s: string): void => console.error(s)
+
+/** With --profile <file>: a V8 CPU profile of the drain alone (not the backlog build), for bench/lib/cpuprofile.ts. */
+async function profiled<T>(fn: () => Promise<T>): Promise<T> {
+  const file = opts.profile
+  if (!file) return fn()
+  const session = new Session()
+  session.connect()
+  await session.post('Profiler.enable')
+  await session.post('Profiler.start')
+  try {
+    return await fn()
+  } finally {
+    const { profile } = await session.post('Profiler.stop')
+    writeFileSync(file, JSON.stringify(profile))
+    session.disconnect()
+    log(`  CPU profile of the drain written to ${file}`)
+  }
+}
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 async function client(port: number, id: string): Promise<MqttClient> {
@@ -119,9 +139,11 @@ async function fieldgateDrain(up: MosquittoHandle, window: number): Promise<{ ra
     forwarder.start()
     let onlineAt = 0
     uplink.onOnline(() => (onlineAt = performance.now()))
-    uplink.start()
-    await waitFor(() => queue.stats().depth === 0, LIMIT_MS, 5, 'Fieldgate drain')
-    const ackedAt = performance.now()
+    const ackedAt = await profiled(async () => {
+      uplink.start()
+      await waitFor(() => queue.stats().depth === 0, LIMIT_MS, 5, 'Fieldgate drain')
+      return performance.now()
+    })
     const { ms } = await cnt.done
     await forwarder.stop()
     await uplink.stop()

@@ -40,7 +40,11 @@ let fieldgateBundle: string | null = null
 
 async function start(kind: BrokerKind, o: Options, minFiles: number, nodeFlags: string[]): Promise<BrokerProcess | PhaseError> {
   try {
-    if (kind === 'fieldgate' && o.runner !== 'tsx' && fieldgateBundle === null) fieldgateBundle = await bundleFieldgateServer(repoRoot, o.runner === 'bundle', !o.profile)
+    if (kind === 'fieldgate' && o.runner !== 'tsx' && fieldgateBundle === null) fieldgateBundle = await bundleFieldgateServer(repoRoot, {
+        keepNames: o.runner !== 'bundle-nonames',
+        minify: !o.profile,
+        stubDebug: o.runner === 'bundle-nodebug',
+      })
     return await startBroker(kind, {
       repoRoot,
       minFiles,

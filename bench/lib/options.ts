@@ -2,8 +2,8 @@ import type { PhaseSpec } from './loadgen.ts'
 import { PHASES, type PhaseName } from './report.ts'
 import { BROKER_KINDS, type BrokerKind, type BrokerProcess } from './servers.ts'
 
-export type FieldgateRunner = 'tsx' | 'bundle' | 'bundle-nonames'
-export const RUNNERS: readonly FieldgateRunner[] = ['tsx', 'bundle', 'bundle-nonames']
+export type FieldgateRunner = 'tsx' | 'bundle' | 'bundle-nonames' | 'bundle-nodebug'
+export const RUNNERS: readonly FieldgateRunner[] = ['tsx', 'bundle', 'bundle-nonames', 'bundle-nodebug']
 
 export interface Options {
   brokers: BrokerKind[]
@@ -16,7 +16,7 @@ export interface Options {
   profile: boolean
   /** Mosquitto with set_tcp_nodelay true; off by default (Mosquitto's own default). */
   mosquittoNodelay: boolean
-  /** How Fieldgate runs: the .ts under tsx, or an esbuild bundle on plain node like the release (keepNames) or without keepNames. */
+  /** How Fieldgate runs: the .ts under tsx, or an esbuild bundle on plain node (see bundle.ts). */
   runner: FieldgateRunner
   /** Multiplies the end-to-end message windows of the throughput phases (sensitivity checks). */
   windowScale: number
@@ -30,8 +30,9 @@ export const USAGE = `usage: node --import tsx bench/broker.ts [options]
   --rounds <n>        runs per phase and broker, interleaved across brokers; best reported (default 2, max 5)
   --connections <n>   idle connections for connect rate and RSS (default 5000, max 15000)
   --window-scale <x>  multiply the throughput phases' in-flight windows (default 1; for sensitivity checks)
-  --runner tsx|bundle|bundle-nonames   Fieldgate under tsx (default), or esbuild-bundled on plain node:
-                      minified with keepNames as the release build, or without keepNames
+  --runner tsx|bundle|bundle-nonames|bundle-nodebug   Fieldgate under tsx (default), or esbuild-bundled
+                      on plain node: minified with keepNames as the release build, without keepNames,
+                      or as the release with the 'debug' package replaced by a no-op
   --profile           run Fieldgate with --cpu-prof and print its top self-time functions
   --mosquitto-nodelay run Mosquitto with set_tcp_nodelay true (default: its own default, Nagle on)`
 
