@@ -63,7 +63,7 @@ async function run(o: Options, profileDir: string | null): Promise<Rounds> {
   // Idle connections: a fresh broker each, so the RSS baseline is not inflated by earlier loads.
   if (o.phases.includes('connections')) {
     for (const kind of o.brokers) {
-      const b = await start(kind, o, minFiles, [])
+      const b = await start(kind, o, minFiles, kind === 'fieldgate' ? o.fieldgateFlags : [])
       if ('error' in b) record(rounds, kind, 'connections', b)
       else {
         record(rounds, kind, 'connections', await measure(kind, 'connections', b, o, minFiles))
@@ -78,7 +78,8 @@ async function run(o: Options, profileDir: string | null): Promise<Rounds> {
   const live: BrokerProcess[] = []
   try {
     for (const kind of o.brokers) {
-      const b = await start(kind, o, minFiles, kind === 'fieldgate' && profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])
+      const prof = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []
+      const b = await start(kind, o, minFiles, kind === 'fieldgate' ? [...o.fieldgateFlags, ...prof] : [])
       if ('error' in b) for (const p of phases) record(rounds, kind, p, b)
       else live.push(b)
     }
@@ -122,7 +123,7 @@ async function main(): Promise<void> {
   const secs = Math.round((Date.now() - started) / 1000)
   process.stdout.write(
     `\nBroker benchmark: 64-byte payloads, ${o.durationMs / 1000} s per phase after ${o.warmupMs / 1000} s warm-up, ` +
-      `best of ${o.rounds} interleaved round(s); Fieldgate runner ${o.runner}; ${secs} s; load average ${loadStart} at start, ${loadEnd} at end\n\n`,
+      `best of ${o.rounds} interleaved round(s); Fieldgate runner ${o.runner}${o.fieldgateFlags.length ? ` ${o.fieldgateFlags.join(' ')}` : ''}; ${secs} s; load average ${loadStart} at start, ${loadEnd} at end\n\n`,
   )
   process.stdout.write(formatTable(results) + '\n\n')
   process.stdout.write(formatCpu(results) + '\n')

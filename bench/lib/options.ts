@@ -16,6 +16,8 @@ export interface Options {
   profile: boolean
   /** Mosquitto with set_tcp_nodelay true; off by default (Mosquitto's own default). */
   mosquittoNodelay: boolean
+  /** Extra node flags for the Fieldgate child, e.g. ['--max-semi-space-size=2']. */
+  fieldgateFlags: string[]
   /** How Fieldgate runs: the .ts under tsx, or an esbuild bundle on plain node (see bundle.ts). */
   runner: FieldgateRunner
   /** Multiplies the end-to-end message windows of the throughput phases (sensitivity checks). */
@@ -33,6 +35,7 @@ export const USAGE = `usage: node --import tsx bench/broker.ts [options]
   --runner tsx|bundle|bundle-nonames|bundle-nodebug   Fieldgate under tsx (default), or esbuild-bundled
                       on plain node: minified with keepNames as the release build, without keepNames,
                       or as the release with the 'debug' package replaced by a no-op
+  --fieldgate-flags "<node flags>"   extra node flags for the Fieldgate process, e.g. "--max-semi-space-size=2"
   --profile           run Fieldgate with --cpu-prof and print its top self-time functions
   --mosquitto-nodelay run Mosquitto with set_tcp_nodelay true (default: its own default, Nagle on)`
 
@@ -48,6 +51,7 @@ export function parseArgs(argv: string[]): Options {
     mosquittoNodelay: false,
     windowScale: 1,
     runner: 'tsx',
+    fieldgateFlags: [],
   }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
@@ -71,7 +75,11 @@ export function parseArgs(argv: string[]): Options {
     else if (a === '--profile') o.profile = true
     else if (a === '--window-scale') o.windowScale = num(0.1, 20)
     else if (a === '--mosquitto-nodelay') o.mosquittoNodelay = true
-    else if (a === '--runner') {
+    else if (a === '--fieldgate-flags') {
+      o.fieldgateFlags = (v ?? '').split(' ').filter(Boolean)
+      if (!o.fieldgateFlags.every((f) => f.startsWith('--'))) throw new Error(`--fieldgate-flags takes node flags such as "--max-semi-space-size=2", got ${v}`)
+      i++
+    } else if (a === '--runner') {
       o.runner = listOf(v, RUNNERS, a)[0] as FieldgateRunner
       i++
     }
