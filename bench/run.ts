@@ -15,6 +15,7 @@ const repoRoot = resolve(benchDir, '..')
 const BENCHES: readonly { name: string; limitS: number }[] = [
   { name: 'broker', limitS: 420 },
   { name: 'store', limitS: 300 },
+  { name: 'durable', limitS: 300 },
   { name: 'bridge', limitS: 300 },
   { name: 'drivers', limitS: 300 },
   { name: 'tls', limitS: 300 },
