@@ -122,7 +122,7 @@ function rate(n: number, ms: number): number {
 }
 
 /** Forwarder + Uplink draining a LevelDB backlog built while the uplink was stopped. */
-async function fieldgateDrain(up: MosquittoHandle, window: number): Promise<{ rate: number; ms: number; ackMs: number }> {
+async function fieldgateDrain(up: MosquittoHandle, window: number): Promise<{ rate: number; ms: number; ackMs: number; cpuMs: number }> {
   const tmp = tempDir('fieldgate-bench-bridge-')
   const store = await openStore(storageSchema.parse({ data_dir: join(tmp.dir, 'data') }), silentLogger)
   try {
@@ -139,15 +139,17 @@ async function fieldgateDrain(up: MosquittoHandle, window: number): Promise<{ ra
     forwarder.start()
     let onlineAt = 0
     uplink.onOnline(() => (onlineAt = performance.now()))
+    const cpu0 = process.cpuUsage()
     const ackedAt = await profiled(async () => {
       uplink.start()
       await waitFor(() => queue.stats().depth === 0, LIMIT_MS, 5, 'Fieldgate drain')
       return performance.now()
     })
+    const cpu = process.cpuUsage(cpu0)
     const { ms } = await cnt.done
     await forwarder.stop()
     await uplink.stop()
-    return { rate: rate(N, ms), ms, ackMs: ackedAt - onlineAt }
+    return { rate: rate(N, ms), ms, ackMs: ackedAt - onlineAt, cpuMs: (cpu.user + cpu.system) / 1000 }
   } finally {
     await store.close()
     tmp.cleanup()
@@ -308,7 +310,7 @@ async function main(): Promise<void> {
   try {
     const only = new Set(String(opts.only).split(','))
     const fg = only.has('drain') ? await fieldgateDrain(up, WINDOW) : null
-    if (fg) console.log(`Fieldgate Forwarder+Uplink drain: ${fg.rate} msg/s upstream (${fg.ms.toFixed(0)} ms first->last arrival; last PUBACK ${fg.ackMs.toFixed(0)} ms after online)`)
+    if (fg) console.log(`Fieldgate Forwarder+Uplink drain: ${fg.rate} msg/s upstream (${fg.ms.toFixed(0)} ms first->last arrival; last PUBACK ${fg.ackMs.toFixed(0)} ms after online; process CPU ${fg.cpuMs.toFixed(0)} ms, all threads)`)
     const ua = only.has('uplink') ? await uplinkAlone(up, WINDOW) : null
     if (ua) console.log(`Uplink alone (from memory, no queue): ${ua.rate} msg/s to the last PUBACK (${ua.ms.toFixed(0)} ms)`)
     const mb = only.has('mosquitto') ? await mosquittoDrain() : null

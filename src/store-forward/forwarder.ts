@@ -4,7 +4,10 @@ import type { SequencedQueue } from './types.ts'
 
 export type ForwarderMode = 'backlog-first' | 'live-first'
 
-/** Entries read from the queue at once when the ready list runs dry (bounded memory: this many messages). */
+/**
+ * Entries held read ahead of the window (bounded memory: window + this many messages). The next read
+ * starts once half of it is free, so reading the queue overlaps sending instead of waiting for it.
+ */
 const READ_AHEAD = 128
 
 export interface ForwarderOptions {
@@ -49,15 +52,19 @@ export class Forwarder {
   private running = false
   private readonly inflight = new Map<bigint, Flight>()
   private resend: QueueEntry[] = []
+  /** Peeked backlog entries not yet sent: `ready[readyAt..]` (an index, not shift(): O(1) per entry). */
   private ready: QueueEntry[] = []
+  private readyAt = 0
   private live: QueueEntry[] = []
   /** Sequences sent live (increasing), skipped when the backlog cursor reaches them. */
   private liveSent: bigint[] = []
   private queueMayHaveMore = true
   private broken = false
   private gen = 0
-  private pumping = false
-  private again = false
+  private reading = false
+  private fillQueued = false
+  /** Acknowledged sequences not yet handed to the queue: one ack() per turn instead of one per message. */
+  private acks: bigint[] = []
   private directInflight = 0
   private onlineSince: number
   private nextSendAt = 0
@@ -108,7 +115,7 @@ export class Forwarder {
       this.sink.online &&
       !this.broken &&
       this.q.stats().depth === 0 &&
-      this.resend.length + this.ready.length + this.live.length === 0 &&
+      this.resend.length + this.readyCount() + this.live.length === 0 &&
       this.inflight.size + this.directInflight < this.window
     )
   }
@@ -181,71 +188,94 @@ export class Forwarder {
     this.timer = null
     this.retryTimer = null
     this.settleTimer = null
+    if (this.acks.length > 0) this.flushAcks()
     await this.q.flush()
   }
 
+  /** Fills the window once the current turn's acknowledgements are in: one fill per burst of PUBACKs. */
   private kick(): void {
-    if (this.pumping) {
-      this.again = true
-      return
-    }
-    void this.pump()
+    if (this.fillQueued) return
+    this.fillQueued = true
+    queueMicrotask(() => {
+      this.fillQueued = false
+      this.fill()
+    })
   }
 
-  private async pump(): Promise<void> {
-    this.pumping = true
-    try {
-      do {
-        this.again = false
-        await this.fill()
-      } while (this.again)
-    } catch (err) {
-      this.lastError = errorMessage(err)
-      this.log.warn({ err: this.lastError }, 'forwarder: reading the queue failed; retrying')
-      this.schedule(this.backoff.next())
-    } finally {
-      this.pumping = false
-    }
-  }
-
-  private async fill(): Promise<void> {
+  private fill(): void {
     while (this.running && this.sink.online && !this.broken && this.inflight.size < this.window) {
       let next = this.resend.shift()
       let src: 'resend' | 'live' | 'ready' = 'resend'
       if (!next && (next = this.live.shift())) src = 'live'
       if (!next && (next = this.nextReady())) src = 'ready'
-      if (next) {
-        // Live entries are never paced: replayRate limits only the backlog.
-        if (src !== 'live' && this.isBacklog(next) && !this.paced()) {
-          if (src === 'resend') this.resend.unshift(next)
-          else this.ready.unshift(next)
-          return
-        }
-        if (src === 'live') this.liveSent.push(next.seq)
-        this.send(next)
-        continue
+      if (!next) break
+      // Live entries are never paced: replayRate limits only the backlog.
+      if (src !== 'live' && this.isBacklog(next) && !this.paced()) {
+        if (src === 'resend') this.resend.unshift(next)
+        else this.readyAt-- // nextReady() just took it from there
+        break
       }
-      if (!this.queueMayHaveMore) return
-      this.queueMayHaveMore = false
-      // Read ahead in chunks: peeking only the slots one acknowledgement freed costs a LevelDB
-      // iterator per message and starves the window during a backlog drain.
-      const got = await this.q.peek(Math.max(this.window - this.inflight.size, READ_AHEAD))
-      // peek returns up to n; only an empty read means the queue is drained (appends set the flag again).
-      if (got.length > 0) this.queueMayHaveMore = true
-      this.ready.push(...got)
+      if (src === 'live') this.liveSent.push(next.seq)
+      this.send(next)
     }
+    this.readAhead()
+  }
+
+  private readyCount(): number {
+    return this.ready.length - this.readyAt
+  }
+
+  /**
+   * Reads the next chunk of the queue while the window is still busy, so the sink never waits for the
+   * disk. One read at a time; window + READ_AHEAD entries at most are held in memory.
+   */
+  private readAhead(): void {
+    if (this.reading || !this.queueMayHaveMore || !this.running || !this.sink.online || this.broken) return
+    const room = this.window + READ_AHEAD - this.inflight.size - this.readyCount()
+    if (room < READ_AHEAD / 2) return
+    this.reading = true
+    this.queueMayHaveMore = false
+    this.q.peek(room).then(
+      (got) => {
+        this.reading = false
+        // peek returns up to n; only an empty read means the queue is drained (appends set the flag again).
+        if (got.length > 0) {
+          this.queueMayHaveMore = true
+          if (this.readyAt > 0) {
+            this.ready = this.ready.slice(this.readyAt)
+            this.readyAt = 0
+          }
+          for (const e of got) this.ready.push(e)
+        }
+        this.fill()
+      },
+      (err: unknown) => {
+        this.reading = false
+        this.queueMayHaveMore = true
+        this.lastError = errorMessage(err)
+        this.log.warn({ err: this.lastError }, 'forwarder: reading the queue failed; retrying')
+        this.schedule(this.backoff.next())
+      },
+    )
   }
 
   /** Next backlog entry, skipping those already sent live. */
   private nextReady(): QueueEntry | undefined {
-    for (let e = this.ready.shift(); e; e = this.ready.shift()) {
-      while (this.liveSent.length > 0 && (this.liveSent[0] as bigint) < e.seq) this.liveSent.shift()
-      if (this.liveSent[0] === e.seq) {
-        this.liveSent.shift()
-        continue
+    while (this.readyAt < this.ready.length) {
+      const e = this.ready[this.readyAt++] as QueueEntry
+      if (this.liveSent.length > 0) {
+        while (this.liveSent.length > 0 && (this.liveSent[0] as bigint) < e.seq) this.liveSent.shift()
+        if (this.liveSent[0] === e.seq) {
+          this.liveSent.shift()
+          continue
+        }
       }
       if (this.inflight.has(e.seq)) continue
       return e
+    }
+    if (this.ready.length > 0) {
+      this.ready = []
+      this.readyAt = 0
     }
     return undefined
   }
@@ -269,7 +299,7 @@ export class Forwarder {
     if (this.timer || !this.running) return
     this.timer = this.clock.setTimeout(() => {
       this.timer = null
-      this.kick()
+      this.fill() // now, at the time the clock fired: pacing catches up within one advance
     }, ms)
   }
 
@@ -286,10 +316,7 @@ export class Forwarder {
     this.sink.publish(entry.message).then(
       () => {
         this.counters.acked++
-        this.q.ack([entry.seq]).catch((err: unknown) => {
-          // The entry stays queued and is sent again after a restart: a duplicate, never a loss.
-          this.lastError = errorMessage(err)
-        })
+        if (this.acks.push(entry.seq) === 1) queueMicrotask(() => this.flushAcks())
         if (this.inflight.get(entry.seq)?.gen === gen) this.inflight.delete(entry.seq)
         this.forgetAcked(entry.seq)
         this.backoff.reset()
@@ -307,6 +334,16 @@ export class Forwarder {
     )
   }
 
+  /** Hands the acknowledgements of this turn to the queue in one call (it deletes them in its next batch). */
+  private flushAcks(): void {
+    const seqs = this.acks
+    this.acks = []
+    this.q.ack(seqs).catch((err: unknown) => {
+      // The entries stay queued and are sent again after a restart: duplicates, never a loss.
+      this.lastError = errorMessage(err)
+    })
+  }
+
   /** An acknowledged entry must not go out again from the resend, ready or live-skip lists. */
   private forgetAcked(seq: bigint): void {
     if (this.resend.length > 0) this.resend = this.resend.filter((r) => r.seq !== seq)
@@ -315,7 +352,8 @@ export class Forwarder {
     if (i >= 0) {
       // Deleted from the queue now, so the cursor may never meet it; drop it from a peeked window too.
       this.liveSent.splice(i, 1)
-      this.ready = this.ready.filter((r) => r.seq !== seq)
+      this.ready = this.ready.slice(this.readyAt).filter((r) => r.seq !== seq)
+      this.readyAt = 0
     }
   }
 
