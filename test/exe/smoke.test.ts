@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
-import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { before, test } from 'node:test'
 import { promisify } from 'node:util'
@@ -20,15 +20,12 @@ const QEMU: Record<Exclude<Target, 'x64'>, { bin: string; sysroot: string }> = {
 /** The environment without FIELDGATE_* (each would be read as a config override). */
 const cleanEnv = (extra: Record<string, string>): NodeJS.ProcessEnv => ({ ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FIELDGATE_'))), ...extra })
 const canEmulate = (t: Exclude<Target, 'x64'>) => existsSync(QEMU[t].bin) && existsSync(join(QEMU[t].sysroot, 'lib'))
-// The whole gateway starts only once the composition root wires the status server.
-const gatewayWired = [join(ROOT, 'src/main.ts'), ...listTs(join(ROOT, 'src/gateway'))].some((f) => readFileSync(f, 'utf8').includes('createStatusServer'))
-
-function listTs(dir: string): string[] {
-  return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.ts')).map((f) => join(dir, f)) : []
-}
+const INSTALL = join(ROOT, 'hardware/install.sh')
 
 before(async () => {
-  const targets: Target[] = ['x64', ...(['arm64', 'armv7'] as const).filter(canEmulate)]
+  // .ci/run installs qemu-user-static and the cross libraries: a missing emulator is a failure, not a skip.
+  for (const t of ['arm64', 'armv7'] as const) assert.ok(canEmulate(t), `${QEMU[t].bin} or ${QEMU[t].sysroot} not installed (see .ci/run)`)
+  const targets: Target[] = ['x64', 'arm64', 'armv7']
   // Cached by content hash in build/cache: only the first run fetches Node binaries and injects blobs.
   // SMOKE_REUSE_EXE=1 reuses executables already in dist/ (built by an earlier CI step).
   if (process.env.SMOKE_REUSE_EXE === '1' && targets.every((t) => existsSync(exe(t)))) return
@@ -46,7 +43,7 @@ test('the x64 executable prints its version from any directory', { timeout: 20_0
 })
 
 for (const t of ['arm64', 'armv7'] as const) {
-  test(`the ${t} executable prints its version under qemu`, { timeout: 60_000, skip: canEmulate(t) ? false : `${QEMU[t].bin} or ${QEMU[t].sysroot} not installed` }, async () => {
+  test(`the ${t} executable prints its version under qemu`, { timeout: 60_000 }, async () => {
     const { stdout } = await run(QEMU[t].bin, ['-L', QEMU[t].sysroot, exe(t), '--version'], { timeout: 50_000 })
     assert.equal(stdout.trim(), VERSION)
   })
@@ -106,14 +103,42 @@ async function smoke(cmd: string, args: string[]): Promise<void> {
   }
 }
 
-const wiredSkip = gatewayWired ? false : 'src/main.ts does not start the gateway yet'
-
-test('the x64 executable serves /healthz on the default config, accepts an MQTT publish and exits 0 on SIGTERM within 5 s', { timeout: 40_000, skip: wiredSkip }, async () => {
+test('the x64 executable serves /healthz on the default config, accepts an MQTT publish and exits 0 on SIGTERM within 5 s', { timeout: 40_000 }, async () => {
   await smoke(exe('x64'), [])
 })
 
 for (const t of ['arm64', 'armv7'] as const) {
-  test(`the ${t} executable does the same under qemu`, { timeout: 60_000, skip: wiredSkip || (canEmulate(t) ? false : `${QEMU[t].bin} or ${QEMU[t].sysroot} not installed`) }, async () => {
+  test(`the ${t} executable does the same under qemu`, { timeout: 60_000 }, async () => {
     await smoke(QEMU[t].bin, ['-L', QEMU[t].sysroot, exe(t)])
   })
 }
+
+// install.sh needs the built tree, so its dry runs live here, after the build.
+test('install.sh --dry-run installs the executable with native/, the user, the config, the token and the service', { timeout: 30_000 }, async () => {
+  const { stdout } = await run('bash', [INSTALL, '--dry-run', '--from', join(ROOT, 'dist/linux-x64')], { timeout: 25_000 })
+  for (const step of [
+    /installing fieldgate \d+\.\d+\.\d+ \(x64\)/,
+    /useradd --system .* fieldgate|keeping|usermod -a -G dialout fieldgate/,
+    /install -m 0755 .*fieldgate \/usr\/local\/lib\/fieldgate\/fieldgate\.new/,
+    /native\/classic-level\.node/,
+    /native\/serialport\.node/,
+    /ln -sfn \/usr\/local\/lib\/fieldgate\/fieldgate \/usr\/local\/bin\/fieldgate/,
+    /fieldgate\.example\.toml \/etc\/fieldgate\/fieldgate\.toml|keeping the existing/,
+    /create \/etc\/fieldgate\/status\.token|status\.token/,
+    /install -m 0644 .*fieldgate\.service \/etc\/systemd\/system\/fieldgate\.service/,
+    /systemctl enable fieldgate\.service/,
+  ]) {
+    assert.match(stdout, step)
+  }
+})
+
+test('install.sh refuses a directory without native/ before touching the system', { timeout: 30_000 }, async () => {
+  const { dir, cleanup } = tempDir()
+  try {
+    copyFileSync(join(ROOT, 'dist/linux-x64/fieldgate'), join(dir, 'fieldgate'))
+    await run('chmod', ['+x', join(dir, 'fieldgate')])
+    await assert.rejects(run('bash', [INSTALL, '--dry-run', '--from', dir], { timeout: 20_000 }), (err: { stderr?: string }) => /native\/ is missing/.test(err.stderr ?? ''))
+  } finally {
+    cleanup()
+  }
+})
