@@ -117,12 +117,22 @@ async function externalCounter(up: MosquittoHandle, filter: string, n: number, a
   return { done, stop: () => proc.kill('SIGKILL') }
 }
 
+/** CPU ms (user + system) a process has used so far, from /proc (Linux); 0 elsewhere. */
+function procCpuMs(pid: number | undefined): number {
+  try {
+    const f = readFileSync(`/proc/${String(pid)}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100 // utime + stime in clock ticks (USER_HZ 100)
+  } catch {
+    return 0
+  }
+}
+
 function rate(n: number, ms: number): number {
   return Math.round((n * 1000) / Math.max(1, ms))
 }
 
 /** Forwarder + Uplink draining a LevelDB backlog built while the uplink was stopped. */
-async function fieldgateDrain(up: MosquittoHandle, window: number): Promise<{ rate: number; ms: number; ackMs: number; cpuMs: number }> {
+async function fieldgateDrain(up: MosquittoHandle, window: number): Promise<{ rate: number; ms: number; ackMs: number; cpuMs: number; brokerCpuMs: number }> {
   const tmp = tempDir('fieldgate-bench-bridge-')
   const store = await openStore(storageSchema.parse({ data_dir: join(tmp.dir, 'data') }), silentLogger)
   try {
@@ -140,16 +150,18 @@ async function fieldgateDrain(up: MosquittoHandle, window: number): Promise<{ ra
     let onlineAt = 0
     uplink.onOnline(() => (onlineAt = performance.now()))
     const cpu0 = process.cpuUsage()
+    const brokerCpu0 = procCpuMs(up.proc.pid)
     const ackedAt = await profiled(async () => {
       uplink.start()
       await waitFor(() => queue.stats().depth === 0, LIMIT_MS, 5, 'Fieldgate drain')
       return performance.now()
     })
     const cpu = process.cpuUsage(cpu0)
+    const brokerCpuMs = procCpuMs(up.proc.pid) - brokerCpu0
     const { ms } = await cnt.done
     await forwarder.stop()
     await uplink.stop()
-    return { rate: rate(N, ms), ms, ackMs: ackedAt - onlineAt, cpuMs: (cpu.user + cpu.system) / 1000 }
+    return { rate: rate(N, ms), ms, ackMs: ackedAt - onlineAt, cpuMs: (cpu.user + cpu.system) / 1000, brokerCpuMs }
   } finally {
     await store.close()
     tmp.cleanup()
@@ -157,13 +169,14 @@ async function fieldgateDrain(up: MosquittoHandle, window: number): Promise<{ ra
 }
 
 /** The Uplink alone, fed from memory with `window` publishes in flight: the bridge's own ceiling without the queue. */
-async function uplinkAlone(up: MosquittoHandle, window: number): Promise<{ rate: number; ms: number }> {
+async function uplinkAlone(up: MosquittoHandle, window: number): Promise<{ rate: number; ms: number; cpuMs: number }> {
   const cfg = uplinkSchema.parse({ name: 'alone', url: `mqtt://127.0.0.1:${up.port}`, protocol_version: 4, probe: { interval: 0 } })
   const uplink = createUplink(cfg, { gatewayId: 'bench', logger: silentLogger })
   const cnt = await externalCounter(up, 'ua/#', N)
   uplink.start()
   await waitFor(() => uplink.online, 10_000, 5, 'uplink online')
   const t0 = performance.now()
+  const cpu0 = process.cpuUsage()
   let next = 0
   let done = 0
   await new Promise<void>((resolve, reject) => {
@@ -179,9 +192,10 @@ async function uplinkAlone(up: MosquittoHandle, window: number): Promise<{ rate:
     pump()
   })
   const ms = performance.now() - t0
+  const cpu = process.cpuUsage(cpu0)
   await cnt.done
   await uplink.stop()
-  return { rate: rate(N, ms), ms }
+  return { rate: rate(N, ms), ms, cpuMs: (cpu.user + cpu.system) / 1000 }
 }
 
 /** Mosquitto's bridge: backlog published into a local Mosquitto while the upstream one is down. */
@@ -310,9 +324,9 @@ async function main(): Promise<void> {
   try {
     const only = new Set(String(opts.only).split(','))
     const fg = only.has('drain') ? await fieldgateDrain(up, WINDOW) : null
-    if (fg) console.log(`Fieldgate Forwarder+Uplink drain: ${fg.rate} msg/s upstream (${fg.ms.toFixed(0)} ms first->last arrival; last PUBACK ${fg.ackMs.toFixed(0)} ms after online; process CPU ${fg.cpuMs.toFixed(0)} ms, all threads)`)
+    if (fg) console.log(`Fieldgate Forwarder+Uplink drain: ${fg.rate} msg/s upstream (${fg.ms.toFixed(0)} ms first->last arrival; last PUBACK ${fg.ackMs.toFixed(0)} ms after online; CPU: Fieldgate ${fg.cpuMs.toFixed(0)} ms all threads, upstream Mosquitto ${fg.brokerCpuMs.toFixed(0)} ms)`)
     const ua = only.has('uplink') ? await uplinkAlone(up, WINDOW) : null
-    if (ua) console.log(`Uplink alone (from memory, no queue): ${ua.rate} msg/s to the last PUBACK (${ua.ms.toFixed(0)} ms)`)
+    if (ua) console.log(`Uplink alone (from memory, no queue): ${ua.rate} msg/s to the last PUBACK (${ua.ms.toFixed(0)} ms; CPU ${ua.cpuMs.toFixed(0)} ms)`)
     const mb = only.has('mosquitto') ? await mosquittoDrain() : null
     if (mb) console.log(`Mosquitto bridge replay:          ${mb.rate} msg/s upstream (${mb.ms.toFixed(0)} ms first->last arrival)`)
     if (fg && mb) console.log(`ratio Fieldgate / Mosquitto bridge: ${(fg.rate / Math.max(1, mb.rate)).toFixed(2)}x (target >= 2x)`)

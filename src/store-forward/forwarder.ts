@@ -5,10 +5,13 @@ import type { SequencedQueue } from './types.ts'
 export type ForwarderMode = 'backlog-first' | 'live-first'
 
 /**
- * Entries held read ahead of the window (bounded memory: window + this many messages). The next read
- * starts once half of it is free, so reading the queue overlaps sending instead of waiting for it.
+ * Entries held read ahead of the window: the window clamped to [256, 1024] (bounded memory: window +
+ * this many messages). The next read starts once half of it is free, so reading the queue overlaps
+ * sending. A queue read takes ~1-3 ms under a drain; at ~100k msg/s 128 entries last ~1 ms, so a large
+ * window needs a matching read-ahead or it starves between reads.
  */
-const READ_AHEAD = 128
+const MIN_READ_AHEAD = 256
+const MAX_READ_AHEAD = 1024
 
 export interface ForwarderOptions {
   queue: SequencedQueue
@@ -49,6 +52,7 @@ export class Forwarder {
   private readonly log: Logger
   private readonly clock: Clock
   private readonly maxLive: number
+  private readonly readAheadMax: number
   private running = false
   private readonly inflight = new Map<bigint, Flight>()
   private resend: QueueEntry[] = []
@@ -86,6 +90,7 @@ export class Forwarder {
     this.log = o.logger ?? silentLogger
     this.clock = o.clock ?? systemClock
     this.maxLive = o.maxLive ?? this.window * 4
+    this.readAheadMax = Math.min(MAX_READ_AHEAD, Math.max(MIN_READ_AHEAD, this.window))
     this.settleTimeout = o.settleTimeout ?? 10_000
     this.onlineSince = this.clock.now()
   }
@@ -227,12 +232,12 @@ export class Forwarder {
 
   /**
    * Reads the next chunk of the queue while the window is still busy, so the sink never waits for the
-   * disk. One read at a time; window + READ_AHEAD entries at most are held in memory.
+   * disk. One read at a time; window + readAheadMax entries at most are held in memory.
    */
   private readAhead(): void {
     if (this.reading || !this.queueMayHaveMore || !this.running || !this.sink.online || this.broken) return
-    const room = this.window + READ_AHEAD - this.inflight.size - this.readyCount()
-    if (room < READ_AHEAD / 2) return
+    const room = this.window + this.readAheadMax - this.inflight.size - this.readyCount()
+    if (room < this.readAheadMax / 2) return
     this.reading = true
     this.queueMayHaveMore = false
     this.q.peek(room).then(

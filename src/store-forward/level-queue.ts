@@ -1,7 +1,8 @@
 import type { Message, QueueEntry, QueueStats, TimerHandle } from '../core/index.ts'
 import { errorMessage, FieldgateError } from '../core/index.ts'
-import { decodeEntry, encodeEntry, readSeq, seqBytes } from './codec.ts'
+import { decodeEntry, encodeEntry, readSeq } from './codec.ts'
 import type { BatchOp, LevelHandle } from './db.ts'
+import { evictOldest, fullReason, maxBig, parseMeta, type Meta } from './queue-budget.ts'
 import { chargedSize, type QueueOptions, type SequencedQueue } from './types.ts'
 
 interface PendingAppend {
@@ -15,18 +16,8 @@ interface Waiter {
   reject: (err: unknown) => void
 }
 
-interface Meta {
-  nextSeq: string
-  depth: number
-  bytes: number
-  appended: number
-  acked: number
-  dropped: number
-  rejected: number
-}
-
 const MAX_SEQ = (1n << 64n) - 1n
-const SCAN_CHUNK = 256
+const PEEK_BYTES = 1 << 20
 
 /**
  * FIFO of one uplink in the shared LevelDB. Keys: `q\0<name>\0` + 8-byte big-endian sequence.
@@ -49,7 +40,11 @@ export class LevelQueue implements SequencedQueue {
   private dropped = 0
   private rejected = 0
   private lastError: string | null = null
-  private readonly sizes = new Map<bigint, number>()
+  /**
+   * Peeked-but-unacked entries, in sequence order (peeks read forward; Map keeps insertion order).
+   * Every live entry up to readPos is here, so the first one is the queue's head.
+   */
+  private readonly sizes = new Map<bigint, { size: number; at: number }>()
   private pendingAppends: PendingAppend[] = []
   private pendingCount = 0
   private pendingBytes = 0
@@ -87,7 +82,10 @@ export class LevelQueue implements SequencedQueue {
   }
 
   private key(seq: bigint): Buffer {
-    return Buffer.concat([this.prefix, seqBytes(seq)])
+    const k = Buffer.allocUnsafe(this.prefix.length + 8)
+    this.prefix.copy(k, 0)
+    k.writeBigUInt64BE(seq, this.prefix.length)
+    return k
   }
 
   private async load(recount: boolean): Promise<void> {
@@ -134,7 +132,7 @@ export class LevelQueue implements SequencedQueue {
       return { seq: 0n, value, size: chargedSize(value.length), qos: m.qos }
     })
     const total = items.reduce((s, i) => s + i.size, 0)
-    const full = this.fullReason(total, now)
+    const full = fullReason(this.o, this.bytes + this.pendingBytes, this.oldestAt, total, now)
     if (full) {
       this.rejected += ms.length
       return Promise.reject(new FieldgateError('QUEUE_FULL', `queue ${this.name} is full: ${full}`, { details: { queue: this.name, policy: this.o.policy } }))
@@ -148,25 +146,15 @@ export class LevelQueue implements SequencedQueue {
     })
   }
 
-  /** Why an append of `total` bytes must be refused now, or null. */
-  private fullReason(total: number, now: number): string | null {
-    if (total > this.o.maxBytes) return `${total} bytes exceed the whole budget storage.max_bytes=${this.o.maxBytes}`
-    if (this.o.policy !== 'reject-new') return null
-    if (this.bytes + this.pendingBytes + total > this.o.maxBytes) {
-      return `${this.bytes + this.pendingBytes} of storage.max_bytes=${this.o.maxBytes} bytes used (policy reject-new); the uplink must drain first`
-    }
-    if (this.o.maxAge > 0 && this.oldestAt !== null && now - this.oldestAt > this.o.maxAge) {
-      return `oldest entry is ${now - this.oldestAt} ms old, over storage.max_age=${this.o.maxAge} (policy reject-new)`
-    }
-    return null
-  }
-
   peek(n: number): Promise<QueueEntry[]> {
     if (this.closed) return Promise.reject(new FieldgateError('QUEUE_CLOSED', `queue ${this.name} is closed`))
     return this.exclusive(async () => {
       // Continue after the last peeked key: re-seeking from the start would walk every tombstone.
       const from = this.readPos !== null && this.readPos >= this.headSeq ? { gt: this.key(this.readPos) } : { gte: this.key(this.headSeq) }
-      const it = this.h.db.iterator({ ...from, lte: this.key(MAX_SEQ), limit: n })
+      // classic-level stops a nextv() at highWaterMarkBytes (16 KiB by default, ~160 small entries): each
+      // stop is another thread-pool round trip, which bounded a backlog drain. 1 MiB reads a read-ahead of
+      // small messages in one; n still bounds what is held.
+      const it = this.h.db.iterator({ ...from, lte: this.key(MAX_SEQ), limit: n, highWaterMarkBytes: PEEK_BYTES })
       // nextv() may return fewer rows than asked (classic-level stops at ~16 KiB per call):
       // keep reading until n rows or the end, so a short read never looks like an empty queue.
       const rows: Array<[Buffer, Buffer]> = []
@@ -183,7 +171,7 @@ export class LevelQueue implements SequencedQueue {
       for (const [k, v] of rows) {
         const seq = readSeq(k, this.prefix.length)
         const { message, enqueuedAt } = decodeEntry(v)
-        this.sizes.set(seq, chargedSize(v.length))
+        if (!this.sizes.has(seq)) this.sizes.set(seq, { size: chargedSize(v.length), at: enqueuedAt })
         this.readPos = seq
         out.push({ seq, message, enqueuedAt })
       }
@@ -238,10 +226,12 @@ export class LevelQueue implements SequencedQueue {
 
   private startLoop(): void {
     if (this.looping || !this.hasWork()) return
-    this.looping = this.exclusive(async () => {
-      // Stop after a failed write: a broken disk must not turn this into a busy loop.
-      while (this.hasWork() && (await this.flushOnce()));
-    }).finally(() => {
+    this.looping = (async () => {
+      // One batch per turn of the lock: a peek waiting behind a busy ack stream gets in between
+      // batches instead of after all of them. Stop after a failed write: a broken disk must not turn
+      // this into a busy loop.
+      while (this.hasWork() && (await this.exclusive(() => this.flushOnce())));
+    })().finally(() => {
       this.looping = null
       if (this.pendingAppends.length > 0) this.requestFlush(false)
     })
@@ -287,7 +277,12 @@ export class LevelQueue implements SequencedQueue {
       const puts = appends.flatMap((a) => a.items)
       let bytes = this.bytes + puts.reduce((s, i) => s + i.size, 0)
       for (const size of dels.values()) bytes -= size
-      const { evicted, bytesAfter, droppedPuts } = await this.evict(dels, bytes, puts)
+      const { evicted, bytesAfter, droppedPuts } = await evictOldest(
+        { db: this.h.db, o: this.o, name: this.name, from: this.key(this.headSeq), to: this.key(MAX_SEQ), prefixLength: this.prefix.length, oldestAt: this.oldestAt },
+        dels,
+        bytes,
+        puts,
+      )
       bytes = bytesAfter
       const written = puts.filter((p) => !droppedPuts.has(p.seq))
       const depth = this.depth + written.length - dels.size
@@ -311,7 +306,7 @@ export class LevelQueue implements SequencedQueue {
       Object.assign(this, { depth, bytes, appended: meta.appended, acked: meta.acked, dropped: meta.dropped })
       this.lastError = null
       for (const seq of dels.keys()) this.sizes.delete(seq)
-      if (dels.size > 0) await this.refreshHead()
+      if (dels.size > 0) await this.advanceHead()
       else if (wasEmpty && written.length > 0) this.oldestAt = decodeEntry((written[0] as { value: Buffer }).value).enqueuedAt
       for (const a of appends) a.resolve(a.items.map((i) => i.seq))
       for (const w of ackWaiters) w.resolve()
@@ -331,7 +326,7 @@ export class LevelQueue implements SequencedQueue {
     const dels = new Map<bigint, number>()
     const unknown: bigint[] = []
     for (const s of acks) {
-      const size = this.sizes.get(s)
+      const size = this.sizes.get(s)?.size
       if (size !== undefined) dels.set(s, size)
       else if (s >= this.headSeq) unknown.push(s)
     }
@@ -344,38 +339,19 @@ export class LevelQueue implements SequencedQueue {
     return dels
   }
 
-  /** drop-oldest: delete the oldest entries until the batch fits the byte and age budget. */
-  private async evict(dels: Map<bigint, number>, bytes: number, puts: PendingAppend['items']): Promise<{ evicted: number; bytesAfter: number; droppedPuts: Set<bigint> }> {
-    const droppedPuts = new Set<bigint>()
-    const now = this.o.clock.now()
-    const ageLimit = this.o.maxAge > 0 ? now - this.o.maxAge : -Infinity
-    const tooOld = this.oldestAt !== null && this.oldestAt < ageLimit
-    if (this.o.policy !== 'drop-oldest' || (bytes <= this.o.maxBytes && !tooOld)) return { evicted: 0, bytesAfter: bytes, droppedPuts }
-    let evicted = 0
-    const it = this.h.db.iterator({ gte: this.key(this.headSeq), lte: this.key(MAX_SEQ) })
-    try {
-      outer: for (let chunk = await it.nextv(SCAN_CHUNK); chunk.length > 0; chunk = await it.nextv(SCAN_CHUNK)) {
-        for (const [k, v] of chunk) {
-          const seq = readSeq(k, this.prefix.length)
-          if (dels.has(seq)) continue
-          if (bytes <= this.o.maxBytes && v.readDoubleBE(2) >= ageLimit) break outer
-          const size = chargedSize(v.length)
-          dels.set(seq, size)
-          bytes -= size
-          evicted++
-        }
+  /**
+   * After deletes: the oldest peeked-but-unacked entry is the head when there is one (no read needed,
+   * so a draining consumer's next peek does not wait for it); otherwise ask the database.
+   */
+  private async advanceHead(): Promise<void> {
+    if (this.readPos !== null) {
+      for (const [seq, e] of this.sizes) {
+        this.headSeq = seq
+        this.oldestAt = e.at
+        return
       }
-    } finally {
-      await it.close()
     }
-    // Everything older is gone and the batch alone is still too big: drop its oldest messages.
-    for (const p of puts) {
-      if (bytes <= this.o.maxBytes) break
-      droppedPuts.add(p.seq)
-      bytes -= p.size
-    }
-    if (evicted + droppedPuts.size > 0) this.o.logger.warn({ queue: this.name, dropped: evicted + droppedPuts.size }, 'store: queue over budget, dropped oldest entries (policy drop-oldest)')
-    return { evicted, bytesAfter: bytes, droppedPuts }
+    await this.refreshHead()
   }
 
   /** Finds the oldest live entry: its sequence bounds later seeks, its time gives the queue's age. */
@@ -410,19 +386,5 @@ export class LevelQueue implements SequencedQueue {
     if (this.sweep) this.o.clock.clearInterval(this.sweep)
     await this.flush()
     this.closed = true
-  }
-}
-
-function maxBig(a: bigint, b: bigint): bigint {
-  return a > b ? a : b
-}
-
-function parseMeta(raw: Buffer): Meta | null {
-  try {
-    const m = JSON.parse(raw.toString('utf8')) as Partial<Meta>
-    if (typeof m.nextSeq !== 'string' || typeof m.depth !== 'number' || typeof m.bytes !== 'number') return null
-    return { nextSeq: m.nextSeq, depth: m.depth, bytes: m.bytes, appended: m.appended ?? 0, acked: m.acked ?? 0, dropped: m.dropped ?? 0, rejected: m.rejected ?? 0 }
-  } catch {
-    return null
   }
 }
