@@ -16,6 +16,7 @@ import {
   type TimerHandle,
 } from '../core/index.ts'
 import { HealthTopics, healthOf } from './health.ts'
+import { FramePublisher } from './frames.ts'
 import { fromPacketProperties, withTimeout } from './packet.ts'
 import { InflightGate, NO_LIMITS, limitsFromConnack, type ServerLimits } from './limits.ts'
 import { clientOptions, serverList, uplinkTopics, type ReadFile, type UplinkTopics } from './options.ts'
@@ -74,6 +75,8 @@ export class MqttUplink implements Uplink {
   /** Remote topics we publish to: on 3.1.1 (no No Local) a message on one of them is our own echo. */
   private readonly ownTopics: string[]
   private client: MqttClient | null = null
+  /** The current connection's pre-encoded publish path (QoS 0/1 without properties). */
+  private frames: FramePublisher | null = null
   private gen = 0
   private running = false
   private isOnline = false
@@ -173,10 +176,8 @@ export class MqttUplink implements Uplink {
     return new Promise<void>((resolve, reject) => {
       const p: Pending = { resolve, reject }
       this.pending.add(p)
-      const opts: IClientPublishOptions = { qos, retain: m.retain && this.limits.retainAvailable }
-      if (this.cfg.protocol_version === 5 && m.properties) opts.properties = m.properties
-      this.cork(client)
-      client.publish(m.topic, m.payload, opts, (err) => {
+      const retain = m.retain && this.limits.retainAvailable
+      const done = (err: Error | null | undefined): void => {
         if (!this.pending.delete(p)) return // already rejected by a drop
         if (qos > 0) gate.release()
         if (err) {
@@ -186,7 +187,14 @@ export class MqttUplink implements Uplink {
         this.published++
         if (qos > 0) this.lastAckAt = this.clock.now()
         resolve()
-      })
+      }
+      const props = this.cfg.protocol_version === 5 ? m.properties : undefined
+      if (qos < 2 && this.frames?.publish(m.topic, m.payload, qos === 1 ? 1 : 0, retain, props, done)) return
+      this.frames?.flush() // what the frame path queued goes first: order holds across both paths
+      const opts: IClientPublishOptions = { qos, retain }
+      if (props) opts.properties = props
+      this.cork(client)
+      client.publish(m.topic, m.payload, opts, done)
     })
   }
 
@@ -216,6 +224,7 @@ export class MqttUplink implements Uplink {
     this.probe.stop()
     const client = this.client
     if (client && this.isOnline) {
+      this.frames?.flush()
       const bound = this.deps.stopTimeout ?? 2000
       const w = this.cfg.will
       // Say goodbye ourselves, then a normal DISCONNECT so the broker discards the Will [MQTT-3.1.2-8].
@@ -289,6 +298,7 @@ export class MqttUplink implements Uplink {
       return
     }
     this.client = client
+    this.frames = new FramePublisher(client, this.cfg.protocol_version === 5)
     this.qos2?.watch(client)
     let lastErr: string | null = null
     const socket = client.stream as unknown as { setNoDelay?: (on: boolean) => void }
@@ -397,7 +407,11 @@ export class MqttUplink implements Uplink {
       client.removeAllListeners('connect')
       client.end(true)
     }
-    if (this.client === client) this.client = null
+    if (this.client === client) {
+      this.client = null
+      this.frames?.close()
+      this.frames = null
+    }
     const pending = [...this.pending]
     this.pending.clear()
     const waiting = this.gate.waiting
