@@ -2,7 +2,7 @@
  * Broker benchmark: Fieldgate vs Mosquitto vs Aedes, same loads, each broker in its own process and
  * the load generator in another. `node --import tsx bench/broker.ts [--help]`.
  */
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -111,7 +111,10 @@ async function main(): Promise<void> {
   const profileDir = o.profile ? mkdtempSync(join(tmpdir(), 'fieldgate-prof-')) : null
   const started = Date.now()
   const loadStart = loadavg().map((x) => x.toFixed(2)).join(' ')
-  const rounds = await run(o, profileDir)
+  const rounds = await run(o, profileDir).finally(() => {
+    // The bundle is rebuilt every run; the profile directory is kept for reading.
+    if (fieldgateBundle) rmSync(dirname(fieldgateBundle), { recursive: true, force: true })
+  })
   const loadEnd = loadavg().map((x) => x.toFixed(2)).join(' ')
   const results: Results = {}
   for (const [kind, phases] of Object.entries(rounds) as [BrokerKind, Partial<Record<PhaseName, PhaseOutcome[]>>][]) {
