@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream'
-import type { BrokerConfig } from '../config/index.ts'
+import { isDeepStrictEqual } from 'node:util'
+import type { BrokerConfig, ListenerConfig } from '../config/index.ts'
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.ts'
 import { FieldgateError, errorMessage } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
@@ -8,7 +9,7 @@ import type { Message, Status } from '../core/types.ts'
 import { Connection } from './connection.ts'
 import { DeliveryEngine } from './delivery.ts'
 import { openHooks, type BrokerHooks, type ClientIdentity, type ConnectionInfo } from './hooks.ts'
-import { startListener, type StartedListener } from './listeners/index.ts'
+import { listenerName, startListener, type StartedListener } from './listeners/index.ts'
 import { Persistence } from './persist.ts'
 import { MemoryRetainedStore, MemorySessionStore } from './persistence/memory.ts'
 import { RetainedTree } from './retained.ts'
@@ -41,7 +42,7 @@ export class MqttBroker implements Broker {
   readonly connections = new Set<Connection>()
   /** max_topic_length / max_topic_levels for client topics and filters. */
   readonly topicLimits: { maxLength: number; maxLevels: number }
-  private readonly listeners: StartedListener[] = []
+  private readonly listeners: Array<{ cfg: ListenerConfig; l: StartedListener }> = []
   private readonly sys: SysPublisher
   private sweepTimer: TimerHandle | null = null
   private serial = 0
@@ -78,16 +79,43 @@ export class MqttBroker implements Broker {
 
   async listen(): Promise<ListeningOn[]> {
     const out: ListeningOn[] = []
-    for (const [i, cfg] of this.config.listeners.entries()) {
-      const limits = this.config.limits
-      // TLS handshakes and WebSocket upgrades get the CONNECT deadline too; a WebSocket message may hold one whole packet.
-      const secure = { handshakeTimeout: limits.connect_timeout, maxPayload: limits.max_packet_size + 16 }
-      const l = await startListener(cfg, i, (stream, info) => this.handleConnection(stream, info), this.logger, secure)
-      this.listeners.push(l)
-      out.push({ name: l.name, protocol: l.protocol, host: l.host, port: l.port })
-      this.logger.info({ listener: l.name, protocol: l.protocol, host: l.host, port: l.port }, 'MQTT listener open')
-    }
+    for (const [i, cfg] of this.config.listeners.entries()) out.push(await this.openListener(cfg, i))
     return out
+  }
+
+  private async openListener(cfg: ListenerConfig, index: number): Promise<ListeningOn> {
+    const limits = this.config.limits
+    // TLS handshakes and WebSocket upgrades get the CONNECT deadline too; a WebSocket message may hold one whole packet.
+    const secure = { handshakeTimeout: limits.connect_timeout, maxPayload: limits.max_packet_size + 16 }
+    const l = await startListener(cfg, index, (stream, info) => this.handleConnection(stream, info), this.logger, secure)
+    this.listeners.push({ cfg, l })
+    this.logger.info({ listener: l.name, protocol: l.protocol, host: l.host, port: l.port }, 'MQTT listener open')
+    return { name: l.name, protocol: l.protocol, host: l.host, port: l.port }
+  }
+
+  async reconfigureListeners(next: ListenerConfig[]): Promise<string[]> {
+    const changed: string[] = []
+    const keep = new Set<ListenerConfig>()
+    for (const { cfg, l } of [...this.listeners]) {
+      const same = next.find((n, i) => listenerName(n, i) === l.name && isDeepStrictEqual(n, cfg))
+      if (same) {
+        keep.add(same)
+        continue
+      }
+      this.listeners.splice(this.listeners.findIndex((x) => x.l === l), 1)
+      const closed = l.close()
+      // Its clients came in under the old settings (address, TLS, anonymous): they reconnect under the new ones.
+      for (const c of [...this.connections]) if (c.info.listener === l.name) c.disconnect(0x8b, `listener ${l.name} reconfigured`)
+      await closed
+      changed.push(l.name)
+      this.logger.info({ listener: l.name }, 'MQTT listener closed (config reload)')
+    }
+    for (const [i, cfg] of next.entries()) {
+      if (keep.has(cfg)) continue
+      const on = await this.openListener(cfg, i)
+      if (!changed.includes(on.name)) changed.push(on.name)
+    }
+    return changed
   }
 
   handleConnection(stream: Duplex, info: ConnectionInfo): void {
@@ -235,7 +263,7 @@ export class MqttBroker implements Broker {
       health: this.closing ? 'down' : 'ok',
       ...(this.closing ? { reason: 'broker closed' } : {}),
       details: {
-        listeners: this.listeners.map((l) => ({ name: l.name, protocol: l.protocol, host: l.host, port: l.port })),
+        listeners: this.listeners.map(({ l }) => ({ name: l.name, protocol: l.protocol, host: l.host, port: l.port })),
         clients: { connected, connections: this.connections.size, sessions: this.sessions.map.size, total: st.connectionsTotal },
         subscriptions,
         inProcessSubscriptions: this.trie.size - subscriptions,
@@ -255,7 +283,7 @@ export class MqttBroker implements Broker {
     if (this.sweepTimer !== null) this.clock.clearInterval(this.sweepTimer)
     this.sys.stop()
     // stop accepting first; a listener's close resolves only once its connections are gone
-    const stopped = Promise.all(this.listeners.map((l) => l.close()))
+    const stopped = Promise.all(this.listeners.map(({ l }) => l.close()))
     for (const c of [...this.connections]) {
       c.dropWill = true // wills are for clients that vanish, not for a broker shutting down
       c.disconnect(0x8b, 'server shutting down')

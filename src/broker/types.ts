@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream'
-import type { BrokerConfig } from '../config/index.ts'
+import type { BrokerConfig, ListenerConfig } from '../config/index.ts'
 import type { Clock } from '../core/clock.ts'
 import type { InProcessSubscribeOptions, LocalBroker } from '../core/interfaces.ts'
 import type { Logger } from '../core/logger.ts'
@@ -38,6 +38,12 @@ export type LocalHandler = (m: Message) => void | Promise<void>
 export interface Broker extends LocalBroker {
   /** Opens every listener in `config.listeners`; resolves with the bound addresses (port 0 → the real port). */
   listen(): Promise<ListeningOn[]>
+  /**
+   * Applies a new listener list (config reload): identical listeners keep their clients; changed or
+   * removed ones close and their clients are disconnected (0x8B); new ones open. Resolves with the
+   * names of the listeners closed or opened.
+   */
+  reconfigureListeners(next: ListenerConfig[]): Promise<string[]>
   /** Serve one MQTT byte stream (listeners call this; tests may pass any Duplex). */
   handleConnection(stream: Duplex, info: ConnectionInfo): void
   subscribe(filter: string, onMessage: LocalHandler, opts?: LocalSubscribeOptions): () => void

@@ -50,15 +50,34 @@ export class DriverFactory {
     }
   }
 
+  /** The line a device uses, or null for drivers that own their port. */
+  lineKey(cfg: DeviceConfig): string | null {
+    if (cfg.driver === 'simulated' || cfg.driver === 'serial') return null
+    const key = linkKey(linkSpec(cfg))
+    return cfg.driver === 'modbus-tcp' ? `${key}#${cfg.id}` : key
+  }
+
   line(cfg: ModbusDeviceConfig): ModbusLine {
     const spec = linkSpec(cfg)
-    const key = cfg.driver === 'modbus-tcp' ? `${linkKey(spec)}#${cfg.id}` : linkKey(spec)
+    const key = this.lineKey(cfg) as string
     let line = this.lines.get(key)
     if (!line) {
       line = new ModbusLine(key, this.hw.modbusTransport(spec), this.deps.clock, this.deps.logger, { min: cfg.backoff_min, max: Math.max(cfg.backoff_min, cfg.backoff_max) })
       this.lines.set(key, line)
     }
     return line
+  }
+
+  /** Closes these lines (a reconfigured bus is opened again, with its new settings, by the next create). */
+  async closeLines(keys: Iterable<string>): Promise<void> {
+    const closing: Array<Promise<void>> = []
+    for (const k of keys) {
+      const l = this.lines.get(k)
+      if (!l) continue
+      this.lines.delete(k)
+      closing.push(l.close())
+    }
+    await Promise.all(closing)
   }
 
   async close(): Promise<void> {

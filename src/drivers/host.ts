@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util'
 import { errorMessage, systemClock, type Clock, type LocalBroker, type Logger, type Message, type Reading, type Status, type TimerHandle } from '../core/index.ts'
 import type { DeviceConfig } from '../config/sections/drivers.ts'
 import { handleCommand } from './commands.ts'
@@ -26,6 +27,11 @@ export interface DriverHost {
   stop(): Promise<void>
   status(): Status
   onEvent(cb: (e: DriverEvent) => void): () => void
+  /**
+   * Applies a new device list (config reload): only devices whose config changed restart, with every
+   * device on a Modbus line that one of them touches. Resolves with the ids restarted or removed.
+   */
+  reconfigure(devices: DeviceConfig[]): Promise<string[]>
   /** The running driver of a device (tests use it to push a simulated device into error). */
   driver(id: string): FieldDriver | undefined
 }
@@ -34,6 +40,7 @@ interface Entry {
   cfg: DeviceConfig
   driver: FieldDriver
   rules: Map<string, ReportRule & { qos: 0 | 1 | 2 }>
+  unsubscribe: () => void
 }
 
 export function createDriverHost(opts: DriverHostOptions): DriverHost {
@@ -43,7 +50,6 @@ export function createDriverHost(opts: DriverHostOptions): DriverHost {
   const entries = new Map<string, Entry>()
   const filter = new ReportFilter()
   let listeners: Array<(e: DriverEvent) => void> = []
-  let unsubs: Array<() => void> = []
   let staleTimer: TimerHandle | null = null
   let abort: AbortController | null = null
   let published = 0
@@ -98,45 +104,80 @@ export function createDriverHost(opts: DriverHostOptions): DriverHost {
     return rules
   }
 
+  let devices = opts.devices
+
+  const startDevice = async (cfg: DeviceConfig, signal: AbortSignal): Promise<void> => {
+    const driver = factory.create(cfg)
+    const cmd = commandTopics(cfg.topic, opts.gatewayId, cfg.id)
+    const unsubscribe = opts.broker.subscribe(cmd.filter, async (m) => {
+      const point = cmd.pointOf(m.topic)
+      if (point === null) return
+      commands++
+      await handleCommand(m, point, driver, { broker: opts.broker, logger: log, clock, origin: `$driver:${cfg.id}` })
+    })
+    const e: Entry = { cfg, driver, rules: rulesOf(cfg), unsubscribe }
+    entries.set(cfg.id, e)
+    driver.onState((state, reason) => {
+      log.info({ device: cfg.id, state, reason }, 'device state')
+      fire({ type: 'state', device: cfg.id, state, ...(reason ? { reason } : {}) })
+    })
+    await driver.start((r) => onReading(e, r), signal)
+  }
+
+  const stopDevice = async (id: string): Promise<void> => {
+    const e = entries.get(id)
+    if (!e) return
+    entries.delete(id)
+    e.unsubscribe()
+    await e.driver.stop().catch(() => undefined)
+  }
+
+  const startStaleTimer = (): void => {
+    if (staleTimer) clock.clearInterval(staleTimer)
+    const minStale = Math.min(...[...entries.values()].flatMap((e) => [...e.rules.values()].map((r) => r.staleAfter)).filter((s) => s > 0), 60_000)
+    staleTimer = clock.setInterval(
+      () => {
+        const stale = filter.stale(clock.now(), (d, p) => entries.get(d)?.rules.get(p))
+        for (const r of stale) {
+          const e = entries.get(r.device)
+          if (e) {
+            fire({ type: 'reading', reading: r })
+            publish(e, r)
+          }
+        }
+      },
+      Math.max(100, Math.floor(minStale / 4)),
+    )
+    staleTimer.unref?.()
+  }
+
   return {
     async start() {
       if (abort) return
       abort = new AbortController()
-      for (const cfg of opts.devices) {
-        if (!cfg.enabled) continue
-        const driver = factory.create(cfg)
-        const e: Entry = { cfg, driver, rules: rulesOf(cfg) }
-        entries.set(cfg.id, e)
-        driver.onState((state, reason) => {
-          log.info({ device: cfg.id, state, reason }, 'device state')
-          fire({ type: 'state', device: cfg.id, state, ...(reason ? { reason } : {}) })
-        })
-        const cmd = commandTopics(cfg.topic, opts.gatewayId, cfg.id)
-        unsubs.push(
-          opts.broker.subscribe(cmd.filter, async (m) => {
-            const point = cmd.pointOf(m.topic)
-            if (point === null) return
-            commands++
-            await handleCommand(m, point, driver, { broker: opts.broker, logger: log, clock, origin: `$driver:${cfg.id}` })
-          }),
-        )
-        await driver.start((r) => onReading(e, r), abort.signal)
+      for (const cfg of devices) if (cfg.enabled) await startDevice(cfg, abort.signal)
+      startStaleTimer()
+    },
+
+    async reconfigure(next) {
+      const cur = new Map(devices.map((d) => [d.id, d]))
+      const nxt = new Map(next.map((d) => [d.id, d]))
+      const changed = new Set([...new Set([...cur.keys(), ...nxt.keys()])].filter((id) => !isDeepStrictEqual(cur.get(id), nxt.get(id))))
+      // One RS-485 bus (or RTU gateway) is one line with one set of settings: what shares a touched line restarts with it.
+      const touched = new Set<string>()
+      for (const id of changed) for (const cfg of [cur.get(id), nxt.get(id)]) if (cfg && factory.lineKey(cfg) !== null) touched.add(factory.lineKey(cfg) as string)
+      for (const cfg of [...cur.values(), ...nxt.values()]) if (touched.has(factory.lineKey(cfg) ?? '')) changed.add(cfg.id)
+      for (const id of changed) await stopDevice(id)
+      await factory.closeLines(touched)
+      devices = next
+      if (abort) {
+        for (const id of changed) {
+          const cfg = nxt.get(id)
+          if (cfg?.enabled) await startDevice(cfg, abort.signal)
+        }
+        startStaleTimer()
       }
-      const minStale = Math.min(...[...entries.values()].flatMap((e) => [...e.rules.values()].map((r) => r.staleAfter)).filter((s) => s > 0), 60_000)
-      staleTimer = clock.setInterval(
-        () => {
-          const stale = filter.stale(clock.now(), (d, p) => entries.get(d)?.rules.get(p))
-          for (const r of stale) {
-            const e = entries.get(r.device)
-            if (e) {
-              fire({ type: 'reading', reading: r })
-              publish(e, r)
-            }
-          }
-        },
-        Math.max(100, Math.floor(minStale / 4)),
-      )
-      staleTimer.unref?.()
+      return [...changed].sort()
     },
 
     async stop() {
@@ -145,11 +186,8 @@ export function createDriverHost(opts: DriverHostOptions): DriverHost {
       abort = null
       if (staleTimer) clock.clearInterval(staleTimer)
       staleTimer = null
-      for (const u of unsubs) u()
-      unsubs = []
-      await Promise.all([...entries.values()].map((e) => e.driver.stop().catch(() => undefined)))
+      await Promise.all([...entries.keys()].map((id) => stopDevice(id)))
       await factory.close()
-      entries.clear()
     },
 
     status(): Status {

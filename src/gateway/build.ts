@@ -51,7 +51,7 @@ export async function buildGateway(initial: Config, log: Logger, opts: { reload?
   const uplinks = new Map<string, UplinkUnit>()
   for (const u of config.uplinks) uplinks.set(u.name, await buildUplink(u, { broker, store, gatewayId, logger: log }))
 
-  let drivers: DriverHost = makeDrivers(config)
+  const drivers: DriverHost = makeDrivers(config)
   function makeDrivers(c: Config): DriverHost {
     const host = createDriverHost({ devices: c.devices, gatewayId, broker, logger: log.child({ module: 'drivers' }) })
     host.onEvent((e) =>
@@ -102,11 +102,13 @@ export async function buildGateway(initial: Config, log: Logger, opts: { reload?
       unit.start()
       done.push(`uplink ${cfg.name} ${plan.uplinksAdded.includes(cfg.name) ? 'added' : 'restarted'}`)
     }
+    if (plan.listenersChanged) {
+      const names = await broker.reconfigureListeners(next.broker.listeners)
+      done.push(`listeners restarted: ${names.join(', ')}`)
+    }
     if (plan.devicesChanged.length > 0) {
-      await drivers.stop()
-      drivers = makeDrivers(next)
-      await drivers.start()
-      done.push(`drivers restarted (${plan.devicesChanged.join(', ')} changed)`)
+      const restarted = await drivers.reconfigure(next.devices)
+      done.push(`devices restarted: ${restarted.join(', ')}`)
     }
     if (plan.logLevel !== null) {
       ;(log as Logger & { level: string }).level = plan.logLevel

@@ -7,6 +7,7 @@ export interface ReloadPlan {
   uplinksRemoved: string[]
   uplinksChanged: string[]
   devicesChanged: string[]
+  listenersChanged: boolean
   logLevel: Config['log']['level'] | null
   /** Changes that cannot be applied while running, with the key that changed. */
   refused: string[]
@@ -16,7 +17,6 @@ export function planReload(cur: Config, next: Config): ReloadPlan {
   const refused: string[] = []
   if (cur.gateway.id !== next.gateway.id) refused.push('gateway.id changed')
   if (!isDeepStrictEqual(cur.storage, next.storage)) refused.push('storage changed')
-  if (!isDeepStrictEqual(cur.broker.listeners, next.broker.listeners)) refused.push('broker.listeners changed')
   if (!isDeepStrictEqual(cur.broker.limits, next.broker.limits)) refused.push('broker.limits changed')
   if (!isDeepStrictEqual(cur.broker.auth, next.broker.auth)) refused.push('broker.auth file paths changed (edits to the files themselves are applied)')
   if (!isDeepStrictEqual(cur.status, next.status)) refused.push('status changed')
@@ -33,6 +33,7 @@ export function planReload(cur: Config, next: Config): ReloadPlan {
     uplinksRemoved: [...curUp.keys()].filter((n) => !nextUp.has(n)),
     uplinksChanged: [...nextUp.keys()].filter((n) => curUp.has(n) && !isDeepStrictEqual(curUp.get(n), nextUp.get(n))),
     devicesChanged,
+    listenersChanged: !isDeepStrictEqual(cur.broker.listeners, next.broker.listeners),
     logLevel: cur.log.level === next.log.level ? null : next.log.level,
     refused,
   }

@@ -131,7 +131,7 @@ test('SIGHUP with an invalid config is refused and the gateway keeps running; a 
   const before2 = gw.log.join('').length
   gw.proc.kill('SIGHUP')
   await waitFor(() => gw.log.join('').slice(before2).includes('config reloaded'), 10_000, 20, 'reload applied')
-  assert.match(gw.log.join('').slice(before2), /drivers restarted \(room1 changed\)/)
+  assert.match(gw.log.join('').slice(before2), /devices restarted: room1/)
 })
 
 test('SIGTERM stops the gateway within 5 seconds with exit code 0, leaving a retained offline upstream', { timeout: 20_000 }, async () => {
