@@ -153,12 +153,17 @@ async function fieldgateDrain(up: MosquittoHandle, window: number): Promise<{ ra
     const brokerCpu0 = procCpuMs(up.proc.pid)
     const ackedAt = await profiled(async () => {
       uplink.start()
-      await waitFor(() => queue.stats().depth === 0, LIMIT_MS, 5, 'Fieldgate drain')
+      await waitFor(() => queue.stats().depth === 0, LIMIT_MS, 5, 'Fieldgate drain').catch((err: unknown) => {
+        // Say where it stood: a stall is a bug to chase, not just a slow run.
+        throw new Error(`${String(err)}; forwarder ${JSON.stringify(forwarder.status().details)}; uplink ${JSON.stringify(uplink.status().details)}`)
+      })
       return performance.now()
     })
     const cpu = process.cpuUsage(cpu0)
     const brokerCpuMs = procCpuMs(up.proc.pid) - brokerCpu0
-    const { ms } = await cnt.done
+    const { ms } = await cnt.done.catch((err: unknown) => {
+      throw new Error(`${String(err)}; forwarder ${JSON.stringify(forwarder.status().details)}; queue ${JSON.stringify(queue.stats())}`)
+    })
     await forwarder.stop()
     await uplink.stop()
     return { rate: rate(N, ms), ms, ackMs: ackedAt - onlineAt, cpuMs: (cpu.user + cpu.system) / 1000, brokerCpuMs }

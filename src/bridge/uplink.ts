@@ -173,29 +173,31 @@ export class MqttUplink implements Uplink {
 
   private send(client: MqttClient, gate: InflightGate, m: Message, qos: Qos): Promise<void> {
     if (client !== this.client) return Promise.reject(this.offlineError('connection replaced'))
+    // No named closures per publish: the bundle keeps names (esbuild keepNames), which costs a call each.
     return new Promise<void>((resolve, reject) => {
       const p: Pending = { resolve, reject }
       this.pending.add(p)
       const retain = m.retain && this.limits.retainAvailable
-      const done = (err: Error | null | undefined): void => {
-        if (!this.pending.delete(p)) return // already rejected by a drop
-        if (qos > 0) gate.release()
-        if (err) {
-          reject(new FieldgateError('BRIDGE_OFFLINE', `uplink "${this.name}": publish to ${m.topic} refused: ${err.message}`, { cause: err }))
-          return
-        }
-        this.published++
-        if (qos > 0) this.lastAckAt = this.clock.now()
-        resolve()
-      }
       const props = this.cfg.protocol_version === 5 ? m.properties : undefined
-      if (qos < 2 && this.frames?.publish(m.topic, m.payload, qos === 1 ? 1 : 0, retain, props, done)) return
+      if (qos < 2 && this.frames?.publish(m.topic, m.payload, qos === 1 ? 1 : 0, retain, props, (err) => this.settle(p, gate, qos, m.topic, err))) return
       this.frames?.flush() // what the frame path queued goes first: order holds across both paths
       const opts: IClientPublishOptions = { qos, retain }
       if (props) opts.properties = props
       this.cork(client)
-      client.publish(m.topic, m.payload, opts, done)
+      client.publish(m.topic, m.payload, opts, (err) => this.settle(p, gate, qos, m.topic, err))
     })
+  }
+
+  private settle(p: Pending, gate: InflightGate, qos: Qos, topic: string, err: Error | null | undefined): void {
+    if (!this.pending.delete(p)) return // already rejected by a drop
+    if (qos > 0) gate.release()
+    if (err) {
+      p.reject(new FieldgateError('BRIDGE_OFFLINE', `uplink "${this.name}": publish to ${topic} refused: ${err.message}`, { cause: err }))
+      return
+    }
+    this.published++
+    if (qos > 0) this.lastAckAt = this.clock.now()
+    p.resolve()
   }
 
   /**
