@@ -4,17 +4,23 @@
  * persistent bridge session while the first is down); then live latency through the uplink vs a direct
  * MQTT.js publish. Bounded: every wait has a limit and the process exits when done.
  *
- *   node --import tsx bench/bridge.ts [--messages 100000] [--window 128] [--samples 300] [--only drain,uplink,mosquitto,latency]
+ *   node --import tsx bench/bridge.ts [--messages 100000] [--window 1024] [--samples 300] [--only drain,uplink,raw,mosquitto,latency] [--profile drain.cpuprofile]
  *
- * The window stays below ~170 with 64-byte messages: a larger one meets the store-forward short-peek stall.
+ * Window: Mosquitto's bridge runs here with max_inflight_messages 0 (no limit). Mosquitto does not set
+ * TCP_NODELAY, so its PUBACKs come ~1.3 ms apart under load and any client with W publishes in flight is
+ * capped near W / 1.3 ms: at 128 that is ~80-100k msg/s whatever the client does (the `raw` phase shows
+ * it). The default 1024 compares like with like; pass --window 128 for the old setting.
  */
 import { execFileSync, spawn } from 'node:child_process'
+import { loadavg } from 'node:os'
 import { chmodSync, closeSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { connect as netConnect } from 'node:net'
 import { join } from 'node:path'
 import { Session } from 'node:inspector/promises'
 import { connect, type MqttClient } from 'mqtt'
 import { createUplink } from '../src/bridge/index.ts'
+import { encodePublish } from '../src/bridge/frames.ts'
 import { uplinkSchema } from '../src/config/sections/bridge.ts'
 import { storageSchema } from '../src/config/sections/storage.ts'
 import { silentLogger, type Message } from '../src/core/index.ts'
@@ -26,9 +32,9 @@ import { tempDir, waitFor } from '../test/helpers/tmp.ts'
 const { values: opts } = parseArgs({
   options: {
     messages: { type: 'string', default: '100000' },
-    window: { type: 'string', default: '128' },
+    window: { type: 'string', default: '1024' },
     samples: { type: 'string', default: '300' },
-    only: { type: 'string', default: 'drain,uplink,mosquitto,latency' },
+    only: { type: 'string', default: 'drain,uplink,raw,mosquitto,latency' },
     profile: { type: 'string' },
   },
 })
@@ -203,6 +209,50 @@ async function uplinkAlone(up: MosquittoHandle, window: number): Promise<{ rate:
   return { rate: rate(N, ms), ms, cpuMs: (cpu.user + cpu.system) / 1000 }
 }
 
+/**
+ * The ceiling for any client: pre-encoded QoS 1 PUBLISH frames on a bare socket from memory, `window` in
+ * flight, no MQTT library and no queue. What the upstream Mosquitto and the counter take.
+ */
+async function rawCeiling(up: MosquittoHandle, window: number): Promise<{ rate: number; ms: number }> {
+  const cnt = await externalCounter(up, 'raw/#', N)
+  const sock = netConnect({ port: up.port, host: '127.0.0.1' })
+  sock.setNoDelay(true)
+  await new Promise<void>((resolve, reject) => {
+    sock.once('connect', resolve)
+    sock.once('error', reject)
+  })
+  const id = Buffer.from('bench-raw')
+  // CONNECT [MQTT-3.1]: "MQTT", level 4, clean session, keep-alive 60 s, client id.
+  const vh = Buffer.concat([Buffer.from([0, 4]), Buffer.from('MQTT'), Buffer.from([4, 2, 0, 60, 0, id.length]), id])
+  sock.write(Buffer.concat([Buffer.from([0x10, vh.length]), vh]))
+  let next = 0
+  let acked = 0
+  let rest: Buffer = Buffer.alloc(0)
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`raw publisher: ${acked} of ${N} acknowledged within ${LIMIT_MS} ms`)), LIMIT_MS)
+    sock.on('data', (d: Buffer) => {
+      const buf = rest.length > 0 ? Buffer.concat([rest, d]) : d
+      let o = 0
+      // CONNACK and PUBACK are both 4 bytes; nothing else arrives on this connection.
+      for (; buf.length - o >= 4; o += 4) if (buf[o] === 0x40) acked++
+      rest = buf.subarray(o)
+      const frames: Buffer[] = []
+      while (next < N && next - acked < window) {
+        frames.push(encodePublish(`raw/${next % 10}`, PAYLOAD, 1, false, (next % 65535) + 1, null))
+        next++
+      }
+      if (frames.length > 0) sock.write(Buffer.concat(frames))
+      if (acked >= N) {
+        clearTimeout(t)
+        resolve()
+      }
+    })
+  })
+  sock.destroy()
+  const { ms } = await cnt.done
+  return { rate: rate(N, ms), ms }
+}
+
 /** Mosquitto's bridge: backlog published into a local Mosquitto while the upstream one is down. */
 async function mosquittoDrain(): Promise<{ rate: number; ms: number }> {
   const upPort = await freePort()
@@ -324,7 +374,7 @@ async function liveLatency(up: MosquittoHandle, qos: 0 | 1, groupCommit: number)
 
 async function main(): Promise<void> {
   const started = Date.now()
-  console.log(`bridge benchmark: ${N} QoS 1 messages of ${PAYLOAD.length} B, Fieldgate window ${WINDOW}; Mosquitto ${'2.0'} bridge, max_inflight_messages 0`)
+  console.log(`bridge benchmark: ${N} QoS 1 messages of ${PAYLOAD.length} B, Fieldgate window ${WINDOW}; Mosquitto ${'2.0'} bridge, max_inflight_messages 0; load ${loadavg()[0]?.toFixed(2)}`)
   const up = await startMosquitto({ extra: ['log_type subscribe'] })
   try {
     const only = new Set(String(opts.only).split(','))
@@ -332,10 +382,13 @@ async function main(): Promise<void> {
     if (fg) console.log(`Fieldgate Forwarder+Uplink drain: ${fg.rate} msg/s upstream (${fg.ms.toFixed(0)} ms first->last arrival; last PUBACK ${fg.ackMs.toFixed(0)} ms after online; CPU: Fieldgate ${fg.cpuMs.toFixed(0)} ms all threads, upstream Mosquitto ${fg.brokerCpuMs.toFixed(0)} ms)`)
     const ua = only.has('uplink') ? await uplinkAlone(up, WINDOW) : null
     if (ua) console.log(`Uplink alone (from memory, no queue): ${ua.rate} msg/s to the last PUBACK (${ua.ms.toFixed(0)} ms; CPU ${ua.cpuMs.toFixed(0)} ms)`)
+    const raw = only.has('raw') ? await rawCeiling(up, WINDOW) : null
+    if (raw) console.log(`Raw frames, no client library (ceiling): ${raw.rate} msg/s upstream (${raw.ms.toFixed(0)} ms first->last arrival)`)
     const mb = only.has('mosquitto') ? await mosquittoDrain() : null
     if (mb) console.log(`Mosquitto bridge replay:          ${mb.rate} msg/s upstream (${mb.ms.toFixed(0)} ms first->last arrival)`)
     if (fg && mb) console.log(`ratio Fieldgate / Mosquitto bridge: ${(fg.rate / Math.max(1, mb.rate)).toFixed(2)}x (target >= 2x)`)
     if (ua && mb) console.log(`ratio Uplink alone / Mosquitto bridge: ${(ua.rate / Math.max(1, mb.rate)).toFixed(2)}x`)
+    if (raw && mb) console.log(`ratio raw frames (ceiling) / Mosquitto bridge: ${(raw.rate / Math.max(1, mb.rate)).toFixed(2)}x`)
     if (only.has('latency')) for (const [qos, gc] of [
       [1, 2],
       [1, 0],
