@@ -1,5 +1,6 @@
 import type { Clock, Logger, Message, QueueEntry, Sink, Status, TimerHandle } from '../core/index.ts'
 import { Backoff, errorMessage, silentLogger, systemClock } from '../core/index.ts'
+import { ReadyList } from './ready-list.ts'
 import type { SequencedQueue } from './types.ts'
 
 export type ForwarderMode = 'backlog-first' | 'live-first'
@@ -56,9 +57,10 @@ export class Forwarder {
   private running = false
   private readonly inflight = new Map<bigint, Flight>()
   private resend: QueueEntry[] = []
-  /** Peeked backlog entries not yet sent: `ready[readyAt..]` (an index, not shift(): O(1) per entry). */
-  private ready: QueueEntry[] = []
-  private readyAt = 0
+  /** Peeked backlog entries not yet sent. */
+  private readonly ready = new ReadyList()
+  /** nextReady()'s filter, bound once (no closure per entry). */
+  private readonly alreadySent = (e: QueueEntry): boolean => this.skipReady(e)
   private live: QueueEntry[] = []
   /** Sequences sent live (increasing), skipped when the backlog cursor reaches them. */
   private liveSent: bigint[] = []
@@ -120,7 +122,7 @@ export class Forwarder {
       this.sink.online &&
       !this.broken &&
       this.q.stats().depth === 0 &&
-      this.resend.length + this.readyCount() + this.live.length === 0 &&
+      this.resend.length + this.ready.count + this.live.length === 0 &&
       this.inflight.size + this.directInflight < this.window
     )
   }
@@ -217,7 +219,7 @@ export class Forwarder {
       // Live entries are never paced: replayRate limits only the backlog.
       if (src !== 'live' && this.isBacklog(next) && !this.paced()) {
         if (src === 'resend') this.resend.unshift(next)
-        else this.readyAt-- // nextReady() just took it from there
+        else this.ready.untake()
         break
       }
       if (src === 'live') this.liveSent.push(next.seq)
@@ -226,17 +228,13 @@ export class Forwarder {
     this.readAhead()
   }
 
-  private readyCount(): number {
-    return this.ready.length - this.readyAt
-  }
-
   /**
    * Reads the next chunk of the queue while the window is still busy, so the sink never waits for the
    * disk. One read at a time; window + readAheadMax entries at most are held in memory.
    */
   private readAhead(): void {
     if (this.reading || !this.queueMayHaveMore || !this.running || !this.sink.online || this.broken) return
-    const room = this.window + this.readAheadMax - this.inflight.size - this.readyCount()
+    const room = this.window + this.readAheadMax - this.inflight.size - this.ready.count
     if (room < this.readAheadMax / 2) return
     this.reading = true
     this.queueMayHaveMore = false
@@ -246,11 +244,7 @@ export class Forwarder {
         // peek returns up to n; only an empty read means the queue is drained (appends set the flag again).
         if (got.length > 0) {
           this.queueMayHaveMore = true
-          if (this.readyAt > 0) {
-            this.ready = this.ready.slice(this.readyAt)
-            this.readyAt = 0
-          }
-          for (const e of got) this.ready.push(e)
+          this.ready.append(got)
         }
         this.fill()
       },
@@ -266,23 +260,18 @@ export class Forwarder {
 
   /** Next backlog entry, skipping those already sent live. */
   private nextReady(): QueueEntry | undefined {
-    while (this.readyAt < this.ready.length) {
-      const e = this.ready[this.readyAt++] as QueueEntry
-      if (this.liveSent.length > 0) {
-        while (this.liveSent.length > 0 && (this.liveSent[0] as bigint) < e.seq) this.liveSent.shift()
-        if (this.liveSent[0] === e.seq) {
-          this.liveSent.shift()
-          continue
-        }
+    return this.ready.take(this.alreadySent)
+  }
+
+  private skipReady(e: QueueEntry): boolean {
+    if (this.liveSent.length > 0) {
+      while (this.liveSent.length > 0 && (this.liveSent[0] as bigint) < e.seq) this.liveSent.shift()
+      if (this.liveSent[0] === e.seq) {
+        this.liveSent.shift()
+        return true
       }
-      if (this.inflight.has(e.seq)) continue
-      return e
     }
-    if (this.ready.length > 0) {
-      this.ready = []
-      this.readyAt = 0
-    }
-    return undefined
+    return this.inflight.has(e.seq)
   }
 
   private isBacklog(e: QueueEntry): boolean {
@@ -357,8 +346,7 @@ export class Forwarder {
     if (i >= 0) {
       // Deleted from the queue now, so the cursor may never meet it; drop it from a peeked window too.
       this.liveSent.splice(i, 1)
-      this.ready = this.ready.slice(this.readyAt).filter((r) => r.seq !== seq)
-      this.readyAt = 0
+      this.ready.remove(seq)
     }
   }
 
