@@ -119,3 +119,24 @@ test('an MQTT 5 PUBACK with a refusing reason code rejects that publish; a later
     tmp.cleanup()
   }
 })
+
+test('a graceful stop lets QoS 1 publishes already sent get their PUBACK instead of failing them', { timeout: 20_000 }, async () => {
+  const mq = await startMosquitto()
+  const w = await watch(mq.port, ['stop/#'])
+  const u = startUplink({ name: 'stopper', url: `mqtt://127.0.0.1:${mq.port}`, protocol_version: 4, will: { qos: 0 } })
+  try {
+    await waitOnline(u)
+    const sent = Array.from({ length: 200 }, (_, i) => u.publish({ topic: `stop/${i}`, payload: Buffer.from(String(i)), qos: 1, retain: false }))
+    await u.stop() // in the same turn: stop writes the queued frames, then waits for their PUBACKs
+    const results = await Promise.allSettled(sent)
+    assert.deepEqual(
+      results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)),
+      [],
+    )
+    await waitFor(() => w.got.length === 200, 5000, 10, 'all 200 upstream')
+  } finally {
+    await u.stop()
+    await w.close()
+    await mq.stop()
+  }
+})
