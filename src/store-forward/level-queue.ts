@@ -230,11 +230,16 @@ export class LevelQueue implements SequencedQueue {
       // One batch per turn of the lock: a peek waiting behind a busy ack stream gets in between
       // batches instead of after all of them. Stop after a failed write: a broken disk must not turn
       // this into a busy loop.
-      while (this.hasWork() && (await this.exclusive(() => this.flushOnce())));
-    })().finally(() => {
-      this.looping = null
-      if (this.pendingAppends.length > 0) this.requestFlush(false)
-    })
+      while (this.hasWork()) if (!(await this.exclusive(() => this.flushOnce()))) return false
+      return true
+    })()
+      .catch(() => false)
+      .then((ok) => {
+        this.looping = null
+        // An append or ack that came after the loop's last check found `looping` still set and left its
+        // work to us: without this it waited for the next append (a drain's last acks: forever).
+        if (ok ? this.hasWork() : this.pendingAppends.length > 0) this.requestFlush(false)
+      })
   }
 
   /** Writes everything pending now (stop/close); gives up after a failed write rather than spin. */
