@@ -120,6 +120,9 @@ async function externalCounter(up: MosquittoHandle, filter: string, n: number, a
       resolve({ ms: (last - first) * 1000, count: lines.length })
     })
   })
+  // Handled here too: its timer may fire while the caller still waits on something else, and an
+  // unhandled rejection would end the process without stopping the brokers it started.
+  done.catch(() => undefined)
   return { done, stop: () => proc.kill('SIGKILL') }
 }
 
