@@ -6,7 +6,8 @@ import type { ListenerConfig } from '../../config/index.ts'
 import type { Logger } from '../../core/logger.ts'
 import type { ConnectionInfo } from '../hooks.ts'
 import type { ConnectionHandler, StartedListener } from './index.ts'
-import { DEFAULT_HANDSHAKE_TIMEOUT, listen, secureInfo, tlsServerOptions, trackSecureServer, type SecureListenerOptions } from './tls.ts'
+import { listen } from './listen.ts'
+import { DEFAULT_HANDSHAKE_TIMEOUT, secureInfo, tlsServerOptions, trackSecureServer, type SecureListenerOptions } from './tls.ts'
 
 /** MQTT.js and browsers offer "mqtt"; old clients "mqttv3.1". The server must answer with one [MQTT-6.0.0-3]. */
 function pickProtocol(offered: Set<string>): string | false {
