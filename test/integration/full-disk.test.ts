@@ -1,0 +1,238 @@
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import mqtt from 'mqtt'
+import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.ts'
+import { startGateway, type GatewayProcess } from '../helpers/gateway.ts'
+import { startMosquitto, type MosquittoHandle } from '../helpers/mosquitto.ts'
+import { freePort } from '../helpers/ports.ts'
+import { tempDir, waitFor } from '../helpers/tmp.ts'
+
+/** Small enough to fill in a few seconds, big enough for LevelDB to open (log, manifest, CURRENT). */
+const TMPFS_SIZE = '3m'
+const PAD = 'x'.repeat(300)
+
+/**
+ * Streams (publisher, seq) QoS 1 messages with a bounded window. A message counts as acknowledged only
+ * when its PUBACK arrives with a success code; a v5 refusal (reason code >= 0x80) settles it as failed.
+ * After a disconnect (how a 3.1.1 publisher learns of a refusal) in-flight ones are published again.
+ */
+class StreamPublisher {
+  readonly acked = new Set<number>()
+  readonly failed = new Set<number>()
+  /** Refusal reason codes seen (v5). */
+  readonly codes = new Set<number>()
+  /** Connections the gateway closed after being connected (a 3.1.1 refusal; MQTT.js resends on reconnect). */
+  closes = 0
+  private next = 0
+  private readonly client: mqtt.MqttClient
+  private readonly inflight = new Set<number>()
+  private paused = false
+
+  constructor(
+    readonly id: number,
+    readonly version: 4 | 5,
+    port: number,
+    private readonly window: number,
+  ) {
+    this.client = mqtt.connect({ host: '127.0.0.1', port, clientId: `full-disk-v${version}-${id}`, protocolVersion: version, clean: true, reconnectPeriod: 150, connectTimeout: 2000 })
+    this.client.on('connect', () => this.pump())
+    this.client.on('close', () => {
+      if (!this.paused) this.closes++
+      for (const seq of this.inflight) this.next = Math.min(this.next, seq)
+      this.inflight.clear()
+    })
+    this.client.on('error', () => undefined)
+  }
+
+  pause(): void {
+    this.paused = true
+  }
+
+  resume(): void {
+    this.paused = false
+    this.pump()
+  }
+
+  /** Evidence that the gateway refused this publisher's messages. */
+  refusals(): number {
+    return this.version === 5 ? this.failed.size : this.closes
+  }
+
+  private pump(): void {
+    while (!this.paused && this.client.connected && this.inflight.size < this.window) {
+      const seq = this.nextSeq()
+      this.inflight.add(seq)
+      const payload = JSON.stringify({ p: this.id, seq, pad: PAD })
+      this.client.publish(`data/p${this.id}`, payload, { qos: 1 }, (err, packet) => {
+        if (!this.inflight.delete(seq)) return // settled already (republished after a close)
+        const code = reasonCode(err, packet)
+        if (!(err instanceof Error) && (code === undefined || code < 0x80)) this.acked.add(seq)
+        else if (code !== undefined && code >= 0x80) {
+          this.failed.add(seq)
+          this.codes.add(code)
+        } else this.next = Math.min(this.next, seq)
+        if (this.client.connected) setImmediate(() => this.pump())
+      })
+    }
+  }
+
+  private nextSeq(): number {
+    while (this.acked.has(this.next) || this.failed.has(this.next) || this.inflight.has(this.next)) this.next++
+    return this.next++
+  }
+
+  async stop(): Promise<void> {
+    this.paused = true
+    await this.client.endAsync(true)
+  }
+}
+
+function reasonCode(err: Error | null | undefined, packet: unknown): number | undefined {
+  // MQTT.js passes null (not undefined) on success
+  const fromErr = err instanceof Error && 'code' in err && typeof err.code === 'number' ? err.code : undefined
+  if (fromErr !== undefined) return fromErr
+  if (typeof packet === 'object' && packet !== null && 'reasonCode' in packet && typeof packet.reasonCode === 'number') return packet.reasonCode
+  return undefined
+}
+
+function config(dataDir: string, port: number, statusPort: number, upstream: number): string {
+  return `
+[gateway]
+id = "full-disk"
+[log]
+level = "info"
+[broker]
+sys_interval = "60s"
+[[broker.listeners]]
+host = "127.0.0.1"
+port = ${port}
+[storage]
+data_dir = "${dataDir}"
+# Far above the tmpfs: the real ENOSPC must come first, not the queue budget.
+max_bytes = "1GB"
+[status]
+port = ${statusPort}
+[[uplinks]]
+name = "cloud"
+url = "mqtt://127.0.0.1:${upstream}"
+window = 64
+backoff = { min = "50ms", max = "300ms" }
+[[uplinks.forward]]
+filter = "data/#"
+`
+}
+
+async function getJson(statusPort: number, path: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`http://127.0.0.1:${statusPort}${path}`, { signal: AbortSignal.timeout(3000) })
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> }
+}
+
+function firstArrivals(seqs: number[]): number[] {
+  const seen = new Set<number>()
+  return seqs.filter((s) => !seen.has(s) && seen.add(s))
+}
+
+test('a full disk refuses new messages without killing the gateway, and every acknowledged one reaches the cloud once space returns', { timeout: 60_000 }, async (t) => {
+  const { dir, cleanup } = tempDir('fieldgate-full-disk-')
+  const dataDir = join(dir, 'data')
+  mkdirSync(dataDir)
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_SIZE}`, 'tmpfs', dataDir])
+  let gw: GatewayProcess | undefined
+  let proxy: FaultProxy | undefined
+  let mosq: MosquittoHandle | undefined
+  let sub: mqtt.MqttClient | undefined
+  const pubs: StreamPublisher[] = []
+  try {
+    const port = await freePort()
+    const statusPort = await freePort()
+    const mosqPort = await freePort()
+    // The uplink dials the proxy; refusing there is "cloud down" until the subscriber is ready.
+    proxy = await startFaultProxy(mosqPort)
+    proxy.down()
+    gw = await startGateway(dir, config(dataDir, port, statusPort, proxy.port), { waitPort: port })
+    const g = gw
+    const logText = (): string => g.log.join('')
+
+    pubs.push(new StreamPublisher(0, 5, port, 16), new StreamPublisher(1, 4, port, 1))
+    // Fill the disk: until both publishers were refused a few times (bounded).
+    await waitFor(() => pubs.every((p) => p.refusals() >= 3), 30_000, 20, 'the disk to fill and publishes to be refused').catch((err: unknown) => {
+      throw new Error(`${String(err)}; ${pubs.map((p) => `p${p.id}: ${p.acked.size} acked, ${p.refusals()} refusals`).join(', ')}\n${logText().split('\n').filter((l) => !l.includes('v5-0')).join('\n').slice(-5000)}`)
+    })
+    for (const p of pubs) p.pause()
+    const ackedWhileFilling = pubs.map((p) => p.acked.size)
+    t.diagnostic(`filled: ${pubs.map((p) => `v${p.version}: ${p.acked.size} acked, ${p.refusals()} refused, codes [${[...p.codes].map((c) => `0x${c.toString(16)}`).join(',')}]`).join('; ')}`)
+
+    // The gateway survived and says what is wrong.
+    assert.equal(g.proc.exitCode, null, 'gateway still running')
+    assert.equal(g.proc.signalCode, null, 'gateway not killed')
+    const health = await getJson(statusPort, '/healthz')
+    assert.ok(health.status === 200 || health.status === 503, `/healthz answers (${health.status})`)
+    assert.match(JSON.stringify(health.body.problems), /store/, '/healthz names the store among the problems')
+    const status = await getJson(statusPort, '/status')
+    const store = (status.body.sources as Record<string, { health: string; reason?: string; details: { lastWriteError: string | null } }>).store
+    assert.ok(store, '/status has a store source')
+    assert.notEqual(store.health, 'ok')
+    assert.match(String(store.details.lastWriteError), /space|ENOSPC|IO error/i, `/status shows the write error: ${String(store.details.lastWriteError)}`)
+    const failLine = g.log
+      .join('')
+      .split('\n')
+      .find((l) => l.includes('store: write failed'))
+    assert.ok(failLine, 'the log reports the failed write')
+    assert.ok(failLine.includes(dataDir), `the log line names the data dir: ${failLine}`)
+    assert.match(failLine, /space|ENOSPC|IO error/i, 'the log line names the cause')
+    // v5 refusals are explicit reason codes: QUEUE_FULL (0x97) or unspecified error (0x80), never success.
+    for (const c of pubs[0]?.codes ?? []) assert.ok(c === 0x80 || c === 0x97, `v5 refusal code 0x${c.toString(16)}`)
+    for (const p of pubs) for (const seq of p.failed) assert.ok(!p.acked.has(seq), `p${p.id} seq ${seq} both refused and acknowledged`)
+
+    // Room again: the same gateway process accepts publishes without a restart.
+    execFileSync('mount', ['-o', 'remount,size=64m', dataDir])
+    for (const p of pubs) p.resume()
+    await waitFor(() => pubs.every((p, i) => p.acked.size >= (ackedWhileFilling[i] ?? 0) + 100), 20_000, 20, 'publishes accepted again after space returned').catch((err: unknown) => {
+      throw new Error(`${String(err)}; ${pubs.map((p) => `p${p.id}: ${p.acked.size} acked`).join(', ')}\n${logText().slice(-3000)}`)
+    })
+    await Promise.all(pubs.map((p) => p.stop()))
+    assert.equal(g.proc.exitCode, null, 'gateway still running after recovery')
+    const acked = pubs.map((p) => new Set(p.acked))
+    const total = acked.reduce((n, s) => n + s.size, 0)
+
+    // The cloud comes up with its subscriber already listening, then the link opens.
+    mosq = await startMosquitto({ port: mosqPort })
+    const received: Array<{ p: number; seq: number }> = []
+    const s = await mqtt.connectAsync({ host: '127.0.0.1', port: mosqPort, clientId: 'cloud-app-subscriber', protocolVersion: 4 })
+    sub = s
+    s.on('message', (_t, payload) => received.push(JSON.parse(payload.toString()) as { p: number; seq: number }))
+    await s.subscribeAsync('data/#', { qos: 1 })
+    proxy.restore()
+    const missing = (): number => {
+      const got = new Set(received.map((r) => `${r.p}:${r.seq}`))
+      return acked.reduce((n, set, p) => n + [...set].filter((seq) => !got.has(`${p}:${seq}`)).length, 0)
+    }
+    await waitFor(() => missing() === 0, 25_000, 50, 'every acknowledged message upstream').catch((err: unknown) => {
+      throw new Error(`${String(err)}; ${missing()} of ${total} acknowledged messages missing, ${received.length} received\n${logText().slice(-3000)}`)
+    })
+    for (const p of pubs) {
+      const firsts = firstArrivals(received.filter((r) => r.p === p.id).map((r) => r.seq))
+      const ackedFirsts = firsts.filter((seq) => acked[p.id]?.has(seq))
+      assert.deepEqual(ackedFirsts, [...ackedFirsts].sort((a, b) => a - b), `publisher ${p.id} (v${p.version}) order`)
+      const refusedUpstream = [...p.failed].filter((seq) => firsts.includes(seq)).length
+      t.diagnostic(`v${p.version}: ${acked[p.id]?.size ?? 0} acknowledged, all upstream; ${firsts.length} distinct upstream; ${refusedUpstream} refused ones also upstream`)
+    }
+    assert.equal(g.proc.exitCode, null, 'gateway still running at the end')
+  } finally {
+    await Promise.all(pubs.map((p) => p.stop().catch(() => undefined)))
+    await sub?.endAsync(true).catch(() => undefined)
+    await gw?.kill('SIGTERM').catch(() => undefined)
+    await mosq?.stop().catch(() => undefined)
+    await proxy?.close().catch(() => undefined)
+    try {
+      execFileSync('umount', [dataDir])
+    } catch {
+      // a busy mount (a child still holding files) detaches lazily so the temp dir can go
+      execFileSync('umount', ['-l', dataDir])
+    }
+    cleanup()
+  }
+})
