@@ -243,6 +243,7 @@ export class Connection implements SessionLink, ParserOwner {
   acknowledge(cmd: 'puback' | 'pubrec', packetId: number, pending: Promise<void> | undefined): void {
     if (pending === undefined && this.ackTail === null) {
       if (cmd === 'puback') this.inboundCount--
+      else this.broker.delivery.inboundQos2Stored(this, packetId)
       this.sendAck(cmd, packetId)
       return
     }
@@ -274,6 +275,10 @@ export class Connection implements SessionLink, ParserOwner {
   private ackSettled(cmd: 'puback' | 'pubrec', packetId: number, err: unknown): void {
     this.waitingIds?.delete(cmd === 'puback' ? packetId : -packetId)
     if (cmd === 'puback') this.inboundCount--
+    else if (err === null) this.broker.delivery.inboundQos2Stored(this, packetId)
+    // A refused QoS 2 message was never stored: free its id whatever happens to this connection, so the
+    // client's resend is routed again instead of being answered as a duplicate.
+    else this.broker.delivery.inboundQos2Done(this, packetId)
     if (this.state === 'closed') return
     if (err === null) return this.sendAck(cmd, packetId)
     const full = isFieldgateError(err, 'QUEUE_FULL')
@@ -284,7 +289,6 @@ export class Connection implements SessionLink, ParserOwner {
       this.disconnect(0x80, 'message could not be stored')
       return
     }
-    if (cmd === 'pubrec') this.broker.delivery.inboundQos2Done(this, packetId)
     this.sendAck(cmd, packetId, full ? 0x97 : 0x80, full ? 'queue full' : 'message could not be accepted')
   }
 

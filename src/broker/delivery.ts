@@ -101,11 +101,21 @@ export class DeliveryEngine {
     return seen === c.serial && !dup ? 'reused' : 'dup'
   }
 
-  /** Record an accepted inbound QoS 2 id until its PUBREL arrives. */
+  /** Record an accepted inbound QoS 2 id until its PUBREL arrives (in memory; persisted by inboundQos2Stored). */
   inboundQos2Add(c: Connection, packetId: number): void {
     const s = c.session as Session
     ;(s.incomingQos2 ??= new Map()).set(packetId, c.serial)
-    if (s.persistent) this.b.persistence.run(s, 'add inbound QoS 2 id', (st) => st.addIncomingQos2(s.clientId, packetId))
+  }
+
+  /**
+   * The message behind an inbound QoS 2 id is stored (in-process subscribers accepted it): only now is
+   * the id persisted. Persisting it on receipt would let a crash before the queue's commit keep the id
+   * without the message, and the client's resend would then be answered without being routed.
+   */
+  inboundQos2Stored(c: Connection, packetId: number): void {
+    const s = c.session
+    if (s === null || !s.persistent || s.incomingQos2?.has(packetId) !== true) return
+    this.b.persistence.run(s, 'add inbound QoS 2 id', (st) => st.addIncomingQos2(s.clientId, packetId))
   }
 
   /** PUBREL received (or the publish was refused): the id is free again. */
