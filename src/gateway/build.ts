@@ -49,7 +49,12 @@ export async function buildGateway(initial: Config, log: Logger, opts: { reload?
   // The broker itself disconnects clients whose token or password the security layer revokes.
 
   const uplinks = new Map<string, UplinkUnit>()
-  for (const u of config.uplinks) uplinks.set(u.name, await buildUplink(u, { broker, store, gatewayId, logger: log }))
+  for (const u of config.uplinks) {
+    const unit = await buildUplink(u, { broker, store, gatewayId, logger: log })
+    // Attached before the listeners open, so no matching message is missed.
+    unit.attach()
+    uplinks.set(u.name, unit)
+  }
 
   const drivers: DriverHost = makeDrivers(config)
   function makeDrivers(c: Config): DriverHost {
@@ -96,11 +101,17 @@ export async function buildGateway(initial: Config, log: Logger, opts: { reload?
       done.push(`uplink ${name} removed`)
     }
     for (const cfg of next.uplinks.filter((u) => plan.uplinksChanged.includes(u.name) || plan.uplinksAdded.includes(u.name))) {
-      await uplinks.get(cfg.name)?.stop()
+      // Build first: a new config that cannot be built (unreadable certificate) leaves the old uplink running.
       const unit = await buildUplink(cfg, { broker, store, gatewayId, logger: log })
+      const old = uplinks.get(cfg.name)
+      // Swap the subscriptions in one turn, so no matching publish finds neither (and is acknowledged unqueued).
+      old?.detach()
+      unit.attach()
       uplinks.set(cfg.name, unit)
+      await old?.stop()
+      // After the old forwarder stopped; the new one starts at the oldest entry the old one left unacked.
       unit.start()
-      done.push(`uplink ${cfg.name} ${plan.uplinksAdded.includes(cfg.name) ? 'added' : 'restarted'}`)
+      done.push(`uplink ${cfg.name} ${old ? 'restarted' : 'added'}`)
     }
     if (plan.listenersChanged) {
       const names = await broker.reconfigureListeners(next.broker.listeners)

@@ -55,6 +55,9 @@ export class Forwarder {
   private readonly maxLive: number
   private readonly readAheadMax: number
   private running = false
+  private everStarted = false
+  /** accept() calls whose append has not resolved yet. */
+  private appending = 0
   private readonly inflight = new Map<bigint, Flight>()
   private resend: QueueEntry[] = []
   /** Peeked backlog entries not yet sent. */
@@ -107,7 +110,13 @@ export class Forwarder {
       this.sendDirect(m)
       return
     }
-    const [seq] = await this.q.appendSeq([m])
+    this.appending++
+    let seq: bigint | undefined
+    try {
+      ;[seq] = await this.q.appendSeq([m])
+    } finally {
+      this.appending--
+    }
     this.queueMayHaveMore = true
     // Live means accepted while the uplink is up; what piled up during an outage is backlog.
     if (this.mode === 'live-first' && seq !== undefined && this.running && this.sink.online && this.live.length < this.maxLive) {
@@ -121,6 +130,8 @@ export class Forwarder {
       this.running &&
       this.sink.online &&
       !this.broken &&
+      // appends not yet committed count too: a QoS 0 must not overtake a QoS 1 accepted before it
+      this.appending === 0 &&
       this.q.stats().depth === 0 &&
       this.resend.length + this.ready.count + this.live.length === 0 &&
       this.inflight.size + this.directInflight < this.window
@@ -149,6 +160,10 @@ export class Forwarder {
 
   start(): void {
     if (this.running) return
+    // A new forwarder on a queue another one read (an uplink rebuilt by a reload) starts at the oldest
+    // entry: what the old one had read ahead or in flight and not acked must not be skipped.
+    if (!this.everStarted) this.q.rewind()
+    this.everStarted = true
     this.running = true
     this.onlineSince = this.clock.now()
     this.unsubscribe = this.sink.onOnline(() => this.onOnline())

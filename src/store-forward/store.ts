@@ -148,6 +148,10 @@ class LazyQueue implements SequencedQueue {
   flush(): Promise<void> {
     return this.ready.then((q) => q.flush())
   }
+  rewind(): void {
+    // Before the open finishes nothing has been read yet; after it, rewind the real queue.
+    this.q?.rewind()
+  }
   stats(): ReturnType<SequencedQueue['stats']> {
     return this.q ? this.q.stats() : { depth: 0, bytes: 0, oldestEnqueuedAt: null, appended: 0, acked: 0, dropped: 0, rejected: 0, lastError: null }
   }

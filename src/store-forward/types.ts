@@ -21,6 +21,8 @@ export interface SequencedQueue extends DurableQueue {
   appendSeq(ms: Message[]): Promise<bigint[]>
   /** Resolves once everything appended or acked so far has been written (or failed). */
   flush(): Promise<void>
+  /** The next peek starts again at the oldest entry still queued (a new consumer takes over). */
+  rewind(): void
 }
 
 /** Size charged against the budget for one entry: its encoded value plus its 8-byte key. */
