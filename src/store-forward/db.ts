@@ -30,6 +30,7 @@ export class LevelHandle {
   readonly repairs: RepairEvent[] = []
   lastWriteError: string | null = null
   private needsReopen = false
+  private reopening: Promise<void> | null = null
   private closed = false
 
   private constructor(
@@ -91,7 +92,7 @@ export class LevelHandle {
   async write(ops: BatchOp[], sync: boolean): Promise<void> {
     if (this.closed) throw new FieldgateError('QUEUE_CLOSED', 'store: the database is closed')
     try {
-      if (this.needsReopen) await this.reopen()
+      await this.reopenIfNeeded()
       const b = this.db.batch()
       for (const op of ops) {
         if (op.type === 'put') b.put(op.key, op.value)
@@ -109,6 +110,33 @@ export class LevelHandle {
         { cause: err },
       )
     }
+  }
+
+  /**
+   * Call before reading: after a failed write the reopen may itself have failed (a full disk has no room
+   * for LevelDB's recovery), leaving the database closed. Without this, reads failed with "Database is
+   * not open" until some publish happened to write, so a backlog never drained after space returned.
+   */
+  async ready(): Promise<void> {
+    if (this.closed) throw new FieldgateError('QUEUE_CLOSED', 'store: the database is closed')
+    try {
+      await this.reopenIfNeeded()
+    } catch (err) {
+      throw new FieldgateError(
+        'QUEUE_WRITE_FAILED',
+        `store: reopening ${this.location} after a write error failed (${describe(err)}). Free disk space or check the storage device; it is retried on the next read or write.`,
+        { cause: err },
+      )
+    }
+  }
+
+  /** One reopen at a time: queues and sessions share this handle. */
+  private async reopenIfNeeded(): Promise<void> {
+    if (!this.needsReopen) return
+    this.reopening ??= this.reopen().finally(() => {
+      this.reopening = null
+    })
+    await this.reopening
   }
 
   private async reopen(): Promise<void> {

@@ -18,6 +18,8 @@ interface Waiter {
 
 const MAX_SEQ = (1n << 64n) - 1n
 const PEEK_BYTES = 1 << 20
+/** After a failed write with only acks left, try again this much later (no append may come to carry them). */
+const ACK_RETRY_MS = 1000
 
 /**
  * FIFO of one uplink in the shared LevelDB. Keys: `q\0<name>\0` + 8-byte big-endian sequence.
@@ -53,6 +55,7 @@ export class LevelQueue implements SequencedQueue {
   private forceBudget = false
   private timer: TimerHandle | null = null
   private sweep: TimerHandle | null = null
+  private retry: TimerHandle | null = null
   private looping: Promise<void> | null = null
   private lock: Promise<unknown> = Promise.resolve()
   private closed = false
@@ -149,6 +152,7 @@ export class LevelQueue implements SequencedQueue {
   peek(n: number): Promise<QueueEntry[]> {
     if (this.closed) return Promise.reject(new FieldgateError('QUEUE_CLOSED', `queue ${this.name} is closed`))
     return this.exclusive(async () => {
+      await this.h.ready()
       // Continue after the last peeked key: re-seeking from the start would walk every tombstone.
       const from = this.readPos !== null && this.readPos >= this.headSeq ? { gt: this.key(this.readPos) } : { gte: this.key(this.headSeq) }
       // classic-level stops a nextv() at highWaterMarkBytes (16 KiB by default, ~160 small entries): each
@@ -239,7 +243,21 @@ export class LevelQueue implements SequencedQueue {
         // An append or ack that came after the loop's last check found `looping` still set and left its
         // work to us: without this it waited for the next append (a drain's last acks: forever).
         if (ok ? this.hasWork() : this.pendingAppends.length > 0) this.requestFlush(false)
+        else if (!ok && this.hasWork()) this.retryLater()
       })
+  }
+
+  /**
+   * Acks whose delete failed (a full disk) would otherwise wait for the next append: after a drain there
+   * may be none, and the delivered entries would stay on disk, counted, and be sent again after a restart.
+   */
+  private retryLater(): void {
+    if (this.retry || this.closed) return
+    this.retry = this.o.clock.setTimeout(() => {
+      this.retry = null
+      this.requestFlush(true)
+    }, ACK_RETRY_MS)
+    this.retry.unref?.()
   }
 
   /** Writes everything pending now (stop/close); gives up after a failed write rather than spin. */
@@ -277,6 +295,8 @@ export class LevelQueue implements SequencedQueue {
     this.ackWaiters = []
     this.forceBudget = false
     try {
+      // ackSizes and eviction read first: reopen here, or a closed database fails them before write() could
+      await this.h.ready()
       const dels = await this.ackSizes(acks)
       const ackedCount = dels.size
       const puts = appends.flatMap((a) => a.items)
@@ -391,5 +411,8 @@ export class LevelQueue implements SequencedQueue {
     if (this.sweep) this.o.clock.clearInterval(this.sweep)
     await this.flush()
     this.closed = true
+    // after the flush: a failed one may have armed it again
+    if (this.retry) this.o.clock.clearTimeout(this.retry)
+    this.retry = null
   }
 }

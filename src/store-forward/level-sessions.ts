@@ -56,6 +56,7 @@ export class LevelSessionStore implements SessionStore {
 
   async loadAll(): Promise<LoadedSession[]> {
     const out: LoadedSession[] = []
+    await this.h.ready()
     for await (const [key, value] of this.h.db.iterator({ gt: k('s\0'), lt: k('s\x01') })) {
       const clientId = key.toString('utf8', 2)
       const session = JSON.parse(value.toString('utf8')) as SessionRecord
@@ -81,6 +82,7 @@ export class LevelSessionStore implements SessionStore {
   deleteSession(clientId: string): Promise<void> {
     return this.serial.run(async () => {
       const ops: BatchOp[] = [{ type: 'del', key: k('s\0', clientId) }]
+      await this.h.ready()
       for (const prefix of ['o\0', 'i\0']) {
         for await (const key of this.h.db.keys({ gt: k(prefix, clientId, '\0'), lt: k(prefix, clientId, '\x01') })) ops.push({ type: 'del', key })
       }
@@ -101,6 +103,7 @@ export class LevelSessionStore implements SessionStore {
   updateOutgoing(clientId: string, id: bigint, state: StoredDelivery['state'], packetId?: number): Promise<void> {
     return this.serial.run(async () => {
       const key = this.outKey(clientId, id)
+      await this.h.ready()
       const old = await this.h.db.get(key)
       if (old === undefined) return // removed meanwhile (acked or session deleted): nothing to update
       const value = Buffer.from(old)

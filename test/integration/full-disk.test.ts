@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import mqtt from 'mqtt'
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.ts'
 import { startGateway, type GatewayProcess } from '../helpers/gateway.ts'
@@ -135,21 +135,48 @@ function firstArrivals(seqs: number[]): number[] {
   return seqs.filter((s) => !seen.has(s) && seen.add(s))
 }
 
-test('a full disk refuses new messages without killing the gateway, and every acknowledged one reaches the cloud once space returns', { timeout: 60_000 }, async (t) => {
+interface Ctx {
+  t: TestContext
+  dataDir: string
+  statusPort: number
+  mosqPort: number
+  gw: GatewayProcess
+  proxy: FaultProxy
+  pubs: StreamPublisher[]
+  /** Acknowledged counts when the disk was full. */
+  ackedWhileFull: number[]
+  /** Processes the scenario starts, stopped by the harness. */
+  cloud: { mosq?: MosquittoHandle; sub?: mqtt.MqttClient }
+  logText(): string
+}
+
+const logTail = (ctx: { logText(): string }): string =>
+  ctx
+    .logText()
+    .split('\n')
+    .filter((l) => !l.includes('in-process subscriber'))
+    .join('\n')
+    .slice(-4000)
+
+/**
+ * Mounts a small tmpfs as the data dir, runs the gateway with the cloud down, streams from a v5 and a
+ * 3.1.1 publisher until both are refused, checks that the gateway stays up and reports the store's
+ * write error, then hands over to `scenario`. Always unmounts and stops every child.
+ */
+async function withFullDisk(t: TestContext, scenario: (ctx: Ctx) => Promise<void>): Promise<void> {
   const { dir, cleanup } = tempDir('fieldgate-full-disk-')
   const dataDir = join(dir, 'data')
   mkdirSync(dataDir)
   execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_SIZE}`, 'tmpfs', dataDir])
   let gw: GatewayProcess | undefined
   let proxy: FaultProxy | undefined
-  let mosq: MosquittoHandle | undefined
-  let sub: mqtt.MqttClient | undefined
+  const cloud: Ctx['cloud'] = {}
   const pubs: StreamPublisher[] = []
   try {
     const port = await freePort()
     const statusPort = await freePort()
     const mosqPort = await freePort()
-    // The uplink dials the proxy; refusing there is "cloud down" until the subscriber is ready.
+    // The uplink dials the proxy; refusing there is "cloud down" until the scenario opens it.
     proxy = await startFaultProxy(mosqPort)
     proxy.down()
     gw = await startGateway(dir, config(dataDir, port, statusPort, proxy.port), { waitPort: port })
@@ -159,10 +186,10 @@ test('a full disk refuses new messages without killing the gateway, and every ac
     pubs.push(new StreamPublisher(0, 5, port, 16), new StreamPublisher(1, 4, port, 1))
     // Fill the disk: until both publishers were refused a few times (bounded).
     await waitFor(() => pubs.every((p) => p.refusals() >= 3), 30_000, 20, 'the disk to fill and publishes to be refused').catch((err: unknown) => {
-      throw new Error(`${String(err)}; ${pubs.map((p) => `p${p.id}: ${p.acked.size} acked, ${p.refusals()} refusals`).join(', ')}\n${logText().split('\n').filter((l) => !l.includes('v5-0')).join('\n').slice(-5000)}`)
+      throw new Error(`${String(err)}; ${pubs.map((p) => `p${p.id}: ${p.acked.size} acked, ${p.refusals()} refusals`).join(', ')}\n${logTail({ logText })}`)
     })
     for (const p of pubs) p.pause()
-    const ackedWhileFilling = pubs.map((p) => p.acked.size)
+    const ackedWhileFull = pubs.map((p) => p.acked.size)
     t.diagnostic(`filled: ${pubs.map((p) => `v${p.version}: ${p.acked.size} acked, ${p.refusals()} refused, codes [${[...p.codes].map((c) => `0x${c.toString(16)}`).join(',')}]`).join('; ')}`)
 
     // The gateway survived and says what is wrong.
@@ -176,56 +203,24 @@ test('a full disk refuses new messages without killing the gateway, and every ac
     assert.ok(store, '/status has a store source')
     assert.notEqual(store.health, 'ok')
     assert.match(String(store.details.lastWriteError), /space|ENOSPC|IO error/i, `/status shows the write error: ${String(store.details.lastWriteError)}`)
-    const failLine = g.log
-      .join('')
+    const failLine = logText()
       .split('\n')
       .find((l) => l.includes('store: write failed'))
     assert.ok(failLine, 'the log reports the failed write')
     assert.ok(failLine.includes(dataDir), `the log line names the data dir: ${failLine}`)
     assert.match(failLine, /space|ENOSPC|IO error/i, 'the log line names the cause')
     // v5 refusals are explicit reason codes: QUEUE_FULL (0x97) or unspecified error (0x80), never success.
+    assert.ok((pubs[0]?.codes.size ?? 0) > 0, 'the v5 publisher got refusal reason codes')
     for (const c of pubs[0]?.codes ?? []) assert.ok(c === 0x80 || c === 0x97, `v5 refusal code 0x${c.toString(16)}`)
     for (const p of pubs) for (const seq of p.failed) assert.ok(!p.acked.has(seq), `p${p.id} seq ${seq} both refused and acknowledged`)
 
-    // Room again: the same gateway process accepts publishes without a restart.
-    execFileSync('mount', ['-o', 'remount,size=64m', dataDir])
-    for (const p of pubs) p.resume()
-    await waitFor(() => pubs.every((p, i) => p.acked.size >= (ackedWhileFilling[i] ?? 0) + 100), 20_000, 20, 'publishes accepted again after space returned').catch((err: unknown) => {
-      throw new Error(`${String(err)}; ${pubs.map((p) => `p${p.id}: ${p.acked.size} acked`).join(', ')}\n${logText().slice(-3000)}`)
-    })
-    await Promise.all(pubs.map((p) => p.stop()))
-    assert.equal(g.proc.exitCode, null, 'gateway still running after recovery')
-    const acked = pubs.map((p) => new Set(p.acked))
-    const total = acked.reduce((n, s) => n + s.size, 0)
-
-    // The cloud comes up with its subscriber already listening, then the link opens.
-    mosq = await startMosquitto({ port: mosqPort })
-    const received: Array<{ p: number; seq: number }> = []
-    const s = await mqtt.connectAsync({ host: '127.0.0.1', port: mosqPort, clientId: 'cloud-app-subscriber', protocolVersion: 4 })
-    sub = s
-    s.on('message', (_t, payload) => received.push(JSON.parse(payload.toString()) as { p: number; seq: number }))
-    await s.subscribeAsync('data/#', { qos: 1 })
-    proxy.restore()
-    const missing = (): number => {
-      const got = new Set(received.map((r) => `${r.p}:${r.seq}`))
-      return acked.reduce((n, set, p) => n + [...set].filter((seq) => !got.has(`${p}:${seq}`)).length, 0)
-    }
-    await waitFor(() => missing() === 0, 25_000, 50, 'every acknowledged message upstream').catch((err: unknown) => {
-      throw new Error(`${String(err)}; ${missing()} of ${total} acknowledged messages missing, ${received.length} received\n${logText().slice(-3000)}`)
-    })
-    for (const p of pubs) {
-      const firsts = firstArrivals(received.filter((r) => r.p === p.id).map((r) => r.seq))
-      const ackedFirsts = firsts.filter((seq) => acked[p.id]?.has(seq))
-      assert.deepEqual(ackedFirsts, [...ackedFirsts].sort((a, b) => a - b), `publisher ${p.id} (v${p.version}) order`)
-      const refusedUpstream = [...p.failed].filter((seq) => firsts.includes(seq)).length
-      t.diagnostic(`v${p.version}: ${acked[p.id]?.size ?? 0} acknowledged, all upstream; ${firsts.length} distinct upstream; ${refusedUpstream} refused ones also upstream`)
-    }
+    await scenario({ t, dataDir, statusPort, mosqPort, gw: g, proxy, pubs, ackedWhileFull, cloud, logText })
     assert.equal(g.proc.exitCode, null, 'gateway still running at the end')
   } finally {
     await Promise.all(pubs.map((p) => p.stop().catch(() => undefined)))
-    await sub?.endAsync(true).catch(() => undefined)
+    await cloud.sub?.endAsync(true).catch(() => undefined)
     await gw?.kill('SIGTERM').catch(() => undefined)
-    await mosq?.stop().catch(() => undefined)
+    await cloud.mosq?.stop().catch(() => undefined)
     await proxy?.close().catch(() => undefined)
     try {
       execFileSync('umount', [dataDir])
@@ -235,4 +230,74 @@ test('a full disk refuses new messages without killing the gateway, and every ac
     }
     cleanup()
   }
+}
+
+/** Starts the cloud broker with its subscriber listening, then opens the link to it. */
+async function cloudUp(ctx: Ctx): Promise<Array<{ p: number; seq: number }>> {
+  ctx.cloud.mosq = await startMosquitto({ port: ctx.mosqPort })
+  const received: Array<{ p: number; seq: number }> = []
+  const sub = await mqtt.connectAsync({ host: '127.0.0.1', port: ctx.mosqPort, clientId: 'cloud-app-subscriber', protocolVersion: 4 })
+  ctx.cloud.sub = sub
+  sub.on('message', (_t, payload) => received.push(JSON.parse(payload.toString()) as { p: number; seq: number }))
+  await sub.subscribeAsync('data/#', { qos: 1 })
+  ctx.proxy.restore()
+  return received
+}
+
+/** Every acknowledged message arrives upstream; per publisher, first arrivals keep publish order. */
+async function assertAllAckedUpstream(ctx: Ctx, acked: Array<Set<number>>, received: Array<{ p: number; seq: number }>): Promise<void> {
+  const total = acked.reduce((n, s) => n + s.size, 0)
+  const missing = (): number => {
+    const got = new Set(received.map((r) => `${r.p}:${r.seq}`))
+    return acked.reduce((n, set, p) => n + [...set].filter((seq) => !got.has(`${p}:${seq}`)).length, 0)
+  }
+  await waitFor(() => missing() === 0, 20_000, 50, 'every acknowledged message upstream').catch((err: unknown) => {
+    throw new Error(`${String(err)}; ${missing()} of ${total} acknowledged messages missing, ${received.length} received\n${logTail(ctx)}`)
+  })
+  for (const p of ctx.pubs) {
+    const firsts = firstArrivals(received.filter((r) => r.p === p.id).map((r) => r.seq))
+    const ackedFirsts = firsts.filter((seq) => acked[p.id]?.has(seq))
+    assert.deepEqual(ackedFirsts, [...ackedFirsts].sort((a, b) => a - b), `publisher ${p.id} (v${p.version}) order`)
+    const refusedUpstream = [...p.failed].filter((seq) => firsts.includes(seq)).length
+    ctx.t.diagnostic(`v${p.version}: ${acked[p.id]?.size ?? 0} acknowledged, all upstream; ${firsts.length} distinct upstream; ${refusedUpstream} refused ones also upstream`)
+  }
+}
+
+async function queueDepth(ctx: Ctx): Promise<number> {
+  const status = await getJson(ctx.statusPort, '/status')
+  const store = (status.body.sources as Record<string, { details: { queues: Record<string, { depth: number }> } }>).store
+  return store?.details.queues.cloud?.depth ?? -1
+}
+
+test('a full disk refuses new messages without killing the gateway; once space returns the same process accepts again and every acknowledged message reaches the cloud', { timeout: 55_000 }, async (t) => {
+  await withFullDisk(t, async (ctx) => {
+    execFileSync('mount', ['-o', 'remount,size=64m', ctx.dataDir])
+    for (const p of ctx.pubs) p.resume()
+    await waitFor(() => ctx.pubs.every((p, i) => p.acked.size >= (ctx.ackedWhileFull[i] ?? 0) + 100), 20_000, 20, 'publishes accepted again after space returned').catch((err: unknown) => {
+      throw new Error(`${String(err)}; ${ctx.pubs.map((p) => `p${p.id}: ${p.acked.size} acked`).join(', ')}\n${logTail(ctx)}`)
+    })
+    await Promise.all(ctx.pubs.map((p) => p.stop()))
+    assert.equal(ctx.gw.proc.exitCode, null, 'gateway still running after recovery')
+    const acked = ctx.pubs.map((p) => new Set(p.acked))
+    await assertAllAckedUpstream(ctx, acked, await cloudUp(ctx))
+  })
+})
+
+test('the cloud returning while the disk is still full, then space returning with no new publishes, still delivers every acknowledged message and empties the queue', { timeout: 55_000 }, async (t) => {
+  await withFullDisk(t, async (ctx) => {
+    await Promise.all(ctx.pubs.map((p) => p.stop()))
+    const acked = ctx.pubs.map((p) => new Set(p.acked))
+    const received = await cloudUp(ctx)
+    // Let the uplink connect and try to drain against the full disk (its acks cannot be written yet).
+    await waitFor(() => ctx.logText().includes('uplink online'), 10_000, 20, 'the uplink to connect')
+    await new Promise((r) => setTimeout(r, 1000))
+    assert.equal(ctx.gw.proc.exitCode, null, 'gateway still running with the cloud up and the disk full')
+    t.diagnostic(`upstream while the disk was full: ${received.length}`)
+    execFileSync('mount', ['-o', 'remount,size=64m', ctx.dataDir])
+    await assertAllAckedUpstream(ctx, acked, received)
+    // The deletes of the delivered entries reach the disk too: nothing is sent again after a restart.
+    await waitFor(async () => (await queueDepth(ctx)) === 0, 10_000, 100, 'the queue to empty').catch(async (err: unknown) => {
+      throw new Error(`${String(err)}; depth ${await queueDepth(ctx)}\n${logTail(ctx)}`)
+    })
+  })
 })
