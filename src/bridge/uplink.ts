@@ -88,6 +88,8 @@ export class MqttUplink implements Uplink {
   private loopsDropped = 0
   private downlinked = 0
   private published = 0
+  /** Messages whose v5 Message Expiry Interval ran out while they waited in the queue. */
+  private expired = 0
   private corked = false
   private qos2Released = 0
   private limits: ServerLimits = NO_LIMITS
@@ -165,6 +167,16 @@ export class MqttUplink implements Uplink {
   publish(m: Message): Promise<void> {
     const client = this.client
     if (!this.isOnline || !client) return Promise.reject(this.offlineError('not connected'))
+    const exp = m.properties?.messageExpiryInterval
+    if (exp !== undefined && m.receivedAt !== undefined) {
+      // [MQTT-3.3.2-6] forward the remaining lifetime; a message that expired while queued is dropped.
+      const left = exp - Math.floor((this.clock.now() - m.receivedAt) / 1000)
+      if (left <= 0) {
+        this.expired++
+        return Promise.resolve()
+      }
+      if (left !== exp) m = { ...m, properties: { ...m.properties, messageExpiryInterval: left } }
+    }
     const qos = m.qos > this.limits.maximumQoS ? this.limits.maximumQoS : m.qos
     const gate = this.gate
     if (qos === 0 || gate.tryAcquire()) return this.send(client, gate, m, qos)
@@ -261,6 +273,7 @@ export class MqttUplink implements Uplink {
       lastAckAt: this.lastAckAt === null ? null : new Date(this.lastAckAt).toISOString(),
       inflight: this.pending.size,
       published: this.published,
+      expired: this.expired,
       downlinked: this.downlinked,
       loopsDropped: this.loopsDropped,
       waiting: this.gate.waiting,

@@ -206,3 +206,22 @@ test('an MQTT 5 server\u2019s Receive Maximum, Maximum QoS and Retain Available 
     await strict.stop()
   }
 })
+
+test('a v5 message leaves with the lifetime it has left after queueing, and one that expired in the queue is dropped', { timeout: 15_000 }, async () => {
+  const w = await watch(mq.port, ['exp/#'])
+  const u = startUplink({ name: 'e1', url: `mqtt://127.0.0.1:${mq.port}` })
+  try {
+    await waitOnline(u)
+    const now = Date.now()
+    await u.publish({ topic: 'exp/gone', payload: Buffer.from('old'), qos: 1, retain: false, receivedAt: now - 120_000, properties: { messageExpiryInterval: 60 } })
+    await u.publish({ topic: 'exp/left', payload: Buffer.from('young'), qos: 1, retain: false, receivedAt: now - 20_000, properties: { messageExpiryInterval: 60 } })
+    const got = await waitForValue(() => w.got.find((g) => g.topic === 'exp/left'), 3000)
+    const left = got.props?.messageExpiryInterval as number
+    assert.ok(left <= 40 && left > 30, `remaining expiry ${left} s`)
+    assert.equal(w.got.filter((g) => g.topic === 'exp/gone').length, 0)
+    assert.equal(u.status().details.expired, 1)
+  } finally {
+    await u.stop()
+    await w.close()
+  }
+})
