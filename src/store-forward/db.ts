@@ -59,8 +59,17 @@ export class LevelHandle {
       await h.db.open()
       return h
     } catch (err) {
-      logger.warn({ dir: location, err: describe(err) }, 'store: database failed to open, trying LevelDB repair')
       await h.db.close().catch(() => undefined)
+      if (notCorruption(err)) {
+        // Repair would fail the same way and the fallback would move good data aside: a gateway
+        // restarted on a full disk came back empty and never forwarded what it had acknowledged.
+        throw new FieldgateError(
+          'QUEUE_WRITE_FAILED',
+          `store: cannot open the database at ${location}: ${describe(err)}. Free disk space (or release the lock / remount read-write) and start again; the data was left untouched.`,
+          { cause: err },
+        )
+      }
+      logger.warn({ dir: location, err: describe(err) }, 'store: database failed to open, trying LevelDB repair')
     }
     try {
       await ClassicLevel.repair(location)
@@ -151,6 +160,12 @@ export class LevelHandle {
     this.closed = true
     await this.db.close()
   }
+}
+
+/** Open failures that say nothing about the files' integrity (LevelDB's recovery needs to write). */
+function notCorruption(err: unknown): boolean {
+  const code = err instanceof Error && err.cause instanceof Error && 'code' in err.cause ? err.cause.code : undefined
+  return code === 'LEVEL_LOCKED' || /No space left on device|Disk quota exceeded|Read-only file system/i.test(describe(err))
 }
 
 function describe(err: unknown): string {

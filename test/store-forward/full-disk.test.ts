@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { isFieldgateError, silentLogger, systemClock } from '../../src/core/index.ts'
@@ -68,6 +68,53 @@ test('acks whose delete failed on a full disk are written once space returns, wi
     const again = await LevelQueue.open('up', h, opts)
     assert.equal(again.stats().depth, 0)
     assert.deepEqual(await again.peek(10), [])
+    await again.close()
+  } finally {
+    await h?.close().catch(() => undefined)
+    try {
+      execFileSync('umount', [mnt])
+    } catch {
+      execFileSync('umount', ['-l', mnt])
+    }
+    cleanup()
+  }
+})
+
+test('opening the store on a full disk fails with a clear error and leaves the data in place for when space returns', { timeout: 30_000 }, async () => {
+  const { dir, cleanup } = tempDir('fieldgate-sf-full-')
+  const mnt = join(dir, 'mnt')
+  mkdirSync(mnt)
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt])
+  let h: LevelHandle | undefined
+  try {
+    const location = join(mnt, 'db')
+    h = await LevelHandle.open(location, silentLogger, systemClock)
+    const q = await LevelQueue.open('up', h, opts)
+    await q.append(Array.from({ length: 500 }, (_, i) => msg(i, { payload: Buffer.alloc(200, 120) })))
+    await q.close()
+    await h.close()
+    h = undefined
+    // LevelDB replays its log into a new table at open: no room for it now.
+    const filler = fill(mnt)
+    await assert.rejects(LevelHandle.open(location, silentLogger, systemClock), (err: unknown) => {
+      assert.ok(isFieldgateError(err, 'QUEUE_WRITE_FAILED'), String(err))
+      assert.match(err.message, /No space left on device/)
+      assert.match(err.message, /Free disk space/)
+      assert.ok(err.message.includes(location))
+      return true
+    })
+    assert.deepEqual(readdirSync(mnt).sort(), ['db', 'filler'], 'nothing moved aside')
+
+    rmSync(filler)
+    h = await LevelHandle.open(location, silentLogger, systemClock)
+    assert.equal(h.recovered, false, 'opened as is, no repair')
+    const again = await LevelQueue.open('up', h, opts)
+    assert.equal(again.stats().depth, 500)
+    const entries = await again.peek(1000)
+    assert.deepEqual(
+      entries.map((e) => e.message.topic),
+      Array.from({ length: 500 }, (_, i) => `sensors/${i}`),
+    )
     await again.close()
   } finally {
     await h?.close().catch(() => undefined)
