@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 import mqtt from 'mqtt'
@@ -11,7 +11,7 @@ import { freePort } from '../helpers/ports.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
 
 /** Small enough to fill in a few seconds, big enough for LevelDB to open (log, manifest, CURRENT). */
-const TMPFS_SIZE = '3m'
+const TMPFS_SIZE = '2m'
 const PAD = 'x'.repeat(300)
 
 /**
@@ -141,6 +141,8 @@ interface Ctx {
   statusPort: number
   mosqPort: number
   gw: GatewayProcess
+  /** Starts another gateway process on the same config and data dir. */
+  restart(opts?: { waitPort?: boolean }): Promise<GatewayProcess>
   proxy: FaultProxy
   pubs: StreamPublisher[]
   /** Acknowledged counts when the disk was full. */
@@ -179,9 +181,14 @@ async function withFullDisk(t: TestContext, scenario: (ctx: Ctx) => Promise<void
     // The uplink dials the proxy; refusing there is "cloud down" until the scenario opens it.
     proxy = await startFaultProxy(mosqPort)
     proxy.down()
-    gw = await startGateway(dir, config(dataDir, port, statusPort, proxy.port), { waitPort: port })
+    const toml = config(dataDir, port, statusPort, proxy.port)
+    gw = await startGateway(dir, toml, { waitPort: port })
     const g = gw
-    const logText = (): string => g.log.join('')
+    const restart = async (o: { waitPort?: boolean } = {}): Promise<GatewayProcess> => {
+      gw = await startGateway(dir, toml, o.waitPort === false ? {} : { waitPort: port })
+      return gw
+    }
+    const logText = (): string => (gw ?? g).log.join('')
 
     pubs.push(new StreamPublisher(0, 5, port, 16), new StreamPublisher(1, 4, port, 1))
     // Fill the disk: until both publishers were refused a few times (bounded).
@@ -214,8 +221,8 @@ async function withFullDisk(t: TestContext, scenario: (ctx: Ctx) => Promise<void
     for (const c of pubs[0]?.codes ?? []) assert.ok(c === 0x80 || c === 0x97, `v5 refusal code 0x${c.toString(16)}`)
     for (const p of pubs) for (const seq of p.failed) assert.ok(!p.acked.has(seq), `p${p.id} seq ${seq} both refused and acknowledged`)
 
-    await scenario({ t, dataDir, statusPort, mosqPort, gw: g, proxy, pubs, ackedWhileFull, cloud, logText })
-    assert.equal(g.proc.exitCode, null, 'gateway still running at the end')
+    await scenario({ t, dataDir, statusPort, mosqPort, gw: g, restart, proxy, pubs, ackedWhileFull, cloud, logText })
+    assert.equal(gw.proc.exitCode, null, 'gateway still running at the end')
   } finally {
     await Promise.all(pubs.map((p) => p.stop().catch(() => undefined)))
     await cloud.sub?.endAsync(true).catch(() => undefined)
@@ -299,5 +306,36 @@ test('the cloud returning while the disk is still full, then space returning wit
     await waitFor(async () => (await queueDepth(ctx)) === 0, 10_000, 100, 'the queue to empty').catch(async (err: unknown) => {
       throw new Error(`${String(err)}; depth ${await queueDepth(ctx)}\n${logTail(ctx)}`)
     })
+  })
+})
+
+test('a gateway restarted on the full disk refuses to start with a clear error and keeps the data; started again after space returns it delivers every acknowledged message', { timeout: 55_000 }, async (t) => {
+  await withFullDisk(t, async (ctx) => {
+    await Promise.all(ctx.pubs.map((p) => p.stop()))
+    const acked = ctx.pubs.map((p) => new Set(p.acked))
+    await ctx.gw.kill('SIGKILL')
+    // LevelDB replays its log at open and needs room for that: there is none.
+    const refused = await ctx.restart({ waitPort: false })
+    const end = await Promise.race([refused.exited, new Promise<null>((r) => setTimeout(() => r(null), 20_000))])
+    const text = refused.log.join('')
+    if (end === null) {
+      // Started after all (the open found room): it must at least be running and answering.
+      assert.equal(refused.proc.exitCode, null)
+      t.diagnostic('the gateway started on the full disk')
+    } else {
+      assert.notEqual(end.code, 0, 'a failed start exits non-zero')
+      assert.match(text, /No space left on device/, `the start failure names the cause:\n${text.slice(-2000)}`)
+      assert.match(text, /Free disk space/, 'and what to do')
+      t.diagnostic(`start on the full disk: exit ${end.code ?? end.signal}`)
+    }
+    await refused.kill('SIGKILL')
+    const parent = join(ctx.dataDir, '..')
+    assert.deepEqual(readdirSync(parent).filter((f) => f.includes('corrupt')), [], 'the data dir was not moved aside')
+
+    execFileSync('mount', ['-o', 'remount,size=64m', ctx.dataDir])
+    // Crash-test ordering: the cloud and its subscriber first, then the gateway that drains into it.
+    const received = await cloudUp(ctx)
+    await ctx.restart()
+    await assertAllAckedUpstream(ctx, acked, received)
   })
 })
