@@ -6,6 +6,9 @@ import { errorMessage, FieldgateError } from '../core/index.ts'
 
 export type RawDb = ClassicLevel<Buffer, Buffer>
 
+/** While writes keep failing, one error line per this long (with the count of those not logged). */
+const ERROR_LOG_EVERY_MS = 10_000
+
 export interface DbTuning {
   writeBufferSize?: number
   cacheSize?: number
@@ -31,6 +34,9 @@ export class LevelHandle {
   lastWriteError: string | null = null
   private needsReopen = false
   private reopening: Promise<void> | null = null
+  /** Failed writes since the last one logged (a full disk fails every batch: one line per batch flooded the log). */
+  private unlogged = 0
+  private lastErrorLoggedAt: number | null = null
   private closed = false
 
   private constructor(
@@ -108,11 +114,14 @@ export class LevelHandle {
         else b.del(op.key)
       }
       await b.write({ sync })
+      if (this.lastErrorLoggedAt !== null) {
+        this.logger.info({ dir: this.location, failedSinceLastLog: this.unlogged }, 'store: writes succeed again')
+        this.lastErrorLoggedAt = null
+        this.unlogged = 0
+      }
       this.lastWriteError = null
     } catch (err) {
-      this.needsReopen = true
-      this.lastWriteError = `${new Date(this.clock.now()).toISOString()} ${describe(err)}`
-      this.logger.error({ dir: this.location, err: describe(err) }, 'store: write failed; will reopen the database and retry on the next write')
+      this.noteFailure(err)
       throw new FieldgateError(
         'QUEUE_WRITE_FAILED',
         `store: writing to ${this.location} failed (${describe(err)}). Free disk space or check the storage device; the write is retried on the next append.`,
@@ -131,12 +140,25 @@ export class LevelHandle {
     try {
       await this.reopenIfNeeded()
     } catch (err) {
+      this.noteFailure(err)
       throw new FieldgateError(
         'QUEUE_WRITE_FAILED',
         `store: reopening ${this.location} after a write error failed (${describe(err)}). Free disk space or check the storage device; it is retried on the next read or write.`,
         { cause: err },
       )
     }
+  }
+
+  private noteFailure(err: unknown): void {
+    this.needsReopen = true
+    const now = this.clock.now()
+    this.lastWriteError = `${new Date(now).toISOString()} ${describe(err)}`
+    if (this.lastErrorLoggedAt === null || now - this.lastErrorLoggedAt >= ERROR_LOG_EVERY_MS) {
+      const more = this.unlogged > 0 ? { failedSinceLastLog: this.unlogged } : {}
+      this.logger.error({ dir: this.location, err: describe(err), ...more }, 'store: write failed; will reopen the database and retry on the next write')
+      this.lastErrorLoggedAt = now
+      this.unlogged = 0
+    } else this.unlogged++
   }
 
   /** One reopen at a time: queues and sessions share this handle. */

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process'
 import { closeSync, mkdirSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { isFieldgateError, silentLogger, systemClock } from '../../src/core/index.ts'
+import { isFieldgateError, silentLogger, systemClock, type Logger } from '../../src/core/index.ts'
 import { LevelQueue } from '../../src/store-forward/index.ts'
 import { LevelHandle } from '../../src/store-forward/db.ts'
 import type { QueueOptions } from '../../src/store-forward/types.ts'
@@ -37,6 +37,17 @@ function fill(dir: string): string {
   return file
 }
 
+/** Keeps every line logged at info and above, as `level msg {fields}`. */
+function captureLogger(lines: Array<{ level: string; msg: string; obj: Record<string, unknown> }>): Logger {
+  const at =
+    (level: string) =>
+    (a: Record<string, unknown> | string, msg?: string): void => {
+      lines.push(typeof a === 'string' ? { level, msg: a, obj: {} } : { level, msg: msg ?? '', obj: a })
+    }
+  const log: Logger = { ...silentLogger, info: at('info'), warn: at('warn'), error: at('error'), child: () => log }
+  return log
+}
+
 test('acks whose delete failed on a full disk are written once space returns, without any new append', { timeout: 30_000 }, async () => {
   const { dir, cleanup } = tempDir('fieldgate-sf-full-')
   const mnt = join(dir, 'mnt')
@@ -44,7 +55,8 @@ test('acks whose delete failed on a full disk are written once space returns, wi
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt])
   let h: LevelHandle | undefined
   try {
-    h = await LevelHandle.open(join(mnt, 'db'), silentLogger, systemClock)
+    const lines: Array<{ level: string; msg: string; obj: Record<string, unknown> }> = []
+    h = await LevelHandle.open(join(mnt, 'db'), captureLogger(lines), systemClock)
     const q = await LevelQueue.open('up', h, opts)
     await q.append(Array.from({ length: 500 }, (_, i) => msg(i, { payload: Buffer.alloc(200, 120) })))
     const peeked = await q.peek(500)
@@ -55,11 +67,21 @@ test('acks whose delete failed on a full disk are written once space returns, wi
     await assert.rejects(q.ack(peeked.map((e) => e.seq)), (err: unknown) => isFieldgateError(err, 'QUEUE_WRITE_FAILED'))
     assert.equal(q.stats().depth, 500, 'nothing deleted while the disk is full')
     assert.notEqual(q.stats().lastError, null)
+    // Every batch fails on a full disk; the log gets one line, not one per batch.
+    for (let i = 0; i < 20; i++) {
+      await assert.rejects(q.append([msg(1000 + i, { payload: Buffer.alloc(8000, 120) })]), (err: unknown) => isFieldgateError(err, 'QUEUE_WRITE_FAILED'))
+    }
+    const failed = lines.filter((l) => l.msg.startsWith('store: write failed'))
+    assert.equal(failed.length, 1, 'one error line while writes keep failing')
+    assert.match(String(failed[0]?.obj.err), /No space left on device/)
 
     rmSync(filler)
     // No append comes to carry the acks: the queue retries them by itself.
     await waitFor(() => q.stats().depth === 0, 10_000, 50, 'the failed acks to be written')
     assert.equal(q.stats().lastError, null)
+    const back = lines.find((l) => l.msg === 'store: writes succeed again')
+    assert.ok(back, 'the recovery is logged')
+    assert.ok(Number(back.obj.failedSinceLastLog) >= 20, `with the count of failures not logged: ${String(back.obj.failedSinceLastLog)}`)
     await q.close()
     await h.close()
 
