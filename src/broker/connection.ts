@@ -12,6 +12,7 @@ import type { Session, SessionLink } from './session.ts'
 import { Writer } from './writer.ts'
 
 const MAX_BACKLOG_PACKETS = 1000
+const REFUSAL_LOG_INTERVAL_MS = 10_000
 const OWNER = Symbol('fieldgate.connection')
 type OwnedStream = Duplex & { [OWNER]?: Connection }
 
@@ -71,6 +72,9 @@ export class Connection implements SessionLink, ParserOwner {
   private readonly writer: Writer
   private ackTail: Promise<void> | null = null
   private acksWaiting = 0
+  /** Refused publishes not yet logged, and when the last refusal line was written. */
+  private refusals = 0
+  private refusalLoggedAt = -Infinity
   private ackPaused = false
   private pauses = 0
 
@@ -282,7 +286,14 @@ export class Connection implements SessionLink, ParserOwner {
     if (this.state === 'closed') return
     if (err === null) return this.sendAck(cmd, packetId)
     const full = isFieldgateError(err, 'QUEUE_FULL')
-    this.broker.logger.warn({ clientId: this.clientId, packetId, err: errorMessage(err) }, 'in-process subscriber refused a publish')
+    // One line per client per 10 s: a full disk refuses every publish, and the log may live on that disk.
+    this.refusals++
+    const now = this.broker.clock.now()
+    if (now - this.refusalLoggedAt >= REFUSAL_LOG_INTERVAL_MS) {
+      this.broker.logger.warn({ clientId: this.clientId, packetId, refusals: this.refusals, err: errorMessage(err) }, 'in-process subscriber refused a publish')
+      this.refusalLoggedAt = now
+      this.refusals = 0
+    }
     if (!this.v5) {
       // 3.1.1 has no negative acknowledgement: closing makes the client keep and resend the message
       this.dropWill = true

@@ -99,12 +99,14 @@ export async function openStore(cfg: StorageConfig, logger: Logger, opts: { cloc
       const diskBytes = dirBytes(h.location)
       const repairs: RepairEvent[] = h.repairs
       const reasons: string[] = []
-      if (h.lastWriteError) reasons.push(`last write failed: ${h.lastWriteError}`)
+      if (h.lastWriteError) reasons.push(`writes failing since ${h.lastWriteError}; QoS 1/2 publishes for the uplinks are refused until they succeed`)
       if (errors > 0) reasons.push(`${errors} queue(s) report write errors`)
       if (repairs.length > 0) reasons.push(`database ${repairs.map((r) => r.action).join(', ')} at start`)
       if (bytes > cfg.max_bytes * 0.9 * Math.max(1, queues.size)) reasons.push('queues above 90% of storage.max_bytes')
       return {
-        health: reasons.length === 0 ? 'ok' : 'degraded',
+        // Writes failing right now (lastWriteError clears on the next good write) means QoS 1/2 uplink
+        // publishes are being refused: that is down, not degraded, for whoever watches /healthz.
+        health: h.lastWriteError ? 'down' : reasons.length === 0 ? 'ok' : 'degraded',
         ...(reasons.length > 0 ? { reason: reasons.join('; ') } : {}),
         details: {
           dataDir: h.location,
