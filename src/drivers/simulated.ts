@@ -3,6 +3,7 @@ import type { SimulatedDeviceConfig, SimulatedPointConfig } from '../config/sect
 import { DeviceStatus } from './device-status.ts'
 import type { DriverDeps, FieldDriver, StateListener, WriteOutcome } from './types.ts'
 import { checkWrite } from './write-check.ts'
+import { seededRandom } from '../core/random.ts'
 
 /** A closed GPS track around a point (a ~1 km loop), in degrees. */
 const TRACK_CENTRE = { lat: 52.52, lon: 13.405 }
@@ -27,7 +28,7 @@ export class SimulatedDriver implements FieldDriver {
   ) {
     this.id = cfg.id
     this.st = new DeviceStatus('simulated', deps.clock)
-    this.random = deps.random ?? (cfg.seed !== undefined ? seeded(cfg.seed) : Math.random)
+    this.random = deps.random ?? (cfg.seed !== undefined ? seededRandom(cfg.seed) : Math.random)
     for (const p of cfg.points) this.values.set(p.name, p.start)
   }
 
@@ -135,14 +136,3 @@ export class SimulatedDriver implements FieldDriver {
   }
 }
 
-/** Small deterministic PRNG (mulberry32) so a seeded demo repeats. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}

@@ -5,6 +5,7 @@ import { runInNewContext } from 'node:vm'
 import { generate, type Packet } from 'mqtt-packet'
 import { waitFor } from '../helpers/tmp.ts'
 import { collect, connectClient, endClient, rawSocket, sleep, startBroker, type TestBroker } from './helpers.ts'
+import { seededRandom } from '../../src/core/random.ts'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
@@ -17,17 +18,6 @@ after(async () => {
   await tb.close()
 })
 
-/** Small seeded PRNG (mulberry32) so a failing run can be repeated. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function connectPacket(rnd: () => number, v: 4 | 5): Buffer {
   const p: Packet = { cmd: 'connect', clientId: `fz${Math.floor(rnd() * 1e6)}`, protocolVersion: v, protocolId: 'MQTT', clean: rnd() < 0.5, keepalive: 30, will: { topic: 'fz/will', payload: Buffer.from('w'), qos: 1, retain: false } }
@@ -59,7 +49,7 @@ function mutate(buf: Buffer, rnd: () => number): Buffer {
 }
 
 async function round(seed: number, sockets: number, perSocket: number): Promise<void> {
-  const rnd = prng(seed)
+  const rnd = seededRandom(seed)
   await Promise.all(
     Array.from({ length: sockets }, async (_, s) => {
       const r = await rawSocket(tb.port)

@@ -5,17 +5,8 @@ import { Forwarder, LevelQueue, MemoryQueue, type SequencedQueue } from '../../s
 import { LevelHandle } from '../../src/store-forward/db.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
 import { msg } from './queue-conformance.ts'
+import { seededRandom } from '../../src/core/random.ts'
 
-/** Deterministic PRNG so a failing run can be replayed. */
-function mulberry32(seed: number): () => number {
-  let a = seed
-  return () => {
-    a = (a + 0x6d2b79f5) | 0
-    let t = Math.imul(a ^ (a >>> 15), 1 | a)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /**
  * A fake uplink. `received` is what the cloud got. With `failRate`, a publish sometimes drops the
@@ -87,7 +78,7 @@ for (const kind of ['MemoryQueue', 'LevelQueue'] as const) {
   test(`with a ${kind}, a sink that fails randomly and reconnects gets every message in order, duplicates bounded by the window`, { timeout: 40_000 }, async () => {
     const lq = kind === 'LevelQueue' ? await levelQueue() : null
     const queue: SequencedQueue = lq?.q ?? memQueue()
-    const sink = new FakeSink(true, mulberry32(42), 0.03)
+    const sink = new FakeSink(true, seededRandom(42), 0.03)
     const window = 8
     const fwd = new Forwarder({ queue, sink, window, logger: silentLogger })
     fwd.start()
