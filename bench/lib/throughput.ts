@@ -1,6 +1,7 @@
 import mqtt from 'mqtt-packet'
 import { RawClient } from './client.ts'
 import { publishPayloadStart } from './frames.ts'
+import { DeliveryWindow } from './delivery-window.ts'
 import { CpuMeter } from './proc.ts'
 
 export interface ThroughputSpec {
@@ -27,7 +28,7 @@ export interface ThroughputResult {
   published: number
   /** Deliveries whose payload was not the 64 bytes sent (should be 0: a check on broker and harness). */
   malformed: number
-  /** Deliveries given up on after a 300 ms stall (a broker that drops QoS 0 under load). */
+  /** Deliveries given up on after a 300 ms stall and not received later (a broker that drops QoS 0 under load). */
   lost: number
   stalls: number
   brokerCpuPct: number
@@ -68,10 +69,8 @@ export async function runThroughput(spec: ThroughputSpec): Promise<ThroughputRes
   const subs: RawClient[] = []
   const pubs: Pub[] = []
   const expectedPerMsg = spec.subscribers
-  let delivered = 0
+  const win = new DeliveryWindow(spec.window * expectedPerMsg)
   let malformed = 0
-  let sentDeliveries = 0
-  let lost = 0
   let running = false
   // One refill per event-loop turn, after every socket read of that turn: a broker that sends each
   // PUBACK in its own segment would otherwise make the generator write tiny batches per read.
@@ -91,7 +90,7 @@ export async function runThroughput(spec: ThroughputSpec): Promise<ThroughputRes
         port: spec.port,
         clientId: `bench-sub-${process.pid}-${i}`,
         onPublish: (qos, buf, start, end) => {
-          delivered++
+          win.onDelivered()
           if (end - publishPayloadStart(buf, start, qos) !== spec.payloadBytes) malformed++
         },
         onChunk,
@@ -123,13 +122,12 @@ export async function runThroughput(spec: ThroughputSpec): Promise<ThroughputRes
     throw err
   }
 
-  const windowDeliveries = spec.window * expectedPerMsg
   let rr = 0
 
   function pump(): void {
     if (!running) return
-    const outstanding = sentDeliveries - delivered - lost
-    let room = Math.floor((windowDeliveries - outstanding) / expectedPerMsg)
+    const outstanding = win.outstanding()
+    let room = Math.floor(win.room() / expectedPerMsg)
     // Fewer, larger writes: wait for at least minBatch of room while anything is still in flight
     // (its delivery or PUBACK will call pump again). One pass, one write per publisher at most.
     const share = Math.max(spec.minBatch, Math.ceil(room / pubs.length))
@@ -153,7 +151,7 @@ export async function runThroughput(spec: ThroughputSpec): Promise<ThroughputRes
         }
         st.inflight += n
       }
-      sentDeliveries += n * expectedPerMsg
+      win.onSent(n * expectedPerMsg)
       room -= n
       if (!p.client.write(out)) st.blocked = true
     }
@@ -165,15 +163,15 @@ export async function runThroughput(spec: ThroughputSpec): Promise<ThroughputRes
   let still = 0
   let stalls = 0
   const ticker = setInterval(() => {
-    if (delivered === lastDelivered && sentDeliveries - delivered - lost > 0) {
+    if (win.delivered === lastDelivered && win.outstanding() > 0) {
       if (++still >= STALL_TICKS) {
-        lost = sentDeliveries - delivered
+        win.writeOff()
         for (const p of pubs) p.st.inflight = 0
         stalls++
         still = 0
       }
     } else still = 0
-    lastDelivered = delivered
+    lastDelivered = win.delivered
     pump()
   }, TICK_MS)
 
@@ -182,20 +180,21 @@ export async function runThroughput(spec: ThroughputSpec): Promise<ThroughputRes
   await sleep(spec.warmupMs)
   const meter = new CpuMeter(spec.brokerPid)
   meter.start()
-  const d0 = delivered
-  const s0 = sentDeliveries
-  const l0 = lost
+  const d0 = win.delivered
+  const s0 = win.sent
+  const l0 = win.lost
   const t0 = performance.now()
   await sleep(spec.durationMs)
-  const d1 = delivered
+  const d1 = win.delivered
   const t1 = performance.now()
   const cpu = meter.stop()
   const result: ThroughputResult = {
     deliveriesPerSec: Math.round(((d1 - d0) * 1000) / (t1 - t0)),
     delivered: d1 - d0,
-    published: Math.round((sentDeliveries - s0) / expectedPerMsg),
+    published: Math.round((win.sent - s0) / expectedPerMsg),
     malformed,
-    lost: lost - l0,
+    // Negative when deliveries written off during warm-up arrived later: none lost in the measured part.
+    lost: Math.max(0, win.lost - l0),
     stalls,
     ...cpu,
     measuredMs: Math.round(t1 - t0),
