@@ -10,31 +10,38 @@ import { messageBytes, type Delivery, type Session } from './session.ts'
 export class DeliveryEngine {
   constructor(private readonly b: MqttBroker) {}
 
-  deliver(s: Session, m: Message, qos: Qos, retain: boolean, subIds: number[] | null): void {
+  /**
+   * Returns, for a persistent session, a promise that resolves once the message is durably queued for
+   * it: the publisher's PUBACK/PUBREC waits for it, as for the uplink queue. It rejects (already
+   * handled and logged) if the message could not be stored.
+   */
+  deliver(s: Session, m: Message, qos: Qos, retain: boolean, subIds: number[] | null): Promise<void> | undefined {
     const link = s.link
     if (qos === 0) {
       if (link !== null) link.sendPublish(m, 0, retain, 0, false, subIds)
-      return
+      return undefined
     }
-    if (link === null && !s.persistent) return
+    if (link === null && !s.persistent) return undefined
     const limits = this.b.config.limits
     const bytes = messageBytes(m)
-    const d: Delivery = { message: m, qos, retain, subIds, packetId: 0, state: 'queued', storeId: null, bytes }
+    const d: Delivery = { message: m, qos, retain, subIds, packetId: 0, state: 'queued', storeId: null, storeTail: null, bytes }
     const direct = link !== null && s.queue.length === 0 && s.inflight.size < link.outMax
     if (!direct) {
       // 0 = no limit, as in Mosquitto
       if (limits.max_queued_messages > 0 && s.queue.length >= limits.max_queued_messages) {
         this.b.stats.limit('queued_messages', s.clientId, `queue holds ${s.queue.length} messages; new message dropped`)
-        return
+        return undefined
       }
       if (limits.max_queued_bytes > 0 && s.queuedBytes + bytes > limits.max_queued_bytes) {
         this.b.stats.limit('queued_bytes', s.clientId, `queue holds ${s.queuedBytes} bytes; new message dropped`)
-        return
+        return undefined
       }
     }
-    if (s.persistent) this.persistAdd(s, d, m, qos, retain)
+    // stored before it is sent, so that the 'sent' update and the removal find it
+    const durable = s.persistent ? this.b.persistence.add(s, d, qos === m.qos && retain === m.retain ? m : { ...m, qos, retain }) : undefined
     if (direct) this.send(s, d)
     else s.enqueue(d)
+    return durable
   }
 
   /** Send queued messages while the in-flight window has room. */
@@ -138,30 +145,24 @@ export class DeliveryEngine {
     d.packetId = s.allocPacketId()
     d.state = 'sent'
     s.addInflight(d)
-    if (s.persistent) this.persistUpdate(s, d)
+    // QoS 1: a message restored as queued goes out again under a new id, which the receiver cannot tell
+    // from a resend; not storing 'sent' saves a write per message. QoS 2 keeps its id, or the receiver
+    // would take the resend for a second message.
+    if (s.persistent && d.qos === 2) this.persistUpdate(s, d)
     if (!link.sendPublish(d.message, d.qos, d.retain, d.packetId, false, d.subIds)) this.finish(s, d)
   }
 
   private finish(s: Session, d: Delivery): void {
     s.removeInflight(d.packetId)
     if (!s.persistent) return
-    // the store id is read when the chain reaches this step, after the add that assigns it
-    this.b.persistence.run(s, 'remove delivered message', async (st) => {
-      if (d.storeId !== null) await st.removeOutgoing(s.clientId, d.storeId)
-    })
-  }
-
-  private persistAdd(s: Session, d: Delivery, m: Message, qos: Qos, retain: boolean): void {
-    const stored: Message = qos === m.qos && retain === m.retain ? m : { ...m, qos, retain }
-    this.b.persistence.run(s, 'queue message', async (st) => {
-      const [id] = await st.addOutgoing(s.clientId, [stored])
-      d.storeId = id ?? null
-    })
+    this.b.persistence.onStored(s, d, 'remove delivered message', (st, id) => st.removeOutgoing(s.clientId, id))
   }
 
   private persistUpdate(s: Session, d: Delivery): void {
-    this.b.persistence.run(s, 'update message state', async (st) => {
-      if (d.storeId !== null && s.inflight.get(d.packetId) === d) await st.updateOutgoing(s.clientId, d.storeId, d.state, d.packetId)
+    const state = d.state
+    this.b.persistence.onStored(s, d, 'update message state', async (st, id) => {
+      // skipped once finished (removed) or superseded; the session may have been deleted meanwhile too
+      if (s.inflight.get(d.packetId) === d && d.state === state) await st.updateOutgoing(s.clientId, id, state, d.packetId)
     })
   }
 }

@@ -10,10 +10,12 @@ let routeSeq = 0
  * Fan a message out to every matching subscription. Overlapping subscriptions of one session are
  * merged into one delivery at the highest granted QoS with all subscription identifiers
  * [MQTT-3.3.4-2, 3.3.4-3]; shared groups get one member each, round-robin. In-process handlers are
- * called synchronously in publish order; the promises they return are collected so the publisher's
- * acknowledgement can wait for them. Returns undefined when nothing needs waiting for.
+ * called synchronously in publish order. The promises they return, and those of messages stored for
+ * persistent sessions, are collected so the publisher's acknowledgement can wait for them. Returns
+ * undefined when nothing needs waiting for.
  */
 export function route(b: MqttBroker, m: Message): Promise<void> | undefined {
+  let waits: Array<Promise<void>> | null = null
   const r = b.trie.match(m.topic)
   const mark = ++routeSeq
   const subs = r.subs
@@ -43,7 +45,8 @@ export function route(b: MqttBroker, m: Message): Promise<void> | undefined {
     const s = (subs[i] as Subscription).session
     if (s === null || s.routeMark !== mark) continue
     s.routeMark = 0
-    b.delivery.deliver(s, m, s.routeQos, s.routeRetain, s.routeSubIds)
+    const w = b.delivery.deliver(s, m, s.routeQos, s.routeRetain, s.routeSubIds)
+    if (w !== undefined) (waits ??= []).push(w)
   }
   let localPicks: Subscription[] | null = null
   for (const g of r.groups) {
@@ -52,12 +55,12 @@ export function route(b: MqttBroker, m: Message): Promise<void> | undefined {
     if (sub.local !== null) (localPicks ??= []).push(sub)
     else if (sub.session !== null && deliverable(b, sub, m)) {
       const qos = (m.qos < sub.qos ? m.qos : sub.qos) as Qos
-      b.delivery.deliver(sub.session, m, qos, sub.retainAsPublished && m.retain, sub.subscriptionId === undefined ? null : [sub.subscriptionId])
+      const w = b.delivery.deliver(sub.session, m, qos, sub.retainAsPublished && m.retain, sub.subscriptionId === undefined ? null : [sub.subscriptionId])
+      if (w !== undefined) (waits ??= []).push(w)
     }
   }
   // In-process handlers last: one may publish synchronously, and that nested route must not find
   // this route's marks half-done.
-  let waits: Array<Promise<void>> | null = null
   if (locals) {
     for (let i = 0; i < subs.length; i++) {
       const sub = subs[i] as Subscription

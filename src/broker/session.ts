@@ -13,6 +13,8 @@ export interface Delivery {
   state: 'queued' | 'sent' | 'released'
   /** Id assigned by the SessionStore once persisted; null for non-persistent sessions or before the store answered. */
   storeId: bigint | null
+  /** The last store operation on this message while its add may still be pending; later ones chain on it. */
+  storeTail: Promise<void> | null
   bytes: number
 }
 
@@ -32,7 +34,6 @@ export interface PendingWill {
 
 const NONE: ReadonlyMap<number, Delivery> = new Map()
 const NO_SUBS: ReadonlyMap<string, Subscription> = new Map()
-const RESOLVED = Promise.resolve()
 
 /**
  * Session state only (subscriptions, queue, in-flight window, packet ids); no IO. delivery.ts moves
@@ -60,8 +61,6 @@ export class Session {
   will: PendingWill | null = null
   /** Whether a record of this session may exist in the store. */
   stored = false
-  /** Serial store operations so ids exist before updates use them. */
-  storeChain: Promise<void> = RESOLVED
   // Scratch used by the router to merge overlapping subscriptions without allocating.
   routeMark = 0
   routeQos: Qos = 0

@@ -144,7 +144,7 @@ export class SessionRegistry {
       }
       for (const o of outgoing) {
         const m: Message = o.message
-        const d: Delivery = { message: m, qos: m.qos, retain: m.retain, subIds: null, packetId: 0, state: 'queued', storeId: o.id, bytes: messageBytes(m) }
+        const d: Delivery = { message: m, qos: m.qos, retain: m.retain, subIds: null, packetId: 0, state: 'queued', storeId: o.id, storeTail: null, bytes: messageBytes(m) }
         if (o.state !== 'queued' && o.packetId !== undefined && !s.inflight.has(o.packetId)) {
           d.state = o.state
           d.packetId = o.packetId

@@ -39,12 +39,17 @@ export interface LoadedSession {
   incomingQos2: number[]
 }
 
+/**
+ * Operations take effect in the order they are called, whether or not earlier ones have resolved:
+ * the broker issues them without waiting (a delete lands after every add called before it, an add
+ * called after a delete survives it). A resolved write is durable (LevelDB: fsynced).
+ */
 export interface SessionStore {
   loadAll(): Promise<LoadedSession[]>
   saveSession(s: SessionRecord): Promise<void>
   /** Removes the session and everything owed to it. */
   deleteSession(clientId: string): Promise<void>
-  /** Appends in order; returns the ids assigned (monotonic per store). */
+  /** Appends in order; returns the ids assigned (monotonic per store, in call order). */
   addOutgoing(clientId: string, messages: Message[]): Promise<bigint[]>
   updateOutgoing(clientId: string, id: bigint, state: StoredDelivery['state'], packetId?: number): Promise<void>
   removeOutgoing(clientId: string, id: bigint): Promise<void>
