@@ -14,17 +14,22 @@ usage:
 The config file can also be given as FIELDGATE_CONFIG; any key can be overridden with
 FIELDGATE_<SECTION>__<KEY>=value (for example FIELDGATE_BROKER__LIMITS__MAX_INFLIGHT=32).`
 
+const OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  version: { type: 'boolean', short: 'v' },
+  help: { type: 'boolean', short: 'h' },
+} as const
+const COMMANDS = ['run', 'check', 'passwd']
+
 export async function cli(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      config: { type: 'string', short: 'c' },
-      version: { type: 'boolean', short: 'v' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  })
+  let parsed
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: OPTIONS })
+  } catch (err) {
+    process.stderr.write(`fieldgate: ${usageProblem(err, argv)} (fieldgate --help lists the options)\n`)
+    return 2
+  }
+  const { values, positionals } = parsed
   if (values.version) {
     process.stdout.write(`${VERSION}\n`)
     return 0
@@ -53,10 +58,49 @@ export async function cli(argv: string[]): Promise<number> {
       const { passwd } = await import('./commands/passwd.ts')
       return passwd(file, user)
     }
-    default:
-      process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`)
+    default: {
+      const near = closest(command, COMMANDS)
+      process.stderr.write(`fieldgate: unknown command "${command}"${near ? `; did you mean "${near}"?` : ''} (fieldgate --help lists the commands)\n`)
       return 2
+    }
   }
+}
+
+/** Turns parseArgs' errors into one line that names the option and, for a typo, the nearest one. */
+function usageProblem(err: unknown, argv: string[]): string {
+  const code = (err as { code?: string }).code
+  const msg = err instanceof Error ? err.message : String(err)
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const given = /'([^']+)'/.exec(msg)?.[1] ?? argv.find((a) => a.startsWith('-')) ?? ''
+    const near = closest(given.replace(/^-+/, '').split('=')[0] ?? '', Object.keys(OPTIONS))
+    return `unknown option ${given}${near ? `; did you mean --${near}?` : ''}`
+  }
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    const name = Object.keys(OPTIONS).find((k) => msg.includes(`--${k}`))
+    return name ? `--${name} needs a value (for example --${name} /etc/fieldgate/fieldgate.toml)` : msg
+  }
+  return msg.split('\n')[0] ?? msg
+}
+
+/** The candidate within edit distance 2 of `word`, if any. */
+function closest(word: string, candidates: string[]): string | null {
+  let best: string | null = null
+  let bestD = 3
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c)
+    if (d < bestD) [best, bestD] = [c, d]
+  }
+  return best
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i]
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1))
+    prev = cur
+  }
+  return prev[b.length] ?? 0
 }
 
 cli(process.argv.slice(2)).then(
@@ -67,5 +111,7 @@ cli(process.argv.slice(2)).then(
     if (isFieldgateError(err)) process.stderr.write(`fieldgate: ${err.message}\n`)
     else process.stderr.write(`fieldgate: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
     process.exitCode = 1
+    // A failed start closed what it opened; should anything still hold the event loop, exit anyway.
+    setTimeout(() => process.exit(1), 3000).unref()
   },
 )

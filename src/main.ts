@@ -1,7 +1,8 @@
 import { loadConfig, loadConfigText, type LoadedConfig } from './config/index.ts'
-import { errorMessage } from './core/errors.ts'
+import { errorMessage, FieldgateError } from './core/errors.ts'
+import type { Logger } from './core/logger.ts'
 import { DEMO_CONFIG } from './demo-config.ts'
-import { buildGateway } from './gateway/build.ts'
+import { buildGateway, type Gateway } from './gateway/build.ts'
 import { createLogger } from './logging.ts'
 
 /** Stop must finish within this; systemd's TimeoutStopSec is larger. */
@@ -11,21 +12,45 @@ function load(configFile: string | null): LoadedConfig {
   return configFile === null ? loadConfigText(DEMO_CONFIG, '(built-in demo config)') : loadConfig(configFile)
 }
 
+/** One line for the operator (what, where, what to do); the start left nothing open behind it. */
+function startFailure(err: unknown, log: Logger): FieldgateError {
+  const message = errorMessage(err).replace(/\s*\n\s*/g, '; ')
+  log.error({ err: message }, 'fieldgate failed to start; everything it opened was closed')
+  return new FieldgateError('START_FAILED', `cannot start: ${message}`, { cause: err })
+}
+
+function withDeadline(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))
+  return Promise.race([p.catch(() => undefined), late]).finally(() => clearTimeout(timer))
+}
+
 /** Composition root: config → modules → wiring → signals and graceful shutdown. */
 export async function run(configFile: string | null): Promise<number> {
   const loaded = load(configFile)
   const log = createLogger(loaded.config.log.level, { gateway: loaded.config.gateway.id })
   log.info({ config: loaded.file ?? '(built-in demo config)', overrides: loaded.overrides.map((o) => o.variable) }, 'fieldgate starting')
-  const gateway = await buildGateway(loaded.config, log, {
-    reload: async () => {
-      try {
-        return await gateway.reload(load(configFile).config)
-      } catch (err) {
-        return { ok: false, reason: errorMessage(err) }
-      }
-    },
-  })
-  await gateway.start()
+  let gateway: Gateway
+  try {
+    gateway = await buildGateway(loaded.config, log, {
+      reload: async () => {
+        try {
+          return await gateway.reload(load(configFile).config)
+        } catch (err) {
+          return { ok: false, reason: errorMessage(err) }
+        }
+      },
+    })
+  } catch (err) {
+    throw startFailure(err, log)
+  }
+  try {
+    await gateway.start()
+  } catch (err) {
+    // Close what started (listeners, status page, devices, uplinks, the database) before saying why.
+    await withDeadline(gateway.stop(), STOP_DEADLINE_MS)
+    throw startFailure(err, log)
+  }
   log.info(gateway.summary(), 'fieldgate running')
 
   const onHup = (): void => {

@@ -1,7 +1,7 @@
-import { constants, accessSync, existsSync } from 'node:fs'
+import { constants, accessSync, existsSync, readdirSync, statSync } from 'node:fs'
 import { lookup } from 'node:dns/promises'
 import { createServer } from 'node:net'
-import { dirname, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import type { Config, UplinkConfig } from '../config/index.ts'
 import { loadConfig } from '../config/index.ts'
 import { errorMessage, silentLogger, type Logger } from '../core/index.ts'
@@ -116,12 +116,30 @@ function dataDir(dir: string): CheckResult {
   const abs = resolve(dir)
   let probe = abs
   while (!existsSync(probe) && dirname(probe) !== probe) probe = dirname(probe)
+  const fail = (why: string): CheckResult => ({ name: 'storage.data_dir', ok: false, detail: `${abs} ${why}` })
+  if (!statSync(probe).isDirectory()) return fail(probe === abs ? 'is not a directory; fix the path' : `cannot be created: ${probe} is a file; fix the path`)
   try {
-    accessSync(probe, constants.W_OK)
-    return { name: 'storage.data_dir', ok: true, detail: probe === abs ? `${abs} is writable` : `${abs} will be created in ${probe}` }
+    accessSync(probe, constants.W_OK | constants.X_OK)
   } catch {
-    return { name: 'storage.data_dir', ok: false, detail: `${abs} is not writable (nearest existing: ${probe}); create it for the service user` }
+    return fail(`is not writable (nearest existing: ${probe}); create it for the service user`)
   }
+  if (probe === abs) {
+    // The database's own files must be readable and writable too (a copy restored as root is not).
+    let files: string[]
+    try {
+      files = readdirSync(abs)
+    } catch {
+      return fail('cannot be listed by this user; chown -R the data dir to the service user')
+    }
+    for (const f of files) {
+      try {
+        accessSync(join(abs, f), constants.R_OK | constants.W_OK)
+      } catch {
+        return fail(`holds ${f}, which this user cannot read and write; chown -R the data dir to the service user`)
+      }
+    }
+  }
+  return { name: 'storage.data_dir', ok: true, detail: probe === abs ? `${abs} is writable` : `${abs} will be created in ${probe}` }
 }
 
 /** Binds and releases the port: catches another process (or a running gateway) holding it. */

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { crossCheck } from './cross.ts'
 import { brokerSchema } from './sections/broker.ts'
 import { uplinkSchema } from './sections/bridge.ts'
 import { deviceSchema } from './sections/drivers.ts'
@@ -26,5 +27,6 @@ export const configSchema = z
     devices: z.array(deviceSchema).default([]),
   })
   .strict()
+  .superRefine(crossCheck)
 
 export type Config = z.infer<typeof configSchema>

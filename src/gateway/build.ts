@@ -2,7 +2,7 @@ import { createBroker, type Broker } from '../broker/index.ts'
 import { createSecurity, type Security } from '../broker/auth/index.ts'
 import type { Config } from '../config/index.ts'
 import type { Logger, Status } from '../core/index.ts'
-import { errorMessage } from '../core/index.ts'
+import { errorMessage, FieldgateError, isFieldgateError } from '../core/index.ts'
 import { createDriverHost, type DriverHost } from '../drivers/index.ts'
 import { createStatusServer, type StatusEvent, type StatusServer } from '../status/index.ts'
 import { openStore, type GatewayStore } from '../store-forward/index.ts'
@@ -33,27 +33,45 @@ export async function buildGateway(initial: Config, log: Logger, opts: { reload?
     for (const l of listeners) l(e)
   }
 
-  const store: GatewayStore = await openStore(config.storage, log.child({ module: 'store' }))
-  const security: Security = await createSecurity(
-    { auth: config.broker.auth, listeners: config.broker.listeners, limits: config.broker.limits },
-    log,
-  )
-  const broker: Broker = await createBroker({
-    config: config.broker,
-    logger: log.child({ module: 'broker' }),
-    gatewayId,
-    hooks: security,
-    sessions: store.sessions,
-    retained: store.retained,
-  })
-  // The broker itself disconnects clients whose token or password the security layer revokes.
-
+  // Whatever is opened here is closed again if a later step fails: a failed start leaves nothing behind.
+  const opened: Array<() => Promise<void> | void> = []
+  const unwind = async (): Promise<void> => {
+    for (const close of opened.reverse()) await Promise.resolve(close()).catch(() => undefined)
+  }
+  let store: GatewayStore
+  let security: Security
+  let broker: Broker
   const uplinks = new Map<string, UplinkUnit>()
-  for (const u of config.uplinks) {
-    const unit = await buildUplink(u, { broker, store, gatewayId, logger: log })
-    // Attached before the listeners open, so no matching message is missed.
-    unit.attach()
-    uplinks.set(u.name, unit)
+  try {
+    store = await openStore(config.storage, log.child({ module: 'store' })).catch((err: unknown) => {
+      throw new FieldgateError(isFieldgateError(err) ? err.code : 'STORE_UNAVAILABLE', `storage.data_dir: ${errorMessage(err)}`, { cause: err })
+    })
+    const s = store
+    opened.push(() => s.close())
+    security = await createSecurity({ auth: config.broker.auth, listeners: config.broker.listeners, limits: config.broker.limits }, log)
+    const sec = security
+    opened.push(() => sec.close())
+    broker = await createBroker({
+      config: config.broker,
+      logger: log.child({ module: 'broker' }),
+      gatewayId,
+      hooks: security,
+      sessions: store.sessions,
+      retained: store.retained,
+    })
+    const b = broker
+    opened.push(() => b.close())
+    // The broker itself disconnects clients whose token or password the security layer revokes.
+    for (const u of config.uplinks) {
+      const unit = await buildUplink(u, { broker, store, gatewayId, logger: log })
+      opened.push(() => unit.stop())
+      // Attached before the listeners open, so no matching message is missed.
+      unit.attach()
+      uplinks.set(u.name, unit)
+    }
+  } catch (err) {
+    await unwind()
+    throw err
   }
 
   const drivers: DriverHost = makeDrivers(config)

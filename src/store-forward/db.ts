@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, renameSync } from 'node:fs'
+import { mkdirSync, statSync } from 'node:fs'
+import { userInfo } from 'node:os'
 import { resolve } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import type { Clock, Logger } from '../core/index.ts'
@@ -18,14 +19,13 @@ export type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del
 
 export interface RepairEvent {
   at: number
-  action: 'repaired' | 'moved-aside'
+  action: 'repaired'
   reason: string
-  movedTo?: string
 }
 
 /**
- * The one LevelDB of a gateway, with recovery: corrupt at open → repair → move aside and start
- * fresh; a failed write (ENOSPC, EIO) leaves LevelDB refusing writes until reopened, so the next
+ * The one LevelDB of a gateway, with recovery: reported corrupt at open → LevelDB repair (or stop,
+ * files untouched); any other open failure stops the start; a failed write (ENOSPC, EIO) leaves LevelDB refusing writes until reopened, so the next
  * write reopens it first instead of failing forever.
  */
 export class LevelHandle {
@@ -59,48 +59,36 @@ export class LevelHandle {
 
   static async open(dir: string, logger: Logger, clock: Clock, tuning: DbTuning = {}): Promise<LevelHandle> {
     const location = resolve(dir)
-    mkdirSync(location, { recursive: true })
+    makeDir(location)
     const h = new LevelHandle(location, logger, clock, tuning)
     try {
       await h.db.open()
       return h
     } catch (err) {
       await h.db.close().catch(() => undefined)
-      if (notCorruption(err)) {
-        // Repair would fail the same way and the fallback would move good data aside: a gateway
-        // restarted on a full disk came back empty and never forwarded what it had acknowledged.
-        throw new FieldgateError(
-          'QUEUE_WRITE_FAILED',
-          `store: cannot open the database at ${location}: ${describe(err)}. Free disk space (or release the lock / remount read-write) and start again; the data was left untouched.`,
-          { cause: err },
-        )
-      }
-      logger.warn({ dir: location, err: describe(err) }, 'store: database failed to open, trying LevelDB repair')
+      // Only a database LevelDB itself calls corrupt is repaired. Anything else (a permission problem,
+      // a full or read-only disk, a lock) says nothing about the files: repairing or moving them aside
+      // made a gateway whose files the service user could not read start empty.
+      if (levelCode(err) !== 'LEVEL_CORRUPTION') throw openFailure(location, err)
+      logger.warn({ dir: location, err: describe(err) }, 'store: LevelDB reports the database corrupt; trying LevelDB repair')
     }
     try {
+      // RepairDB keeps every readable record and archives unreadable files in lost/; nothing is deleted.
       await ClassicLevel.repair(location)
       h.db = LevelHandle.make(location, tuning)
       await h.db.open()
-      const ev: RepairEvent = { at: clock.now(), action: 'repaired', reason: 'database failed to open; LevelDB repair succeeded (entries in lost files are gone)' }
-      h.repairs.push(ev)
-      logger.warn({ dir: location }, `store: ${ev.reason}`)
-      return h
     } catch (err) {
       await h.db.close().catch(() => undefined)
-      const movedTo = `${location}.corrupt-${new Date(clock.now()).toISOString().replace(/[:.]/g, '-')}`
-      const reason = `repair failed (${describe(err)}); moved the database aside and started empty`
-      try {
-        if (existsSync(location)) renameSync(location, movedTo)
-        mkdirSync(location, { recursive: true })
-        h.db = LevelHandle.make(location, tuning)
-        await h.db.open()
-      } catch (err2) {
-        throw new FieldgateError('STORE_CORRUPT', `store: cannot open or recreate the database at ${location}: ${describe(err2)}. Check permissions and free space of storage.data_dir.`, { cause: err2 })
-      }
-      h.repairs.push({ at: clock.now(), action: 'moved-aside', reason, movedTo })
-      logger.error({ dir: location, movedTo }, `store: ${reason}`)
-      return h
+      throw new FieldgateError(
+        'STORE_CORRUPT',
+        `store: the database at ${location} is corrupt and LevelDB repair failed (${describe(err)}); the files were left as they are. Copy the directory for inspection, then move it away to start empty.`,
+        { cause: err },
+      )
     }
+    const ev: RepairEvent = { at: clock.now(), action: 'repaired', reason: 'LevelDB reported corruption at open; repair succeeded (unreadable files were archived in lost/)' }
+    h.repairs.push(ev)
+    logger.warn({ dir: location }, `store: ${ev.reason}`)
+    return h
   }
 
   /** Writes one atomic batch. Throws QUEUE_WRITE_FAILED; the next call reopens the database first. */
@@ -184,10 +172,54 @@ export class LevelHandle {
   }
 }
 
-/** Open failures that say nothing about the files' integrity (LevelDB's recovery needs to write). */
-function notCorruption(err: unknown): boolean {
-  const code = err instanceof Error && err.cause instanceof Error && 'code' in err.cause ? err.cause.code : undefined
-  return code === 'LEVEL_LOCKED' || /No space left on device|Disk quota exceeded|Read-only file system/i.test(describe(err))
+function levelCode(err: unknown): string | undefined {
+  const cause = err instanceof Error ? err.cause : undefined
+  return cause instanceof Error && 'code' in cause && typeof cause.code === 'string' ? cause.code : undefined
+}
+
+/** The data dir must be a directory this user can create and write; says which and how to fix it. */
+function makeDir(location: string): void {
+  try {
+    mkdirSync(location, { recursive: true })
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const why =
+      code === 'EEXIST' || code === 'ENOTDIR'
+        ? `is not a directory (it or a parent is a file)`
+        : code === 'EACCES' || code === 'EPERM'
+          ? `cannot be created by user ${userName()} (permission denied)`
+          : code === 'EROFS'
+            ? 'cannot be created: the file system is read-only'
+            : `cannot be created (${code ?? errorMessage(err)})`
+    throw new FieldgateError('STORE_UNAVAILABLE', `store: the data dir ${location} ${why}; fix the path or create it for the service user`, { cause: err })
+  }
+  if (!statSync(location).isDirectory()) throw new FieldgateError('STORE_UNAVAILABLE', `store: the data dir ${location} is not a directory; fix the path`)
+}
+
+/** Says what stopped the open and what to do; the files are never touched on this path. */
+function openFailure(location: string, err: unknown): FieldgateError {
+  const code = levelCode(err)
+  const text = describe(err)
+  const untouched = 'the data was left untouched'
+  if (code === 'LEVEL_LOCKED') {
+    return new FieldgateError('STORE_LOCKED', `store: another fieldgate (or another process) holds the data dir ${location}; stop it first (systemctl stop fieldgate) or use another data dir; ${untouched}`, { cause: err })
+  }
+  const what = /Permission denied|Operation not permitted/i.test(text)
+    ? `user ${userName()} may not read or write its files (permission denied); give the service user ownership (chown -R fieldgate: ${location})`
+    : /No space left on device|Disk quota exceeded/i.test(text)
+      ? 'the disk is full; free space'
+      : /Read-only file system/i.test(text)
+        ? 'the file system is read-only; remount it read-write'
+        : `it cannot be opened (${text}); check the storage device`
+  return new FieldgateError('STORE_UNAVAILABLE', `store: cannot open the database at ${location}: ${what} and start again; ${untouched}`, { cause: err })
+}
+
+function userName(): string {
+  try {
+    return userInfo().username
+  } catch {
+    return String(process.getuid?.() ?? '?')
+  }
 }
 
 function describe(err: unknown): string {

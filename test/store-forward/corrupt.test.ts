@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { createHash } from 'node:crypto'
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs'
+import { join } from 'node:path'
 import { test } from 'node:test'
 import { silentLogger, type Logger } from '../../src/core/index.ts'
 import { openStore } from '../../src/store-forward/index.ts'
@@ -92,22 +93,35 @@ test('a truncated MANIFEST is repaired at open', { timeout: 40_000 }, async () =
   cleanup()
 })
 
-test('a database that repair cannot fix is moved aside and the store starts empty', { timeout: 30_000 }, async () => {
+test('an open failure that LevelDB does not call corruption stops with a clear error and leaves every file as it was', { timeout: 30_000 }, async () => {
   const { dir, cleanup } = tempDir('fieldgate-sf-')
   const data = join(dir, 'data')
   await filledStore(data, 1000, 50)
-  // A LOCK that is a directory defeats both open and repair.
+  // A LOCK that is a directory fails the open with an IO error: no reason to touch the data.
   rmSync(join(data, 'LOCK'))
   mkdirSync(join(data, 'LOCK'))
+  const before = snapshot(dir)
   const lines: string[] = []
-  const r = await drain(data, recordingLogger(lines))
-  assert.equal(r.repairs.length, 1)
-  assert.equal(r.repairs[0]?.action, 'moved-aside')
-  const movedTo = r.repairs[0]?.movedTo as string
-  assert.ok(existsSync(movedTo) && dirname(movedTo) === dir && movedTo.startsWith(`${data}.corrupt-`))
-  assert.ok(lines.some((l) => l.startsWith('error') && /moved the database aside/.test(l)))
-  assert.equal(r.depth, 0)
-  assert.ok(r.appendedAfter)
-  assert.equal(r.health, 'degraded')
+  await assert.rejects(openStore(storageConfig(data), recordingLogger(lines)), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'STORE_UNAVAILABLE')
+    assert.match(err.message, /left untouched/)
+    return true
+  })
+  assert.deepEqual(snapshot(dir), before)
+  assert.ok(!lines.some((l) => /repair/.test(l)), lines.join('\n'))
   cleanup()
 })
+
+/**
+ * Every path under dir with a hash of its content, to prove nothing moved, vanished or changed.
+ * LevelDB's own text log (LOG, rotated to LOG.old at each open) is not data and is left out.
+ */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (e.name === 'LOG' || e.name === 'LOG.old') continue
+    const p = join(e.parentPath, e.name)
+    out[p] = e.isDirectory() ? 'dir' : createHash('sha256').update(readFileSync(p)).digest('hex')
+  }
+  return out
+}

@@ -1,10 +1,8 @@
 import { z } from 'zod'
 
 /** A duration in ms given as a number or a string like "500ms", "30s", "5m", "2h", "7d". */
-export const duration = z.union([
-  z.number().int().nonnegative(),
-  z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/, 'a duration such as "500ms", "30s", "5m", "2h" or "7d"').transform(parseDuration),
-])
+const DURATION = 'expected a duration like "5s" (units ms, s, m, h, d, e.g. "500ms", "30s", "5m", "2h", "7d") or milliseconds as a whole number'
+export const duration = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/).transform(parseDuration)], { error: DURATION })
 
 export function parseDuration(s: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(s.trim())
@@ -15,10 +13,8 @@ export function parseDuration(s: string): number {
 }
 
 /** A size in bytes given as a number or a string like "512KB", "64MB", "2GB". */
-export const byteSize = z.union([
-  z.number().int().nonnegative(),
-  z.string().regex(/^\d+(\.\d+)?\s*(B|KB|MB|GB|KiB|MiB|GiB)$/i, 'a size such as "512KB", "64MB" or "2GB"').transform(parseByteSize),
-])
+const SIZE = 'expected a size like "512MB" (units B, KB, MB, GB, KiB, MiB, GiB, e.g. "64KB", "2GB") or bytes as a whole number'
+export const byteSize = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+(\.\d+)?\s*(B|KB|MB|GB|KiB|MiB|GiB)$/i).transform(parseByteSize)], { error: SIZE })
 
 export function parseByteSize(s: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)$/i.exec(s.trim())

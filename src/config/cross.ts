@@ -1,0 +1,87 @@
+import type { z } from 'zod'
+import type { DeviceConfig } from './sections/drivers.ts'
+
+/** The parts of the parsed config the cross-field rules read (the full Config type depends on this file). */
+interface Parsed {
+  broker: { listeners: Array<{ name?: string | undefined; protocol: string; host: string; port: number; tls?: unknown }> }
+  status: { enabled: boolean; host: string; port: number }
+  uplinks: Array<{ name: string }>
+  devices: DeviceConfig[]
+}
+
+type Path = Array<string | number>
+
+/**
+ * Rules that span keys, checked with the schema so `fieldgate check` reports them (with key and line)
+ * before anything starts: each of these used to fail only at start, after listeners had opened.
+ */
+export function crossCheck(c: Parsed, ctx: z.RefinementCtx): void {
+  const issue = (path: Path, message: string): void => ctx.addIssue({ code: 'custom', path, message })
+
+  const seenListener = new Map<string, number>()
+  for (const [i, l] of c.broker.listeners.entries()) {
+    if ((l.protocol === 'mqtts' || l.protocol === 'wss') && l.tls === undefined) {
+      issue(['broker', 'listeners', i, 'protocol'], `"${l.protocol}" needs a [broker.listeners.tls] table with cert_file and key_file (or use "${l.protocol === 'mqtts' ? 'mqtt' : 'ws'}")`)
+    }
+    if (l.name !== undefined) {
+      const j = seenListener.get(`name:${l.name}`)
+      if (j !== undefined) issue(['broker', 'listeners', i, 'name'], `"${l.name}" is already the name of broker.listeners[${j}]; listener names must differ`)
+      else seenListener.set(`name:${l.name}`, i)
+    }
+    if (l.port === 0) continue
+    const j = c.broker.listeners.findIndex((o, k) => k < i && o.port === l.port && sameAddress(o.host, l.host))
+    if (j >= 0) issue(['broker', 'listeners', i, 'port'], `${l.host}:${l.port} is already used by broker.listeners[${j}]; each listener needs its own port`)
+  }
+  if (c.status.enabled && c.status.port !== 0) {
+    const j = c.broker.listeners.findIndex((l) => l.port === c.status.port && sameAddress(l.host, c.status.host))
+    if (j >= 0) issue(['status', 'port'], `${c.status.port} is also the port of broker.listeners[${j}]; give the status page another port`)
+  }
+
+  const uplinkAt = new Map<string, number>()
+  for (const [i, u] of c.uplinks.entries()) {
+    const j = uplinkAt.get(u.name)
+    if (j !== undefined) issue(['uplinks', i, 'name'], `"${u.name}" is already the name of uplinks[${j}]; uplink names must differ (each has its own queue)`)
+    else uplinkAt.set(u.name, i)
+  }
+
+  const deviceAt = new Map<string, number>()
+  const portAt = new Map<string, number>()
+  for (const [i, d] of c.devices.entries()) {
+    const j = deviceAt.get(d.id)
+    if (j !== undefined) issue(['devices', i, 'id'], `"${d.id}" is already the id of devices[${j}]; device ids must differ (they name topics)`)
+    else deviceAt.set(d.id, i)
+    if (d.driver === 'serial' && d.format === 'regex') {
+      if (d.pattern === undefined) issue(['devices', i, 'pattern'], 'required when format = "regex": a regular expression with named groups, e.g. "T=(?<temp>[0-9.]+)"')
+      else {
+        try {
+          new RegExp(d.pattern)
+        } catch (err) {
+          issue(['devices', i, 'pattern'], `not a valid regular expression: ${(err as Error).message}`)
+        }
+      }
+    }
+    if (d.driver !== 'serial' && d.driver !== 'modbus-rtu') continue
+    const k = portAt.get(d.port)
+    if (k === undefined) {
+      portAt.set(d.port, i)
+      continue
+    }
+    const o = c.devices[k] as DeviceConfig & { driver: 'serial' | 'modbus-rtu' }
+    if (d.driver === 'serial' || o.driver === 'serial') {
+      issue(['devices', i, 'port'], `${d.port} is already opened by devices[${k}] ("${o.id}"); a line-protocol (driver = "serial") device needs a port of its own`)
+    } else {
+      const diff = (['baud', 'data_bits', 'parity', 'stop_bits'] as const).filter((key) => d[key] !== o[key])
+      if (diff.length > 0) {
+        issue(['devices', i, diff[0] as string], `${d.port} is shared with devices[${k}] ("${o.id}") but ${diff.map((key) => `${key} ${String(d[key])} differs from ${String(o[key])}`).join(', ')}; devices on one RS-485 line need the same line settings`)
+      }
+    }
+  }
+}
+
+const ANY = new Set(['0.0.0.0', '::', ''])
+
+/** Two bind addresses that would collide on one port (a wildcard collides with everything). */
+function sameAddress(a: string, b: string): boolean {
+  const norm = (h: string): string => (h === 'localhost' ? '127.0.0.1' : h.toLowerCase())
+  return ANY.has(a) || ANY.has(b) || norm(a) === norm(b)
+}
