@@ -1,11 +1,14 @@
 import { isDeepStrictEqual } from 'node:util'
 import { errorMessage, systemClock, type Clock, type LocalBroker, type Logger, type Message, type Reading, type Status, type TimerHandle } from '../core/index.ts'
 import type { DeviceConfig } from '../config/sections/drivers.ts'
-import { handleCommand } from './commands.ts'
+import { handleCommand, handleRegisterCommand } from './commands.ts'
 import { DriverFactory, realHardware, type Hardware } from './factory.ts'
 import { commandTopics, formatReading, topicFor } from './payload.ts'
 import { ReportFilter, type ReportRule } from './report.ts'
 import type { FieldDriver } from './types.ts'
+
+/** `{point}` of the register command topics: `<topic with {point} = $modbus>/read` and `/write`. */
+export const REGISTER_LEVEL = '$modbus'
 
 export type DriverEvent = { type: 'reading'; reading: Reading } | { type: 'state'; device: string; state: string; reason?: string }
 
@@ -39,9 +42,11 @@ export interface DriverHost {
 interface Entry {
   cfg: DeviceConfig
   driver: FieldDriver
-  rules: Map<string, ReportRule & { qos: 0 | 1 | 2 }>
+  rules: Map<string, PointRule>
   unsubscribe: () => void
 }
+
+type PointRule = ReportRule & { qos: 0 | 1 | 2; retain: boolean }
 
 export function createDriverHost(opts: DriverHostOptions): DriverHost {
   const clock = opts.clock ?? systemClock
@@ -72,7 +77,7 @@ export function createDriverHost(opts: DriverHostOptions): DriverHost {
       topic: topicFor(e.cfg.topic, opts.gatewayId, e.cfg.id, r.point),
       payload: formatReading(r, e.cfg.payload, filter.lastGood(r.device, r.point)?.value),
       qos: rule?.qos ?? e.cfg.qos,
-      retain: e.cfg.retain,
+      retain: rule?.retain ?? e.cfg.retain,
       origin: `$driver:${e.cfg.id}`,
       receivedAt: clock.now(),
     }
@@ -85,12 +90,12 @@ export function createDriverHost(opts: DriverHostOptions): DriverHost {
 
   const onReading = (e: Entry, r: Reading): void => {
     fire({ type: 'reading', reading: r })
-    const rule = e.rules.get(r.point) ?? { maxSilence: 0, staleAfter: 0, qos: e.cfg.qos }
+    const rule = e.rules.get(r.point) ?? { maxSilence: 0, staleAfter: 0 }
     if (filter.offer(r, rule, clock.now())) publish(e, r)
   }
 
-  const rulesOf = (cfg: DeviceConfig): Map<string, ReportRule & { qos: 0 | 1 | 2 }> => {
-    const rules = new Map<string, ReportRule & { qos: 0 | 1 | 2 }>()
+  const rulesOf = (cfg: DeviceConfig): Map<string, PointRule> => {
+    const rules = new Map<string, PointRule>()
     for (const p of cfg.points) {
       const deadband = p.deadband ?? cfg.deadband
       const every = p.poll_interval ?? cfg.poll_interval
@@ -99,6 +104,7 @@ export function createDriverHost(opts: DriverHostOptions): DriverHost {
         maxSilence: p.max_silence ?? cfg.max_silence,
         staleAfter: cfg.stale_after ?? 3 * every,
         qos: p.qos ?? cfg.qos,
+        retain: p.retain ?? cfg.retain,
       })
     }
     return rules
@@ -109,12 +115,30 @@ export function createDriverHost(opts: DriverHostOptions): DriverHost {
   const startDevice = async (cfg: DeviceConfig, signal: AbortSignal): Promise<void> => {
     const driver = factory.create(cfg)
     const cmd = commandTopics(cfg.topic, opts.gatewayId, cfg.id)
-    const unsubscribe = opts.broker.subscribe(cmd.filter, async (m) => {
-      const point = cmd.pointOf(m.topic)
-      if (point === null) return
-      commands++
-      await handleCommand(m, point, driver, { broker: opts.broker, logger: log, clock, origin: `$driver:${cfg.id}` })
-    })
+    const ctx = { broker: opts.broker, logger: log.child({ device: cfg.id }), clock, origin: `$driver:${cfg.id}` }
+    const unsubs = [
+      opts.broker.subscribe(cmd.filter, async (m) => {
+        const point = cmd.pointOf(m.topic)
+        if (point === null) return
+        commands++
+        await handleCommand(m, point, driver, ctx)
+      }),
+    ]
+    if ('register_commands' in cfg && cfg.register_commands) {
+      // Commissioning access to any register: off unless the device enables it; the broker's ACL decides who may publish here.
+      const base = topicFor(cfg.topic, opts.gatewayId, cfg.id, REGISTER_LEVEL)
+      unsubs.push(
+        opts.broker.subscribe(`${base}/+`, async (m) => {
+          const op = m.topic.slice(base.length + 1)
+          if (op !== 'read' && op !== 'write') return
+          commands++
+          await handleRegisterCommand(m, op, driver, ctx)
+        }),
+      )
+    }
+    const unsubscribe = (): void => {
+      for (const u of unsubs) u()
+    }
     const e: Entry = { cfg, driver, rules: rulesOf(cfg), unsubscribe }
     entries.set(cfg.id, e)
     driver.onState((state, reason) => {

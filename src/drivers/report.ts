@@ -15,6 +15,18 @@ interface Track {
   staleSent: boolean
 }
 
+/**
+ * A change of at least `deadband`. Differences of decimal readings carry binary rounding noise
+ * (21.2 - 21.1 = 0.0999999999999979), so the comparison allows 1e-9 of the magnitude involved: far
+ * below any sensor's resolution, far above float64 noise. A deadband of 0 publishes any change.
+ */
+export function movedBy(from: number, to: number, deadband: number): boolean {
+  if (to === from) return false
+  if (deadband === 0) return true
+  const tolerance = 1e-9 * Math.max(Math.abs(from), Math.abs(to), deadband)
+  return Math.abs(to - from) + tolerance >= deadband
+}
+
 /** Pure report-by-exception and staleness bookkeeping per point; the caller owns time. */
 export class ReportFilter {
   private tracks = new Map<string, Track>()
@@ -31,8 +43,7 @@ export class ReportFilter {
     const p = t.published
     let publish = true
     if (p && rule.deadband !== undefined && p.quality === r.quality) {
-      const changed =
-        typeof r.value === 'number' && typeof p.value === 'number' ? Math.abs(r.value - p.value) > rule.deadband || (rule.deadband === 0 && r.value !== p.value) : r.value !== p.value
+      const changed = typeof r.value === 'number' && typeof p.value === 'number' ? movedBy(p.value, r.value, rule.deadband) : r.value !== p.value
       const silent = rule.maxSilence > 0 && now - p.at >= rule.maxSilence
       publish = changed || silent
     }

@@ -17,6 +17,8 @@ export interface FieldDriver extends Driver {
   write(point: string, value: unknown): Promise<void>
   /** Writes, reads back and returns both values; rejects with a coded error. */
   writeConfirmed(point: string, value: unknown): Promise<WriteOutcome>
+  /** Modbus commissioning: read or write any register (JSON body); rejects unless the device enables it. */
+  registerCommand?(op: 'read' | 'write', body: unknown): Promise<unknown>
 }
 
 export interface DriverDeps {

@@ -24,6 +24,7 @@ class ScriptedTransport implements ModbusTransport {
   }
   async writeCoil(): Promise<void> {}
   async writeRegisters(): Promise<void> {}
+  async maskWriteRegister(): Promise<void> {}
   async close(): Promise<void> {
     this.isOpen = false
   }

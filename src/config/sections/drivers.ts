@@ -7,7 +7,11 @@ import { duration, qos } from './common.ts'
 const name = z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." and "-"')
 const interval = duration.refine((ms) => ms >= 10, 'at least 10 ms')
 const parity = z.enum(['none', 'even', 'odd', 'mark', 'space'])
-const byteOrder = z.enum(['ABCD', 'BADC', 'CDAB', 'DCBA'])
+const legacyOrder = z.enum(['ABCD', 'BADC', 'CDAB', 'DCBA'])
+/** Bytes inside each register / registers of a 32/64-bit value, as pymodbus and Neuron name them. */
+const endian = z.enum(['big', 'little'])
+/** 6 (write single register) or 16 (write multiple registers, also for one register). */
+const writeFunction = z.union([z.literal(6), z.literal(16)])
 
 /** Fields every point shares: reporting overrides, scaling, write limits. */
 const pointCommon = {
@@ -24,6 +28,8 @@ const pointCommon = {
   writable: z.boolean().default(false),
   min: z.number().optional(),
   max: z.number().optional(),
+  /** Publish this point's readings retained (the device's `retain` unless set). */
+  retain: z.boolean().optional(),
 }
 
 /** Fields every device shares: where and how its readings are published. */
@@ -66,7 +72,20 @@ const modbusCommon = {
   max_gap: z.number().int().min(0).max(124).default(10),
   max_registers: z.number().int().min(1).max(125).default(125),
   max_bits: z.number().int().min(1).max(2000).default(2000),
-  byte_order: byteOrder.default('ABCD'),
+  /**
+   * Byte order inside every register (16-bit values too): `big` as the Modbus spec says, `little` swaps
+   * the two bytes. The old combined values ABCD/BADC/CDAB/DCBA still work (32/64-bit values only), with a
+   * deprecation warning.
+   */
+  byte_order: z.union([endian, legacyOrder]).default('big'),
+  /** Register order of 32/64-bit values: `big` = high word first, `little` = low word first. */
+  word_order: endian.optional(),
+  /** Function for writing holding registers; unset: 6 for one register, 16 for more. */
+  write_function: writeFunction.optional(),
+  /** The device supports FC 22 (mask write register): bit writes use it instead of a read-modify-write. */
+  mask_write: z.boolean().default(false),
+  /** Commissioning: reads/writes of any register through `<topic with {point} = $modbus>/read|write`. */
+  register_commands: z.boolean().default(false),
   /** A slave that keeps failing is skipped for a growing pause between these bounds. */
   backoff_min: duration.default(1000),
   backoff_max: duration.default(60_000),
@@ -81,11 +100,17 @@ export const modbusPointSchema = z
     type: z
       .enum(['bool', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'float32', 'float64', 'string', 'bitfield'])
       .default('uint16'),
-    order: byteOrder.optional(),
-    /** string: number of registers; bitfield: first bit (0 = LSB) and width. */
+    /** The old combined order (ABCD, BADC, CDAB, DCBA) for this point, 16-bit values included. */
+    order: legacyOrder.optional(),
+    byte_order: endian.optional(),
+    word_order: endian.optional(),
+    /** string: number of registers; bitfield, and bool on a register: first bit (0 = LSB); bitfield: width. */
     length: z.number().int().min(1).max(125).optional(),
     bit: z.number().int().min(0).max(15).optional(),
     bits: z.number().int().min(1).max(16).default(1),
+    /** Round the published value to this many decimals (float32 is otherwise rounded to its own precision). */
+    decimals: z.number().int().min(0).max(15).optional(),
+    write_function: writeFunction.optional(),
   })
   .strict()
 

@@ -2,23 +2,32 @@ import { Backoff, FieldgateError, errorMessage, jitter, type Reading, type Statu
 import type { ModbusDeviceConfig, ModbusPointConfig } from '../../config/sections/drivers.ts'
 import { DeviceStatus } from '../device-status.ts'
 import type { DriverDeps, FieldDriver, StateListener, WriteOutcome } from '../types.ts'
-import { decode, pointWidth, type CodecPoint } from './codec.ts'
-import { isTimeout, modbusError } from './errors.ts'
+import { decode, isLegacyOrder, legacyOrder, pointWidth, resolveOrder, type Endian } from './codec.ts'
+import { exceptionName, isTimeout, modbusError } from './errors.ts'
 import type { ModbusLine } from './line.ts'
-import { isBitTable, planReads, type ReadRequest } from './planner.ts'
+import { LogLimiter } from './log-limit.ts'
+import { describeRequest, hasHoles, isBitTable, planReads, type ReadRequest } from './planner.ts'
+import { accessRegisters, parseRegisterCommand, type RegisterCommand, type RegisterResult } from './registers.ts'
 import { writePoint } from './write.ts'
+
+export type ModbusPoint = ModbusPointConfig & { byteOrder: Endian; wordOrder: Endian }
+
+/** Each distinct exception (code, table, range) is logged once per this long. */
+const EXCEPTION_LOG_EVERY = 10 * 60_000
 
 interface Group {
   every: number
   requests: ReadRequest[]
   running: boolean
+  /** Whether any read of this group's last poll succeeded (null: not polled yet or skipped). */
+  anyOk: boolean | null
 }
 
 /** Polls one slave (unit id) through a shared ModbusLine; writes go through the same line. */
 export class ModbusDriver implements FieldDriver {
   readonly id: string
   private readonly st: DeviceStatus
-  private readonly points = new Map<string, ModbusPointConfig & { order: CodecPoint['order'] }>()
+  private readonly points = new Map<string, ModbusPoint>()
   private groups: Group[] = []
   private timers = new Set<TimerHandle>()
   private emit: ((r: Reading) => void) | null = null
@@ -26,6 +35,9 @@ export class ModbusDriver implements FieldDriver {
   private readonly slaveBackoff: Backoff
   private backedOffUntil = 0
   private readonly random: () => number
+  private readonly exceptionLog: LogLimiter
+  private fallback: 'contiguous' | 'single' | null = null
+  private lastFailure: FieldgateError | null = null
 
   constructor(
     private readonly cfg: ModbusDeviceConfig,
@@ -35,10 +47,20 @@ export class ModbusDriver implements FieldDriver {
     this.id = cfg.id
     this.st = new DeviceStatus(cfg.driver, deps.clock)
     this.random = deps.random ?? Math.random
+    this.exceptionLog = new LogLimiter(deps.clock, EXCEPTION_LOG_EVERY)
     this.slaveBackoff = new Backoff(cfg.backoff_min, Math.max(cfg.backoff_min, cfg.backoff_max), this.random)
+    if (isLegacyOrder(cfg.byte_order)) {
+      const l = legacyOrder(cfg.byte_order)
+      deps.logger.warn(
+        { key: 'byte_order', value: cfg.byte_order },
+        `byte_order = "${cfg.byte_order}" is deprecated: read as word_order = "${l.wordOrder}"${l.byteOrder === 'little' ? ' with the bytes of 32/64-bit values swapped' : ''}, 16-bit registers unchanged; ` +
+          'write byte_order = "big"|"little" (bytes in every register) and word_order = "big"|"little" (register order of 32/64-bit values), or order = "…" on single points',
+      )
+    }
     for (const p of cfg.points) {
       const bit = p.table === 'coil' || p.table === 'discrete'
-      this.points.set(p.name, { ...p, type: bit ? 'bool' : p.type, order: p.order ?? cfg.byte_order })
+      const type = bit ? 'bool' : p.type
+      this.points.set(p.name, { ...p, type, ...resolveOrder({ ...p, type }, cfg) })
     }
     const byEvery = new Map<number, ModbusPointConfig[]>()
     for (const p of this.points.values()) {
@@ -51,11 +73,19 @@ export class ModbusDriver implements FieldDriver {
         pts.map((p) => ({ key: p.name, table: p.table, address: p.address, width: pointWidth(p) })),
         opts,
       )
-      this.groups.push({ every, requests: plan, running: false })
+      this.groups.push({ every, requests: plan, running: false, anyOk: null })
     }
     this.st.extra.unit = cfg.unit_id
     this.st.extra.line = line.name
-    this.st.extra.requestsPerPoll = this.groups.reduce((n, g) => n + g.requests.length, 0)
+    this.reportPlan()
+  }
+
+  /** The plan as it is now (it changes when the slave refuses reads over holes). */
+  private reportPlan(): void {
+    const reqs = this.plan()
+    this.st.extra.requestsPerPoll = reqs.length
+    this.st.extra.plan = reqs.map(describeRequest)
+    this.st.extra.planFallback = this.fallback
   }
 
   /** The read requests each poll makes (for status, tests and the benchmark). */
@@ -114,6 +144,15 @@ export class ModbusDriver implements FieldDriver {
     return out
   }
 
+  /** Commissioning access to any register; only reachable when the device sets `register_commands = true`. */
+  async registerCommand(op: 'read' | 'write', body: unknown): Promise<RegisterResult> {
+    if (!this.cfg.register_commands) throw new FieldgateError('DRIVER_WRITE_REJECTED', `${this.id}: register commands are off (set register_commands = true on the device)`)
+    const cmd: RegisterCommand = parseRegisterCommand(this.id, op, body, this.cfg)
+    const out = await accessRegisters(this.id, this.cfg, cmd, this.line)
+    this.deps.logger.info({ op, table: cmd.table, start: cmd.address, count: cmd.count, ...(op === 'write' ? { values: cmd.values ?? cmd.value } : {}) }, `register command: ${op} ${cmd.table} ${cmd.address}`)
+    return out
+  }
+
   private schedule(g: Group, delay: number): void {
     if (this.stopped) return
     const h = this.deps.clock.setTimeout(() => {
@@ -123,7 +162,7 @@ export class ModbusDriver implements FieldDriver {
         .catch((err: unknown) => {
           // A bug in decoding or a listener must cost one poll, not the process.
           this.st.failed(`${this.id}: poll failed: ${errorMessage(err)}`, 'DRIVER_PARSE')
-          this.deps.logger.error({ device: this.id, err: errorMessage(err) }, 'poll failed')
+          this.deps.logger.error({ err: errorMessage(err) }, 'poll failed')
         })
         .finally(() => {
           const spent = this.deps.clock.now() - started
@@ -140,21 +179,21 @@ export class ModbusDriver implements FieldDriver {
     if (now < this.backedOffUntil) return
     g.running = true
     const started = now
+    let anyOk = false
+    let dead = false
     try {
       for (let i = 0; i < g.requests.length; i++) {
         const req = g.requests[i] as ReadRequest
         const outcome = await this.read(req)
         if (outcome === 'split') {
-          // The device refused a coalesced read (it has holes); read these points one by one from now on.
-          const singles = req.points.map((name) => {
-            const p = this.points.get(name) as ModbusPointConfig
-            return { table: req.table, start: p.address, count: pointWidth(p), points: [name] }
-          })
-          g.requests.splice(i, 1, ...singles)
+          g.requests.splice(i, 1, ...this.split(req))
+          this.reportPlan()
           i--
           continue
         }
+        if (outcome === 'ok') anyOk = true
         if (outcome === 'dead') {
+          dead = true
           this.failRest(g.requests.slice(i + 1))
           break
         }
@@ -163,10 +202,45 @@ export class ModbusDriver implements FieldDriver {
     } finally {
       g.running = false
     }
+    if (this.stopped) return
+    g.anyOk = dead ? false : anyOk
+    if (dead) return
+    if (anyOk) this.st.setState('running')
+    else if ( this.groups.every((x) => x.anyOk !== true) && this.lastFailure) {
+      // Every read of every group ends in an exception: the device answers but gives nothing usable.
+      this.st.setState('error', `every read fails: ${this.lastFailure.message}`)
+    }
+  }
+
+  /**
+   * A slave refused a coalesced read (exception 2/3, typically registers it does not map): read the same
+   * points as contiguous runs (no holes) first; a run that is refused too is read point by point.
+   */
+  private split(req: ReadRequest): ReadRequest[] {
+    const pts = req.points.map((name) => {
+      const p = this.points.get(name) as ModbusPoint
+      return { key: name, table: req.table, address: p.address, width: pointWidth(p) }
+    })
+    const holes = hasHoles(req, pts)
+    const next = holes
+      ? planReads(pts, { maxRegisters: this.cfg.max_registers, maxBits: this.cfg.max_bits, maxGap: 0 })
+      : pts.map((p) => ({ table: req.table, start: p.address, count: p.width, points: [p.key] }))
+    const level = holes ? 'contiguous' : 'single'
+    if (this.fallback !== level && this.fallback !== 'single') {
+      this.fallback = level
+      const before = this.plan().length
+      this.deps.logger.warn(
+        { table: req.table, start: req.start, end: req.start + req.count - 1, requestsPerPollBefore: before, requestsPerPollAfter: before - 1 + next.length },
+        holes
+          ? 'slave refuses reads over unmapped registers; reading contiguous runs (no gaps) from now on'
+          : 'slave refuses a multi-point read without gaps; reading those points one at a time from now on',
+      )
+    }
+    return next
   }
 
   private async read(req: ReadRequest): Promise<'ok' | 'error' | 'split' | 'dead'> {
-    const what = `${req.table} ${req.start}..${req.start + req.count - 1}`
+    const what = describeRequest(req)
     const unit = this.cfg.unit_id
     const timeout = this.cfg.timeout
     for (let attempt = 0; ; attempt++) {
@@ -181,7 +255,6 @@ export class ModbusDriver implements FieldDriver {
         this.slaveBackoff.reset()
         this.backedOffUntil = 0
         this.decodeInto(req, data, ts)
-        this.st.setState('running')
         return 'ok'
       } catch (err) {
         if (this.stopped) return 'error'
@@ -191,12 +264,26 @@ export class ModbusDriver implements FieldDriver {
         const retryable = isTimeout(err) || fe.code === 'DRIVER_PARSE'
         if (retryable && attempt < this.cfg.retries) continue
         this.failPoints(req.points, fe)
-        if (fe.code === 'DRIVER_MODBUS_EXCEPTION') return 'error'
+        this.lastFailure = fe
+        if (fe.code === 'DRIVER_MODBUS_EXCEPTION') {
+          this.logException(req, code as number)
+          return 'error'
+        }
         this.backedOffUntil = this.deps.clock.now() + this.slaveBackoff.next()
         this.st.setState(fe.code === 'DRIVER_PORT_UNAVAILABLE' ? 'disconnected' : 'error', fe.message)
         return 'dead'
       }
     }
+  }
+
+  private logException(req: ReadRequest, code: number): void {
+    const end = req.start + req.count - 1
+    const pass = this.exceptionLog.pass(`${code}/${req.table}/${req.start}/${req.count}`)
+    if (!pass) return
+    this.deps.logger.warn(
+      { unit: this.cfg.unit_id, exception: code, name: exceptionName(code), table: req.table, start: req.start, end, points: req.points, ...(pass.repeated ? { repeated: pass.repeated } : {}) },
+      `modbus exception ${code} (${exceptionName(code)}) reading ${req.table} ${req.start}..${end}`,
+    )
   }
 
   private decodeInto(req: ReadRequest, data: Array<number | boolean>, ts: number): void {
@@ -207,21 +294,38 @@ export class ModbusDriver implements FieldDriver {
       let value: Reading['value']
       if (isBitTable(req.table)) value = data[off] === true
       else value = decode(data.slice(off, off + pointWidth(p)) as number[], p)
-      const r: Reading = { device: this.id, point: name, value, ...(p.unit ? { unit: p.unit } : {}), ts, quality: 'good' }
+      const unit = p.unit ? { unit: p.unit } : {}
+      if (typeof value === 'number' && !Number.isFinite(value)) {
+        // A float register holding NaN/Inf (a meter's "no value") is not a measurement.
+        const error = `invalid value ${String(value)}`
+        this.st.failed(`${this.id}/${name}: ${error} in ${req.table} ${p.address}`, 'DRIVER_INVALID_VALUE', name)
+        this.emit?.({ device: this.id, point: name, value: 0, ...unit, ts, quality: 'error', error })
+        continue
+      }
+      const r: Reading = { device: this.id, point: name, value, ...unit, ts, quality: 'good' }
       this.st.good(r)
       this.emit?.(r)
     }
   }
 
   private failRest(reqs: ReadRequest[]): void {
-    const fe = new FieldgateError('DRIVER_TIMEOUT', `${this.id}: skipped after the slave stopped answering`)
+    const cause = this.lastFailure
+    const why = cause?.code === 'DRIVER_PORT_UNAVAILABLE' ? 'the link is unavailable' : 'the slave stopped answering'
+    const fe = new FieldgateError(cause?.code ?? 'DRIVER_TIMEOUT', `${this.id}: skipped because ${why}${cause ? `: ${cause.message}` : ''}`)
     for (const r of reqs) this.failPoints(r.points, fe)
   }
 
   private failPoints(names: string[], fe: FieldgateError): void {
     const ts = this.deps.clock.now()
     const mc = fe.details.modbusCode
-    const error = typeof mc === 'number' ? `modbus exception ${mc}` : fe.code === 'DRIVER_TIMEOUT' ? 'timeout' : fe.message
+    const error =
+      typeof mc === 'number'
+        ? `${exceptionName(mc)} (exception ${mc})`
+        : fe.code === 'DRIVER_TIMEOUT'
+          ? 'timeout'
+          : fe.code === 'DRIVER_PORT_UNAVAILABLE'
+            ? 'link unavailable'
+            : fe.message
     for (const name of names) {
       const p = this.points.get(name)
       this.st.failed(fe.message, fe.code, name)

@@ -12,6 +12,11 @@ const EXCEPTIONS: Record<number, string> = {
   11: 'gateway target device failed to respond',
 }
 
+/** "illegal data address" for 2; the name a technician looks up in the Modbus spec. */
+export function exceptionName(code: number): string {
+  return EXCEPTIONS[code] ?? `unknown exception ${code}`
+}
+
 function field(err: unknown, key: string): unknown {
   return typeof err === 'object' && err !== null ? (err as Record<string, unknown>)[key] : undefined
 }

@@ -65,3 +65,15 @@ export function planReads(points: readonly PlanPoint[], opts: PlanOptions): Read
 export function lowerBound(points: readonly PlanPoint[], opts: PlanOptions): number {
   return planReads(points, { ...opts, maxGap: 65536 }).length
 }
+
+/** True when the request reads registers (or bits) that belong to none of its points. */
+export function hasHoles(req: ReadRequest, points: readonly PlanPoint[]): boolean {
+  const covered = new Uint8Array(req.count)
+  for (const p of points) for (let a = Math.max(p.address, req.start); a < Math.min(p.address + p.width, req.start + req.count); a++) covered[a - req.start] = 1
+  return covered.includes(0)
+}
+
+/** "holding 0..31" per request, for status and logs. */
+export function describeRequest(r: ReadRequest): string {
+  return `${r.table} ${r.start}..${r.start + r.count - 1}`
+}

@@ -8,8 +8,10 @@ export interface ModbusTransport {
   readBits(unit: number, table: BitTable, start: number, count: number, timeout: number): Promise<boolean[]>
   readRegisters(unit: number, table: RegisterTable, start: number, count: number, timeout: number): Promise<number[]>
   writeCoil(unit: number, address: number, value: boolean, timeout: number): Promise<void>
-  /** FC6 for one word, FC16 for more. */
-  writeRegisters(unit: number, address: number, words: number[], timeout: number): Promise<void>
+  /** FC6 for one word, FC16 for more; `fc = 16` uses FC16 for one word too (devices that reject FC6). */
+  writeRegisters(unit: number, address: number, words: number[], timeout: number, fc?: 6 | 16): Promise<void>
+  /** FC22: register = (register AND and) OR (or AND NOT and), done by the device. */
+  maskWriteRegister(unit: number, address: number, and: number, or: number, timeout: number): Promise<void>
   readonly isOpen: boolean
   close(): Promise<void>
 }
@@ -58,10 +60,14 @@ class ModbusSerialTransport implements ModbusTransport {
     await this.use(unit, timeout).writeCoil(address, value)
   }
 
-  async writeRegisters(unit: number, address: number, words: number[], timeout: number): Promise<void> {
+  async writeRegisters(unit: number, address: number, words: number[], timeout: number, fc?: 6 | 16): Promise<void> {
     const c = this.use(unit, timeout)
-    if (words.length === 1) await c.writeRegister(address, words[0] as number)
+    if (words.length === 1 && fc !== 16) await c.writeRegister(address, words[0] as number)
     else await c.writeRegisters(address, words)
+  }
+
+  async maskWriteRegister(unit: number, address: number, and: number, or: number, timeout: number): Promise<void> {
+    await this.use(unit, timeout).maskWriteRegister(address, and, or)
   }
 
   close(): Promise<void> {

@@ -107,7 +107,7 @@ export class SerialDriver implements FieldDriver {
     this.port = port
     // Attach the reader before opening: without a data listener a vanished pty never reports `close`.
     port.on('data', (chunk: Buffer) => this.onData(chunk))
-    port.on('error', (err: Error) => this.deps.logger.warn({ device: this.id, err: err.message }, 'serial port error'))
+    port.on('error', (err: Error) => this.deps.logger.warn({ err: err.message }, 'serial port error'))
     port.on('close', (err) => {
       if (this.port !== port) return
       this.lost(err?.disconnected ? 'device disconnected' : `port closed${err ? `: ${err.message}` : ''}`)
@@ -127,7 +127,7 @@ export class SerialDriver implements FieldDriver {
       this.delimited?.reset()
       this.idle?.reset()
       this.st.setState('running')
-      this.deps.logger.info({ device: this.id, port: this.cfg.port }, 'serial port open')
+      this.deps.logger.info({ port: this.cfg.port }, 'serial port open')
     })
   }
 

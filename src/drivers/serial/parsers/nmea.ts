@@ -24,14 +24,18 @@ function num(v: string | undefined): number | undefined {
 }
 
 /**
- * GGA and RMC sentences from any talker (GP, GN, GL…). A missing or wrong checksum is garbage;
- * other sentence types are valid but ignored (null).
+ * GGA and RMC sentences from any talker (GP, GN, GL…). A missing or wrong checksum is garbage. Other
+ * standard sentences, proprietary ones (`$P` + maker: u-blox `$PUBX`, MediaTek `$PMTK`, Garmin `$PGRM…`)
+ * and encapsulated ones (`!AIVDM`) are valid but carry nothing for us (null).
  */
 export function parseNmea(line: string): ParseResult {
-  const m = /^\$([A-Z]{2})([A-Z]{3}),([^*]*)\*([0-9A-Fa-f]{2})$/.exec(line.trim())
+  const m = /^([$!])([A-Z0-9]{3,10}),([^*]*)\*([0-9A-Fa-f]{2})$/.exec(line.trim())
   if (!m) return { error: 'not an NMEA sentence with checksum' }
-  const [, talker, type, data, sum] = m as unknown as [string, string, string, string, string]
-  if (nmeaChecksum(`${talker}${type},${data}`) !== sum.toUpperCase()) return { error: 'NMEA checksum mismatch' }
+  const [, start, address, data, sum] = m as unknown as [string, string, string, string, string]
+  if (nmeaChecksum(`${address},${data}`) !== sum.toUpperCase()) return { error: 'NMEA checksum mismatch' }
+  if (start === '!' || address.startsWith('P')) return null
+  if (!/^[A-Z]{2}[A-Z]{3}$/.test(address)) return null
+  const type = address.slice(2)
   const f = data.split(',')
   const fields: Record<string, unknown> = { sentence: type, time: f[0] }
   if (type === 'GGA') {
