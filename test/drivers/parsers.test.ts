@@ -84,4 +84,14 @@ describe('NMEA 0183 parser', () => {
     const gsv = 'GPGSV,1,1,00'
     assert.equal(parseNmea(`$${gsv}*${nmeaChecksum(gsv)}`), null)
   })
+  test('proprietary sentences (u-blox $PUBX, MediaTek $PMTK, Garmin $PGRME) and encapsulated !AIVDM are valid but ignored, not garbage; a bad checksum on them still is', () => {
+    const pubx = 'PUBX,00,081350.00,4717.113210,N,00833.915187,E,546.589,G3,2.1,2.0,0.007,77.52,0.007,,0.92,1.19,0.77,9,0,0'
+    for (const body of [pubx, 'PUBX,04,073731.00,091202,113851.00,1196,15D,1930035,-2660.664,43', 'PMTK001,604,3', 'PGRME,15.0,M,45.0,M,25.0,M']) {
+      assert.equal(parseNmea(`$${body}*${nmeaChecksum(body)}`), null, body)
+    }
+    const ais = 'AIVDM,1,1,,B,177KQJ5000G?tO`K>RA1wUbN0TKH,0'
+    assert.equal(parseNmea(`!${ais}*${nmeaChecksum(ais)}`), null)
+    const wrong = nmeaChecksum(pubx) === '00' ? '01' : '00'
+    assert.deepEqual(parseNmea(`$${pubx}*${wrong}`), { error: 'NMEA checksum mismatch' })
+  })
 })

@@ -74,10 +74,16 @@ describe('serial line devices over socat ptys', { timeout: 40_000 }, () => {
     assert.deepEqual(values(rx.got), [['weight', 12.5, 'good']])
   })
 
-  test('NMEA: GGA and RMC with valid checksums give position and speed; a corrupted sentence is counted as garbage', async () => {
+  test('NMEA: GGA and RMC with valid checksums give position and speed; a corrupted sentence is counted as garbage, u-blox $PUBX is not', async () => {
     const gga = 'GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,'
     const rmc = 'GPRMC,123520,A,4807.038,N,01131.000,E,010.0,084.4,230394,003.1,W'
-    const lines = [`$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*00\r\n`, `$${gga}*${nmeaChecksum(gga)}\r\n`, `$${rmc}*${nmeaChecksum(rmc)}\r\n`]
+    const pubx = 'PUBX,00,081350.00,4717.113210,N,00833.915187,E,546.589,G3,2.1,2.0,0.007,77.52,0.007,,0.92,1.19,0.77,9,0,0'
+    const lines = [
+      `$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*00\r\n`,
+      `$${pubx}*${nmeaChecksum(pubx)}\r\n`,
+      `$${gga}*${nmeaChecksum(gga)}\r\n`,
+      `$${rmc}*${nmeaChecksum(rmc)}\r\n`,
+    ]
     const { got, drv } = await run('nmea', { format: 'nmea', delimiter: '\r\n', points: [{ name: 'lat' }, { name: 'satellites' }, { name: 'speed' }] }, lines, 4)
     assert.deepEqual(values(got), [
       ['lat', 48.1173, 'good'],
