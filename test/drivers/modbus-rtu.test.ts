@@ -128,7 +128,7 @@ describe('Modbus RTU over a pty with ServerSerial', { timeout: 45_000 }, () => {
     const { drv } = standalone(rtu(p.a, { points: [{ name: 'a', address: 100 }, { name: 'b', address: 105 }, { name: 'missing', address: 200 }] }))
     const got: Reading[] = []
     await drv.pollOnce((r) => got.push(r))
-    assert.deepEqual(byPoint(got), { a: 7, b: 8, missing: 'error: modbus exception 2' })
+    assert.deepEqual(byPoint(got), { a: 7, b: 8, missing: 'error: illegal data address (exception 2)' })
     // the hole 101..104 made the device refuse the coalesced read; from now on a and b are read singly
     assert.deepEqual(
       drv.plan().map((r) => [r.start, r.count]),
