@@ -23,6 +23,9 @@ import { TopicTrie } from './trie.ts'
 import type { Broker, BrokerOptions, ListeningOn, LocalHandler, LocalSubscribeOptions, Subscription } from './types.ts'
 
 const SWEEP_MS = 500
+const WILDCARD = new Set(['0.0.0.0', '::', ''])
+/** Two bind addresses that collide on one port (a wildcard collides with every address). */
+const overlaps = (a: string, b: string): boolean => WILDCARD.has(a) || WILDCARD.has(b) || a.toLowerCase() === b.toLowerCase()
 const ignore = (): void => undefined
 const LOCAL_LIMITS = { maxLength: 65535, maxLevels: 65535 }
 
@@ -42,7 +45,7 @@ export class MqttBroker implements Broker {
   readonly connections = new Set<Connection>()
   /** max_topic_length / max_topic_levels for client topics and filters. */
   readonly topicLimits: { maxLength: number; maxLevels: number }
-  private readonly listeners: Array<{ cfg: ListenerConfig; l: StartedListener }> = []
+  private readonly listeners: Array<{ cfg: ListenerConfig; l: StartedListener; index: number }> = []
   private readonly sys: SysPublisher
   private sweepTimer: TimerHandle | null = null
   private serial = 0
@@ -84,38 +87,77 @@ export class MqttBroker implements Broker {
   }
 
   private async openListener(cfg: ListenerConfig, index: number): Promise<ListeningOn> {
-    const limits = this.config.limits
-    // TLS handshakes and WebSocket upgrades get the CONNECT deadline too; a WebSocket message may hold one whole packet.
-    const secure = { handshakeTimeout: limits.connect_timeout, maxPayload: limits.max_packet_size + 16 }
-    const l = await startListener(cfg, index, (stream, info) => this.handleConnection(stream, info), this.logger, secure)
-    this.listeners.push({ cfg, l })
+    const entry = await this.bindListener(cfg, index)
+    const l = entry.l
+    this.listeners.push(entry)
     this.logger.info({ listener: l.name, protocol: l.protocol, host: l.host, port: l.port }, 'MQTT listener open')
     return { name: l.name, protocol: l.protocol, host: l.host, port: l.port }
   }
 
+  /**
+   * All or nothing: listeners on new addresses are bound before any old one closes; one that needs an
+   * address an old listener holds is bound after that one closed, and if it fails the old listeners are
+   * opened again. On failure the previous listeners are the ones open, and the error says why.
+   */
   async reconfigureListeners(next: ListenerConfig[]): Promise<string[]> {
-    const changed: string[] = []
-    const keep = new Set<ListenerConfig>()
-    for (const { cfg, l } of [...this.listeners]) {
-      const same = next.find((n, i) => listenerName(n, i) === l.name && isDeepStrictEqual(n, cfg))
-      if (same) {
-        keep.add(same)
-        continue
+    const kept = new Set<ListenerConfig>()
+    const closing: Array<{ cfg: ListenerConfig; l: StartedListener; index: number }> = []
+    for (const entry of this.listeners) {
+      const same = next.find((n, i) => !kept.has(n) && listenerName(n, i) === entry.l.name && isDeepStrictEqual(n, entry.cfg))
+      if (same) kept.add(same)
+      else closing.push(entry)
+    }
+    const opening = [...next.entries()].filter(([, cfg]) => !kept.has(cfg))
+    const heldByClosing = (cfg: ListenerConfig): boolean => cfg.port !== 0 && closing.some((o) => o.cfg.port === cfg.port && overlaps(o.cfg.host, cfg.host))
+    const opened: Array<{ cfg: ListenerConfig; l: StartedListener; index: number }> = []
+    const closeOpened = async (): Promise<void> => {
+      for (const o of opened.splice(0)) await o.l.close()
+    }
+    try {
+      for (const [i, cfg] of opening) if (!heldByClosing(cfg)) opened.push(await this.bindListener(cfg, i))
+    } catch (err) {
+      await closeOpened()
+      throw err
+    }
+    for (const o of closing) await this.closeListener(o.l)
+    try {
+      for (const [i, cfg] of opening) if (heldByClosing(cfg)) opened.push(await this.bindListener(cfg, i))
+    } catch (err) {
+      await closeOpened()
+      for (const o of closing) {
+        // Reopening what was just closed on the same address; if even that fails, say so loudly.
+        await this.bindListener(o.cfg, o.index).then(
+          (r) => this.listeners.push(r),
+          (e: unknown) => this.logger.error({ listener: o.l.name, err: errorMessage(e) }, 'MQTT listener could not be reopened after a failed reload'),
+        )
       }
-      this.listeners.splice(this.listeners.findIndex((x) => x.l === l), 1)
-      const closed = l.close()
-      // Its clients came in under the old settings (address, TLS, anonymous): they reconnect under the new ones.
-      for (const c of [...this.connections]) if (c.info.listener === l.name) c.disconnect(0x8b, `listener ${l.name} reconfigured`)
-      await closed
-      changed.push(l.name)
-      this.logger.info({ listener: l.name }, 'MQTT listener closed (config reload)')
+      throw err
     }
-    for (const [i, cfg] of next.entries()) {
-      if (keep.has(cfg)) continue
-      const on = await this.openListener(cfg, i)
-      if (!changed.includes(on.name)) changed.push(on.name)
-    }
+    this.listeners.push(...opened)
+    for (const o of opened) this.logger.info({ listener: o.l.name, protocol: o.l.protocol, host: o.l.host, port: o.l.port }, 'MQTT listener open')
+    const changed = closing.map((o) => o.l.name)
+    for (const o of opened) if (!changed.includes(o.l.name)) changed.push(o.l.name)
     return changed
+  }
+
+  private async bindListener(cfg: ListenerConfig, index: number): Promise<{ cfg: ListenerConfig; l: StartedListener; index: number }> {
+    const limits = this.config.limits
+    // TLS handshakes and WebSocket upgrades get the CONNECT deadline too; a WebSocket message may hold one whole packet.
+    const secure = { handshakeTimeout: limits.connect_timeout, maxPayload: limits.max_packet_size + 16 }
+    const l = await startListener(cfg, index, (stream, info) => this.handleConnection(stream, info), this.logger, secure)
+    return { cfg, l, index }
+  }
+
+  private async closeListener(l: StartedListener): Promise<void> {
+    this.listeners.splice(
+      this.listeners.findIndex((x) => x.l === l),
+      1,
+    )
+    const closed = l.close()
+    // Its clients came in under the old settings (address, TLS, anonymous): they reconnect under the new ones.
+    for (const c of [...this.connections]) if (c.info.listener === l.name) c.disconnect(0x8b, `listener ${l.name} reconfigured`)
+    await closed
+    this.logger.info({ listener: l.name }, 'MQTT listener closed (config reload)')
   }
 
   handleConnection(stream: Duplex, info: ConnectionInfo): void {

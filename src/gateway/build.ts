@@ -109,35 +109,62 @@ export async function buildGateway(initial: Config, log: Logger, opts: { reload?
 
   const bound: Record<string, unknown> = {}
 
+  /**
+   * All or nothing. Everything that can fail is done first and undone on failure: new uplinks are built
+   * (not attached), listeners rebound (the broker keeps the old ones on failure), devices restarted, auth
+   * files re-read (the security layer keeps the old ones when they cannot be read). Only then are the
+   * uplinks swapped, which cannot fail. A failure leaves the previous config running and throws why.
+   */
   async function applyReload(plan: ReloadPlan, next: Config): Promise<string[]> {
     const done: string[] = []
-    await security.reload()
-    done.push('auth files re-read')
+    const built = new Map<string, UplinkUnit>()
+    const undo: Array<() => Promise<unknown>> = [async () => Promise.all([...built.values()].map((u) => u.stop().catch(() => undefined)))]
+    const rollback = async (err: unknown): Promise<never> => {
+      for (const step of undo.reverse()) {
+        await step().catch((e: unknown) => log.error({ err: errorMessage(e) }, 'config reload: undoing a step failed'))
+      }
+      throw err
+    }
+    try {
+      for (const cfg of next.uplinks.filter((u) => plan.uplinksChanged.includes(u.name) || plan.uplinksAdded.includes(u.name))) {
+        built.set(cfg.name, await buildUplink(cfg, { broker, store, gatewayId, logger: log }).catch((err: unknown) => {
+          throw new Error(`uplink ${cfg.name}: ${errorMessage(err)}`, { cause: err })
+        }))
+      }
+      if (plan.listenersChanged) {
+        const names = await broker.reconfigureListeners(next.broker.listeners)
+        undo.push(() => broker.reconfigureListeners(config.broker.listeners))
+        done.push(`listeners restarted: ${names.join(', ')}`)
+      }
+      if (plan.devicesChanged.length > 0) {
+        const before = config.devices
+        undo.push(() => drivers.reconfigure(before))
+        const restarted = await drivers.reconfigure(next.devices)
+        done.push(`devices restarted: ${restarted.join(', ')}`)
+      }
+      await security.reload()
+      const sec = security.status().details
+      const authProblem = [sec.lastReloadError, ...(Array.isArray(sec.certificateReloadErrors) ? sec.certificateReloadErrors : [])].filter((e) => typeof e === 'string' && e !== '')
+      if (authProblem.length > 0) throw new Error(`auth files: ${authProblem.join('; ')} (the previous ones stay in force)`)
+      done.push('auth files re-read')
+    } catch (err) {
+      return rollback(err)
+    }
     for (const name of plan.uplinksRemoved) {
       await uplinks.get(name)?.stop()
       uplinks.delete(name)
       done.push(`uplink ${name} removed`)
     }
-    for (const cfg of next.uplinks.filter((u) => plan.uplinksChanged.includes(u.name) || plan.uplinksAdded.includes(u.name))) {
-      // Build first: a new config that cannot be built (unreadable certificate) leaves the old uplink running.
-      const unit = await buildUplink(cfg, { broker, store, gatewayId, logger: log })
-      const old = uplinks.get(cfg.name)
+    for (const [name, unit] of built) {
+      const old = uplinks.get(name)
       // Swap the subscriptions in one turn, so no matching publish finds neither (and is acknowledged unqueued).
       old?.detach()
       unit.attach()
-      uplinks.set(cfg.name, unit)
+      uplinks.set(name, unit)
       await old?.stop()
       // After the old forwarder stopped; the new one starts at the oldest entry the old one left unacked.
       unit.start()
-      done.push(`uplink ${cfg.name} ${old ? 'restarted' : 'added'}`)
-    }
-    if (plan.listenersChanged) {
-      const names = await broker.reconfigureListeners(next.broker.listeners)
-      done.push(`listeners restarted: ${names.join(', ')}`)
-    }
-    if (plan.devicesChanged.length > 0) {
-      const restarted = await drivers.reconfigure(next.devices)
-      done.push(`devices restarted: ${restarted.join(', ')}`)
+      done.push(`uplink ${name} ${old ? 'restarted' : 'added'}`)
     }
     if (plan.logLevel !== null) {
       ;(log as Logger & { level: string }).level = plan.logLevel
