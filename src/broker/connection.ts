@@ -120,7 +120,7 @@ export class Connection implements SessionLink, ParserOwner {
     } catch (err) {
       // the parser should report through 'error'; a throw must still only cost this connection
       this.parser = null
-      return this.onParseError(errorMessage(err))
+      return this.onParseError(errorMessage(err), 0x81)
     }
     if (!this.isOpen() || parserIdle(parser)) {
       this.parser = null
@@ -132,12 +132,15 @@ export class Connection implements SessionLink, ParserOwner {
     if (wholePacket(declared) > this.broker.config.limits.max_packet_size) this.tooLarge(wholePacket(declared))
   }
 
-  onParseError(message: string): void {
+  onParseError(message: string, reasonCode: number, clientId?: string): void {
     if (this.state === 'new' && message === 'Invalid protocol version') {
       // [MQTT-3.1.2-2] unsupported level: CONNACK 0x01 (3.1.1 format, the client may not speak 5), then close
       this.writer.write(Buffer.from([0x20, 2, 0, 1]))
     }
-    this.protocolError(`malformed packet: ${message}`, 0x81)
+    // a CONNECT refused here never reached the handler: name the client it claimed to be in the log
+    if (this.state === 'new' && clientId !== undefined && this.clientId === '') this.clientId = clientId
+    // [MQTT-4.13.1-1] malformed packet or protocol error: DISCONNECT with the reason (v5), then close
+    this.protocolError(`${reasonCode === 0x82 ? 'protocol error' : 'malformed packet'}: ${message}`, reasonCode)
   }
 
   private tooLarge(length: number): void {

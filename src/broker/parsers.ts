@@ -1,18 +1,27 @@
 import { parser as mqttParser, type Packet } from 'mqtt-packet'
-import { errorMessage } from '../core/errors.ts'
+import { FieldgateError, errorMessage } from '../core/errors.ts'
+import { checkPacket, publishHeaderBytes, type ByteSource } from './wellformed.ts'
 
 /** Who receives what a borrowed parser produces. */
 export interface ParserOwner {
   onPacket(p: Packet): void
-  onParseError(message: string): void
+  /** 0x81 Malformed Packet or 0x82 Protocol Error; `clientId` when a malformed CONNECT got that far. */
+  onParseError(message: string, reasonCode: number, clientId?: string): void
 }
 
 interface ParserInternals {
   settings: { protocolVersion: number }
-  packet: { length: number }
+  packet: { length: number; cmd: string; qos: number }
   error: unknown
-  _list: { length: number }
+  _list: ByteSource & { length: number; slice(start: number, end: number): Buffer }
   _stateCounter: number
+  _parsePayload(): boolean
+  _emitError(err: Error): void
+}
+
+/** A packet refused by the wire check or by mqtt-packet: BROKER_PROTOCOL with the MQTT reason code. */
+export function wireError(message: string, reasonCode: number, clientId?: string): FieldgateError {
+  return new FieldgateError('BROKER_PROTOCOL', message, { details: { reasonCode, ...(clientId === undefined ? {} : { clientId }) } })
 }
 
 export type SharedParser = ReturnType<typeof mqttParser> & { owner: ParserOwner | null }
@@ -49,10 +58,67 @@ export function releaseParser(p: SharedParser): void {
   if (pool.length < POOL_MAX && parserIdle(p)) pool.push(p)
 }
 
+/**
+ * Runs the structural check (wellformed.ts) on each whole packet before mqtt-packet decodes it; a
+ * problem ends parsing with a coded error, exactly as mqtt-packet's own errors do.
+ */
+function guardPayload(parser: ReturnType<typeof mqttParser>): void {
+  const i = parser as unknown as ParserInternals
+  const decode = i._parsePayload
+  i._parsePayload = function checkedPayload(this: ParserInternals): boolean {
+    const len = this.packet.length
+    const list = this._list
+    if (len !== 0 && list.length < len) return false // not complete yet
+    const { cmd, qos } = this.packet
+    const v5 = this.settings.protocolVersion === 5
+    const n = cmd === 'publish' ? publishHeaderBytes(list, len, qos, v5) : len
+    const problem = checkPacket(cmd, qos, v5, n === 0 ? EMPTY : list.slice(0, n), n)
+    if (problem !== null) {
+      this._emitError(wireError(problem.reason, problem.reasonCode, problem.clientId))
+      return true
+    }
+    return decode.call(this)
+  }
+}
+
+const EMPTY = Buffer.alloc(0)
+
+function codeOf(err: unknown): number {
+  return err instanceof FieldgateError && typeof err.details.reasonCode === 'number' ? err.details.reasonCode : 0x81
+}
+
+function clientIdOf(err: unknown): string | undefined {
+  return err instanceof FieldgateError && typeof err.details.clientId === 'string' ? err.details.clientId : undefined
+}
+
 function newParser(): SharedParser {
   const p = mqttParser({ protocolVersion: 4 }) as SharedParser
+  guardPayload(p)
   p.owner = null
   p.on('packet', (packet: Packet) => p.owner?.onPacket(packet))
-  p.on('error', (err: unknown) => p.owner?.onParseError(errorMessage(err)))
+  p.on('error', (err: unknown) => p.owner?.onParseError(errorMessage(err), codeOf(err), clientIdOf(err)))
   return p
+}
+
+/**
+ * Decode a byte string the way a connection does (wire check, then mqtt-packet), for tests and tools:
+ * the packets before the first error, and that error as a coded BROKER_PROTOCOL error.
+ */
+export function decodePackets(bytes: Buffer, protocolVersion: 4 | 5): { packets: Packet[]; error: FieldgateError | null } {
+  const p = mqttParser({ protocolVersion })
+  guardPayload(p)
+  const packets: Packet[] = []
+  let error: FieldgateError | null = null
+  p.on('packet', (packet: Packet) => {
+    if (error === null) packets.push(packet)
+  })
+  p.on('error', (err: unknown) => {
+    error ??= err instanceof FieldgateError ? err : wireError(errorMessage(err), 0x81)
+  })
+  try {
+    p.parse(bytes)
+  } catch (err) {
+    error ??= wireError(`decoder threw: ${errorMessage(err)}`, 0x81)
+  }
+  return { packets, error }
 }
