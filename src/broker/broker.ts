@@ -184,8 +184,20 @@ export class MqttBroker implements Broker {
   /** Route a message that entered the broker (client, will, in-process); handles the retained store. */
   ingest(m: Message): Promise<void> | undefined {
     if (m.origin !== '$SYS') this.stats.messagesIn++
-    if (m.retain) this.storeRetained(m)
-    return route(this, m)
+    if (m.retain) {
+      try {
+        this.storeRetained(m)
+      } catch (err) {
+        this.stats.dropped('retain', m.origin ?? '', m.topic, err)
+      }
+    }
+    try {
+      return route(this, m)
+    } catch (err) {
+      // routing itself failed (each subscriber's delivery is isolated in route): the publisher is told
+      this.stats.dropped('route', m.origin ?? '', m.topic, err)
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)))
+    }
   }
 
   private storeRetained(m: Message): void {
@@ -219,11 +231,16 @@ export class MqttBroker implements Broker {
     p.catch((err: unknown) => this.logger.error({ err: errorMessage(err) }, `retained store ${what} failed`))
   }
 
+  /** Called from socket close handlers and timers: nothing may escape from here. */
   publishWill(m: Message, s: Session): void {
-    const who = s.identity
-    if (who !== null && !this.hooks.authorizePublish(who, m.topic, m.qos, m.retain)) return
-    const w = this.ingest({ ...m, receivedAt: this.clock.now() })
-    w?.catch(() => undefined)
+    try {
+      const who = s.identity
+      if (who !== null && !this.hooks.authorizePublish(who, m.topic, m.qos, m.retain)) return
+      const w = this.ingest({ ...m, receivedAt: this.clock.now() })
+      w?.catch(() => undefined)
+    } catch (err) {
+      this.stats.dropped('will', s.clientId, m.topic, err)
+    }
   }
 
   async publish(m: Message): Promise<void> {
@@ -310,7 +327,7 @@ export class MqttBroker implements Broker {
         subscriptions,
         inProcessSubscriptions: this.trie.size - subscriptions,
         retained: this.retained.size,
-        messages: { in: st.messagesIn, out: st.messagesOut },
+        messages: { in: st.messagesIn, out: st.messagesOut, dropped: st.messagesDropped, droppedBy: { ...st.droppedBy } },
         bytes: { in: st.bytesIn, out: st.bytesOut },
         rates: { ...st.rates },
         limitHits: { ...st.limitHits },
@@ -336,5 +353,6 @@ export class MqttBroker implements Broker {
       if (s.will?.timer != null) this.clock.clearTimeout(s.will.timer)
     }
     await this.persistence.flush()
+    this.stats.logs.flush()
   }
 }

@@ -21,6 +21,12 @@ function wholePacket(remaining: number): number {
   return remaining < 0 ? 0 : 1 + (remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4) + remaining
 }
 
+/** The kind of a close reason for log rate-limiting: up to the first colon ("malformed packet: …"). */
+function reasonKind(reason: string): string {
+  const i = reason.indexOf(':')
+  return (i < 0 ? reason : reason.slice(0, i)).slice(0, 60)
+}
+
 function onStreamData(this: OwnedStream, chunk: Buffer): void {
   this[OWNER]?.onData(chunk)
 }
@@ -231,7 +237,14 @@ export class Connection implements SessionLink, ParserOwner {
         topicAlias = newAlias = (this.aliasOut?.size ?? 0) + 1
       }
     }
-    const buf = encodeOutgoing(m, qos, retain, packetId, dup, subIds, this.v5, expiry, topic, topicAlias)
+    let buf: Buffer
+    try {
+      buf = encodeOutgoing(m, qos, retain, packetId, dup, subIds, this.v5, expiry, topic, topicAlias)
+    } catch (err) {
+      // one message this client cannot be sent: dropped (the caller finishes its delivery), counted, logged
+      this.broker.stats.dropped('encode', this.clientId, m.topic, err)
+      return false
+    }
     if (this.maxOut > 0 && buf.length > this.maxOut) {
       // [MQTT-3.1.2-25] too large for the client: discard as if sent
       this.broker.stats.limit('packet_size', this.clientId, `message of ${buf.length} bytes exceeds the client's Maximum Packet Size`)
@@ -309,7 +322,10 @@ export class Connection implements SessionLink, ParserOwner {
   /** Close with a logged reason (the will is sent, as for any abnormal end). */
   protocolError(reason: string, code: number): void {
     if (this.state === 'closed') return
-    this.broker.logger.warn(
+    // one line per kind of error and 10 s, plus a count: a fuzzing or broken client must not flood the log
+    this.broker.stats.logs.log(
+      'warn',
+      `close:${code}:${reasonKind(reason)}`,
       { clientId: this.clientId || undefined, remote: `${this.info.remoteAddress}:${this.info.remotePort}`, reason },
       `closing connection${this.clientId ? ` of client ${this.clientId}` : ''}: ${reason}`,
     )

@@ -1,6 +1,7 @@
 import { errorMessage } from '../core/errors.ts'
 import type { Message, Qos } from '../core/types.ts'
 import type { MqttBroker } from './broker.ts'
+import type { Session } from './session.ts'
 import type { SharedGroup } from './trie.ts'
 import type { Subscription } from './types.ts'
 
@@ -45,7 +46,7 @@ export function route(b: MqttBroker, m: Message): Promise<void> | undefined {
     const s = (subs[i] as Subscription).session
     if (s === null || s.routeMark !== mark) continue
     s.routeMark = 0
-    const w = b.delivery.deliver(s, m, s.routeQos, s.routeRetain, s.routeSubIds)
+    const w = safeDeliver(b, s, m, s.routeQos, s.routeRetain, s.routeSubIds)
     if (w !== undefined) (waits ??= []).push(w)
   }
   let localPicks: Subscription[] | null = null
@@ -55,7 +56,7 @@ export function route(b: MqttBroker, m: Message): Promise<void> | undefined {
     if (sub.local !== null) (localPicks ??= []).push(sub)
     else if (sub.session !== null && deliverable(b, sub, m)) {
       const qos = (m.qos < sub.qos ? m.qos : sub.qos) as Qos
-      const w = b.delivery.deliver(sub.session, m, qos, sub.retainAsPublished && m.retain, sub.subscriptionId === undefined ? null : [sub.subscriptionId])
+      const w = safeDeliver(b, sub.session, m, qos, sub.retainAsPublished && m.retain, sub.subscriptionId === undefined ? null : [sub.subscriptionId])
       if (w !== undefined) (waits ??= []).push(w)
     }
   }
@@ -78,6 +79,16 @@ export function route(b: MqttBroker, m: Message): Promise<void> | undefined {
   if (waits === null) return undefined
   if (waits.length === 1) return waits[0]
   return Promise.all(waits).then(() => undefined)
+}
+
+/** One subscriber's delivery: whatever it throws costs that subscriber this message, not the others. */
+export function safeDeliver(b: MqttBroker, s: Session, m: Message, qos: Qos, retain: boolean, subIds: number[] | null): Promise<void> | undefined {
+  try {
+    return b.delivery.deliver(s, m, qos, retain, subIds)
+  } catch (err) {
+    b.stats.dropped('deliver', s.clientId, m.topic, err)
+    return undefined
+  }
 }
 
 function deliverable(b: MqttBroker, sub: Subscription, m: Message): boolean {

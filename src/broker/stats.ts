@@ -1,27 +1,36 @@
 import type { Clock } from '../core/clock.ts'
+import { errorMessage } from '../core/errors.ts'
+import { LogLimiter } from '../core/log-limit.ts'
 import type { Logger } from '../core/logger.ts'
 import type { LimitKind } from './types.ts'
 
-const LOG_EVERY_MS = 60_000
-const MAX_TRACKED = 10_000
+/** Where a message was when it could not be handled (see dropped()). */
+export type DropStage = 'encode' | 'route' | 'deliver' | 'retain' | 'will'
 
-/** Counters, rates and limit hits; limit logs throttled to one per client and kind per minute. */
+/**
+ * Counters, rates, limit hits and dropped messages. Repeated warnings go through one LogLimiter per
+ * broker: the first line per reason, then a summary with the count every 10 s.
+ */
 export class Stats {
   messagesIn = 0
   messagesOut = 0
+  /** Messages dropped because handling them threw (a bug or a bad message): never fatal to the process. */
+  messagesDropped = 0
   bytesIn = 0
   bytesOut = 0
   connectionsTotal = 0
   readonly limitHits: Partial<Record<LimitKind, number>> = {}
   readonly startedAt: number
   rates = { messagesInPerSec: 0, messagesOutPerSec: 0, bytesInPerSec: 0, bytesOutPerSec: 0 }
+  readonly droppedBy: Partial<Record<DropStage, number>> = {}
+  readonly logs: LogLimiter
   private sample: { at: number; mi: number; mo: number; bi: number; bo: number }
-  private readonly lastLogged = new Map<string, number>()
 
   constructor(
     private readonly clock: Clock,
-    private readonly logger: Logger,
+    logger: Logger,
   ) {
+    this.logs = new LogLimiter(logger, clock)
     this.startedAt = clock.now()
     this.sample = { at: this.startedAt, mi: 0, mo: 0, bi: 0, bo: 0 }
   }
@@ -42,12 +51,18 @@ export class Stats {
 
   limit(kind: LimitKind, clientId: string, detail: string): void {
     this.limitHits[kind] = (this.limitHits[kind] ?? 0) + 1
-    const now = this.clock.now()
-    const key = `${kind}\u0000${clientId}`
-    const last = this.lastLogged.get(key)
-    if (last !== undefined && now - last < LOG_EVERY_MS) return
-    if (this.lastLogged.size >= MAX_TRACKED) this.lastLogged.clear()
-    this.lastLogged.set(key, now)
-    this.logger.warn({ clientId, limit: kind }, `client ${clientId || '(not connected)'} hit broker limit ${kind}: ${detail}`)
+    this.logs.log('warn', `limit:${kind}`, { clientId, limit: kind }, `client ${clientId || '(not connected)'} hit broker limit ${kind}: ${detail}`)
+  }
+
+  /** One message could not be encoded, routed or delivered: it is dropped, counted and logged; nothing else stops. */
+  dropped(stage: DropStage, clientId: string, topic: string, err: unknown): void {
+    this.messagesDropped++
+    this.droppedBy[stage] = (this.droppedBy[stage] ?? 0) + 1
+    this.logs.log(
+      'error',
+      `dropped:${stage}`,
+      { clientId: clientId || undefined, topic, stage, err: errorMessage(err) },
+      `message on ${topic} dropped (${stage}${clientId ? ` for client ${clientId}` : ''}): ${errorMessage(err)}`,
+    )
   }
 }

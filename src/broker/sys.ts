@@ -26,7 +26,7 @@ export class SysPublisher {
       clients: { connected: number; sessions: number; total: number }
       subscriptions: number
       retained: number
-      messages: { in: number; out: number }
+      messages: { in: number; out: number; dropped: number }
       bytes: { in: number; out: number }
       uptimeSeconds: number
     }
@@ -39,6 +39,7 @@ export class SysPublisher {
       ['clients/connections', d.clients.total],
       ['messages/received', d.messages.in],
       ['messages/sent', d.messages.out],
+      ['messages/dropped', d.messages.dropped],
       ['bytes/received', d.bytes.in],
       ['bytes/sent', d.bytes.out],
       ['subscriptions/count', d.subscriptions],

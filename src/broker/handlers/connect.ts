@@ -74,22 +74,29 @@ export function handleConnect(c: Connection, p: IConnectPacket): void {
   } catch (err) {
     auth = Promise.reject(err)
   }
-  auth.then(
-    (res) => {
-      if (c.state !== 'connecting') return
-      if (!res.ok) {
-        b.logger.info({ clientId, reasonCode: res.reasonCode, remote: c.info.remoteAddress }, `client ${clientId} refused: ${res.reason}`)
-        return refuse(c, res.reasonCode, res.reason)
-      }
-      c.identity = { clientId, info: c.info, ...(res.username === undefined ? {} : { username: res.username }), ...(res.deviceId === undefined ? {} : { deviceId: res.deviceId }) }
-      accept(c, p, { keepalive, serverKeepAlive, expiry, expiryCapped, assigned })
-    },
-    (err: unknown) => {
-      if (c.state !== 'connecting') return
-      b.logger.error({ clientId, err: errorMessage(err) }, 'authentication hook failed')
-      refuse(c, 0x88, 'authentication unavailable')
-    },
-  )
+  auth
+    .then(
+      (res) => {
+        if (c.state !== 'connecting') return
+        if (!res.ok) {
+          // rate-limited per reason: a login storm writes one line and a count every 10 s
+          b.stats.logs.log('info', `refused:${res.reasonCode}`, { clientId, reasonCode: res.reasonCode, remote: c.info.remoteAddress }, `client ${clientId} refused: ${res.reason}`)
+          return refuse(c, res.reasonCode, res.reason)
+        }
+        c.identity = { clientId, info: c.info, ...(res.username === undefined ? {} : { username: res.username }), ...(res.deviceId === undefined ? {} : { deviceId: res.deviceId }) }
+        accept(c, p, { keepalive, serverKeepAlive, expiry, expiryCapped, assigned })
+      },
+      (err: unknown) => {
+        if (c.state !== 'connecting') return
+        b.logger.error({ clientId, err: errorMessage(err) }, 'authentication hook failed')
+        refuse(c, 0x88, 'authentication unavailable')
+      },
+    )
+    // outside the handler switch's try: a throw here (session resume, backlog) would be an unhandled rejection
+    .catch((err: unknown) => {
+      b.logger.error({ clientId, err: errorMessage(err) }, 'accepting the connection failed; closing it')
+      c.disconnect(0x83, 'implementation specific error')
+    })
 }
 
 interface Accepted {

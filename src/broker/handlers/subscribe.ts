@@ -1,6 +1,7 @@
 import type { ISubscribePacket } from 'mqtt-packet'
 import type { Qos } from '../../core/types.ts'
 import type { Connection } from '../connection.ts'
+import { safeDeliver } from '../router.ts'
 import { badUtf8, parseFilter } from '../topics.ts'
 import type { Subscription } from '../types.ts'
 
@@ -68,7 +69,7 @@ export function handleSubscribe(c: Connection, p: ISubscribePacket): void {
       if (b.retainedExpired(m) || (check !== undefined && !check(c.identity, m.topic))) continue
       const qos = (m.qos < sub.qos ? m.qos : sub.qos) as Qos
       // [MQTT-3.3.1-8] retained messages sent on subscribe carry RETAIN = 1
-      b.delivery.deliver(s, m, qos, true, sub.subscriptionId === undefined ? null : [sub.subscriptionId])
+      safeDeliver(b, s, m, qos, true, sub.subscriptionId === undefined ? null : [sub.subscriptionId])
     }
   }
 }
