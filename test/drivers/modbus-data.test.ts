@@ -4,6 +4,7 @@ import { systemClock, type Logger, type Reading } from '../../src/core/index.ts'
 import { deviceSchema, type ModbusDeviceConfig } from '../../src/config/sections/drivers.ts'
 import { DriverFactory, type ModbusDriver } from '../../src/drivers/index.ts'
 import { startPymodbus, type PymodbusPeer, type UnitData } from '../helpers/pymodbus.ts'
+import { captureLogger } from './capture-logger.ts'
 
 /** Findings 3–7 of issue 11 and write_function, each against pymodbus (an implementation we did not write). */
 
@@ -11,32 +12,6 @@ const closers: Array<() => Promise<void>> = []
 after(async () => {
   for (const c of closers.reverse()) await c().catch(() => undefined)
 })
-
-export interface LogLine {
-  level: string
-  bindings: Record<string, unknown>
-  fields: Record<string, unknown>
-  msg: string
-}
-
-/** A logger that records every line with its child bindings (to check what a line says, and that keys are not repeated). */
-export function captureLogger(lines: LogLine[] = [], bindings: Record<string, unknown> = {}): Logger & { lines: LogLine[] } {
-  const at =
-    (level: string) =>
-    (a: Record<string, unknown> | string, b?: string): void => {
-      lines.push(typeof a === 'string' ? { level, bindings, fields: {}, msg: a } : { level, bindings, fields: a, msg: b ?? '' })
-    }
-  return {
-    lines,
-    trace: at('trace'),
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    fatal: at('fatal'),
-    child: (more) => captureLogger(lines, { ...bindings, ...more }),
-  }
-}
 
 async function peer(units: Record<number, UnitData>, strict = false): Promise<PymodbusPeer> {
   const p = await startPymodbus({ mode: 'tcp', units, strict })
@@ -188,6 +163,8 @@ describe('Modbus data path against pymodbus', { timeout: 120_000 }, () => {
         [4, 'server device failure', 'input', 0, 0],
       ],
     )
+    // The device's child logger already carries `device`; no line repeats it in its own fields.
+    assert.ok(lines.every((l) => l.bindings.device === 'dev' && !('device' in l.fields)))
     await p.clearFaults()
     got = await poll(d)
     assert.equal(got.get('a')?.quality, 'good')

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
 import { SerialPort } from 'serialport'
-import { silentLogger, systemClock, type Reading } from '../../src/core/index.ts'
+import { silentLogger, systemClock, type Logger, type Reading } from '../../src/core/index.ts'
 import { deviceSchema, type SerialDeviceConfig } from '../../src/config/sections/drivers.ts'
 import { SerialDriver } from '../../src/drivers/index.ts'
 import { nmeaChecksum } from '../../src/drivers/serial/parsers/nmea.ts'
 import { ptyPair, type PtyPair } from '../helpers/socat.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
+import { captureLogger } from './capture-logger.ts'
 
 const { dir, cleanup } = tempDir('fieldgate-serial-')
 const pairs: PtyPair[] = []
@@ -31,11 +32,11 @@ async function devicePort(path: string): Promise<SerialPort> {
   return p
 }
 
-async function run(name: string, extra: Record<string, unknown>, lines: string[], want: number) {
+async function run(name: string, extra: Record<string, unknown>, lines: string[], want: number, logger: Logger = silentLogger) {
   const pair = await ptyPair(dir, name)
   pairs.push(pair)
   const got: Reading[] = []
-  const drv = new SerialDriver(cfg(pair.a, extra), { logger: silentLogger, clock: systemClock })
+  const drv = new SerialDriver(cfg(pair.a, extra), { logger, clock: systemClock })
   const ac = new AbortController()
   await drv.start((r) => got.push(r), ac.signal)
   await waitFor(() => drv.status().details.state === 'running', 3000, 10, 'port open')
@@ -84,7 +85,11 @@ describe('serial line devices over socat ptys', { timeout: 40_000 }, () => {
       `$${gga}*${nmeaChecksum(gga)}\r\n`,
       `$${rmc}*${nmeaChecksum(rmc)}\r\n`,
     ]
-    const { got, drv } = await run('nmea', { format: 'nmea', delimiter: '\r\n', points: [{ name: 'lat' }, { name: 'satellites' }, { name: 'speed' }] }, lines, 4)
+    // As DriverFactory does: the device's logger is a child carrying `device`; lines do not repeat it.
+    const log = captureLogger().child({ device: 'nmea' }) as ReturnType<typeof captureLogger>
+    const { got, drv } = await run('nmea', { format: 'nmea', delimiter: '\r\n', points: [{ name: 'lat' }, { name: 'satellites' }, { name: 'speed' }] }, lines, 4, log)
+    assert.ok(log.lines.some((l) => l.msg === 'serial port open'))
+    assert.ok(log.lines.every((l) => !('device' in l.fields)), JSON.stringify(log.lines))
     assert.deepEqual(values(got), [
       ['lat', 48.1173, 'good'],
       ['satellites', 8, 'good'],
