@@ -16,6 +16,7 @@ const BENCHES: readonly { name: string; limitS: number }[] = [
   { name: 'broker', limitS: 420 },
   { name: 'store', limitS: 300 },
   { name: 'durable', limitS: 300 },
+  { name: 'sessions', limitS: 300 },
   { name: 'bridge', limitS: 300 },
   { name: 'drivers', limitS: 300 },
   { name: 'tls', limitS: 300 },

@@ -9,6 +9,8 @@ export interface RawClientOptions {
   port: number
   host?: string
   clientId: string
+  /** Clean session (default true); false resumes or creates a persistent session. */
+  clean?: boolean
   keepalive?: number
   /** Time allowed for TCP connect + CONNACK. */
   timeoutMs?: number
@@ -67,7 +69,7 @@ export class RawClient {
             cmd: 'connect',
             protocolId: 'MQTT',
             protocolVersion: 4,
-            clean: true,
+            clean: opts.clean ?? true,
             clientId: opts.clientId,
             keepalive: opts.keepalive ?? 300,
           }),

@@ -31,6 +31,8 @@ class Serial {
 interface PendingBatch {
   ops: BatchOp[]
   waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }>
+  /** The id counter after the last add in this batch; written once per batch, not once per add. */
+  next: bigint | null
 }
 
 /** Persistent sessions in the gateway's LevelDB; every change is fsynced before it resolves. */
@@ -64,14 +66,15 @@ export class LevelSessionStore implements SessionStore {
    * Group commit: writes of calls made while the previous batch is being fsynced share the next batch,
    * in call order, so a burst of QoS 1 deliveries to offline sessions costs one fsync, not one each.
    */
-  private batch(ops: BatchOp[]): Promise<void> {
+  private batch(ops: BatchOp[], next: bigint | null = null): Promise<void> {
     if (this.closed) return Promise.reject(new FieldgateError('QUEUE_CLOSED', 'session store is closed'))
     let b = this.pending
     if (b === null) {
-      const fresh: PendingBatch = { ops: [], waiters: [] }
+      const fresh: PendingBatch = { ops: [], waiters: [], next: null }
       this.pending = b = fresh
       void this.serial.run(async () => {
         if (this.pending === fresh) this.pending = null // from now on, new calls start the next batch
+        if (fresh.next !== null) fresh.ops.push({ type: 'put', key: LevelSessionStore.NEXT, value: Buffer.from(fresh.next.toString()) })
         try {
           await this.write(fresh.ops)
           for (const w of fresh.waiters) w.resolve()
@@ -81,7 +84,8 @@ export class LevelSessionStore implements SessionStore {
       })
     }
     const target = b
-    target.ops.push(...ops)
+    for (const op of ops) target.ops.push(op)
+    if (next !== null) target.next = next
     return new Promise<void>((resolve, reject) => target.waiters.push({ resolve, reject }))
   }
 
@@ -128,11 +132,10 @@ export class LevelSessionStore implements SessionStore {
   }
 
   async addOutgoing(clientId: string, messages: Message[]): Promise<bigint[]> {
-    // Ids follow call order; the counter record in each batch is the highest so far (the last put wins).
+    // Ids follow call order; the batch carrying these puts also records the counter past them.
     const ids = messages.map(() => this.nextId++)
     const ops: BatchOp[] = messages.map((m, i) => ({ type: 'put', key: this.outKey(clientId, ids[i] as bigint), value: delivery('queued', undefined, m) }))
-    ops.push({ type: 'put', key: LevelSessionStore.NEXT, value: Buffer.from(this.nextId.toString()) })
-    await this.batch(ops)
+    await this.batch(ops, this.nextId)
     return ids
   }
 

@@ -15,11 +15,14 @@ const ROOT = join(import.meta.dirname, '..', '..')
 /** Resolved here, so the child finds tsx whatever its working directory. */
 const TSX = import.meta.resolve('tsx')
 
-/** Writes `toml` to dir/gateway.toml and runs `fieldgate run --config` in a child process. */
-export async function startGateway(dir: string, toml: string, opts: { waitPort?: number; env?: NodeJS.ProcessEnv; timeout?: number } = {}): Promise<GatewayProcess> {
+/**
+ * Writes `toml` to dir/gateway.toml and runs `fieldgate run --config` in a child process; `root` runs
+ * another checkout's source (benchmarks compare before and after a change).
+ */
+export async function startGateway(dir: string, toml: string, opts: { waitPort?: number; env?: NodeJS.ProcessEnv; timeout?: number; root?: string } = {}): Promise<GatewayProcess> {
   const file = join(dir, 'gateway.toml')
   writeFileSync(file, toml)
-  const proc = spawn(process.execPath, ['--import', TSX, join(ROOT, 'src', 'cli.ts'), 'run', '--config', file], {
+  const proc = spawn(process.execPath, ['--import', TSX, join(opts.root ?? ROOT, 'src', 'cli.ts'), 'run', '--config', file], {
     cwd: dir,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
