@@ -2,7 +2,7 @@ import type { DeviceConfig, ModbusDeviceConfig } from '../config/sections/driver
 import type { Clock, Logger } from '../core/index.ts'
 import { ModbusDriver } from './modbus/driver.ts'
 import { ModbusLine } from './modbus/line.ts'
-import { linkKey, modbusSerialFactory, type LinkSpec, type TransportFactory } from './modbus/transport.ts'
+import { linkKey, modbusFactory, type LinkSpec, type TransportFactory } from './modbus/transport.ts'
 import { SerialDriver } from './serial/driver.ts'
 import { openSerialPort, type OpenSerialPort } from './serial/port.ts'
 import { SimulatedDriver } from './simulated.ts'
@@ -14,13 +14,20 @@ export interface Hardware {
   modbusTransport: (spec: LinkSpec) => TransportFactory
 }
 
-export const realHardware: Hardware = { openSerialPort, modbusTransport: modbusSerialFactory }
+export const realHardware: Hardware = { openSerialPort, modbusTransport: (spec) => modbusFactory(spec, { openSerialPort }) }
 
 export function linkSpec(cfg: ModbusDeviceConfig): LinkSpec {
   if (cfg.driver === 'modbus-rtu') {
-    return { kind: 'rtu', path: cfg.port, baudRate: cfg.baud, dataBits: cfg.data_bits, parity: cfg.parity, stopBits: cfg.stop_bits }
+    return { kind: 'rtu', path: cfg.port, baudRate: cfg.baud, dataBits: cfg.data_bits, parity: cfg.parity, stopBits: cfg.stop_bits, ...(cfg.frame_gap !== undefined ? { frameGap: cfg.frame_gap } : {}) }
   }
-  return { kind: cfg.driver === 'modbus-tcp' ? 'tcp' : 'rtu-over-tcp', host: cfg.host, port: cfg.port, connectTimeout: cfg.timeout }
+  return {
+    kind: cfg.driver === 'modbus-tcp' ? 'tcp' : 'rtu-over-tcp',
+    host: cfg.host,
+    port: cfg.port,
+    connectTimeout: cfg.timeout,
+    ...(cfg.backup_host ? { backup: { host: cfg.backup_host, port: cfg.backup_port ?? cfg.port } } : {}),
+    ...(cfg.frame_gap !== undefined ? { frameGap: cfg.frame_gap } : {}),
+  }
 }
 
 /**
@@ -65,6 +72,9 @@ export class DriverFactory {
       line = new ModbusLine(key, this.hw.modbusTransport(spec), this.deps.clock, this.deps.logger, { min: cfg.backoff_min, max: Math.max(cfg.backoff_min, cfg.backoff_max) })
       this.lines.set(key, line)
     }
+    // Devices sharing a line share its pacing: the longest pause any of them asks for applies.
+    line.requestDelay = Math.max(line.requestDelay, cfg.request_delay)
+    if (cfg.driver !== 'modbus-rtu') line.failbackInterval = cfg.failback_interval
     return line
   }
 

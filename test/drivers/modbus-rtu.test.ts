@@ -3,7 +3,7 @@ import { after, describe, test } from 'node:test'
 import { ServerSerial } from 'modbus-serial'
 import { silentLogger, systemClock, type Reading } from '../../src/core/index.ts'
 import { deviceSchema, type ModbusDeviceConfig } from '../../src/config/sections/drivers.ts'
-import { DriverFactory, ModbusDriver, ModbusLine, modbusSerialFactory, type TransactionRecord } from '../../src/drivers/index.ts'
+import { DriverFactory, ModbusDriver, ModbusLine, modbusFactory, type TransactionRecord } from '../../src/drivers/index.ts'
 import { ptyPair, type PtyPair } from '../helpers/socat.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
 import { FaultyRtuSlave } from './fake-rtu-slave.ts'
@@ -44,7 +44,7 @@ function rtu(port: string, extra: Record<string, unknown>): ModbusDeviceConfig {
 }
 
 function standalone(cfg: ModbusDeviceConfig): { drv: ModbusDriver; line: ModbusLine } {
-  const line = new ModbusLine(cfg.id, modbusSerialFactory({ kind: 'rtu', path: (cfg as { port: string }).port, baudRate: 9600, dataBits: 8, parity: 'none', stopBits: 1 }), systemClock, silentLogger)
+  const line = new ModbusLine(cfg.id, modbusFactory({ kind: 'rtu', path: (cfg as { port: string }).port, baudRate: 9600, dataBits: 8, parity: 'none', stopBits: 1 }), systemClock, silentLogger)
   closers.push(() => line.close())
   return { drv: new ModbusDriver(cfg, line, { logger: silentLogger, clock: systemClock }), line }
 }

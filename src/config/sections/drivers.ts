@@ -89,7 +89,12 @@ const modbusCommon = {
   /** A slave that keeps failing is skipped for a growing pause between these bounds. */
   backoff_min: duration.default(1000),
   backoff_max: duration.default(60_000),
+  /** Pause between two requests on this device's line (slow slaves, RS-485 converters); the longest on a line applies. */
+  request_delay: duration.default(0),
 }
+
+/** Line silence before each request, at least 3.5 character times; default 3.5 characters (1.75 ms above 19200 baud); raise it (e.g. "20ms") behind USB adapters that batch bytes. */
+const frameGap = { frame_gap: duration.optional() }
 
 export const modbusPointSchema = z
   .object({
@@ -176,7 +181,7 @@ export const serialDeviceSchema = z
   .strict()
 
 export const modbusRtuDeviceSchema = z
-  .object({ ...deviceCommon, ...serialLine, ...modbusCommon, driver: z.literal('modbus-rtu'), points: z.array(modbusPointSchema).min(1) })
+  .object({ ...deviceCommon, ...serialLine, ...modbusCommon, ...frameGap, driver: z.literal('modbus-rtu'), points: z.array(modbusPointSchema).min(1) })
   .strict()
 
 export const modbusTcpDeviceSchema = z
@@ -184,8 +189,15 @@ export const modbusTcpDeviceSchema = z
     ...deviceCommon,
     ...modbusCommon,
     driver: z.enum(['modbus-tcp', 'modbus-rtu-over-tcp']),
+    ...frameGap,
     host: z.string().min(1),
     port: z.number().int().min(1).max(65535).default(502),
+    /** Another host (a redundant gateway or device) to use while `host` refuses or does not answer connections. */
+    backup_host: z.string().min(1).optional(),
+    /** Port on backup_host; default: port. */
+    backup_port: z.number().int().min(1).max(65535).optional(),
+    /** While on backup_host, how often to try `host` again and move back to it. */
+    failback_interval: duration.default(60_000),
     points: z.array(modbusPointSchema).min(1),
   })
   .strict()

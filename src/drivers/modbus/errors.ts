@@ -17,6 +17,70 @@ export function exceptionName(code: number): string {
   return EXCEPTIONS[code] ?? `unknown exception ${code}`
 }
 
+/** No answer within the timeout (errno as Node's own timeouts, so callers need not know the class). */
+export class ModbusTimeoutError extends Error {
+  readonly errno = 'ETIMEDOUT'
+  constructor(message: string) {
+    super(message)
+    this.name = 'ModbusTimeoutError'
+  }
+}
+
+/** The slave answered with an exception PDU. */
+export class ModbusExceptionError extends Error {
+  constructor(readonly modbusCode: number) {
+    super(`modbus exception ${modbusCode} (${EXCEPTIONS[modbusCode] ?? 'unknown exception'})`)
+    this.name = 'ModbusExceptionError'
+  }
+}
+
+/** Bytes that are not a well-formed answer to the outstanding request (TCP: the stream is out of step). */
+export class ModbusFramingError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'ModbusFramingError'
+  }
+}
+
+/** The link (serial port, TCP connection) is gone; `code` is the system's (ECONNREFUSED, ENOENT...). */
+export class LinkDownError extends Error {
+  constructor(
+    message: string,
+    readonly code?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+    this.name = 'LinkDownError'
+  }
+}
+
+const CAUSES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host not found',
+  ETIMEDOUT: 'connect timed out',
+  ENOENT: 'no such port',
+  EACCES: 'permission denied',
+  EBUSY: 'port busy',
+  EPIPE: 'connection closed',
+}
+
+/** A short, true cause of a failed or lost link, for a point's error ("connection refused", not "timeout"). */
+export function linkCause(err: unknown): string {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = field(e, 'cause'), depth++) {
+    const code = field(e, 'code')
+    if (typeof code === 'string' && CAUSES[code]) return CAUSES[code] as string
+    const msg = e instanceof Error ? e.message : ''
+    const m = /\b(ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|ENOENT|EACCES|EBUSY|EPIPE)\b/.exec(msg)
+    if (m) return CAUSES[m[1] as string] as string
+    if (/No such file/i.test(msg)) return CAUSES.ENOENT as string
+  }
+  return 'link unavailable'
+}
+
 function field(err: unknown, key: string): unknown {
   return typeof err === 'object' && err !== null ? (err as Record<string, unknown>)[key] : undefined
 }
@@ -28,13 +92,14 @@ export function isLinkError(err: unknown): boolean {
   const msg = err instanceof Error ? err.message : String(err)
   return (
     name === 'PortNotOpenError' ||
+    name === 'LinkDownError' ||
     /port not open|not open|cannot open|No such file|ECONNREFUSED|ECONNRESET|EPIPE|socket|closed/i.test(msg) ||
     (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOENT', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code))
   )
 }
 
 export function isTimeout(err: unknown): boolean {
-  return field(err, 'errno') === 'ETIMEDOUT' || field(err, 'name') === 'TransactionTimedOutError'
+  return field(err, 'errno') === 'ETIMEDOUT' || field(err, 'name') === 'TransactionTimedOutError' || field(err, 'name') === 'ModbusTimeoutError'
 }
 
 /** Turns what modbus-serial throws into a coded error naming the device, unit and registers. */

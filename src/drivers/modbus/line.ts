@@ -1,6 +1,6 @@
 import { Backoff, FieldgateError, errorMessage, type Clock, type Logger } from '../../core/index.ts'
 import { isLinkError } from './errors.ts'
-import type { ModbusTransport, TransportFactory } from './transport.ts'
+import type { LinkCounters, ModbusTransport, TransportFactory } from './transport.ts'
 
 export interface TransactionRecord {
   unit: number
@@ -30,8 +30,17 @@ export class ModbusLine {
   private readonly backoff: Backoff
   private listeners: Array<(t: TransactionRecord) => void> = []
   private closed = false
+  private lastEnd = Number.NEGATIVE_INFINITY
+  private failing = false
+  private failbackAt = 0
+  private lastCounters: LinkCounters | null = null
+  private lastEndpoint: string | null = null
   opens = 0
   lastLinkError: string | null = null
+  /** Pause between the end of one transaction and the start of the next (slow slaves, RS-485 converters). */
+  requestDelay = 0
+  /** On a backup host: how often to try the primary again. */
+  failbackInterval = 60_000
 
   constructor(
     readonly name: string,
@@ -57,6 +66,20 @@ export class ModbusLine {
 
   get connected(): boolean {
     return this.transport?.isOpen === true
+  }
+
+  /** Link counters (requests, answers, discarded frames...) across reconnects, if the transport keeps them. */
+  counters(): LinkCounters | null {
+    return this.transport?.counters?.() ?? this.lastCounters
+  }
+
+  /** Where the line is (or last was) connected, and whether that is a backup host. */
+  get endpoint(): string | null {
+    return this.transport?.endpoint ?? this.lastEndpoint
+  }
+
+  get onBackup(): boolean {
+    return this.transport?.onBackup === true
   }
 
   run<T>(unit: number, fn: (t: ModbusTransport) => Promise<T>): Promise<T> {
@@ -86,6 +109,8 @@ export class ModbusLine {
   }
 
   private async execute(job: Job): Promise<void> {
+    const wait = this.lastEnd + this.requestDelay - this.clock.now()
+    if (this.requestDelay > 0 && wait > 0) await new Promise<void>((r) => this.clock.setTimeout(r, wait))
     const startedAt = this.clock.now()
     let transport: ModbusTransport
     try {
@@ -96,16 +121,21 @@ export class ModbusLine {
     }
     try {
       const v = await job.run(transport)
-      this.record({ unit: job.unit, ok: true, startedAt, endedAt: this.clock.now() })
+      this.failing = false
+      this.backoff.reset()
+      this.lastEnd = this.clock.now()
+      this.record({ unit: job.unit, ok: true, startedAt, endedAt: this.lastEnd })
       job.resolve(v)
     } catch (err) {
-      this.record({ unit: job.unit, ok: false, error: errorMessage(err), startedAt, endedAt: this.clock.now() })
+      this.lastEnd = this.clock.now()
+      this.record({ unit: job.unit, ok: false, error: errorMessage(err), startedAt, endedAt: this.lastEnd })
       if (isLinkError(err) || !transport.isOpen) await this.drop(err)
       job.reject(err)
     }
   }
 
   private async link(): Promise<ModbusTransport> {
+    if (this.transport?.isOpen && this.transport.onBackup && this.clock.now() >= this.failbackAt) await this.failback()
     if (this.transport?.isOpen) return this.transport
     if (this.transport) await this.drop(new Error('link closed'))
     const now = this.clock.now()
@@ -115,9 +145,12 @@ export class ModbusLine {
     try {
       this.transport = await this.factory()
       this.opens++
-      this.backoff.reset()
       this.lastLinkError = null
-      this.logger.info({ line: this.name }, 'modbus line open')
+      this.lastEndpoint = this.transport.endpoint ?? null
+      if (this.transport.onBackup) {
+        this.failbackAt = this.clock.now() + this.failbackInterval
+        this.logger.warn({ line: this.name, endpoint: this.transport.endpoint }, 'modbus line open on its backup host; the primary does not answer')
+      } else this.logger.info({ line: this.name, endpoint: this.transport.endpoint }, 'modbus line open')
       return this.transport
     } catch (err) {
       this.lastLinkError = errorMessage(err)
@@ -127,11 +160,34 @@ export class ModbusLine {
     }
   }
 
+  /** On a backup host: if the primary accepts a connection again, move back to it. */
+  private async failback(): Promise<void> {
+    this.failbackAt = this.clock.now() + this.failbackInterval
+    let primary: ModbusTransport
+    try {
+      primary = await this.factory({ primaryOnly: true })
+    } catch {
+      return
+    }
+    const old = this.transport
+    this.transport = primary
+    this.opens++
+    this.lastEndpoint = primary.endpoint ?? null
+    this.logger.info({ line: this.name, endpoint: primary.endpoint }, 'modbus line back on its primary host')
+    if (old) await old.close().catch(() => undefined)
+  }
+
+  /**
+   * Closes a failed link. The first failure after a good transaction reopens at once (one broken answer
+   * costs one reconnect); further ones back off with jitter.
+   */
   private async drop(err: unknown): Promise<void> {
     const t = this.transport
     this.transport = null
+    this.lastCounters = t?.counters?.() ?? this.lastCounters
     this.lastLinkError = errorMessage(err)
-    this.reopenAt = this.clock.now() + this.backoff.next()
+    this.reopenAt = this.failing ? this.clock.now() + this.backoff.next() : this.clock.now()
+    this.failing = true
     if (t) await t.close().catch(() => undefined)
   }
 

@@ -1,107 +1,107 @@
-import ModbusRTU from 'modbus-serial'
+import { systemClock, type Clock } from '../../core/index.ts'
+import { openSerialPort, type OpenSerialPort } from '../serial/port.ts'
+import { openSerialLink, openTcpLink } from './byte-link.ts'
+import { LinkDownError } from './errors.ts'
+import { FramedTransport, LinkState } from './framed-transport.ts'
 
 export type BitTable = 'coil' | 'discrete'
 export type RegisterTable = 'input' | 'holding'
+
+/** Per line, across reconnects. */
+export interface LinkCounters {
+  requests: number
+  answers: number
+  exceptions: number
+  timeouts: number
+  /** TCP: answers out of step (wrong transaction id, length, unit, protocol); each closed the connection. */
+  framingErrors: number
+  /** Well-formed frames that answered no outstanding request (late answers, other units): never used. */
+  discardedFrames: number
+  /** Bytes that started no frame (noise, truncated frames, leftovers before a request). */
+  discardedBytes: number
+  /** Discarded frames that were a late answer from a unit that had timed out. */
+  lateAnswers: number
+}
 
 /** One Modbus link (a serial line, a TCP connection); the caller serialises transactions. */
 export interface ModbusTransport {
   readBits(unit: number, table: BitTable, start: number, count: number, timeout: number): Promise<boolean[]>
   readRegisters(unit: number, table: RegisterTable, start: number, count: number, timeout: number): Promise<number[]>
   writeCoil(unit: number, address: number, value: boolean, timeout: number): Promise<void>
-  /** FC6 for one word, FC16 for more; `fc = 16` uses FC16 for one word too (devices that reject FC6). */
+  /** FC 6 for one word unless `fc` is 16 (devices that reject FC 6); FC 16 for more. */
   writeRegisters(unit: number, address: number, words: number[], timeout: number, fc?: 6 | 16): Promise<void>
-  /** FC22: register = (register AND and) OR (or AND NOT and), done by the device. */
+  /** FC 22: register = (register AND and) OR (or AND NOT and). */
   maskWriteRegister(unit: number, address: number, and: number, or: number, timeout: number): Promise<void>
   readonly isOpen: boolean
+  /** host:port or the serial path this transport talks to. */
+  readonly endpoint?: string
+  /** True when connected to a Modbus TCP device's backup host. */
+  readonly onBackup?: boolean
+  counters?(): LinkCounters
   close(): Promise<void>
 }
 
-export type TransportFactory = () => Promise<ModbusTransport>
+/** Opens a transport; `primaryOnly` asks a TCP link with a backup host for its primary (to fail back). */
+export type TransportFactory = (o?: { primaryOnly?: boolean }) => Promise<ModbusTransport>
 
 export type LinkSpec =
-  | { kind: 'rtu'; path: string; baudRate: number; dataBits: 5 | 6 | 7 | 8; parity: 'none' | 'even' | 'odd' | 'mark' | 'space'; stopBits: 1 | 1.5 | 2 }
-  | { kind: 'tcp' | 'rtu-over-tcp'; host: string; port: number; connectTimeout: number }
+  | {
+      kind: 'rtu'
+      path: string
+      baudRate: number
+      dataBits: 5 | 6 | 7 | 8
+      parity: 'none' | 'even' | 'odd' | 'mark' | 'space'
+      stopBits: 1 | 1.5 | 2
+      /** Line silence before each request, ms; default 3.5 character times (1.75 ms above 19200 baud). */
+      frameGap?: number
+    }
+  | {
+      kind: 'tcp' | 'rtu-over-tcp'
+      host: string
+      port: number
+      connectTimeout: number
+      backup?: { host: string; port: number }
+      /** rtu-over-tcp: silence on the socket before each request, ms (default 2). */
+      frameGap?: number
+    }
 
-/** modbus-serial behind the ModbusTransport interface. */
-class ModbusSerialTransport implements ModbusTransport {
-  private closed = false
-
-  constructor(private readonly client: ModbusRTU) {
-    client.on('close', () => {
-      this.closed = true
-    })
-    // An 'error' without a listener would crash the process; failures surface through the next transaction.
-    client.on('error', () => undefined)
-  }
-
-  get isOpen(): boolean {
-    return !this.closed && this.client.isOpen
-  }
-
-  private use(unit: number, timeout: number): ModbusRTU {
-    this.client.setID(unit)
-    this.client.setTimeout(timeout)
-    return this.client
-  }
-
-  async readBits(unit: number, table: BitTable, start: number, count: number, timeout: number): Promise<boolean[]> {
-    const c = this.use(unit, timeout)
-    const r = table === 'coil' ? await c.readCoils(start, count) : await c.readDiscreteInputs(start, count)
-    return r.data.slice(0, count)
-  }
-
-  async readRegisters(unit: number, table: RegisterTable, start: number, count: number, timeout: number): Promise<number[]> {
-    const c = this.use(unit, timeout)
-    const r = table === 'holding' ? await c.readHoldingRegisters(start, count) : await c.readInputRegisters(start, count)
-    return r.data
-  }
-
-  async writeCoil(unit: number, address: number, value: boolean, timeout: number): Promise<void> {
-    await this.use(unit, timeout).writeCoil(address, value)
-  }
-
-  async writeRegisters(unit: number, address: number, words: number[], timeout: number, fc?: 6 | 16): Promise<void> {
-    const c = this.use(unit, timeout)
-    if (words.length === 1 && fc !== 16) await c.writeRegister(address, words[0] as number)
-    else await c.writeRegisters(address, words)
-  }
-
-  async maskWriteRegister(unit: number, address: number, and: number, or: number, timeout: number): Promise<void> {
-    await this.use(unit, timeout).maskWriteRegister(address, and, or)
-  }
-
-  close(): Promise<void> {
-    this.closed = true
-    return new Promise((resolve) => {
-      // modbus-serial never calls back when the socket is already gone; do not let that stall the line.
-      const guard = setTimeout(resolve, 500)
-      const done = (): void => {
-        clearTimeout(guard)
-        resolve()
-      }
-      try {
-        this.client.close(done)
-      } catch {
-        done()
-      }
-    })
-  }
+/** 3.5 character times of this serial format (Modbus over Serial Line V1.02, 2.5.1.1). */
+export function defaultFrameGap(spec: { baudRate: number; dataBits: number; parity: string; stopBits: number }): number {
+  if (spec.baudRate > 19200) return 1.75
+  const bits = 1 + spec.dataBits + (spec.parity === 'none' ? 0 : 1) + spec.stopBits
+  return (3.5 * bits * 1000) / spec.baudRate
 }
 
-/** Opens a modbus-serial client for the link; a new client each time (a closed serial port cannot be reused). */
-export function modbusSerialFactory(spec: LinkSpec): TransportFactory {
-  return async () => {
-    const client = new ModbusRTU()
-    if (spec.kind === 'rtu') {
-      await client.connectRTUBuffered(spec.path, { baudRate: spec.baudRate, dataBits: spec.dataBits, parity: spec.parity, stopBits: spec.stopBits })
-    } else if (spec.kind === 'tcp') {
-      await client.connectTCP(spec.host, { port: spec.port, timeout: spec.connectTimeout })
-    } else {
-      // modbus-serial's "Telnet" port carries raw RTU frames (with CRC) over a TCP socket, as transparent
-      // serial servers expect; its "TcpRTUBuffered" port speaks MBAP and is not RTU over TCP.
-      await client.connectTelnet(spec.host, { port: spec.port, timeout: spec.connectTimeout })
+/** Our framing (RTU or MBAP) over serialport or a TCP socket; one LinkState per line, kept across reconnects. */
+export function modbusFactory(spec: LinkSpec, deps: { openSerialPort?: OpenSerialPort; clock?: Clock } = {}): TransportFactory {
+  const clock = deps.clock ?? systemClock
+  const state = new LinkState()
+  if (spec.kind === 'rtu') {
+    const frameGap = spec.frameGap ?? defaultFrameGap(spec)
+    return async () => {
+      const link = await openSerialLink(deps.openSerialPort ?? openSerialPort, spec)
+      return new FramedTransport(link, { framing: 'rtu', frameGap, closeOnError: false, clock, state, where: spec.path, endpoint: spec.path })
     }
-    return new ModbusSerialTransport(client)
+  }
+  const framing = spec.kind === 'tcp' ? 'mbap' : 'rtu'
+  const open = async (host: string, port: number, onBackup: boolean): Promise<ModbusTransport> => {
+    const link = await openTcpLink(host, port, spec.connectTimeout)
+    const where = `${host}:${port}`
+    return new FramedTransport(link, { framing, frameGap: spec.frameGap ?? 2, closeOnError: true, clock, state, where, endpoint: where, onBackup })
+  }
+  return async (o) => {
+    try {
+      return await open(spec.host, spec.port, false)
+    } catch (err) {
+      const b = spec.backup
+      if (!b || o?.primaryOnly) throw err
+      try {
+        return await open(b.host, b.port, true)
+      } catch (err2) {
+        const code = err instanceof LinkDownError ? err.code : undefined
+        throw new LinkDownError(`${(err as Error).message}; backup: ${(err2 as Error).message}`, code, { cause: err })
+      }
+    }
   }
 }
 

@@ -1,0 +1,255 @@
+import type { Clock, TimerHandle } from '../../core/index.ts'
+import type { ByteLink } from './byte-link.ts'
+import { LinkDownError, ModbusExceptionError, ModbusFramingError, ModbusTimeoutError } from './errors.ts'
+import { mbapFrame, scanMbap } from './mbap.ts'
+import { decodeAnswer, encodeRequest, type PduRequest } from './pdu.ts'
+import { matchRtu, nextRtuFrame, rtuFrame } from './rtu-frame.ts'
+import type { BitTable, LinkCounters, ModbusTransport, RegisterTable } from './transport.ts'
+
+/** What outlives one connection of a line: its counters and, for RTU, which units may still answer late. */
+export class LinkState {
+  readonly counters: LinkCounters = { requests: 0, answers: 0, exceptions: 0, timeouts: 0, framingErrors: 0, discardedFrames: 0, discardedBytes: 0, lateAnswers: 0 }
+  /** unit -> time until which a late answer from it is expected (it timed out). */
+  readonly owed = new Map<number, number>()
+  lastRx = Number.NEGATIVE_INFINITY
+}
+
+export interface FramedOptions {
+  framing: 'rtu' | 'mbap'
+  /** RTU: silence on the line before each request; at least 3.5 character times (more behind USB adapters). */
+  frameGap: number
+  /** TCP links: a timeout or a framing error closes the connection; the line reopens it with backoff. */
+  closeOnError: boolean
+  clock: Clock
+  state: LinkState
+  /** For messages: the port or host:port. */
+  where: string
+  endpoint?: string
+  onBackup?: boolean
+}
+
+type Data = { bits?: boolean[]; words?: number[] }
+
+interface Pending {
+  unit: number
+  req: PduRequest
+  tid: number
+  timeout: number
+  timer: TimerHandle
+  resolve: (d: Data) => void
+  reject: (e: Error) => void
+}
+
+const MAX_BUFFER = 4096
+
+/**
+ * One Modbus link with our own framing (RTU or MBAP) over a byte pipe. The caller (ModbusLine) runs one
+ * transaction at a time. An answer is accepted only if it belongs to the outstanding request: on TCP by
+ * transaction id, unit, function and length, anything else puts the stream out of step and closes the
+ * connection; on RTU by unit, function, length, byte count, echo and CRC, and after a timeout the next
+ * request to that unit waits until its late answer has come (and is discarded) or one more timeout has
+ * passed, because an RTU answer carries nothing that says which request it answers.
+ */
+export class FramedTransport implements ModbusTransport {
+  private buf: Buffer = Buffer.alloc(0)
+  private pending: Pending | null = null
+  private tid = 0
+  private wake: (() => void) | null = null
+  private down: Error | null = null
+
+  constructor(
+    private readonly link: ByteLink,
+    private readonly o: FramedOptions,
+  ) {
+    link.onData((b) => this.onData(b))
+    link.onClose((err) => {
+      this.down = err
+      this.settle(err)
+    })
+  }
+
+  get isOpen(): boolean {
+    return this.down === null && this.link.isOpen
+  }
+
+  get endpoint(): string | undefined {
+    return this.o.endpoint
+  }
+
+  get onBackup(): boolean {
+    return this.o.onBackup === true
+  }
+
+  counters(): LinkCounters {
+    return this.o.state.counters
+  }
+
+  async readBits(unit: number, table: BitTable, start: number, count: number, timeout: number): Promise<boolean[]> {
+    return (await this.transact(unit, { fc: table === 'coil' ? 1 : 2, address: start, count }, timeout)).bits ?? []
+  }
+
+  async readRegisters(unit: number, table: RegisterTable, start: number, count: number, timeout: number): Promise<number[]> {
+    return (await this.transact(unit, { fc: table === 'holding' ? 3 : 4, address: start, count }, timeout)).words ?? []
+  }
+
+  async writeCoil(unit: number, address: number, value: boolean, timeout: number): Promise<void> {
+    await this.transact(unit, { fc: 5, address, value }, timeout)
+  }
+
+  async writeRegisters(unit: number, address: number, words: number[], timeout: number, fc?: 6 | 16): Promise<void> {
+    if (words.length === 1 && fc !== 16) await this.transact(unit, { fc: 6, address, value: words[0] as number }, timeout)
+    else await this.transact(unit, { fc: 16, address, values: words }, timeout)
+  }
+
+  async maskWriteRegister(unit: number, address: number, and: number, or: number, timeout: number): Promise<void> {
+    await this.transact(unit, { fc: 22, address, and, or }, timeout)
+  }
+
+  async close(): Promise<void> {
+    if (!this.down) this.down = new LinkDownError(`${this.o.where} closed`)
+    this.settle(this.down)
+    this.wake?.()
+    await this.link.close()
+  }
+
+  private async transact(unit: number, req: PduRequest, timeout: number): Promise<Data> {
+    if (this.pending) throw new Error(`${this.o.where}: a transaction is already outstanding (the line serialises them)`)
+    if (this.o.framing === 'rtu') await this.quiet(unit)
+    if (!this.isOpen) throw this.down ?? new LinkDownError(`${this.o.where} is not open`)
+    const c = this.o.state.counters
+    if (this.buf.length > 0) {
+      if (this.o.framing === 'mbap') {
+        // Bytes nobody asked for: the stream cannot be trusted to be in step any more.
+        this.outOfStep(`${this.buf.length} bytes arrived outside a transaction`)
+        throw this.down ?? new ModbusFramingError(`${this.o.where}: out of step`)
+      }
+      c.discardedBytes += this.buf.length
+      this.buf = Buffer.alloc(0)
+    }
+    const pdu = encodeRequest(req)
+    this.tid = (this.tid + 1) & 0xffff
+    const frame = this.o.framing === 'rtu' ? rtuFrame(unit, pdu) : mbapFrame(this.tid, unit, pdu)
+    c.requests++
+    return new Promise<Data>((resolve, reject) => {
+      const timer = this.o.clock.setTimeout(() => this.onTimeout(), timeout)
+      this.pending = { unit, req, tid: this.tid, timeout, timer, resolve, reject }
+      this.link.write(frame).catch((err: unknown) => this.settle(err instanceof Error ? err : new Error(String(err))))
+    })
+  }
+
+  /** RTU: waits for line silence, and for a late answer the unit may still owe; bounded. */
+  private async quiet(unit: number): Promise<void> {
+    const { clock, state, frameGap } = this.o
+    const start = clock.now()
+    const cap = Math.max(start + Math.max(20 * frameGap, 100), state.owed.get(unit) ?? 0)
+    for (let i = 0; i < 10_000 && this.isOpen; i++) {
+      const now = clock.now()
+      const owed = state.owed.get(unit)
+      if (owed !== undefined && now >= owed) state.owed.delete(unit)
+      const until = Math.max(state.lastRx + frameGap, state.owed.get(unit) ?? 0)
+      if (now >= until || now >= cap) return
+      await this.sleep(Math.min(until, cap) - now)
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.o.clock.clearTimeout(t)
+        this.wake = null
+        resolve()
+      }
+      const t = this.o.clock.setTimeout(done, Math.max(0, Math.ceil(ms)))
+      this.wake = done
+    })
+  }
+
+  private onData(b: Buffer): void {
+    const { state } = this.o
+    state.lastRx = this.o.clock.now()
+    this.buf = this.buf.length ? Buffer.concat([this.buf, b]) : b
+    if (this.buf.length > MAX_BUFFER) {
+      state.counters.discardedBytes += this.buf.length - MAX_BUFFER
+      this.buf = this.buf.subarray(this.buf.length - MAX_BUFFER)
+    }
+    if (this.o.framing === 'rtu') this.scanRtu()
+    else this.scanTcp()
+    // Wakes a request waiting for silence, so it measures the silence from this byte.
+    this.wake?.()
+  }
+
+  private scanRtu(): void {
+    const { counters, owed } = this.o.state
+    for (let i = 0; i < 64; i++) {
+      const f = nextRtuFrame(this.buf)
+      if (!f) return
+      counters.discardedBytes += f.skipped
+      this.buf = this.buf.subarray(f.end)
+      const p = this.pending
+      if (p) {
+        const m = matchRtu(f.frame, p.unit, p.req)
+        if (m.kind === 'answer') {
+          this.settle(null, m.answer.kind === 'exception' ? m.answer.code : undefined, m.answer.kind === 'data' ? m.answer : undefined)
+          continue
+        }
+      }
+      counters.discardedFrames++
+      if (owed.delete(f.frame.unit)) counters.lateAnswers++
+    }
+  }
+
+  private scanTcp(): void {
+    for (let i = 0; i < 64 && this.buf.length > 0; i++) {
+      const s = scanMbap(this.buf)
+      if (s.kind === 'incomplete') return
+      if (s.kind === 'bad') return this.outOfStep(s.reason)
+      this.buf = this.buf.subarray(s.end)
+      const p = this.pending
+      if (!p) return this.outOfStep(`an answer (transaction id ${s.tid}) to no outstanding request`)
+      if (s.tid !== p.tid) return this.outOfStep(`transaction id ${s.tid} where ${p.tid} was due`)
+      if (s.unit !== p.unit) return this.outOfStep(`unit ${s.unit} answered a request to unit ${p.unit}`)
+      const a = decodeAnswer(p.req, s.pdu)
+      if (a.kind === 'mismatch') return this.outOfStep(a.reason)
+      this.settle(null, a.kind === 'exception' ? a.code : undefined, a.kind === 'data' ? a : undefined)
+    }
+  }
+
+  private onTimeout(): void {
+    const p = this.pending
+    if (!p) return
+    const { state, clock } = this.o
+    state.counters.timeouts++
+    // The slave may still answer: expect it for up to one more timeout before talking to it again.
+    if (this.o.framing === 'rtu') state.owed.set(p.unit, clock.now() + p.timeout)
+    this.settle(new ModbusTimeoutError(`no answer from unit ${p.unit} at ${this.o.where} within ${p.timeout} ms`))
+    if (this.o.closeOnError) this.shut(new LinkDownError(`${this.o.where}: closed after a timeout, to start again in step`))
+  }
+
+  private outOfStep(reason: string): void {
+    this.o.state.counters.framingErrors++
+    const err = new ModbusFramingError(`${this.o.where}: ${reason}; reconnecting`)
+    this.buf = Buffer.alloc(0)
+    this.settle(err)
+    this.shut(err)
+  }
+
+  private shut(err: Error): void {
+    if (!this.down) this.down = err
+    void this.link.close()
+  }
+
+  private settle(err: Error | null, exception?: number, data?: Data): void {
+    const p = this.pending
+    if (!p) return
+    this.pending = null
+    this.o.clock.clearTimeout(p.timer)
+    const c = this.o.state.counters
+    if (err) return p.reject(err)
+    if (exception !== undefined) {
+      c.exceptions++
+      return p.reject(new ModbusExceptionError(exception))
+    }
+    c.answers++
+    p.resolve(data ?? {})
+  }
+}

@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict'
+import { after, describe, test } from 'node:test'
+import { silentLogger, systemClock, type Reading } from '../../src/core/index.ts'
+import { deviceSchema, type ModbusDeviceConfig } from '../../src/config/sections/drivers.ts'
+import { DriverFactory, ModbusDriver } from '../../src/drivers/index.ts'
+import { startPymodbus, startPymodbusRtu } from '../helpers/pymodbus.ts'
+import { tempDir } from '../helpers/tmp.ts'
+
+// Link-level faults (late answers, broken frames, lost connections) against pymodbus on a paced bus / TCP.
+const { dir, cleanup } = tempDir('fieldgate-mblink-')
+const closers: Array<() => Promise<void>> = []
+after(async () => {
+  for (const c of closers.reverse()) await c().catch(() => undefined)
+  cleanup()
+})
+
+function make(cfg: Record<string, unknown>): { drv: ModbusDriver; factory: DriverFactory } {
+  const factory = new DriverFactory({ logger: silentLogger, clock: systemClock })
+  closers.push(() => factory.close())
+  const drv = factory.create(deviceSchema.parse({ id: 'dev', jitter: 0, max_gap: 0, ...cfg }) as ModbusDeviceConfig) as ModbusDriver
+  return { drv, factory }
+}
+
+/** Polls back to back until `ms` pass or `maxPolls` polls ran; returns every reading. */
+async function pollFor(drv: ModbusDriver, ms: number, maxPolls = 200): Promise<Reading[]> {
+  const rs: Reading[] = []
+  const end = Date.now() + ms
+  for (let i = 0; i < maxPolls && Date.now() < end; i++) await drv.pollOnce((r) => rs.push(r))
+  return rs
+}
+
+const fourAndFour = [0, 1, 2, 3].flatMap((i) => [
+  { name: `a${i}`, address: i },
+  { name: `b${i}`, address: 100 + i },
+])
+const truth: Record<string, number> = Object.fromEntries([0, 1, 2, 3].flatMap((i) => [[`a${i}`, 10 + i], [`b${i}`, 500 + i]]))
+const registers = { 1: { holding: { 0: [10, 11, 12, 13], 100: [500, 501, 502, 503] } } }
+
+function wrongGood(rs: Reading[]): Reading[] {
+  return rs.filter((r) => r.quality === 'good' && r.value !== truth[r.point])
+}
+
+describe('Modbus RTU: answers belong to their request', { timeout: 120_000 }, () => {
+  test('a late answer arriving while another same-shape read is outstanding is discarded, never published as its value', async () => {
+    const rtu = await startPymodbusRtu(dir, { baudRate: 9600, units: registers, name: 'late' })
+    closers.push(() => rtu.stop())
+    // Now and then "holding 0..3" answers 50 ms after the 300 ms timeout, so the retry is answered first and the
+    // late answer arrives while "holding 100..103" (same unit, FC 3, length; slow but in time) is outstanding.
+    await rtu.peer.fault({ action: 'delay', ms: 100, fc: 3, address: 100, count: 4 })
+    const { drv, factory } = make({ driver: 'modbus-rtu', port: rtu.path, baud: 9600, timeout: 300, retries: 1, points: fourAndFour })
+    const rs: Reading[] = []
+    for (let poll = 0; poll < 9; poll++) {
+      if (poll % 3 === 0) await rtu.peer.fault({ action: 'delay', ms: 350, fc: 3, address: 0, count: 4, times: 1 })
+      await drv.pollOnce((r) => rs.push(r))
+    }
+    assert.deepEqual(wrongGood(rs), [], `${wrongGood(rs).length} of ${rs.length} readings marked good carry another request’s value`)
+    const good = rs.filter((r) => r.quality === 'good').map((r) => r.point)
+    assert.ok(good.includes('b0'), `the in-time read still succeeds (${good.length} good readings)`)
+    assert.ok(good.includes('a0'), 'the retry of the late read is answered in time and used')
+    const line = [...factory.lines.values()][0]
+    assert.equal(line?.counters()?.lateAnswers, 3, 'each late answer was discarded and counted')
+  })
+})
+
+describe('Modbus TCP and RTU over TCP: a broken answer costs one reconnect, never the stream', { timeout: 120_000 }, () => {
+  const faults = [
+    { action: 'truncate', keep: 9 },
+    { action: 'mbap_length', length: 200 },
+    { action: 'mbap_length', length: 4 },
+    { action: 'random', n: 13 },
+    { action: 'garbage', n: 3 },
+    { action: 'tid_offset', n: 1 },
+    { action: 'silence' },
+    { action: 'delay', ms: 450 },
+  ] as const
+
+  test('Modbus TCP: after each kind of broken answer good readings resume, and none is wrong', async () => {
+    const peer = await startPymodbus({ mode: 'tcp', units: registers })
+    closers.push(() => peer.stop())
+    const { drv, factory } = make({ driver: 'modbus-tcp', host: '127.0.0.1', port: peer.port, timeout: 300, retries: 1, points: fourAndFour })
+    const line = [...factory.lines.values()][0]
+    const after: Record<string, string> = {}
+    const rs: Reading[] = []
+    for (const f of faults) {
+      await peer.fault({ ...f, fc: 3, address: 0, count: 4, times: 1 })
+      const got = await pollFor(drv, 5000, 3)
+      rs.push(...got)
+      after[`${f.action} ${Object.values(f).slice(1).join()}`] = got.slice(-8).every((r) => r.quality === 'good') ? 'good' : got.slice(-8).map((r) => r.error).join()
+    }
+    assert.deepEqual(wrongGood(rs), [], 'no wrong value marked good')
+    assert.ok(Object.values(after).every((v) => v === 'good'), JSON.stringify(after, null, 1))
+    const c = line?.counters()
+    // Truncated and too-long answers end in a timeout, the others are seen as out of step at once.
+    assert.ok(c && c.framingErrors >= 4 && c.framingErrors + c.timeouts === faults.length, `each fault counted once: ${JSON.stringify(c)}`)
+    assert.ok((line?.opens ?? 0) >= faults.length, `each broken answer reopened the connection (opens ${line?.opens})`)
+  })
+
+  test('RTU over TCP: truncated, random and late answers cost a reconnect; good readings resume', async () => {
+    const peer = await startPymodbus({ mode: 'rtu-over-tcp', units: registers })
+    closers.push(() => peer.stop())
+    const { drv } = make({ driver: 'modbus-rtu-over-tcp', host: '127.0.0.1', port: peer.port, timeout: 300, retries: 1, points: fourAndFour })
+    const rs: Reading[] = []
+    const after: string[] = []
+    for (const f of [{ action: 'truncate', keep: 6 }, { action: 'random', n: 9 }, { action: 'garbage', n: 2 }, { action: 'delay', ms: 350 }] as const) {
+      await peer.fault({ ...f, fc: 3, address: 0, count: 4, times: 1 })
+      const got = await pollFor(drv, 5000, 3)
+      rs.push(...got)
+      after.push(got.slice(-8).every((r) => r.quality === 'good') ? 'good' : `${f.action}: ${got.slice(-8).map((r) => r.error).join()}`)
+    }
+    assert.deepEqual(wrongGood(rs), [])
+    assert.deepEqual(after, ['good', 'good', 'good', 'good'])
+  })
+})
