@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { fileURLToPath } from 'node:url'
+import { readFileSync } from 'node:fs'
 import { ESLint } from 'eslint'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -90,4 +91,72 @@ test('the tree as it is follows the table', async () => {
   const errors = results.flatMap((r) => r.messages.filter((m) => m.ruleId === RULE).map((m) => `${r.filePath}:${m.line} ${m.message}`))
   assert.deepEqual(errors, [])
   assert.ok(results.length > 100, `linted only ${results.length} files`)
+})
+
+interface TableUnit {
+  name: string
+  paths: string[]
+  may?: string[]
+  files?: string[]
+  packages?: string[] | '*'
+  typeOnly?: string[]
+}
+interface TableException {
+  file: string
+  imports: string
+}
+
+test('docs/architecture.md shows the same module table and deviations that ESLint enforces', async () => {
+  // Loaded by URL so that TypeScript does not try to type the plain-JS config.
+  const configUrl = new URL('../../eslint.config.js', import.meta.url).href
+  const { units, exceptions } = (await import(configUrl)) as { units: TableUnit[]; exceptions: TableException[] }
+  const doc = readFileSync(new URL('../../docs/architecture.md', import.meta.url), 'utf8')
+  const rows = new Map<string, string[]>()
+  for (const line of doc.split('\n')) {
+    const cells = line.split(' | ').map((c) => c.replace(/^\|\s*|\s*\|$/g, '').trim())
+    if (cells.length === 4 && cells[1]?.startsWith('`src/')) rows.set(cells[0] ?? '', cells)
+  }
+  assert.deepEqual([...rows.keys()].sort(), units.map((u) => u.name).sort())
+  for (const u of units) {
+    const [, files = '', , may = ''] = rows.get(u.name) ?? []
+    const docPaths = [...files.matchAll(/`([^`]+)`/g)].map((m) => (m[1] ?? '').replace(/\/$/, ''))
+    assert.deepEqual(docPaths.sort(), [...u.paths].sort(), `${u.name}: files`)
+    const items = may.split(/[;,]/).map((s) => s.trim()).filter((s) => s !== '' && s !== 'nothing')
+    const quoted = items.filter((s) => s.startsWith('`')).map((s) => s.slice(1, -1))
+    const docFiles = quoted.filter((s) => s.includes('.json') || s.includes('/'))
+    const docPackages = items.includes('any npm package') ? '*' : quoted.filter((s) => !docFiles.includes(s)).sort()
+    const docUnits = items.filter((s) => !s.startsWith('`') && s !== 'any npm package').sort()
+    assert.deepEqual(docUnits, [...(u.may ?? [])].sort(), `${u.name}: parts it may import`)
+    assert.deepEqual(docFiles.sort(), [...(u.files ?? [])].sort(), `${u.name}: files it may import`)
+    assert.deepEqual(docPackages, u.packages === '*' ? '*' : [...(u.packages ?? [])].sort(), `${u.name}: npm packages`)
+  }
+  const deviations = doc.slice(doc.indexOf('## Known deviations'), doc.indexOf('## The durable path'))
+  // Each part allowed type imports is named in that bullet ("Broker: 9 files use …").
+  const typeBullet = deviations.slice(deviations.indexOf('**Type imports of'), deviations.indexOf('**Runtime exceptions**'))
+  for (const u of units) {
+    for (const t of u.typeOnly ?? []) {
+      assert.ok(typeBullet.startsWith(`**Type imports of ${t}**`), `no bullet for type imports of ${t}`)
+      assert.ok(typeBullet.includes(`${u.name[0]?.toUpperCase()}${u.name.slice(1)}:`), `${u.name} is not named under type imports of ${t}`)
+    }
+  }
+  for (const e of exceptions) {
+    assert.ok(deviations.includes(`\`${e.file}\``), `${e.file} is not listed under Known deviations`)
+    assert.ok(deviations.includes(`\`${e.imports}\``) || deviations.includes(`\`src/${e.imports}.ts\``), `${e.file} -> ${e.imports} is not listed under Known deviations`)
+  }
+})
+
+test('every exception in the table is still needed: without it, its file fails lint', async () => {
+  const { exceptions } = (await import(new URL('../../eslint.config.js', import.meta.url).href)) as { exceptions: TableException[] }
+  for (const e of exceptions) {
+    const [result] = await eslint.lintFiles([e.file])
+    assert.ok(result && result.messages.every((m) => m.ruleId !== RULE), `${e.file} fails the table even with its exception`)
+    const text = readFileSync(new URL(`../../${e.file}`, import.meta.url), 'utf8')
+    // The same import in a sibling file, which no exception covers, must be reported.
+    const sibling = e.file.replace(/[^/]+$/, 'exception-probe.ts')
+    const errors = await boundaryErrors(sibling, text)
+    assert.ok(
+      errors.some((m) => m.includes(`may not import ${e.imports}`)),
+      `${e.file} no longer imports ${e.imports}: remove its exception from eslint.config.js and docs/architecture.md`,
+    )
+  }
 })
