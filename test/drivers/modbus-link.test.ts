@@ -4,6 +4,7 @@ import { silentLogger, systemClock, type Reading } from '../../src/core/index.ts
 import { deviceSchema, type ModbusDeviceConfig } from '../../src/config/sections/drivers.ts'
 import { DriverFactory, ModbusDriver } from '../../src/drivers/index.ts'
 import { startPymodbus, startPymodbusRtu } from '../helpers/pymodbus.ts'
+import { freePort } from '../helpers/ports.ts'
 import { tempDir } from '../helpers/tmp.ts'
 
 // Link-level faults (late answers, broken frames, lost connections) against pymodbus on a paced bus / TCP.
@@ -109,5 +110,89 @@ describe('Modbus TCP and RTU over TCP: a broken answer costs one reconnect, neve
     }
     assert.deepEqual(wrongGood(rs), [])
     assert.deepEqual(after, ['good', 'good', 'good', 'good'])
+  })
+})
+
+describe('the cause of a dead link is told as it is', { timeout: 60_000 }, () => {
+  test('points read or skipped while the connection is refused say "connection refused", not "timeout"', async () => {
+    const port = await freePort()
+    const { drv } = make({ driver: 'modbus-tcp', host: '127.0.0.1', port, timeout: 300, retries: 1, points: fourAndFour })
+    const first = await pollFor(drv, 5000, 1)
+    // Again during the reconnect backoff: the line fails fast, with the same cause.
+    const second = await pollFor(drv, 5000, 1)
+    for (const rs of [first, second]) {
+      assert.equal(rs.length, 8)
+      assert.deepEqual([...new Set(rs.map((r) => `${r.quality}: ${r.error}`))], ['error: connection refused'])
+    }
+    assert.equal(drv.status().details.state, 'disconnected')
+  })
+
+  test('an RTU port that does not exist says "no such port"', async () => {
+    const { drv } = make({ driver: 'modbus-rtu', port: `${dir}/ttyGone`, timeout: 300, points: fourAndFour })
+    const rs = await pollFor(drv, 5000, 1)
+    assert.deepEqual([...new Set(rs.map((r) => `${r.quality}: ${r.error}`))], ['error: no such port'])
+  })
+})
+
+describe('integrators’ options: request_delay and a backup host', { timeout: 60_000 }, () => {
+  test('request_delay spaces the requests on a line by at least that pause', async () => {
+    const peer = await startPymodbus({ mode: 'tcp', units: registers })
+    closers.push(() => peer.stop())
+    const { drv } = make({ driver: 'modbus-tcp', host: '127.0.0.1', port: peer.port, request_delay: '60ms', points: fourAndFour })
+    await pollFor(drv, 5000, 3)
+    const t = (await peer.stats()).log.map((q) => q.t * 1000)
+    assert.equal(t.length, 6, 'two requests per poll')
+    const gaps = t.slice(1).map((x, i) => x - (t[i] as number))
+    // A lower bound only: the pause is waited after each answer, so requests cannot arrive closer than it.
+    assert.ok(gaps.every((g) => g >= 59), `gaps ${gaps.map((g) => g.toFixed(1)).join(', ')} ms`)
+  })
+
+  test('the longest request_delay of the devices on a shared RTU line applies to the line', async () => {
+    const factory = new DriverFactory({ logger: silentLogger, clock: systemClock })
+    closers.push(() => factory.close())
+    const base = { driver: 'modbus-rtu', port: `${dir}/ttyShared`, jitter: 0, points: [{ name: 'x', address: 0 }] }
+    factory.create(deviceSchema.parse({ ...base, id: 'a', unit_id: 1, request_delay: '20ms' }) as ModbusDeviceConfig)
+    factory.create(deviceSchema.parse({ ...base, id: 'b', unit_id: 2, request_delay: '50ms' }) as ModbusDeviceConfig)
+    factory.create(deviceSchema.parse({ ...base, id: 'c', unit_id: 3 }) as ModbusDeviceConfig)
+    assert.equal(factory.lines.size, 1)
+    assert.equal([...factory.lines.values()][0]?.requestDelay, 50)
+  })
+
+  test('a Modbus TCP device fails over to its backup host while the primary refuses, and back when it returns', async () => {
+    const tag = (v: number) => ({ 1: { holding: { ...registers[1].holding, 200: [v] } } })
+    const primary = await startPymodbus({ mode: 'tcp', units: tag(1) })
+    closers.push(() => primary.stop())
+    const backup = await startPymodbus({ mode: 'tcp', units: tag(2) })
+    closers.push(() => backup.stop())
+    await primary.down()
+    const { drv, factory } = make({
+      driver: 'modbus-tcp',
+      host: '127.0.0.1',
+      port: primary.port,
+      backup_host: '127.0.0.1',
+      backup_port: backup.port,
+      failback_interval: '300ms',
+      timeout: 300,
+      points: [...fourAndFour, { name: 'source', address: 200 }],
+    })
+    const line = [...factory.lines.values()][0]
+    const source = async (): Promise<unknown> => {
+      const rs = await pollFor(drv, 5000, 1)
+      assert.deepEqual(wrongGood(rs.filter((r) => r.point !== 'source')), [])
+      const s = rs.find((r) => r.point === 'source')
+      return s?.quality === 'good' ? s.value : `${s?.quality}: ${s?.error}`
+    }
+    assert.equal(await source(), 2, 'read from the backup while the primary is down')
+    assert.equal(line?.onBackup, true)
+    assert.equal(line?.endpoint, `127.0.0.1:${backup.port}`)
+    await primary.up()
+    assert.equal(await source(), 2, 'stays on the backup until failback_interval has passed')
+    await new Promise((r) => setTimeout(r, 350))
+    assert.equal(await source(), 1, 'back on the primary')
+    assert.equal(line?.onBackup, false)
+    await primary.down()
+    assert.equal(await source(), 2, 'a primary that goes away mid-run costs no reading')
+    await backup.down()
+    assert.equal(await source(), 'error: connection refused', 'both down: the cause is told')
   })
 })

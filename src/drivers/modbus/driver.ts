@@ -3,7 +3,7 @@ import type { ModbusDeviceConfig, ModbusPointConfig } from '../../config/section
 import { DeviceStatus } from '../device-status.ts'
 import type { DriverDeps, FieldDriver, StateListener, WriteOutcome } from '../types.ts'
 import { decode, isLegacyOrder, legacyOrder, pointWidth, resolveOrder, type Endian } from './codec.ts'
-import { exceptionName, isTimeout, modbusError } from './errors.ts'
+import { exceptionName, isTimeout, modbusError, linkCause } from './errors.ts'
 import type { ModbusLine } from './line.ts'
 import { LogLimiter } from './log-limit.ts'
 import { describeRequest, hasHoles, isBitTable, planReads, type ReadRequest } from './planner.ts'
@@ -311,7 +311,7 @@ export class ModbusDriver implements FieldDriver {
   private failRest(reqs: ReadRequest[]): void {
     const cause = this.lastFailure
     const why = cause?.code === 'DRIVER_PORT_UNAVAILABLE' ? 'the link is unavailable' : 'the slave stopped answering'
-    const fe = new FieldgateError(cause?.code ?? 'DRIVER_TIMEOUT', `${this.id}: skipped because ${why}${cause ? `: ${cause.message}` : ''}`)
+    const fe = new FieldgateError(cause?.code ?? 'DRIVER_TIMEOUT', `${this.id}: skipped because ${why}${cause ? `: ${cause.message}` : ''}`, { cause })
     for (const r of reqs) this.failPoints(r.points, fe)
   }
 
@@ -324,7 +324,7 @@ export class ModbusDriver implements FieldDriver {
         : fe.code === 'DRIVER_TIMEOUT'
           ? 'timeout'
           : fe.code === 'DRIVER_PORT_UNAVAILABLE'
-            ? 'link unavailable'
+            ? linkCause(fe)
             : fe.message
     for (const name of names) {
       const p = this.points.get(name)

@@ -112,25 +112,34 @@ export class ModbusLine {
     const wait = this.lastEnd + this.requestDelay - this.clock.now()
     if (this.requestDelay > 0 && wait > 0) await new Promise<void>((r) => this.clock.setTimeout(r, wait))
     const startedAt = this.clock.now()
-    let transport: ModbusTransport
-    try {
-      transport = await this.link()
-    } catch (err) {
-      job.reject(err)
-      return
-    }
-    try {
-      const v = await job.run(transport)
-      this.failing = false
-      this.backoff.reset()
-      this.lastEnd = this.clock.now()
-      this.record({ unit: job.unit, ok: true, startedAt, endedAt: this.lastEnd })
-      job.resolve(v)
-    } catch (err) {
-      this.lastEnd = this.clock.now()
-      this.record({ unit: job.unit, ok: false, error: errorMessage(err), startedAt, endedAt: this.lastEnd })
-      if (isLinkError(err) || !transport.isOpen) await this.drop(err)
-      job.reject(err)
+    // A connection that was open before this job may have died unnoticed (a peer restart): one more try
+    // on a new link. A link opened for this job is not retried; timeouts and bad answers are the caller's.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const opensBefore = this.opens
+      let transport: ModbusTransport
+      try {
+        transport = await this.link()
+      } catch (err) {
+        job.reject(err)
+        return
+      }
+      try {
+        const v = await job.run(transport)
+        this.failing = false
+        this.backoff.reset()
+        this.lastEnd = this.clock.now()
+        this.record({ unit: job.unit, ok: true, startedAt, endedAt: this.lastEnd })
+        job.resolve(v)
+        return
+      } catch (err) {
+        this.lastEnd = this.clock.now()
+        this.record({ unit: job.unit, ok: false, error: errorMessage(err), startedAt, endedAt: this.lastEnd })
+        const linkGone = isLinkError(err)
+        if (linkGone || !transport.isOpen) await this.drop(err)
+        if (linkGone && attempt === 0 && this.opens === opensBefore && !this.closed) continue
+        job.reject(err)
+        return
+      }
     }
   }
 
