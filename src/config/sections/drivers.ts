@@ -1,7 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { parse as parseToml } from 'smol-toml'
 import { z } from 'zod'
+import { EMBEDDED_TEMPLATES } from '../templates-embedded.ts'
 import { duration, qos } from './common.ts'
 
 const name = z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." and "-"')
@@ -224,27 +226,35 @@ export type ModbusRtuDeviceConfig = z.infer<typeof modbusRtuDeviceSchema>
 export type ModbusTcpDeviceConfig = z.infer<typeof modbusTcpDeviceSchema>
 export type ModbusDeviceConfig = ModbusRtuDeviceConfig | ModbusTcpDeviceConfig
 
-/** Where device templates are looked up: $FIELDGATE_TEMPLATES_DIR, ./hardware/devices, or beside the program. */
+/**
+ * Where device templates are looked up, in order: $FIELDGATE_TEMPLATES_DIR (your own, or overrides of
+ * built-in ones), ./hardware/devices, the repository's hardware/devices; then the templates built into
+ * the executable.
+ */
 export function templatesDirs(env: NodeJS.ProcessEnv = process.env): string[] {
   const dirs: string[] = []
   if (env.FIELDGATE_TEMPLATES_DIR) dirs.push(resolve(env.FIELDGATE_TEMPLATES_DIR))
   dirs.push(resolve('hardware/devices'))
-  if (process.argv[1]) dirs.push(resolve(dirname(process.argv[1]), '..', 'hardware', 'devices'))
-  return dirs
+  dirs.push(fileURLToPath(new URL('../../../hardware/devices', import.meta.url)))
+  return [...new Set(dirs)]
 }
 
-/** Reads hardware/devices/<name>.toml; its optional [template] table (description, datasheet) is dropped. */
-export function loadDeviceTemplate(templateName: string, dirs: string[] = templatesDirs()): Record<string, unknown> {
+/** Reads <name>.toml from the template dirs, or the built-in copy; its optional [template] table (description, datasheet) is dropped. */
+export function loadDeviceTemplate(templateName: string, dirs: string[] = templatesDirs(), builtIn: Readonly<Record<string, string>> = EMBEDDED_TEMPLATES): Record<string, unknown> {
   if (!/^[A-Za-z0-9_.-]+$/.test(templateName) || templateName.includes('..')) {
     throw new TypeError(`template "${templateName}": use the file name of a template in hardware/devices without ".toml"`)
   }
   const file = dirs.map((d) => join(d, `${templateName}.toml`)).find((f) => existsSync(f))
-  if (!file) throw new TypeError(`template "${templateName}" not found in ${dirs.join(', ')}; set FIELDGATE_TEMPLATES_DIR or fix the name`)
+  const text = file ? readFileSync(file, 'utf8') : builtIn[templateName]
+  if (text === undefined) {
+    const known = Object.keys(builtIn)
+    throw new TypeError(`template "${templateName}" not found in ${dirs.join(', ')}${known.length > 0 ? ` nor among the built-in ones (${known.join(', ')})` : ''}; set FIELDGATE_TEMPLATES_DIR or fix the name`)
+  }
   let parsed: Record<string, unknown>
   try {
-    parsed = parseToml(readFileSync(file, 'utf8')) as Record<string, unknown>
+    parsed = parseToml(text) as Record<string, unknown>
   } catch (err) {
-    throw new TypeError(`template "${templateName}" (${file}) is not valid TOML: ${(err as Error).message.split('\n')[0]}`)
+    throw new TypeError(`template "${templateName}" (${file ?? 'built-in'}) is not valid TOML: ${(err as Error).message.split('\n')[0]}`)
   }
   const { template: _meta, ...rest } = parsed
   return rest

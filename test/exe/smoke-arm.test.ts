@@ -1,0 +1,34 @@
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { before, test } from 'node:test'
+import { promisify } from 'node:util'
+import { buildExe } from '../../scripts/build-exe.ts'
+import { canEmulate, exe, QEMU, smoke } from './run-exe.ts'
+
+const run = promisify(execFile)
+const ROOT = resolve(import.meta.dirname, '../..')
+const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
+const ARM = ['arm64', 'armv7'] as const
+
+before(async () => {
+  // The arm executables run here under qemu-user-static with Debian's cross libraries; scripts/test-deps.sh
+  // (run by `npm test` and .ci/run) installs them: a missing emulator is a failure, not a skip.
+  for (const t of ARM) assert.ok(canEmulate(t), `${QEMU[t].bin} or ${QEMU[t].sysroot} not installed (run scripts/test-deps.sh)`)
+  if (process.env.SMOKE_REUSE_EXE === '1' && ARM.every((t) => existsSync(exe(t)))) return
+  await buildExe([...ARM])
+}, { timeout: 300_000 })
+
+for (const t of ARM) {
+  test(`the ${t} executable prints its version under qemu`, { timeout: 60_000 }, async () => {
+    const { stdout } = await run(QEMU[t].bin, ['-L', QEMU[t].sysroot, exe(t), '--version'], { timeout: 50_000 })
+    assert.equal(stdout.trim(), VERSION)
+  })
+}
+
+for (const t of ARM) {
+  test(`the ${t} executable serves /healthz on the default config, accepts an MQTT publish and exits 0 on SIGTERM within 5 s under qemu`, { timeout: 60_000 }, async () => {
+    await smoke(QEMU[t].bin, ['-L', QEMU[t].sysroot, exe(t)])
+  })
+}
