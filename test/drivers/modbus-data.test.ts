@@ -65,6 +65,15 @@ describe('Modbus data path against pymodbus', { timeout: 120_000 }, () => {
     assert.ok(!fcs.includes(22), 'read-modify-write without mask_write')
   })
 
+  test('concurrent bit writes to one register (and a poll between them) each keep the other bits: the read-modify-write holds the line', async () => {
+    const p = await peer({ 1: { holding: { 0: [0x0000] } } })
+    const d = device(p.port, { points: Array.from({ length: 8 }, (_, bit) => ({ name: `b${bit}`, address: 0, type: 'bool', bit, writable: true })) })
+    const writes = Array.from({ length: 8 }, (_, bit) => d.writeConfirmed(`b${bit}`, bit % 2 === 0))
+    const polled = poll(d)
+    await Promise.all([...writes, polled])
+    assert.deepEqual(await p.get(1, 'holding', 0, 1), [0b01010101])
+  })
+
   test('with mask_write = true a bit write is one FC 22 done by the device, other bits untouched', async () => {
     const p = await peer({ 1: { holding: { 0: [0xffff, 0x0051] } } })
     const d = device(p.port, {

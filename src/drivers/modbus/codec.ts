@@ -111,12 +111,13 @@ export function decodeRaw(words: readonly number[], p: CodecPoint): Value {
     return width === 1 ? v === 1 : v
   }
   if (p.type === 'bool') return (words[0] ?? 0) !== 0
+  if (p.type === 'uint16' || p.type === 'int16') {
+    // The common case, without a Buffer per reading.
+    const w = registerValue(words[0] ?? 0, p)
+    return p.type === 'int16' && w >= 0x8000 ? w - 0x10000 : w
+  }
   const b = wordsToBytes(words, byteOrder, p.wordOrder ?? 'big')
   switch (p.type) {
-    case 'int16':
-      return b.readInt16BE(0)
-    case 'uint16':
-      return b.readUInt16BE(0)
     case 'int32':
       return b.readInt32BE(0)
     case 'uint32':
