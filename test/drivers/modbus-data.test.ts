@@ -211,23 +211,6 @@ describe('Modbus data path against pymodbus', { timeout: 120_000 }, () => {
     assert.equal(value(got, 'v0'), 231)
   })
 
-  test('points skipped after a refused connection say the link is unavailable, not timeout', async () => {
-    const p = await peer({ 1: { holding: { 0: [1] }, input: { 0: [2] } } })
-    const d = device(p.port, { points: [{ name: 'h', address: 0 }, { name: 'i', table: 'input', address: 0 }] })
-    assert.equal((await poll(d)).get('h')?.quality, 'good')
-    await p.down()
-    await poll(d) // the open connection is lost first (how fast that is seen belongs to the transport)
-    const got = await poll(d)
-    assert.deepEqual(
-      ['h', 'i'].map((k) => [got.get(k)?.quality, got.get(k)?.error]),
-      [
-        ['error', 'link unavailable'],
-        ['error', 'link unavailable'],
-      ],
-    )
-    assert.equal(d.status().details.state, 'disconnected')
-  })
-
   test('write_function = 16 writes one register with FC 16 for a device that rejects FC 6', async () => {
     const p = await peer({ 1: { holding: { 0: [0, 0] } } })
     await p.fault({ action: 'exception', code: 1, fc: 6 })

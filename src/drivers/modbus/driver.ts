@@ -206,7 +206,7 @@ export class ModbusDriver implements FieldDriver {
     g.anyOk = dead ? false : anyOk
     if (dead) return
     if (anyOk) this.st.setState('running')
-    else if ( this.groups.every((x) => x.anyOk !== true) && this.lastFailure) {
+    else if (this.groups.every((x) => x.anyOk !== true) && this.lastFailure) {
       // Every read of every group ends in an exception: the device answers but gives nothing usable.
       this.st.setState('error', `every read fails: ${this.lastFailure.message}`)
     }
