@@ -60,7 +60,7 @@ export class MqttBroker implements Broker {
     this.stats = new Stats(this.clock, this.logger)
     this.topicLimits = { maxLength: this.config.limits.max_topic_length, maxLevels: this.config.limits.max_topic_levels }
     this.retainedStore = opts.retained ?? new MemoryRetainedStore()
-    this.persistence = new Persistence(opts.sessions ?? new MemorySessionStore(), this.logger)
+    this.persistence = new Persistence(opts.sessions ?? new MemorySessionStore(), this.stats.logs)
     this.delivery = new DeliveryEngine(this)
     this.sessions = new SessionRegistry(this)
     this.sys = new SysPublisher(this)

@@ -1,4 +1,4 @@
-import type { Logger } from '../core/logger.ts'
+import type { LogLimiter } from '../core/log-limit.ts'
 import type { Message } from '../core/types.ts'
 import type { SessionRecord, SessionStore, SubscriptionRecord } from '../core/persistence.ts'
 import { errorMessage } from '../core/errors.ts'
@@ -9,15 +9,16 @@ import type { Subscription } from './types.ts'
  * Writes session state through the SessionStore. Every call is issued at once: the store applies
  * operations in call order (see SessionStore), so a burst of queued messages shares one group commit
  * and a delete lands after everything called before it. Only operations on one queued message wait,
- * for the add that assigns its store id. Failures are logged; the add's promise also rejects, so the
- * publisher is not acknowledged for a message that is not stored.
+ * for the add that assigns its store id. Failures are logged (one line per kind of operation, then a
+ * count every 10 s: a full disk fails every write); the add's promise also rejects, so the publisher
+ * is not acknowledged for a message that is not stored.
  */
 export class Persistence {
   private readonly pending = new Set<Promise<void>>()
 
   constructor(
     readonly store: SessionStore,
-    private readonly logger: Logger,
+    private readonly logs: LogLimiter,
   ) {}
 
   run(s: Session, what: string, op: (store: SessionStore) => Promise<unknown>): void {
@@ -81,7 +82,7 @@ export class Persistence {
 
   /** `p` with its failure logged; never rejects. */
   private logged(s: Session, what: string, p: Promise<void>): Promise<void> {
-    return p.then(undefined, (err: unknown) => this.logger.error({ clientId: s.clientId, err: errorMessage(err) }, `session store: ${what} failed`))
+    return p.then(undefined, (err: unknown) => this.logs.log('error', `session-store:${what}`, { clientId: s.clientId, err: errorMessage(err) }, `session store: ${what} failed`))
   }
 
   private track(p: Promise<void>): void {

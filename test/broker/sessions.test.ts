@@ -2,6 +2,8 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import type { MqttClient } from 'mqtt'
 import { MemoryRetainedStore, MemorySessionStore } from '../../src/broker/index.ts'
+import { silentLogger, type Logger } from '../../src/core/logger.ts'
+import type { Message } from '../../src/core/types.ts'
 import { waitFor } from '../helpers/tmp.ts'
 import { collect, connectClient, connectCollect, endClient, rawSocket, sleep, startBroker, type TestBroker } from './helpers.ts'
 
@@ -178,4 +180,49 @@ test('close() ends connected clients with DISCONNECT 0x8B and resolves', { timeo
   assert.equal(reason, 0x8b)
   assert.equal(own.broker.status().health, 'down')
   await Promise.all([endClient(c5, true), endClient(c4, true)])
+})
+
+/** A session store whose message writes fail, as on a full or broken disk. */
+class FailingAdds extends MemorySessionStore {
+  failing = true
+  override async addOutgoing(clientId: string, messages: Message[]): Promise<bigint[]> {
+    if (this.failing) throw new Error('disk full (test)')
+    return super.addOutgoing(clientId, messages)
+  }
+}
+
+test('a message that cannot be stored for a persistent session is not acknowledged as accepted, and the failure is logged once', { timeout: 15_000 }, async () => {
+  const errors: string[] = []
+  const record = (obj: Record<string, unknown> | string, msg?: string): void => {
+    errors.push(typeof obj === 'string' ? obj : (msg ?? ''))
+  }
+  const logger: Logger = { ...silentLogger, error: record as Logger['error'], child: () => logger }
+  const sessions = new FailingAdds()
+  const tb2 = await startBroker({ sessions, logger })
+  try {
+    const sub = await connectClient(tb2.port, { protocolVersion: 5, clientId: 'unstorable-sub', clean: false, properties: { sessionExpiryInterval: 300 } })
+    await sub.subscribeAsync('unstorable/#', { qos: 1 })
+    await endClient(sub)
+    const pub = await connectClient(tb2.port, { protocolVersion: 5 })
+    const codes: number[] = []
+    pub.on('packetreceive', (p) => {
+      if (p.cmd === 'puback') codes.push(p.reasonCode ?? 0)
+    })
+    for (let i = 0; i < 20; i++) await pub.publishAsync('unstorable/t', `m${i}`, { qos: 1 }).catch(() => undefined)
+    // v5: "unspecified error" [MQTT-3.4.2.1], so the publisher keeps the message
+    assert.deepEqual(codes, Array.from({ length: 20 }, () => 0x80))
+    assert.equal(errors.filter((e) => e.includes('queue message failed')).length, 1, 'one line, then a count every 10 s')
+    // 3.1.1 has no negative PUBACK: the connection is closed so the client keeps the message and resends it
+    const old = await connectClient(tb2.port, { protocolVersion: 4 })
+    const closed = new Promise<void>((resolve) => old.once('close', () => resolve()))
+    old.publish('unstorable/t', 'v4', { qos: 1 })
+    await closed
+    await endClient(old, true)
+    sessions.failing = false
+    await pub.publishAsync('unstorable/t', 'stored', { qos: 1 })
+    assert.equal(codes.at(-1), 0)
+    await endClient(pub)
+  } finally {
+    await tb2.close()
+  }
 })
