@@ -6,7 +6,11 @@
  * gets of what was acknowledged.
  *
  *   node --import tsx bench/sessions.ts [--publishers 10] [--window 64] [--seconds 5]
- *                                       [--brokers fieldgate,mosquitto] [--before <checkout>]
+ *                                       [--brokers fieldgate,mosquitto] [--before <checkout>] [--online]
+ *
+ * `--online` keeps the subscriber connected (acknowledging every delivery) during the ingest; what it
+ * had not received by the kill must come after the restart. "delivered" counts distinct acknowledged
+ * messages the subscriber got over both of its connections.
  *
  * `--before <dir>` adds a Fieldgate run from another checkout (e.g. a `git worktree` of the commit
  * before the change) with the same config, for a before/after figure in one run.
@@ -32,9 +36,12 @@ const { values: opts } = parseArgs({
     seconds: { type: 'string', default: '5' },
     brokers: { type: 'string', default: 'fieldgate,mosquitto' },
     before: { type: 'string' },
+    online: { type: 'boolean', default: false },
   },
 })
 const PUBLISHERS = Number(opts.publishers)
+/** The subscriber stays connected (acknowledging) during the ingest instead of going offline. */
+const ONLINE = opts.online
 const WINDOW = Number(opts.window)
 const SECONDS = Number(opts.seconds)
 const WARMUP_MS = 1000
@@ -109,25 +116,33 @@ function mosquitto(): Target {
   }
 }
 
-/** Counts, per publisher, distinct deliveries among the first `acked[p]` sequence numbers. */
-class AckedCounter {
+/** Distinct (publisher, seq) deliveries seen by the subscriber, over all its connections. */
+class Deliveries {
   received = 0
-  private readonly seen: Uint8Array[]
-  private distinct = 0
-  constructor(private readonly acked: number[]) {
-    this.seen = acked.map((n) => new Uint8Array(n))
-  }
-  get delivered(): number {
-    return this.distinct
-  }
+  private readonly seen: Uint8Array[] = []
   onPublish(qos: number, buf: Buffer, start: number): void {
     this.received++
     const at = publishPayloadStart(buf, start, qos)
-    const seen = this.seen[buf.readUInt32BE(at)]
+    const pub = buf.readUInt32BE(at)
     const seq = buf.readUInt32BE(at + 4)
-    if (seen === undefined || seq >= seen.length || seen[seq] === 1) return
+    if (pub >= PUBLISHERS) return
+    let seen = this.seen[pub] ?? new Uint8Array(1024)
+    if (seq >= seen.length) {
+      const bigger = new Uint8Array(Math.max(seen.length * 2, seq + 1))
+      bigger.set(seen)
+      seen = bigger
+    }
+    this.seen[pub] = seen
     seen[seq] = 1
-    this.distinct++
+  }
+  /** How many of the first acked[p] messages of each publisher arrived. */
+  of(acked: number[]): number {
+    let n = 0
+    acked.forEach((count, p) => {
+      const seen = this.seen[p]
+      for (let i = 0; seen !== undefined && i < Math.min(count, seen.length); i++) n += seen[i] as number
+    })
+    return n
   }
 }
 
@@ -144,11 +159,15 @@ async function run(target: Target): Promise<Row> {
   console.error(`${target.name}:`)
   const port = await freePort()
   let broker = await target.start(port)
-  // The persistent session: subscribe, then go offline.
-  const sub = await RawClient.connect({ port, clientId: SUBSCRIBER, clean: false })
+  // The persistent session: subscribe, then go offline (or stay, with --online).
+  const got = new Deliveries()
+  const sub = await RawClient.connect({ port, clientId: SUBSCRIBER, clean: false, onPublish: (q, b, s) => got.onPublish(q, b, s) })
+  cleanups.push(() => sub.close())
   await sub.subscribe('data/#', 1)
-  sub.close()
-  await sleep(200)
+  if (!ONLINE) {
+    sub.close()
+    await sleep(200)
+  }
 
   const pubs: WindowPublisher[] = []
   cleanups.push(() => pubs.forEach((p) => p.close()))
@@ -179,22 +198,23 @@ async function run(target: Target): Promise<Row> {
   const ackedPer = pubs.map((p) => p.acked)
   await broker.kill9() // right after the last PUBACK
   pubs.forEach((p) => p.close())
+  sub.close()
+  const before = got.of(ackedPer)
   const total = ackedPer.reduce((n, x) => n + x, 0)
-  console.error(`  ingest ${fmt(ingest)} msg/s (per second ${perSecond.map(fmt).join(', ')}), CPU ${cpuPct.toFixed(0)}%; ${fmt(total)} acknowledged, kill -9`)
+  console.error(`  ingest ${fmt(ingest)} msg/s (per second ${perSecond.map(fmt).join(', ')}), CPU ${cpuPct.toFixed(0)}%; ${fmt(total)} acknowledged, ${fmt(before)} of them delivered, kill -9`)
 
   broker = await target.start(port)
-  const counter = new AckedCounter(ackedPer)
-  const back = await RawClient.connect({ port, clientId: SUBSCRIBER, clean: false, onPublish: (q, b, s) => counter.onPublish(q, b, s) })
+  const back = await RawClient.connect({ port, clientId: SUBSCRIBER, clean: false, onPublish: (q, b, s) => got.onPublish(q, b, s) })
   // Until everything acknowledged arrived, or nothing new for SETTLE_MS (what is lost never comes).
   let last = -1
   let lastAt = performance.now()
   await waitFor(
     () => {
-      if (counter.received !== last) {
-        last = counter.received
+      if (got.received !== last) {
+        last = got.received
         lastAt = performance.now()
       }
-      return counter.delivered >= total || performance.now() - lastAt > SETTLE_MS
+      return got.of(ackedPer) >= total || performance.now() - lastAt > SETTLE_MS
     },
     120_000,
     50,
@@ -202,13 +222,14 @@ async function run(target: Target): Promise<Row> {
   )
   back.close()
   await broker.kill9()
-  console.error(`  after restart: ${fmt(counter.delivered)} of ${fmt(total)} acknowledged messages delivered (${fmt(counter.received)} PUBLISHes)`)
-  return { broker: target.name, ingest, minPerSecond: Math.min(...perSecond), cpuPct, acked: total, delivered: counter.delivered }
+  const delivered = got.of(ackedPer)
+  console.error(`  after restart: ${fmt(delivered)} of ${fmt(total)} acknowledged messages delivered in all (${fmt(got.received)} PUBLISHes)`)
+  return { broker: target.name, ingest, minPerSecond: Math.min(...perSecond), cpuPct, acked: total, delivered }
 }
 
 async function main(): Promise<void> {
   const load0 = loadavg()
-  console.error(`sessions bench: ${PUBLISHERS} publishers × window ${WINDOW}, QoS 1, ${PAYLOAD_BYTES}-byte payloads → 1 offline persistent subscriber (3.1.1, clean session 0); ${SECONDS} s after ${WARMUP_MS} ms warm-up; load average ${load0.map((l) => l.toFixed(2)).join(' ')}`)
+  console.error(`sessions bench: ${PUBLISHERS} publishers × window ${WINDOW}, QoS 1, ${PAYLOAD_BYTES}-byte payloads → 1 ${ONLINE ? 'connected' : 'offline'} persistent subscriber (3.1.1, clean session 0); ${SECONDS} s after ${WARMUP_MS} ms warm-up; load average ${load0.map((l) => l.toFixed(2)).join(' ')}`)
   const names = new Set(opts.brokers.split(','))
   const targets: Target[] = []
   if (names.has('fieldgate')) targets.push(fieldgate('Fieldgate (this tree)', undefined))
@@ -220,7 +241,7 @@ async function main(): Promise<void> {
   const load1 = loadavg()
   const width = Math.max(...rows.map((r) => r.broker.length), 6)
   console.log('\n=== bench/sessions.ts summary ===')
-  console.log(`${'broker'.padEnd(width)}  ${'ingest msg/s'.padStart(12)}  ${'min/s'.padStart(8)}  ${'CPU'.padStart(5)}  ${'acknowledged'.padStart(12)}  ${'after kill -9'.padStart(13)}  ${'lost'.padStart(7)}`)
+  console.log(`${'broker'.padEnd(width)}  ${'ingest msg/s'.padStart(12)}  ${'min/s'.padStart(8)}  ${'CPU'.padStart(5)}  ${'acknowledged'.padStart(12)}  ${'delivered'.padStart(13)}  ${'lost'.padStart(7)}`)
   for (const r of rows) {
     const lost = r.acked - r.delivered
     console.log(
@@ -228,7 +249,7 @@ async function main(): Promise<void> {
     )
   }
   console.log(`load average (1 min) ${load0[0]?.toFixed(2)} → ${load1[0]?.toFixed(2)} (2 cores, shared)`)
-  console.log(JSON.stringify({ bench: 'sessions', publishers: PUBLISHERS, window: WINDOW, seconds: SECONDS, rows, loadavg_1m: [load0[0], load1[0]] }))
+  console.log(JSON.stringify({ bench: 'sessions', online: ONLINE, publishers: PUBLISHERS, window: WINDOW, seconds: SECONDS, rows, loadavg_1m: [load0[0], load1[0]] }))
 }
 
 const watchdog = setTimeout(() => {
