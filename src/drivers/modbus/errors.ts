@@ -102,7 +102,7 @@ export function isTimeout(err: unknown): boolean {
   return field(err, 'errno') === 'ETIMEDOUT' || field(err, 'name') === 'TransactionTimedOutError' || field(err, 'name') === 'ModbusTimeoutError'
 }
 
-/** Turns what modbus-serial throws into a coded error naming the device, unit and registers. */
+/** Turns what a transport throws into a coded error naming the device, unit and registers. */
 export function modbusError(err: unknown, where: { device: string; unit: number; what: string; timeout: number }): FieldgateError {
   if (err instanceof FieldgateError) return err
   const at = `${where.device} (unit ${where.unit}, ${where.what})`
