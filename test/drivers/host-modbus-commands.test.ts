@@ -8,6 +8,8 @@ import { planReads } from '../../src/drivers/modbus/planner.ts'
 import { connectCollect, endClient, startBroker, type Received, type TestBroker } from '../broker/helpers.ts'
 import { startPymodbus, type PymodbusPeer, type UnitData } from '../helpers/pymodbus.ts'
 import { waitFor } from '../helpers/tmp.ts'
+import { hashPassword } from '../../src/broker/auth/passwords.ts'
+import { connectOk, startSecureBroker } from '../broker/security/setup.ts'
 
 /** Templates (issue 11 item 8) and commissioning register commands, through the broker with MQTT.js, against pymodbus. */
 
@@ -129,5 +131,37 @@ describe('device templates and register commands', { timeout: 60_000 }, () => {
     await waitFor(() => got.some((m) => m.topic === 'fieldgate/gw/plc/sp/set/result'), 5000, 10, 'point command result')
     assert.deepEqual(await peer.get(1, 'holding', 0, 2), [1, 7])
     assert.ok(!got.some((m) => m.topic.includes('$modbus/write/result')))
+  })
+
+  test('the broker ACL decides who may use register commands: a denied client gets "not authorized" and nothing is written, the engineer may', async () => {
+    const peer = await startPymodbus({ mode: 'tcp', units: { 1: { holding: { 0: [1, 2] } } } })
+    closers.push(() => peer.stop())
+    const FAST = { ln: 10, r: 8, p: 1 }
+    const users = await Promise.all(['engineer', 'app'].map(async (u) => `${u}:${await hashPassword(`${u}-pw`, FAST)}`))
+    const acl = ['[[rule]]', 'topic = "fieldgate/#"', 'access = "readwrite"', '', '[[rule]]', 'user = "app"', 'topic = "fieldgate/+/+/$modbus/#"', 'access = "deny"', ''].join('\n')
+    const sb = await startSecureBroker({ listeners: [{ protocol: 'mqtt', allow_anonymous: false }], passwords: `${users.join('\n')}\n`, acl })
+    closers.push(() => sb.close())
+    const host = createDriverHost({
+      devices: [deviceSchema.parse({ id: 'plc', driver: 'modbus-tcp', host: '127.0.0.1', port: peer.port, poll_interval: 1000, register_commands: true, points: [{ name: 'x', address: 0 }] })],
+      gatewayId: 'gw',
+      broker: sb.broker,
+      logger: silentLogger,
+    })
+    await host.start()
+    closers.push(() => host.stop())
+    const url = `mqtt://127.0.0.1:${sb.ports[0]}`
+    const app = await connectOk(url, { protocolVersion: 5, clientId: 'app', username: 'app', password: 'app-pw' })
+    closers.push(() => endClient(app, true))
+    const write = JSON.stringify({ table: 'holding', address: 0, values: [666] })
+    await assert.rejects(app.publishAsync('fieldgate/gw/plc/$modbus/write', write, { qos: 1 }), /[Nn]ot authorized|135/)
+    const eng = await connectOk(url, { protocolVersion: 5, clientId: 'eng', username: 'engineer', password: 'engineer-pw' })
+    closers.push(() => endClient(eng, true))
+    const got: Received[] = []
+    eng.on('message', (topic, payload, packet) => got.push({ topic, payload: payload.toString(), packet }))
+    await eng.subscribeAsync('fieldgate/gw/plc/$modbus/+/result', { qos: 1 })
+    await eng.publishAsync('fieldgate/gw/plc/$modbus/write', JSON.stringify({ table: 'holding', address: 1, values: [7] }), { qos: 1 })
+    await waitFor(() => got.length > 0, 5000, 10, 'engineer write result')
+    assert.deepEqual([body(got[0]).ok, body(got[0]).values], [true, [7]])
+    assert.deepEqual(await peer.get(1, 'holding', 0, 2), [1, 7])
   })
 })

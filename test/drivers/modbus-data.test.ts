@@ -3,7 +3,8 @@ import { after, describe, test } from 'node:test'
 import { systemClock, type Logger, type Reading } from '../../src/core/index.ts'
 import { deviceSchema, type ModbusDeviceConfig } from '../../src/config/sections/drivers.ts'
 import { DriverFactory, type ModbusDriver } from '../../src/drivers/index.ts'
-import { startPymodbus, type PymodbusPeer, type UnitData } from '../helpers/pymodbus.ts'
+import { startPymodbus, startPymodbusRtu, type PymodbusPeer, type UnitData } from '../helpers/pymodbus.ts'
+import { tempDir } from '../helpers/tmp.ts'
 import { captureLogger } from './capture-logger.ts'
 
 /** Findings 3–7 of issue 11 and write_function, each against pymodbus (an implementation we did not write). */
@@ -72,6 +73,20 @@ describe('Modbus data path against pymodbus', { timeout: 120_000 }, () => {
     const polled = poll(d)
     await Promise.all([...writes, polled])
     assert.deepEqual(await p.get(1, 'holding', 0, 1), [0b01010101])
+  })
+
+  test('over RTU at 9600 baud (paced bus) a bit write also leaves the other bits: 0xFFFF with bit 15 cleared is 0x7FFF', async () => {
+    const { dir, cleanup } = tempDir('fieldgate-bits-')
+    closers.push(async () => cleanup())
+    const rtu = await startPymodbusRtu(dir, { baudRate: 9600, units: { 3: { holding: { 10: [0xffff] } } } })
+    closers.push(() => rtu.stop())
+    const cfg = deviceSchema.parse({ id: 'rtu', driver: 'modbus-rtu', port: rtu.path, baud: 9600, unit_id: 3, timeout: 1000, retries: 0, points: [{ name: 'alarm', address: 10, type: 'bool', bit: 15, writable: true }] }) as ModbusDeviceConfig
+    const f = new DriverFactory({ logger: captureLogger(), clock: systemClock })
+    closers.push(() => f.close())
+    const d = f.create(cfg) as ModbusDriver
+    assert.equal(value(await poll(d), 'alarm'), true)
+    assert.deepEqual(await d.writeConfirmed('alarm', false), { point: 'alarm', value: false, readback: false })
+    assert.deepEqual(await rtu.peer.get(3, 'holding', 10, 1), [0x7fff])
   })
 
   test('with mask_write = true a bit write is one FC 22 done by the device, other bits untouched', async () => {
