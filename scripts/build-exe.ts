@@ -150,6 +150,8 @@ function packageTarget(target: Target, distDir: string): string {
   copyFileSync(join(ROOT, 'hardware', 'systemd', 'fieldgate.service'), join(stage, 'systemd', 'fieldgate.service'))
   for (const doc of ['configuration.md', 'technician.md']) if (existsSync(join(ROOT, 'docs', doc))) copyFileSync(join(ROOT, 'docs', doc), join(stage, doc))
   execFileSync('cp', ['-a', join(distDir, `linux-${target}`), join(stage, `linux-${target}`)])
+  // Built into the executable too; install.sh puts this copy in /usr/local/share/fieldgate/devices for reference.
+  execFileSync('cp', ['-a', join(ROOT, 'hardware', 'devices'), join(stage, 'devices')])
   execFileSync('chmod', ['+x', join(stage, 'install.sh')])
   const tgz = join(distDir, `${name}.tar.gz`)
   execFileSync('tar', ['-czf', tgz, '-C', dirname(stage), name])

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { before, test } from 'node:test'
+import { after, before, test } from 'node:test'
 import { promisify } from 'node:util'
 import { buildExe } from '../../scripts/build-exe.ts'
 import { freePort } from '../helpers/ports.ts'
@@ -15,11 +15,21 @@ const BUILD = join(ROOT, 'dist/linux-x64')
 /** The environment without FIELDGATE_* (each would be read as a config override). */
 const cleanEnv = (): Record<string, string> => Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => !e[0].startsWith('FIELDGATE_') && e[1] !== undefined))
 
+/** The release tarball unpacked, as docs/deployment.md ships it to a device. */
+let RELEASE = ''
+let releaseCleanup = (): void => undefined
+
 before(async () => {
   // x64 only: these tests never need the arm emulator. Cached by content hash in build/cache.
-  if (process.env.SMOKE_REUSE_EXE === '1' && existsSync(join(BUILD, 'fieldgate'))) return
-  await buildExe(['x64'])
+  const [r] = await buildExe(['x64'], { package: true })
+  const t = tempDir('fieldgate-release-')
+  releaseCleanup = t.cleanup
+  chmodSync(t.dir, 0o755)
+  await run('tar', ['-xzf', r?.tarball ?? '', '-C', t.dir])
+  RELEASE = join(t.dir, readdirSync(t.dir)[0] ?? '')
 }, { timeout: 240_000 })
+
+after(() => releaseCleanup())
 
 interface Unit {
   user: string
@@ -44,7 +54,8 @@ test('install.sh --root into a scratch root, then the installed unit\'s ExecStar
   chmodSync(root, 0o755)
   let child: ReturnType<typeof spawn> | null = null
   try {
-    const { stdout } = await run('bash', [INSTALL, '--root', root, '--from', BUILD], { timeout: 60_000 })
+    // The documented path: the release tarball's own install.sh, which finds linux-x64/ beside itself.
+    const { stdout } = await run(join(RELEASE, 'install.sh'), ['--root', root], { timeout: 60_000 })
     assert.match(stdout, new RegExp(`installed under ${root}; not checked`))
     assert.doesNotMatch(stdout, /(?<!not )started/)
 
