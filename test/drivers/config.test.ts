@@ -20,6 +20,22 @@ describe('device configuration', () => {
     assert.deepEqual(d.points[0], { name: 'v', address: 0, table: 'holding', type: 'uint16', bits: 1, scale: 1, offset: 0, writable: false })
   })
 
+  test('a bit on a whole-register type is a config error naming the key (it would publish the whole register); bool and bitfield take it', () => {
+    const bad = deviceSchema.safeParse({ id: 'm', driver: 'modbus-tcp', host: 'h', points: [{ name: 'x', address: 1, type: 'uint16', bit: 3 }] })
+    assert.equal(bad.success, false)
+    assert.deepEqual(bad.error?.issues[0]?.path, ['points', 0, 'bit'])
+    assert.match(bad.error?.issues[0]?.message ?? '', /set type = "bool"/)
+    for (const type of ['bool', 'bitfield']) assert.ok(deviceSchema.safeParse({ id: 'm', driver: 'modbus-tcp', host: 'h', points: [{ name: 'x', address: 1, type, bit: 3 }] }).success)
+  })
+
+  test('byte_order takes big/little and, deprecated, the old ABCD/BADC/CDAB/DCBA; word_order big/little', () => {
+    const base = { id: 'm', driver: 'modbus-tcp', host: 'h', points: [{ name: 'x', address: 1 }] }
+    for (const byte_order of ['big', 'little', 'ABCD', 'BADC', 'CDAB', 'DCBA']) assert.ok(deviceSchema.safeParse({ ...base, byte_order }).success, byte_order)
+    assert.equal(deviceSchema.safeParse({ ...base, word_order: 'CDAB' }).success, false)
+    const d = deviceSchema.parse(base)
+    assert.ok(d.driver === 'modbus-tcp' && d.byte_order === 'big' && d.word_order === undefined && d.register_commands === false && d.mask_write === false)
+  })
+
   test('accepts durations as strings', () => {
     const d = deviceSchema.parse({ id: 't', driver: 'modbus-tcp', host: '127.0.0.1', poll_interval: '250ms', timeout: '2s', points: [{ name: 'a', address: 1 }] })
     assert.equal(d.poll_interval, 250)

@@ -120,6 +120,13 @@ export const modbusPointSchema = z
     write_function: writeFunction.optional(),
   })
   .strict()
+  .superRefine((p, ctx) => {
+    // A bit on a whole-register type would silently publish the whole register.
+    const onRegister = p.table === 'input' || p.table === 'holding'
+    if (p.bit !== undefined && onRegister && p.type !== 'bool' && p.type !== 'bitfield') {
+      ctx.addIssue({ code: 'custom', path: ['bit'], message: `bit applies to type "bool" or "bitfield", not "${p.type}"; set type = "bool" to read one bit of the register` })
+    }
+  })
 
 export const serialPointSchema = z
   .object({
