@@ -222,7 +222,7 @@ export function createDriverHost(opts: DriverHostOptions): DriverHost {
         if (s.health !== 'ok') bad++
         devices[id] = { health: s.health, ...(s.reason ? { reason: s.reason } : {}), ...s.details }
       }
-      const lines = Object.fromEntries([...factory.lines].map(([k, l]) => [k, { connected: l.connected, pending: l.pending, opens: l.opens, lastLinkError: l.lastLinkError, endpoint: l.endpoint, onBackup: l.onBackup, ...l.counters() }]))
+      const lines = Object.fromEntries([...factory.lines].map(([k, l]) => [k, { connected: l.connected, pending: l.pending, opens: l.opens, lastLinkError: l.lastLinkError, lastLinkErrorAt: l.lastLinkErrorAt, endpoint: l.endpoint, onBackup: l.onBackup, ...l.counters() }]))
       const health = bad === 0 ? 'ok' : bad === entries.size ? 'down' : 'degraded'
       return {
         health,

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
 import { silentLogger, systemClock, type Reading } from '../../src/core/index.ts'
 import { deviceSchema, type ModbusDeviceConfig } from '../../src/config/sections/drivers.ts'
-import { DriverFactory, ModbusDriver } from '../../src/drivers/index.ts'
+import { createDriverHost, DriverFactory, ModbusDriver } from '../../src/drivers/index.ts'
 import { startPymodbus, startPymodbusRtu } from '../helpers/pymodbus.ts'
 import { freePort } from '../helpers/ports.ts'
-import { tempDir } from '../helpers/tmp.ts'
+import { tempDir, waitFor } from '../helpers/tmp.ts'
+import { FakeBroker } from './fake-broker.ts'
 
 // Link-level faults (late answers, broken frames, lost connections) against pymodbus on a paced bus / TCP.
 const { dir, cleanup } = tempDir('fieldgate-mblink-')
@@ -194,5 +195,29 @@ describe('integrators’ options: request_delay and a backup host', { timeout: 6
     assert.equal(await source(), 2, 'a primary that goes away mid-run costs no reading')
     await backup.down()
     assert.equal(await source(), 'error: connection refused', 'both down: the cause is told')
+  })
+})
+
+describe('the line in the status', { timeout: 60_000 }, () => {
+  test('the host status shows each line’s endpoint, counters and why it last reconnected', async () => {
+    const peer = await startPymodbus({ mode: 'tcp', units: registers })
+    closers.push(() => peer.stop())
+    const dev = deviceSchema.parse({ id: 'io', driver: 'modbus-tcp', host: '127.0.0.1', port: peer.port, poll_interval: 40, timeout: 300, jitter: 0, max_gap: 0, points: fourAndFour }) as ModbusDeviceConfig
+    const host = createDriverHost({ devices: [dev], gatewayId: 'gw', broker: new FakeBroker(), logger: silentLogger })
+    closers.push(() => host.stop())
+    await peer.fault({ action: 'tid_offset', n: 7, fc: 3, address: 100, count: 4, after: 2, times: 1 })
+    await host.start()
+    const line = async (): Promise<Record<string, unknown>> => {
+      const lines = host.status().details.lines as Record<string, Record<string, unknown>>
+      return Object.values(lines)[0] ?? {}
+    }
+    await waitFor(async () => ((await line()).answers as number) >= 10, 10_000, 20, '10 answers')
+    const l = await line()
+    assert.equal(l.endpoint, `127.0.0.1:${peer.port}`)
+    assert.equal(l.framingErrors, 1)
+    assert.equal(l.opens, 2)
+    assert.match(String(l.lastLinkError), /transaction id \d+ where \d+ was due; reconnecting/)
+    assert.equal(l.discardedFrames, 0)
+    await host.stop()
   })
 })

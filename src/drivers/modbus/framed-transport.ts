@@ -72,6 +72,10 @@ export class FramedTransport implements ModbusTransport {
     return this.down === null && this.link.isOpen
   }
 
+  get closedBecause(): Error | null {
+    return this.down
+  }
+
   get endpoint(): string | undefined {
     return this.o.endpoint
   }

@@ -36,7 +36,9 @@ export class ModbusLine {
   private lastCounters: LinkCounters | null = null
   private lastEndpoint: string | null = null
   opens = 0
+  /** The last reason the link failed or was reopened, kept after it recovers, and when that was. */
   lastLinkError: string | null = null
+  lastLinkErrorAt: number | null = null
   /** Pause between the end of one transaction and the start of the next (slow slaves, RS-485 converters). */
   requestDelay = 0
   /** On a backup host: how often to try the primary again. */
@@ -146,7 +148,7 @@ export class ModbusLine {
   private async link(): Promise<ModbusTransport> {
     if (this.transport?.isOpen && this.transport.onBackup && this.clock.now() >= this.failbackAt) await this.failback()
     if (this.transport?.isOpen) return this.transport
-    if (this.transport) await this.drop(new Error('link closed'))
+    if (this.transport) await this.drop(this.transport.closedBecause ?? new Error('link closed'))
     const now = this.clock.now()
     if (now < this.reopenAt) {
       throw new FieldgateError('DRIVER_PORT_UNAVAILABLE', `modbus line ${this.name} unavailable (${this.lastLinkError ?? 'closed'}); retrying in ${this.reopenAt - now} ms`)
@@ -154,7 +156,6 @@ export class ModbusLine {
     try {
       this.transport = await this.factory()
       this.opens++
-      this.lastLinkError = null
       this.lastEndpoint = this.transport.endpoint ?? null
       if (this.transport.onBackup) {
         this.failbackAt = this.clock.now() + this.failbackInterval
@@ -163,6 +164,7 @@ export class ModbusLine {
       return this.transport
     } catch (err) {
       this.lastLinkError = errorMessage(err)
+      this.lastLinkErrorAt = this.clock.now()
       this.reopenAt = this.clock.now() + this.backoff.next()
       this.logger.warn({ line: this.name, err: this.lastLinkError }, 'modbus line cannot open')
       throw new FieldgateError('DRIVER_PORT_UNAVAILABLE', `cannot open modbus line ${this.name}: ${this.lastLinkError}; check the port/host and that nothing else holds it`, { cause: err })
@@ -195,6 +197,7 @@ export class ModbusLine {
     this.transport = null
     this.lastCounters = t?.counters?.() ?? this.lastCounters
     this.lastLinkError = errorMessage(err)
+    this.lastLinkErrorAt = this.clock.now()
     this.reopenAt = this.failing ? this.clock.now() + this.backoff.next() : this.clock.now()
     this.failing = true
     if (t) await t.close().catch(() => undefined)
