@@ -1,9 +1,27 @@
-import { pino } from 'pino'
+import { pino, type Logger as Pino } from 'pino'
 import type { Logger } from './core/logger.ts'
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
 
+/**
+ * pino appends each child's bindings to its parent's, so a module that binds `module` (or `uplink`)
+ * under a caller that already bound it wrote the key twice per line: `"module":"store","module":"store"`,
+ * which log shippers read inconsistently. Children here are made from the root with the merged
+ * bindings instead, so each key appears once and the innermost value wins.
+ */
+type MakeChild = (bindings: Record<string, unknown>, options: { level: string }) => Pino
+
+function withMergedChildren(inst: Pino, fromRoot: MakeChild, bound: Record<string, unknown>): Pino {
+  const child = (bindings: Record<string, unknown>): Pino => {
+    const merged = { ...bound, ...bindings }
+    return withMergedChildren(fromRoot(merged, { level: inst.level }), fromRoot, merged)
+  }
+  return Object.assign(inst, { child })
+}
+
 /** JSON lines to stdout (pino). Synchronous writes so a crash never loses the last lines. */
 export function createLogger(level: LogLevel, bindings: Record<string, unknown> = {}): Logger & { level: string } {
-  return pino({ level, base: { pid: process.pid, ...bindings }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ sync: true }))
+  const root = pino({ level, base: { pid: process.pid, ...bindings }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ sync: true }))
+  const fromRoot: MakeChild = root.child.bind(root)
+  return withMergedChildren(root, fromRoot, {})
 }

@@ -142,7 +142,9 @@ export function createDriverHost(opts: DriverHostOptions): DriverHost {
     const e: Entry = { cfg, driver, rules: rulesOf(cfg), unsubscribe }
     entries.set(cfg.id, e)
     driver.onState((state, reason) => {
-      log.info({ device: cfg.id, state, reason }, 'device state')
+      // A device that stops answering or loses its port is a problem a technician must see (warn).
+      if (state === 'error' || state === 'disconnected') log.warn({ device: cfg.id, state, reason }, 'device state')
+      else log.info({ device: cfg.id, state, reason }, 'device state')
       fire({ type: 'state', device: cfg.id, state, ...(reason ? { reason } : {}) })
     })
     await driver.start((r) => onReading(e, r), signal)

@@ -8,6 +8,8 @@ export interface MetricsInput {
   system: () => SystemInfo
   uptimeSeconds: () => number
   info: { version: string; gatewayId: string }
+  /** Event-loop delay over the last minute; null figures until measured. */
+  loop?: () => { max_ms: number | null; p99_ms: number | null; mean_ms: number | null }
 }
 
 export interface Metrics {
@@ -41,6 +43,24 @@ export async function createMetrics(input: MetricsInput): Promise<Metrics> {
   const registry = new prom.Registry()
   registry.setDefaultLabels({ gateway: input.info.gatewayId })
   prom.collectDefaultMetrics({ register: registry, prefix: 'fieldgate_' })
+  // prom-client's event-loop histogram starts when the first scrape creates it, so that scrape shows
+  // its empty state (min 9223372036 s, mean NaN). The status server's own monitor runs from start.
+  for (const name of ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99']) registry.removeSingleMetric(`fieldgate_nodejs_eventloop_lag_${name}_seconds`)
+  const loopGauge = (name: string, help: string, pick: (f: { max_ms: number | null; p99_ms: number | null; mean_ms: number | null }) => number | null): void => {
+    new prom.Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset()
+        const v = input.loop ? pick(input.loop()) : null
+        if (v !== null) this.set(v / 1000)
+      },
+    })
+  }
+  loopGauge('fieldgate_eventloop_delay_max_seconds', 'Longest event-loop delay within the last 30-60 s (absent until measured).', (f) => f.max_ms)
+  loopGauge('fieldgate_eventloop_delay_p99_seconds', '99th percentile event-loop delay in the current window (absent until measured).', (f) => f.p99_ms)
+  loopGauge('fieldgate_eventloop_delay_mean_seconds', 'Mean event-loop delay in the current window (absent until measured).', (f) => f.mean_ms)
 
   new prom.Gauge({
     name: 'fieldgate_info',

@@ -3,13 +3,16 @@ import type { AddressInfo } from 'node:net'
 import type { Logger, Status } from '../core/index.ts'
 import { errorMessage } from '../core/index.ts'
 import { createAuthoriser, type Authoriser } from './auth.ts'
+import { driversSummary, mergeDevices } from './devices.ts'
 import { EventHub } from './events.ts'
+import { gatewayHealth, LoopMonitor } from './health.ts'
+import { PointHistory, UplinkHistory, UPLINK_BUCKET_MS } from './history.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import { PAGE_HTML } from './page.ts'
 import { scrub, scrubString } from './scrub.ts'
-import { overallHealth, StatusState } from './state.ts'
+import { StatusState } from './state.ts'
 import { systemSampler } from './system.ts'
-import type { ReloadRecord, ReloadResult, StatusEvent, StatusEventSource, StatusServerConfig, SystemInfo } from './types.ts'
+import type { DemoCloudControl, ReloadRecord, ReloadResult, StatusEvent, StatusEventSource, StatusServerConfig, SystemInfo } from './types.ts'
 
 export interface StatusServerOptions {
   /** The `[status]` config section (src/config's StatusConfig has this shape). */
@@ -24,6 +27,8 @@ export interface StatusServerOptions {
   system?: () => SystemInfo
   /** Where the disk figures are measured when `system` is not given. */
   dataDir?: string
+  /** Only in the built-in demo: cut and restore its stand-in cloud broker from the page. */
+  demo?: DemoCloudControl
 }
 
 export interface StatusServer {
@@ -57,6 +62,24 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
   }
   const hub = new EventHub({ maxClients: config.max_event_clients, maxBuffer: config.event_buffer, heartbeatMs: config.heartbeat, logger: log })
   let lastReload: ReloadRecord | null = null
+  let lastGoodReload: ReloadRecord | null = null
+  /** Failed reloads since the last good one: the page shows them in its header until a reload succeeds. */
+  let failedSinceGood: ReloadRecord[] = []
+  let reloadsFailed = 0
+  let reloadsApplied = 0
+  const loop = new LoopMonitor()
+  const history = new PointHistory()
+  const uplinkHistory = new UplinkHistory()
+  let uplinkTimer: NodeJS.Timeout | null = null
+  const sampleUplinks = (): void => {
+    const figures: Record<string, { backlog: number | null; sent: number | null }> = {}
+    for (const [name, s] of Object.entries(safeSources())) {
+      if (!name.startsWith('uplink:')) continue
+      const d = s.details as { backlog?: unknown; published?: unknown }
+      figures[name.slice('uplink:'.length)] = { backlog: typeof d.backlog === 'number' ? d.backlog : null, sent: typeof d.published === 'number' ? d.published : null }
+    }
+    uplinkHistory.sample(Date.now(), figures)
+  }
   let metrics: Promise<Metrics> | null = null
   let unsubscribe: (() => void) | null = null
   let reloading = false
@@ -70,8 +93,9 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
   }
 
   const snapshot = (): Record<string, unknown> => {
-    const sources = safeSources()
-    const overall = overallHealth(sources)
+    const all = safeSources()
+    const overall = gatewayHealth(all, loop)
+    const sources = all.drivers ? { ...all, drivers: driversSummary(all.drivers) } : all
     return scrub({
       version: info.version,
       gateway_id: info.gatewayId,
@@ -81,22 +105,42 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
       health: overall.health,
       problems: overall.reasons,
       sources,
-      devices: Object.fromEntries(state.devices),
+      devices: mergeDevices(all.drivers, state.devices),
       recent: state.recentProblems(),
-      system: system(),
-      reload: { allowed: config.allow_reload && opts.reload !== undefined, last: lastReload },
+      system: { ...system(), event_loop: loop.figures() },
+      reload: {
+        allowed: config.allow_reload && opts.reload !== undefined,
+        last: lastReload,
+        last_good: lastGoodReload,
+        failed_since_last_good: failedSinceGood.length,
+        first_failed_since_last_good: failedSinceGood[0] ?? null,
+        applied_total: reloadsApplied,
+        failed_total: reloadsFailed,
+      },
+      history: { points: history.size, bytes: history.bytes },
       events: { clients: hub.size, sent: hub.sent, dropped_clients: hub.dropped },
+      ...(opts.demo ? { demo: { cloud: opts.demo.state() } } : {}),
     }) as Record<string, unknown>
   }
 
   const onEvent = (e: StatusEvent): void => {
     const clean: StatusEvent = e.type === 'state' && e.reason !== undefined ? { ...e, reason: scrubString(e.reason) } : e
     state.apply(clean)
+    if (clean.type === 'reading') history.add(clean.reading.device, clean.reading.point, clean.reading.ts, clean.reading.value)
     hub.publish(clean)
   }
 
   const reportReload = (result: ReloadResult, via = 'signal'): void => {
     lastReload = { at: Date.now(), via, ok: result.ok, ...(result.reason === undefined ? {} : { reason: scrubString(result.reason) }) }
+    if (result.ok) {
+      reloadsApplied++
+      lastGoodReload = lastReload
+      failedSinceGood = []
+    } else {
+      reloadsFailed++
+      // Bounded: the first failure (since when) and the latest (why now) are what the page shows.
+      failedSinceGood = failedSinceGood.length < 2 ? [...failedSinceGood, lastReload] : [failedSinceGood[0] as ReloadRecord, lastReload]
+    }
     if (!result.ok) state.note({ ts: lastReload.at, source: 'config', state: 'reload refused', ...(lastReload.reason === undefined ? {} : { reason: lastReload.reason }) })
     hub.publish({ type: 'state', source: 'config', state: result.ok ? 'reloaded' : 'reload refused', ...(lastReload.reason === undefined ? {} : { reason: lastReload.reason }), ts: lastReload.at })
   }
@@ -116,9 +160,20 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
     const path = url.pathname.replace(/\/+$/, '') || '/'
     const method = req.method ?? 'GET'
     if (path === '/healthz' && (method === 'GET' || method === 'HEAD')) {
-      const overall = overallHealth(safeSources())
+      const overall = gatewayHealth(safeSources(), loop)
       const code = overall.health === 'down' ? 503 : 200
       return json(res, code, { status: overall.health, problems: overall.reasons })
+    }
+    if (path === '/demo/cloud') {
+      if (method !== 'POST') return send(res, 405, 'use POST\n', 'text/plain; charset=utf-8', { allow: 'POST' })
+      if (!opts.demo) return json(res, 404, { error: 'no demo cloud: this control exists only in the built-in demo (fieldgate run without --config)' })
+      if (!auth.check(req, url)) return deny(res)
+      if (req.headers['x-fieldgate-demo'] !== '1') return json(res, 400, { ok: false, reason: 'send the header x-fieldgate-demo: 1' })
+      const want = url.searchParams.get('state')
+      if (want !== 'up' && want !== 'down') return json(res, 400, { ok: false, reason: 'give ?state=up or ?state=down' })
+      await opts.demo.set(want === 'up')
+      log.warn({ cloud: want }, want === 'up' ? 'demo: stand-in cloud restored' : 'demo: stand-in cloud cut (the backlog grows until it is restored)')
+      return json(res, 200, { ok: true, cloud: opts.demo.state() })
     }
     if (path === '/reload') {
       if (method !== 'POST') return send(res, 405, 'use POST\n', 'text/plain; charset=utf-8', { allow: 'POST' })
@@ -150,6 +205,17 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
         return send(res, 200, PAGE_HTML, 'text/html; charset=utf-8', { 'content-security-policy': PAGE_CSP })
       case '/status':
         return json(res, 200, snapshot())
+      case '/history': {
+        const now = Date.now()
+        const device = url.searchParams.get('device')
+        const point = url.searchParams.get('point')
+        if (device !== null && point !== null) {
+          const series = history.series(device, point, now)
+          if (!series) return json(res, 404, { error: `no numeric history for ${device}/${point}` })
+          return json(res, 200, { now, device, point, series })
+        }
+        return json(res, 200, { now, ...history.sparklines(now), uplinks: uplinkHistory.series(now), uplink_step: UPLINK_BUCKET_MS })
+      }
       case '/metrics': {
         metrics ??= createMetrics({
           sources: safeSources,
@@ -157,6 +223,7 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
           system,
           uptimeSeconds: () => (Date.now() - info.startedAt) / 1000,
           info,
+          loop: () => loop.figures(),
         })
         const m = await metrics
         return send(res, 200, await m.render(), m.contentType)
@@ -165,7 +232,7 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
         if (!hub.add(res)) return json(res, 503, { error: `too many /events clients (status.max_event_clients = ${config.max_event_clients})` })
         return
       default:
-        return json(res, 404, { error: `no such endpoint ${path}; try /, /status, /healthz, /metrics, /events` })
+        return json(res, 404, { error: `no such endpoint ${path}; try /, /status, /history, /healthz, /metrics, /events` })
     }
   }
 
@@ -189,6 +256,12 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
         server.listen({ host: config.host, port: config.port }, () => {
           server.off('error', onError)
           if (opts.events && !unsubscribe) unsubscribe = opts.events.on(onEvent)
+          loop.start()
+          if (!uplinkTimer) {
+            sampleUplinks()
+            uplinkTimer = setInterval(sampleUplinks, UPLINK_BUCKET_MS)
+            uplinkTimer.unref()
+          }
           const addr = server.address() as AddressInfo
           log.info({ host: addr.address, port: addr.port, auth: auth.scheme }, 'status page listening')
           resolve({ host: addr.address, port: addr.port })
@@ -198,6 +271,9 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
     close() {
       unsubscribe?.()
       unsubscribe = null
+      if (uplinkTimer) clearInterval(uplinkTimer)
+      uplinkTimer = null
+      loop.stop()
       hub.close()
       return new Promise((resolve) => {
         if (!server.listening) return resolve()

@@ -33,6 +33,12 @@ export interface ReloadRecord extends ReloadResult {
   via: string
 }
 
+/** The built-in demo's stand-in cloud broker, which the page may cut and restore. */
+export interface DemoCloudControl {
+  state(): { up: boolean; url: string }
+  set(up: boolean): Promise<void>
+}
+
 /** The `[status]` section as the server needs it; src/config's StatusConfig satisfies it (status imports only core). */
 export interface StatusServerConfig {
   host: string
