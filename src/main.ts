@@ -3,6 +3,7 @@ import { errorMessage, FieldgateError } from './core/errors.ts'
 import type { Logger } from './core/logger.ts'
 import { DEMO_CONFIG } from './demo-config.ts'
 import { buildGateway, type Gateway } from './gateway/build.ts'
+import { startDemoCloud, type DemoCloud } from './gateway/demo-cloud.ts'
 import { systemdNotifier } from './gateway/systemd.ts'
 import { createLogger } from './logging.ts'
 
@@ -31,9 +32,20 @@ export async function run(configFile: string | null): Promise<number> {
   const loaded = load(configFile)
   const log = createLogger(loaded.config.log.level, { gateway: loaded.config.gateway.id })
   log.info({ config: loaded.file ?? '(built-in demo config)', overrides: loaded.overrides.map((o) => o.variable) }, 'fieldgate starting')
+  // The built-in demo also runs its stand-in cloud, on the port its uplink's url names.
+  let demo: DemoCloud | null = null
+  if (configFile === null) {
+    const url = loaded.config.uplinks[0]?.url
+    try {
+      if (url) demo = await startDemoCloud(log, Number(new URL(url).port))
+    } catch (err) {
+      log.warn({ err: errorMessage(err), url }, 'demo: cannot start the stand-in cloud broker; the demo uplink stays offline')
+    }
+  }
   let gateway: Gateway
   try {
     gateway = await buildGateway(loaded.config, log, {
+      ...(demo ? { demo } : {}),
       reload: async () => {
         try {
           return await gateway.reload(load(configFile).config)
@@ -43,6 +55,7 @@ export async function run(configFile: string | null): Promise<number> {
       },
     })
   } catch (err) {
+    await demo?.stop()
     throw startFailure(err, log)
   }
   try {
@@ -50,6 +63,7 @@ export async function run(configFile: string | null): Promise<number> {
   } catch (err) {
     // Close what started (listeners, status page, devices, uplinks, the database) before saying why.
     await withDeadline(gateway.stop(), STOP_DEADLINE_MS)
+    await demo?.stop()
     throw startFailure(err, log)
   }
   log.info(gateway.summary(), 'fieldgate running')
@@ -83,6 +97,7 @@ export async function run(configFile: string | null): Promise<number> {
   }, STOP_DEADLINE_MS)
   deadline.unref()
   await gateway.stop()
+  await demo?.stop()
   clearTimeout(deadline)
   log.info('fieldgate stopped')
   return 0

@@ -9,6 +9,8 @@ export type LinkState = 'connecting' | 'online' | 'backoff' | 'offline'
 export class Supervisor {
   state: LinkState = 'offline'
   since: number
+  /** When the link last went down (or the supervisor started, if it never came up); null while online. Retries do not move it. */
+  offlineSince: number | null
   lastError: string | null = null
   /** Successful connects after the first one. */
   reconnects = 0
@@ -27,6 +29,7 @@ export class Supervisor {
   ) {
     if (servers.length === 0) throw new TypeError('supervisor: at least one server')
     this.since = clock.now()
+    this.offlineSince = this.since
   }
 
   get server(): string {
@@ -68,6 +71,8 @@ export class Supervisor {
 
   private set(s: LinkState): void {
     if (s === this.state) return
+    if (s === 'online') this.offlineSince = null
+    else if (this.state === 'online') this.offlineSince = this.clock.now()
     this.state = s
     this.since = this.clock.now()
   }

@@ -263,6 +263,7 @@ export class MqttUplink implements Uplink {
       name: this.name,
       state: this.sup.state,
       since: new Date(this.sup.since).toISOString(),
+      offlineSince: this.sup.offlineSince === null ? null : new Date(this.sup.offlineSince).toISOString(),
       server: this.sup.server,
       clientId: this.topics.clientId,
       lastError: this.sup.lastError,

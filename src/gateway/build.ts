@@ -4,7 +4,7 @@ import type { Config } from '../config/index.ts'
 import type { Logger, Status } from '../core/index.ts'
 import { errorMessage, FieldgateError, isFieldgateError } from '../core/index.ts'
 import { createDriverHost, type DriverHost } from '../drivers/index.ts'
-import { createStatusServer, type StatusEvent, type StatusServer } from '../status/index.ts'
+import { createStatusServer, type DemoCloudControl, type StatusEvent, type StatusServer } from '../status/index.ts'
 import { openStore, type GatewayStore } from '../store-forward/index.ts'
 import { VERSION } from '../version.ts'
 import { planReload, type ReloadPlan } from './reload-plan.ts'
@@ -24,7 +24,7 @@ export interface Gateway {
   summary(): Record<string, unknown>
 }
 
-export async function buildGateway(initial: Config, log: Logger, opts: { reload?: () => Promise<ReloadResult> } = {}): Promise<Gateway> {
+export async function buildGateway(initial: Config, log: Logger, opts: { reload?: () => Promise<ReloadResult>; demo?: DemoCloudControl } = {}): Promise<Gateway> {
   let config = initial
   const gatewayId = config.gateway.id
   const startedAt = Date.now()
@@ -104,6 +104,7 @@ export async function buildGateway(initial: Config, log: Logger, opts: { reload?
       logger: log.child({ module: 'status' }),
       dataDir: config.storage.data_dir,
       ...(opts.reload ? { reload: opts.reload } : {}),
+      ...(opts.demo ? { demo: opts.demo } : {}),
     })
   }
 

@@ -27,7 +27,11 @@ export interface GatewayHealth {
  * One verdict for /healthz and the page: `down` (503) only when a critical module is down, no
  * listener is open or the event loop is wedged; any other source not ok makes it `degraded` (200).
  */
-export function gatewayHealth(sources: Record<string, Status>, loop: { maxDelayMs: number } | null = null): GatewayHealth {
+export function gatewayHealth(
+  sources: Record<string, Status>,
+  loop: { maxDelayMs: number } | null = null,
+  devices: Record<string, { health: Health; state: string; reason?: string }> | null = null,
+): GatewayHealth {
   let health: Health = 'ok'
   const reasons: HealthReason[] = []
   const add = (source: string, h: Health, reason: string | undefined): void => {
@@ -41,9 +45,11 @@ export function gatewayHealth(sources: Record<string, Status>, loop: { maxDelayM
       add(source, 'down', 'no MQTT listener is open: no client can connect')
       continue
     }
-    if (s.health === 'ok') continue
+    // Given the merged device view, each device speaks for itself (a stale point counts too).
+    if (s.health === 'ok' || (devices && source === 'drivers')) continue
     add(source, s.health === 'down' && !CRITICAL.has(source) ? 'degraded' : s.health, s.reason)
   }
+  for (const [id, d] of Object.entries(devices ?? {})) if (d.health !== 'ok') add(`device:${id}`, 'degraded', d.reason ?? d.state)
   if (loop && loop.maxDelayMs >= WEDGED_MS) add('process', 'down', `event loop blocked for ${(loop.maxDelayMs / 1000).toFixed(1)} s within the last minute`)
   return { health, reasons }
 }

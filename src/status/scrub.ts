@@ -8,6 +8,7 @@ const SECRET_WORD = /pass(word|phrase|wd)|secret|token|credential|authorization|
 const CAMEL_KEY = /[a-z]Key$/
 const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/[^\s/:@]*):[^\s/@]*@/gi
 export const MASK = '***'
+const COUNT_KEY = /(users|tokens|keys|count|total)$/i
 
 export function isSecretKey(key: string): boolean {
   return SECRET_WORD.test(key) || CAMEL_KEY.test(key)
@@ -40,7 +41,9 @@ function scrubObject(value: object, depth: number, seen: WeakSet<object>): unkno
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(value)) {
     if (isSecretKey(k)) {
-      if (v !== undefined && v !== null && v !== '') out[k] = MASK
+      // A count of secrets (passwordUsers: 3, deviceTokens: 12) is not a secret; a technician needs it.
+      if (typeof v === 'number' && Number.isInteger(v) && COUNT_KEY.test(k)) out[k] = v
+      else if (v !== undefined && v !== null && v !== '') out[k] = MASK
       continue
     }
     out[k] = scrub(v, depth + 1, seen)

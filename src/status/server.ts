@@ -71,14 +71,37 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
   const history = new PointHistory()
   const uplinkHistory = new UplinkHistory()
   let uplinkTimer: NodeJS.Timeout | null = null
-  const sampleUplinks = (): void => {
+  let lastSampleBucket = -1
+  const lastHealth = new Map<string, { health: string; reason?: string }>()
+  /**
+   * Every 2 s: a module whose health changes is listed under recent problems (with its reason, and
+   * when it is ok again), and once per bucket the uplinks' backlog and sent count are sampled.
+   */
+  const tick = (): void => {
+    const all = safeSources()
+    const now = Date.now()
+    for (const [name, s] of Object.entries(all)) {
+      const prev = lastHealth.get(name)
+      if (prev && prev.health !== s.health) {
+        const what = name === 'drivers' ? null : name
+        if (what) state.note({ ts: now, source: what, state: s.health === 'ok' ? 'ok again' : s.health, ...(s.reason === undefined ? {} : { reason: s.reason }) })
+      }
+      lastHealth.set(name, { health: s.health })
+    }
+    const bucket = Math.floor(now / UPLINK_BUCKET_MS)
+    if (bucket !== lastSampleBucket) {
+      lastSampleBucket = bucket
+      sampleUplinks(all, now)
+    }
+  }
+  const sampleUplinks = (all: Record<string, Status>, now: number): void => {
     const figures: Record<string, { backlog: number | null; sent: number | null }> = {}
-    for (const [name, s] of Object.entries(safeSources())) {
+    for (const [name, s] of Object.entries(all)) {
       if (!name.startsWith('uplink:')) continue
       const d = s.details as { backlog?: unknown; published?: unknown }
       figures[name.slice('uplink:'.length)] = { backlog: typeof d.backlog === 'number' ? d.backlog : null, sent: typeof d.published === 'number' ? d.published : null }
     }
-    uplinkHistory.sample(Date.now(), figures)
+    uplinkHistory.sample(now, figures)
   }
   let metrics: Promise<Metrics> | null = null
   let unsubscribe: (() => void) | null = null
@@ -94,7 +117,8 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
 
   const snapshot = (): Record<string, unknown> => {
     const all = safeSources()
-    const overall = gatewayHealth(all, loop)
+    const devices = mergeDevices(all.drivers, state.devices)
+    const overall = gatewayHealth(all, loop, devices)
     const sources = all.drivers ? { ...all, drivers: driversSummary(all.drivers) } : all
     return scrub({
       version: info.version,
@@ -105,7 +129,7 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
       health: overall.health,
       problems: overall.reasons,
       sources,
-      devices: mergeDevices(all.drivers, state.devices),
+      devices,
       recent: state.recentProblems(),
       system: { ...system(), event_loop: loop.figures() },
       reload: {
@@ -160,7 +184,8 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
     const path = url.pathname.replace(/\/+$/, '') || '/'
     const method = req.method ?? 'GET'
     if (path === '/healthz' && (method === 'GET' || method === 'HEAD')) {
-      const overall = gatewayHealth(safeSources(), loop)
+      const all = safeSources()
+      const overall = gatewayHealth(all, loop, mergeDevices(all.drivers, state.devices))
       const code = overall.health === 'down' ? 503 : 200
       return json(res, code, { status: overall.health, problems: overall.reasons })
     }
@@ -214,6 +239,7 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
           if (!series) return json(res, 404, { error: `no numeric history for ${device}/${point}` })
           return json(res, 200, { now, device, point, series })
         }
+        if (url.searchParams.get('only') === 'uplinks') return json(res, 200, { now, uplinks: uplinkHistory.series(now), uplink_step: UPLINK_BUCKET_MS })
         return json(res, 200, { now, ...history.sparklines(now), uplinks: uplinkHistory.series(now), uplink_step: UPLINK_BUCKET_MS })
       }
       case '/metrics': {
@@ -258,8 +284,8 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
           if (opts.events && !unsubscribe) unsubscribe = opts.events.on(onEvent)
           loop.start()
           if (!uplinkTimer) {
-            sampleUplinks()
-            uplinkTimer = setInterval(sampleUplinks, UPLINK_BUCKET_MS)
+            tick()
+            uplinkTimer = setInterval(tick, 2000)
             uplinkTimer.unref()
           }
           const addr = server.address() as AddressInfo

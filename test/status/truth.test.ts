@@ -52,7 +52,8 @@ test('/healthz: an unplugged only sensor or a cloud that is down is 200 degraded
     assert.equal(res.status, 200)
     let body = (await res.json()) as { status: string; problems: Array<{ source: string; reason: string }> }
     assert.equal(body.status, 'degraded')
-    assert.deepEqual(body.problems.map((p) => p.source).sort(), ['drivers', 'uplink:cloud'])
+    assert.deepEqual(body.problems.map((p) => p.source).sort(), ['device:meter', 'uplink:cloud'], 'each device speaks for itself')
+    assert.equal(body.problems.find((p) => p.source === 'device:meter')?.reason, 'disconnected')
     const st = (await (await fetch(url('/status'))).json()) as Snapshot
     assert.equal(st.health, 'degraded', '/status and /healthz give one verdict')
 
