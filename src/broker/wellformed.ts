@@ -199,6 +199,7 @@ function connect(r: Reader): WireProblem | null {
   if (level !== 3 && level !== 4 && level !== 5 && level !== 0x83 && level !== 0x84) return null
   r.pos = 2 + nameLen + 1
   const flags = r.byte('connect flags')
+  if ((flags & 0x04) !== 0 && (flags & 0x18) === 0x18) throw new Bad(0x81, 'will QoS 3') // [MQTT-3.1.2-14]
   r.u16('keep alive')
   const v5 = level === 5
   if (v5) properties(r, 'connect', 'CONNECT')

@@ -119,3 +119,9 @@ test('generated client sessions (take-overs, wills, QoS 2 flows, v5 properties, 
   const st = tb.broker.status().details as { messages: { dropped: number } }
   assert.equal(st.messages.dropped, 0, 'nothing malformed got far enough to be dropped')
 })
+
+test('found by bench/fuzz.ts (seed 20261202, case 54716): a 3.1.1 CONNECT with will QoS 3 is refused as malformed by the wire check', () => {
+  // flags 0x7e: will, will QoS 3, will retain, password, clean session [MQTT-3.1.2-14]
+  const b = Buffer.from([16, 40, 0, 4, 77, 81, 84, 84, 4, 126, 0, 0, 0, 2, 32, 32, 0, 6, 36, 83, 89, 83, 47, 120, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6, 32, 32, 32, 32, 32, 32])
+  assert.deepEqual(decodeAndReencode(b, 4), { packets: 0, refused: 0x81 })
+})
