@@ -207,14 +207,18 @@ export class MqttBroker implements Broker {
       if (this.retained.delete(m.topic) && !sys) this.retainedOp('delete', this.retainedStore.delete(m.topic))
       return
     }
-    const existing = this.retained.get(m.topic)
-    const maxRetained = this.config.limits.max_retained
-    if (existing === null && !sys && maxRetained > 0 && this.retained.size >= maxRetained) {
+    if (this.retainedFull(m.topic)) {
       this.stats.limit('retained', m.origin ?? '', `max_retained (${this.config.limits.max_retained}) reached; ${m.topic} not retained`)
       return
     }
     this.retained.set(m)
     if (!sys) this.retainedOp('put', this.retainedStore.put(m))
+  }
+
+  /** True when a non-empty retained message on `topic` would be a new topic beyond max_retained (0 = no limit). */
+  retainedFull(topic: string): boolean {
+    const max = this.config.limits.max_retained
+    return max > 0 && this.retained.size >= max && !topic.startsWith('$SYS/') && this.retained.get(topic) === null
   }
 
   /** True (and the message is dropped from the retained set) when its Message Expiry Interval has passed. */

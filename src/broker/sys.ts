@@ -26,6 +26,7 @@ export class SysPublisher {
       clients: { connected: number; sessions: number; total: number }
       subscriptions: number
       retained: number
+      limitHits: { retained?: number }
       messages: { in: number; out: number; dropped: number }
       bytes: { in: number; out: number }
       uptimeSeconds: number
@@ -44,6 +45,7 @@ export class SysPublisher {
       ['bytes/sent', d.bytes.out],
       ['subscriptions/count', d.subscriptions],
       ['retained messages/count', d.retained],
+      ['retained messages/refused', d.limitHits.retained ?? 0],
     ]
     const now = this.b.clock.now()
     for (const [topic, value] of values) {

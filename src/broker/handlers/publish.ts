@@ -52,6 +52,12 @@ export function handlePublish(c: Connection, p: IPublishPacket): void {
     return refuse(c, qos, id, 0x87, 'not authorized')
   }
   const payload = typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload
+  if (p.retain && qos > 0 && c.v5 && payload.length > 0 && b.retainedFull(topic)) {
+    // v5 can say no: 0x97 Quota exceeded, and the message is not routed either (the publisher was told
+    // it was not accepted). 3.1.1 and QoS 0 cannot be told: routed, not retained (storeRetained counts it).
+    b.stats.limit('retained', c.clientId, `max_retained (${limits.max_retained}) reached; ${topic} refused`)
+    return refuse(c, qos, id, 0x97, 'retained message store full')
+  }
   const admit = b.hooks.admitPublish?.(c.identity, payload.length + topic.length)
   if (admit !== undefined && admit !== 0) {
     if (admit < 0) {
