@@ -299,8 +299,14 @@ export function checkPacket(cmd: string, qos: number, v5: boolean, buf: Buffer, 
       case 'auth':
         if (v5) reasonAndProps(r, 'auth', 'AUTH')
         return null
+      case 'connack':
+      case 'suback':
+      case 'unsuback':
+      case 'pingresp':
+        // refused before mqtt-packet reads them (it read a SUBACK's packet id from the next packet)
+        throw new Bad(0x82, `a client may not send ${cmd.toUpperCase()}`)
       default:
-        return null // server-to-client types: the handler switch refuses them
+        return null // AUTH in 3.1.1 and reserved types: mqtt-packet refuses them
     }
   } catch (err) {
     if (err instanceof Bad) return { reasonCode: err.reasonCode, reason: err.message }

@@ -125,3 +125,7 @@ test('found by bench/fuzz.ts (seed 20261202, case 54716): a 3.1.1 CONNECT with w
   const b = Buffer.from([16, 40, 0, 4, 77, 81, 84, 84, 4, 126, 0, 0, 0, 2, 32, 32, 0, 6, 36, 83, 89, 83, 47, 120, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6, 32, 32, 32, 32, 32, 32])
   assert.deepEqual(decodeAndReencode(b, 4), { packets: 0, refused: 0x81 })
 })
+
+test('found by bench/fuzz.ts (seed 20261202, case 100824): a SUBACK from a 3.1.1 client is refused before mqtt-packet reads its packet id from the next bytes', () => {
+  assert.deepEqual(decodeAndReencode(Buffer.from([0x90, 1, 0, 0]), 4), { packets: 0, refused: 0x82 })
+})
