@@ -14,7 +14,8 @@ export class Ring {
     readonly bucketMs: number,
     readonly buckets: number,
   ) {
-    this.key = new Float64Array(buckets).fill(-1)
+    // NaN never equals a bucket number, so an unused slot is never taken for bucket -1.
+    this.key = new Float64Array(buckets).fill(NaN)
     this.min = new Float64Array(buckets)
     this.max = new Float64Array(buckets)
     this.last = new Float64Array(buckets)

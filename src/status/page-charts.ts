@@ -23,6 +23,8 @@ function pathOf(xs, ys, lo, hi, w, h) {
 }
 /** Sparkline of the last value per bucket (row: one entry per bucket, null where empty). */
 function sparkSvg(row) {
+  // Fresh points: draw from the first value (at least 5 min wide), not a sliver at the end of an empty hour.
+  if (row) { var first = 0; while (first < row.length && (row[first] === null || row[first] === undefined)) first++; row = row.slice(Math.min(first, Math.max(0, row.length - 15))); }
   var e = row ? extent(row) : null;
   if (!e) return '<svg viewBox="0 0 100 30" aria-hidden="true"></svg>';
   var xs = []; for (var i = 0; i < row.length; i++) xs.push(row.length > 1 ? i / (row.length - 1) : 1);
@@ -30,6 +32,15 @@ function sparkSvg(row) {
   // A lone sample draws as a dot, so a just-started point is not an empty box.
   if (d.indexOf("L") < 0) { var m = /M([\d.]+) ([\d.]+)/.exec(d), y = m ? Number(m[2]) + 1 : 15; return '<svg viewBox="0 0 100 30" preserveAspectRatio="none" aria-hidden="true"><path class="line" d="M96 ' + y + 'H100"/></svg>'; }
   return '<svg viewBox="0 0 100 30" preserveAspectRatio="none" aria-hidden="true"><path class="line" transform="translate(0 1)" d="' + d + '"/></svg>';
+}
+/** The chart's time window: the last hour, or from the first value when there is less (at least 5 min). */
+function chartFrom(series, now) {
+  var first = series.length ? series[0][0] : now;
+  return Math.max(now - 3600000, Math.min(now - 300000, first));
+}
+function axisLabels(from, now) {
+  var m = Math.round((now - from) / 60000);
+  return '<div class="cap dim" style="display:flex;justify-content:space-between"><span>' + m + " min ago</span><span>" + Math.round(m / 2) + " min ago</span><span>now</span></div>";
 }
 /**
  * Chart of [start ms, min, max, last] buckets between from and to: a band from min to max (noise is

@@ -46,9 +46,8 @@ function renderDevices() {
 }
 function uplinkChart(name, key, label, unit) {
   var h = S.uplinkHist[name]; if (!h || !h[key]) return "";
-  var now = Date.now(), c = bandChart(h[key], now - 3600000, now, 90, S.uplinkStep);
-  return '<div class="chart" data-chart="' + key + '"><div class="cap"><span>' + esc(label) + ", last hour</span><span>" + (c.hi === null ? "no data yet" : "highest " + (key === "rate" ? c.hi.toFixed(1) : num(Math.round(c.hi))) + " " + unit) + "</span></div>" + c.svg +
-    '<div class="cap"><span>60 min ago</span><span>30 min</span><span>now</span></div></div>';
+  var now = Date.now(), from = chartFrom(h[key], now), c = bandChart(h[key], from, now, 90, S.uplinkStep);
+  return '<div class="chart" data-chart="' + key + '"><div class="cap"><span>' + esc(label) + (now - from >= 3590000 ? ", last hour" : ", since the page server started") + "</span><span>" + (c.hi === null ? "no data yet" : "highest " + (key === "rate" ? c.hi.toFixed(1) : num(Math.round(c.hi))) + " " + unit) + "</span></div>" + c.svg + axisLabels(from, now) + "</div>";
 }
 function renderUplinks() {
   var st = S.status, html = "";
@@ -57,7 +56,7 @@ function renderUplinks() {
     html += '<div class="card wide" data-source="' + esc(n) + '" data-health="' + esc(s.health) + '"><div class="title"><span class="name">Cloud uplink \u201C' + esc(name) + "\u201D</span>" + pill(s.health, d.state || s.health) + "</div>";
     if (s.reason) html += '<div class="reason">' + esc(s.reason) + "</div>";
     html += '<div class="cols"><div><table>' + row("Cloud server", esc(d.server || "\u2013")) +
-      row(online ? "Online for" : "Offline since", since ? (online ? age(since) : clock(since) + " (" + age(since) + ")") : "\u2013") +
+      row(online ? "Online for" : "Offline since", since ? (online ? age(since + (S.lost ? Date.now() - st.now : 0)) + (S.lost ? " (when last seen)" : "") : clock(since) + " (" + age(since) + ")") : "\u2013") +
       row("Waiting to send (backlog)", count(d.backlog, "message") + (typeof d.backlogBytes === "number" ? " \u00B7 " + bytes(d.backlogBytes) : ""), d.backlog > 0 ? "warnv" : "") +
       row("Oldest waiting message", d.oldestAgeMs === null || d.oldestAgeMs === undefined ? "none" : age(Date.now() - d.oldestAgeMs) + " old", d.oldestAgeMs > 60000 ? "warnv" : "") +
       row("Sending now", typeof rate === "number" ? rate.toFixed(1) + " messages/s" : "\u2013") +
@@ -65,11 +64,11 @@ function renderUplinks() {
       row("Last acknowledged by the cloud", asTs(d.lastAckAt) ? age(asTs(d.lastAckAt)) + " ago" : "never") +
       row("Round trip (probe)", typeof d.rttMs === "number" ? d.rttMs + " ms" : "\u2013") +
       row("Reconnects", num(d.reconnects)) +
-      (d.lastError ? row("Last connection error", esc(d.lastError), "badv") : "") +
+      (d.lastError ? row(online ? "Last connection error (before this connection)" : "Last connection error", esc(d.lastError), online ? "" : "badv") : "") +
       (d.dropped || d.rejected || d.expired ? row("Lost (disk budget / refused / expired)", num(d.dropped) + " / " + num(d.rejected) + " / " + num(d.expired), "badv") : "") + "</table></div>";
     html += "<div>" + uplinkChart(name, "backlog", "Backlog", "messages") + uplinkChart(name, "rate", "Sent per second", "msg/s") + "</div></div>";
     if (st.demo && st.demo.cloud) { var up = st.demo.cloud.up;
-      html += '<div class="controls"><span class="dim">Demo: this cloud is a stand-in broker inside the gateway (' + esc(st.demo.cloud.url) + ').</span><button type="button" id="democloud" data-want="' + (up ? "down" : "up") + '">' + (up ? "Cut the demo cloud" : "Restore the demo cloud") + "</button></div>"; }
+      html += '<div class="controls"><span class="dim">Demo: this cloud is a stand-in broker inside the gateway (' + esc(st.demo.cloud.url) + ').</span><button type="button" id="democloud"' + (S.lost ? " disabled" : "") + ' data-want="' + (up ? "down" : "up") + '">' + (up ? "Cut the demo cloud" : "Restore the demo cloud") + "</button></div>"; }
     html += "</div>";
   }
   $("uplinks").innerHTML = html || '<div class="dim">no uplink configured: readings stay on this gateway</div>';
@@ -161,11 +160,11 @@ function drawChart() {
   var d = devicesView()[c.device], p = d && d.points[c.point], unit = (p && p.unit) || "", now = Date.now();
   var html = '<div class="title"><span class="name">' + esc(c.device) + " \u00B7 " + esc(c.point) + (unit ? " (" + esc(unit) + ")" : "") + '</span><button type="button" class="alt" id="closechart">Close</button></div>';
   if (!c.data) html += '<div class="dim">loading\u2026</div>';
-  else { var ser = c.data.series || [], g = bandChart(ser, now - 3600000, now, 260, 20000), lo = Infinity, hi = -Infinity;
+  else { var ser = c.data.series || [], from = chartFrom(ser, now), g = bandChart(ser, from, now, 260, 20000), lo = Infinity, hi = -Infinity;
     for (var i = 0; i < ser.length; i++) { lo = Math.min(lo, ser[i][1]); hi = Math.max(hi, ser[i][2]); }
     html += '<div class="dim">' + (ser.length ? "last hour: lowest " + withUnit(fmtValue(lo, c.point, unit), unit) + ", highest " + withUnit(fmtValue(hi, c.point, unit), unit) + ", latest " + withUnit(fmtValue(ser[ser.length - 1][3], c.point, unit), unit) + " \u00B7 shaded: lowest to highest in each 20 s" : "no numeric values in the last hour") + "</div>";
     html += '<div class="cap dim" style="display:flex;justify-content:space-between"><span>' + (g.hi === null ? "" : withUnit(fmtValue(g.hi, c.point, unit), unit)) + "</span></div>" + g.svg +
-      '<div class="cap dim" style="display:flex;justify-content:space-between"><span>' + (g.lo === null ? "" : withUnit(fmtValue(g.lo, c.point, unit), unit)) + '</span></div><div class="cap dim" style="display:flex;justify-content:space-between"><span>60 min ago</span><span>45</span><span>30</span><span>15</span><span>now</span></div>'; }
+      '<div class="cap dim" style="display:flex;justify-content:space-between"><span>' + (g.lo === null ? "" : withUnit(fmtValue(g.lo, c.point, unit), unit)) + '</span></div>' + axisLabels(from, now); }
   $("chartbox").innerHTML = html;
 }
 document.addEventListener("click", function (ev) {

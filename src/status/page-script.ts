@@ -60,7 +60,8 @@ function contactOk() {
 }
 function contactLost() {
   if (S.lost) return;
-  S.lost = true; document.body.classList.add("lost"); closeChart(); render();
+  // At once, not debounced: no moment with a green badge on a page that has lost contact.
+  S.lost = true; document.body.classList.add("lost"); closeChart(); renderAll();
 }
 function renderContact() {
   var c = $("contact"), since = S.lastContact || S.pageOpened;
@@ -70,7 +71,10 @@ function renderContact() {
   var lb = $("lostage"); if (lb) lb.textContent = age(since);
 }
 function refresh() {
+  var asked = Date.now();
   return getJson("status").then(function (st) {
+    // Problems seen live before this snapshot was asked for are in its own list now.
+    S.recent = S.recent.filter(function (e) { return e.at >= asked; });
     var now = Date.now();
     for (var n in st.sources || {}) { var d = st.sources[n].details || {}; if (n.indexOf("uplink:") === 0 && typeof d.published === "number") {
       var p = S.prevUp[n]; if (p && d.published >= p.v && now > p.at) S.rates[n] = (d.published - p.v) * 1000 / (now - p.at);
@@ -109,7 +113,7 @@ function connect() {
     histAdd(r); contactOk(); render(); });
   S.es.addEventListener("state", function (m) { var e = JSON.parse(m.data), ts = e.ts || Date.now();
     if (e.device !== undefined) { var d = liveDevice(e.device); d.state = e.state; d.reason = e.reason; d.at = Date.now(); }
-    if (/^(down|error|failed|stopped|disconnected|offline|closed|unavailable|degraded)$|refused|error|fail|lost/i.test(e.state)) S.recent.push({ ts: ts, source: e.source, device: e.device, state: e.state, reason: e.reason });
+    if (/^(down|error|failed|stopped|disconnected|offline|closed|unavailable|degraded)$|refused|error|fail|lost/i.test(e.state)) S.recent.push({ ts: ts, at: Date.now(), source: e.source, device: e.device, state: e.state, reason: e.reason });
     if (S.recent.length > 50) S.recent.shift();
     contactOk(); render(); refreshSoon(); });
 }
@@ -141,6 +145,7 @@ function sourceLabel(n) {
   var map = { broker: "MQTT broker", store: "disk store", security: "security", drivers: "devices", process: "gateway process" };
   if (map[n]) return map[n];
   if (n.indexOf("uplink:") === 0) return "uplink " + n.slice(7);
+  if (n.indexOf("device:") === 0) return "device " + n.slice(7);
   return n;
 }
 `

@@ -20,7 +20,7 @@ table{width:100%;border-collapse:collapse;font-size:.88rem;margin-top:.3rem}td{p
 td.k{color:var(--mute)}td.v{text-align:right;font-variant-numeric:tabular-nums;font-weight:600;overflow-wrap:anywhere}td.age{text-align:right;color:var(--mute);white-space:nowrap;font-size:.8rem}
 td.spark{width:92px;padding:0 .2rem}td.spark svg{display:block;width:88px;height:26px}
 tr.pt{cursor:pointer}tr.pt:hover{background:#f6f8fb}
-tr.q-stale td.v,tr.q-stale td.age{color:var(--warn)}tr.q-error td.v{color:var(--bad)}.tag{font-size:.68rem;font-weight:700;text-transform:uppercase;margin-left:.2rem}
+tr.q-stale td.v,tr.q-stale td.age{color:var(--warn)}tr.q-error td.v{color:var(--bad)}.card[data-health=down] tr td.v{color:var(--mute)}.tag{font-size:.68rem;font-weight:700;text-transform:uppercase;margin-left:.2rem}
 .warnv{color:var(--warn)}.badv{color:var(--bad)}
 .chart{margin-top:.4rem}.chart svg{display:block;width:100%;height:90px}.chart .cap{font-size:.78rem;color:var(--mute);display:flex;justify-content:space-between}
 svg .line{fill:none;stroke:#2563eb;stroke-width:1.5;vector-effect:non-scaling-stroke}svg .band{fill:#2563eb22;stroke:none}svg .grid{stroke:#d8dce3;stroke-width:1;vector-effect:non-scaling-stroke}

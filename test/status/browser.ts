@@ -30,7 +30,17 @@ export async function shot(page: Page, name: string): Promise<void> {
 /** The CSS colour of the first element matching `selector`. */
 export function colour(page: Page, selector: string): Promise<string> {
   // A string: the test's TypeScript has no DOM library; this runs in the page.
-  return page.locator(selector).first().evaluate('(el) => getComputedStyle(el).color') as Promise<string>
+  return page.evaluate(`getComputedStyle(document.querySelector(${JSON.stringify(selector)})).color`) as Promise<string>
+}
+
+/** A computed style property of the first element matching `selector`. */
+export function style(page: Page, selector: string, prop: string): Promise<string> {
+  return page.evaluate(`getComputedStyle(document.querySelector(${JSON.stringify(selector)})).${prop}`) as Promise<string>
+}
+
+/** An attribute of every element matching `selector`, in document order. */
+export function attributes(page: Page, selector: string, name: string): Promise<string[]> {
+  return page.evaluate(`[...document.querySelectorAll(${JSON.stringify(selector)})].map((e) => e.getAttribute(${JSON.stringify(name)}))`) as Promise<string[]>
 }
 
 export const AMBER = 'rgb(161, 92, 0)'
