@@ -47,7 +47,11 @@ async function checkStates(page: Page, name: string): Promise<void> {
   assert.equal(await colour(page, '[data-device="boiler"] tr[data-point="temperature"] td.v'), RED)
   // The header does not say OK while devices are in trouble, and names them.
   assert.equal((await page.locator('#overall').innerText()).toLowerCase(), 'degraded')
-  const banner = await page.locator('#problembanner').innerText()
+  // The banner follows the next /status (a state event asks for one at once).
+  const banner = await waitFor(async () => {
+    const t = await page.locator('#problembanner').innerText()
+    return /device tank/.test(t) && /device boiler/.test(t) ? t : null
+  }, 5000, 100, 'the banner names the stopped and the failing device')
   assert.match(banner, /device tank: stopped/)
   assert.match(banner, /device meter: no fresh value for flow/)
   // Written for a technician: labels, not internal keys; no "1 items".
