@@ -41,8 +41,15 @@ function renderDevices() {
   }
   $("devices").innerHTML = html || '<div class="dim">no devices configured</div>';
   var dr = S.status && S.status.sources && S.status.sources.drivers, dd = (dr && dr.details) || {}, lines = dd.lines || {}, lh = "";
-  for (var ln in lines) { var L = lines[ln]; lh += "<li><b>" + esc(ln) + "</b>: " + (L.connected ? "connected" : '<span class="badv">not connected</span>') + (L.lastLinkError ? " \u2013 last error: " + esc(L.lastLinkError) : "") + (L.pending ? ", " + count(L.pending, "request") + " waiting" : "") + "</li>"; }
-  $("devsummary").innerHTML = dr ? count(dd.published, "reading") + " published to the broker" + (dd.publishErrors ? ', <span class="badv">' + count(dd.publishErrors, "publish error") + "</span>" : "") + ", " + count(dd.commands, "command") + " received" + (lh ? '<ul class="dim">' + lh + "</ul>" : "") : "";
+  for (var ln in lines) { var L = lines[ln], bad = L.timeouts || L.framingErrors || L.lateAnswers || L.discardedBytes;
+    lh += '<div class="card" data-line="' + esc(ln) + '" data-health="' + (L.connected ? (bad ? "degraded" : "ok") : "down") + '"><div class="title"><span class="name">Line ' + esc(L.endpoint || ln) + "</span>" + pill(L.connected ? "ok" : "down", L.connected ? (L.onBackup ? "on backup" : "connected") : "not connected") + "</div>" +
+      (L.lastLinkError ? '<div class="reason">last link error: ' + esc(L.lastLinkError) + "</div>" : "") + "<table>" +
+      (typeof L.requests === "number" ? row("Requests / answers", num(L.requests) + " / " + num(L.answers)) + row("Timeouts", num(L.timeouts), L.timeouts ? "warnv" : "") + row("Exceptions from devices", num(L.exceptions)) +
+        row("Late answers (raise timeout)", num(L.lateAnswers), L.lateAnswers ? "warnv" : "") + row("Framing errors / discarded frames", num(L.framingErrors) + " / " + num(L.discardedFrames), L.framingErrors ? "warnv" : "") +
+        row("Noise (discarded bytes)", num(L.discardedBytes), L.discardedBytes ? "warnv" : "") : "") +
+      row("Opened", count(L.opens, "time")) + (L.pending ? row("Requests waiting", num(L.pending)) : "") + "</table></div>"; }
+  $("lines").innerHTML = lh;
+  $("devsummary").innerHTML = dr ? count(dd.published, "reading") + " published to the broker" + (dd.publishErrors ? ', <span class="badv">' + count(dd.publishErrors, "publish error") + "</span>" : "") + ", " + count(dd.commands, "command") + " received" : "";
 }
 function uplinkChart(name, key, label, unit) {
   var h = S.uplinkHist[name]; if (!h || !h[key]) return "";

@@ -17,7 +17,7 @@ export const PAGE_HTML = `<!doctype html>
 <div id="banners"></div>
 <main>
 <div id="auth"><form id="tokenform"><b>This gateway needs its status token.</b> <input id="token" type="password" autocomplete="off" placeholder="token"> <button>Open</button></form></div>
-<section><h2>Is data arriving? Devices</h2><div id="devices" class="grid"></div><div id="devsummary" class="dim" style="margin:.4rem .2rem"></div></section>
+<section><h2>Is data arriving? Devices</h2><div id="devices" class="grid"></div><div id="devsummary" class="dim" style="margin:.4rem .2rem"></div><div id="lines" class="grid"></div></section>
 <section><h2>Is it leaving? Cloud uplink</h2><div id="uplinks" class="grid"></div></section>
 <section><h2>Is the disk OK?</h2><div id="disk" class="grid"></div></section>
 <section><h2>Who is connected?</h2><div id="connected" class="grid"></div></section>

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import type { Page } from 'playwright-core'
 import { validateConfig } from '../../src/config/index.ts'
-import { silentLogger, type LocalBroker, type Message } from '../../src/core/index.ts'
+import { silentLogger, type LocalBroker, type Message, type Status } from '../../src/core/index.ts'
 import { createDriverHost } from '../../src/drivers/index.ts'
 import { createStatusServer, type StatusEvent } from '../../src/status/index.ts'
 import { freePort } from '../helpers/ports.ts'
@@ -26,7 +26,16 @@ function sinkBroker(): LocalBroker & { published: Message[] } {
   }
 }
 
+function withLine(s: Status): Status {
+  const line = { connected: true, pending: 0, opens: 2, lastLinkError: 'connect ECONNREFUSED 127.0.0.1:502', endpoint: '127.0.0.1:502', onBackup: false, requests: 120, answers: 117, exceptions: 0, timeouts: 3, framingErrors: 0, discardedFrames: 3, lateAnswers: 3, discardedBytes: 0 }
+  return { ...s, details: { ...s.details, lines: { 'tcp:127.0.0.1:502': line } } }
+}
+
 async function checkStates(page: Page, name: string): Promise<void> {
+  const line = await page.locator('[data-line="tcp:127.0.0.1:502"]').innerText()
+  assert.match(line, /Line 127\.0\.0\.1:502/)
+  assert.match(line, /Late answers \(raise timeout\)\s+3/)
+  assert.equal(await page.locator('[data-line="tcp:127.0.0.1:502"]').getAttribute('data-health'), 'degraded')
   // Live: GPS at six decimals (a ~0.1 m step), not two.
   assert.match(await page.locator('[data-device="boiler"] tr[data-point="lat"] td.v').innerText(), /\b52\.\d{6}°/)
   // Stale: amber, labelled, with its age; the card is not green.
@@ -56,7 +65,7 @@ async function checkStates(page: Page, name: string): Promise<void> {
   assert.match(banner, /device meter: no fresh value for flow/)
   // Written for a technician: labels, not internal keys; no "1 items".
   const text = await page.locator('main').innerText()
-  for (const raw of ['inProcessSubscriptions', 'clients.connections', 'wcharPerMessage', 'budgetBytesPerQueue', ' items', '***']) assert.ok(!text.includes(raw), `${name}: shows ${raw}`)
+  for (const raw of ['inProcessSubscriptions', 'clients.connections', 'wcharPerMessage', 'budgetBytesPerQueue', 'lastLinkError', 'discardedBytes', ' items', '***']) assert.ok(!text.includes(raw), `${name}: shows ${raw}`)
   assert.match(text, /Clients connected\s+2/)
   await shot(page, `status-devices-${name}`)
 }
@@ -83,7 +92,8 @@ test('in-process: a stale point is amber with its age, a stopped device red, a d
     info: { version: '0.1.0', gatewayId: 'site-7', startedAt: Date.now() },
     sources: () => ({
       broker: broker.status(),
-      drivers: host.status(),
+      // A Modbus line as the host reports it (counters since start), beside the simulated devices.
+      drivers: withLine(host.status()),
       store: { health: 'ok', details: { dataDir: '/var/lib/fieldgate', queues: {}, disk: { bytes: 1000, budgetBytesPerQueue: 512e6, maxAgeMs: 604_800_000, policy: 'drop-oldest' }, lastWriteError: null, writeBytesPerMessage: 410, wcharPerMessage: 1000, repairs: [] } },
       security: { health: 'ok', details: { passwordUsers: 3, deviceTokens: null, aclRules: null, anonymousListeners: [], failedLogins: 0, lockedAddresses: 0 } },
     }),
