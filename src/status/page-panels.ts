@@ -43,7 +43,7 @@ function renderDevices() {
   var dr = S.status && S.status.sources && S.status.sources.drivers, dd = (dr && dr.details) || {}, lines = dd.lines || {}, lh = "";
   for (var ln in lines) { var L = lines[ln], bad = L.timeouts || L.framingErrors || L.lateAnswers || L.discardedBytes;
     lh += '<div class="card" data-line="' + esc(ln) + '" data-health="' + (L.connected ? (bad ? "degraded" : "ok") : "down") + '"><div class="title"><span class="name">Line ' + esc(L.endpoint || ln) + "</span>" + pill(L.connected ? "ok" : "down", L.connected ? (L.onBackup ? "on backup" : "connected") : "not connected") + "</div>" +
-      (L.lastLinkError ? '<div class="reason">last link error: ' + esc(L.lastLinkError) + "</div>" : "") + "<table>" +
+      (L.lastLinkError ? '<div class="reason">last link error' + (asTs(L.lastLinkErrorAt) ? " at " + clock(asTs(L.lastLinkErrorAt)) : "") + ": " + esc(L.lastLinkError) + "</div>" : "") + "<table>" +
       (typeof L.requests === "number" ? row("Requests / answers", num(L.requests) + " / " + num(L.answers)) + row("Timeouts", num(L.timeouts), L.timeouts ? "warnv" : "") + row("Exceptions from devices", num(L.exceptions)) +
         row("Late answers (raise timeout)", num(L.lateAnswers), L.lateAnswers ? "warnv" : "") + row("Framing errors / discarded frames", num(L.framingErrors) + " / " + num(L.discardedFrames), L.framingErrors ? "warnv" : "") +
         row("Noise (discarded bytes)", num(L.discardedBytes), L.discardedBytes ? "warnv" : "") : "") +
