@@ -19,7 +19,7 @@ test('install.sh parses with bash -n and passes shellcheck', { timeout: 30_000 }
 test('the systemd unit has no unknown keys and carries the hardening options', { timeout: 30_000 }, async () => {
   const { readFileSync } = await import('node:fs')
   const unit = readFileSync(UNIT, 'utf8')
-  for (const line of ['User=fieldgate', 'StateDirectory=fieldgate', 'Restart=on-failure', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ProtectHome=yes', 'PrivateTmp=yes', 'SupplementaryGroups=dialout', 'ReadWritePaths=/var/lib/fieldgate', 'KillSignal=SIGTERM', 'TimeoutStopSec=']) {
+  for (const line of ['Type=notify', 'NotifyAccess=all', 'WatchdogSec=', 'User=fieldgate', 'StateDirectory=fieldgate', 'Restart=on-failure', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ProtectHome=yes', 'PrivateTmp=yes', 'SupplementaryGroups=dialout', 'ReadWritePaths=/var/lib/fieldgate', 'KillSignal=SIGTERM', 'TimeoutStopSec=']) {
     assert.ok(unit.includes(line), line)
   }
   const { dir, cleanup } = tempDir()
