@@ -109,6 +109,7 @@ export async function buildGateway(initial: Config, log: Logger, opts: { reload?
   }
 
   const bound: Record<string, unknown> = {}
+  let reloading: Promise<unknown> = Promise.resolve()
 
   /**
    * All or nothing. Everything that can fail is done first and undone on failure: new uplinks are built
@@ -202,17 +203,22 @@ export async function buildGateway(initial: Config, log: Logger, opts: { reload?
       await step('store', () => store.close())
       if (status) await step('status', () => status.close())
     },
-    async reload(next) {
-      const plan = planReload(config, next)
-      if (plan.refused.length > 0) return { ok: false, reason: `these changes need a restart: ${plan.refused.join('; ')}` }
-      try {
-        const done = await applyReload(plan, next)
-        config = next
-        emit({ type: 'state', source: 'gateway', state: 'reloaded', reason: done.join(', '), ts: Date.now() })
-        return { ok: true, reason: done.join(', ') }
-      } catch (err) {
-        return { ok: false, reason: errorMessage(err) }
-      }
+    reload(next) {
+      // One at a time (SIGHUP and the status page may ask together): each plans against what the last one left.
+      const turn = reloading.then(async (): Promise<ReloadResult> => {
+        const plan = planReload(config, next)
+        if (plan.refused.length > 0) return { ok: false, reason: `these changes need a restart: ${plan.refused.join('; ')}` }
+        try {
+          const done = await applyReload(plan, next)
+          config = next
+          emit({ type: 'state', source: 'gateway', state: 'reloaded', reason: done.join(', '), ts: Date.now() })
+          return { ok: true, reason: done.join(', ') }
+        } catch (err) {
+          return { ok: false, reason: errorMessage(err) }
+        }
+      })
+      reloading = turn
+      return turn
     },
     reportReload(result, via) {
       status?.reportReload(result, via)

@@ -34,6 +34,7 @@ id = "rl"
 data_dir = "${join(dir, 'data')}"
 [status]
 port = ${ports.status}
+allow_reload = true
 [broker.auth]
 password_file = "${join(dir, 'passwd')}"
 [[broker.listeners]]
@@ -176,4 +177,19 @@ test('a device change that cannot be applied (a serial port that another device 
   await flowing()
   assert.equal((await reload(config())).ok, true)
   await flowing()
+})
+
+test('two reloads at once (SIGHUP and the status page) run one after the other: both succeed and the new config runs', { timeout: 60_000 }, async () => {
+  writeFileSync(join(dir, 'gateway.toml'), config({ listenerPort: ports.c }))
+  const from = gw.log.join('').length
+  gw.proc.kill('SIGHUP')
+  const res = await fetch(`http://127.0.0.1:${ports.status}/reload`, { method: 'POST', headers: { 'x-fieldgate-reload': '1' } })
+  const viaPage = (await res.json()) as { ok: boolean; reason?: string }
+  const viaSignal = await waitFor(() => gw.log.join('').slice(from).split('\n').find((l) => /config reloaded|config reload refused/.test(l)), 15_000, 20, 'the SIGHUP outcome')
+  assert.equal(viaPage.ok, true, viaPage.reason)
+  assert.equal((JSON.parse(viaSignal) as { msg: string }).msg, 'config reloaded', viaSignal)
+  assert.ok(await canConnect(ports.c))
+  assert.equal(await canConnect(ports.a), false)
+  assert.equal((await reload(config())).ok, true)
+  assert.ok(await canConnect(ports.a))
 })
