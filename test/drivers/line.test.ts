@@ -107,4 +107,27 @@ describe('Modbus line scheduler', () => {
     assert.equal(line.opens, 2)
     await line.close()
   })
+
+  test('a unit still owing a late answer is passed over while another unit has a job queued', async () => {
+    const clock = new FakeClock(0)
+    const t = Object.assign(new ScriptedTransport(), { readyAt: (unit: number) => (unit === 1 ? 500 : 0) })
+    const line = new ModbusLine('bus', async () => t, clock, silentLogger)
+    const first = line.run(3, (tr) => tr.readRegisters(3, 'holding', 0, 1, 100))
+    await tick()
+    const rest = [1, 2, 1, 2].map((u) => line.run(u, (tr) => tr.readRegisters(u, 'holding', 0, 1, 100)))
+    t.release()
+    await first
+    for (let i = 0; i < 2; i++) {
+      await tick()
+      t.release()
+    }
+    await tick()
+    assert.deepEqual(t.order, [3, 2, 2, 1], 'unit 2 goes ahead of unit 1 while unit 1 is not ready; then unit 1 anyway')
+    for (let i = 0; i < 2; i++) {
+      t.release()
+      await tick()
+    }
+    assert.deepEqual(await Promise.all(rest), [[1], [2], [1], [2]])
+    await line.close()
+  })
 })

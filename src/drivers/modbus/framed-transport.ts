@@ -88,6 +88,10 @@ export class FramedTransport implements ModbusTransport {
     return this.o.state.counters
   }
 
+  readyAt(unit: number): number {
+    return this.o.state.owed.get(unit) ?? 0
+  }
+
   async readBits(unit: number, table: BitTable, start: number, count: number, timeout: number): Promise<boolean[]> {
     return (await this.transact(unit, { fc: table === 'coil' ? 1 : 2, address: start, count }, timeout)).bits ?? []
   }

@@ -104,10 +104,25 @@ export class ModbusLine {
     if (this.busy) return
     this.busy = true
     try {
-      for (let job = this.queue.shift(); job; job = this.queue.shift()) await this.execute(job)
+      for (let job = this.next(); job; job = this.next()) await this.execute(job)
     } finally {
       this.busy = false
     }
+  }
+
+  /**
+   * The oldest job, except that a unit still owing a late answer (RTU, after a timeout) is passed over
+   * while another unit has a job queued: its wait need not hold up the rest of the line.
+   */
+  private next(): Job | undefined {
+    const t = this.transport
+    if (t?.readyAt && this.queue.length > 1) {
+      const now = this.clock.now()
+      const readyAt = t.readyAt.bind(t)
+      const i = this.queue.findIndex((j) => readyAt(j.unit) <= now)
+      if (i > 0) return this.queue.splice(i, 1)[0]
+    }
+    return this.queue.shift()
   }
 
   private async execute(job: Job): Promise<void> {

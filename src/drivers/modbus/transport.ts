@@ -38,6 +38,8 @@ export interface ModbusTransport {
   /** True when connected to a Modbus TCP device's backup host. */
   readonly onBackup?: boolean
   counters?(): LinkCounters
+  /** RTU: when a request to `unit` can go without waiting for a late answer it may still send. */
+  readyAt?(unit: number): number
   /** Why the transport closed itself (peer closed, out of step, timeout on TCP), once it has. */
   readonly closedBecause?: Error | null
   close(): Promise<void>
