@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { errorMessage, type Logger } from '../core/index.ts'
 import type { DeviceConfig } from '../config/sections/drivers.ts'
-import { pointWidth } from './modbus/codec.ts'
+import { isLegacyOrder, legacyOrderNotice, pointWidth } from './modbus/codec.ts'
 import { modbusError } from './modbus/errors.ts'
 import { linkSpec, realHardware, type Hardware } from './factory.ts'
 
@@ -34,7 +34,8 @@ export async function probeDevice(cfg: DeviceConfig, logger: Logger, hw: Hardwar
     const unit = cfg.unit_id
     if (p.table === 'coil' || p.table === 'discrete') await transport.readBits(unit, p.table, p.address, 1, cfg.timeout)
     else await transport.readRegisters(unit, p.table, p.address, pointWidth(p), cfg.timeout)
-    return { ok: true, detail: `unit ${unit} at ${where} answered a read of ${p.name} (${p.table} ${p.address})` }
+    const note = isLegacyOrder(cfg.byte_order) ? `; note: ${legacyOrderNotice(cfg.byte_order)}` : ''
+    return { ok: true, detail: `unit ${unit} at ${where} answered a read of ${p.name} (${p.table} ${p.address})${note}` }
   } catch (err) {
     const fe = modbusError(err, { device: cfg.id, unit: cfg.unit_id, what: `${p?.table} ${p?.address}`, timeout: cfg.timeout })
     log.debug({ err: fe.message }, 'probe failed')

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
 import { systemClock, type Logger, type Reading } from '../../src/core/index.ts'
 import { deviceSchema, type ModbusDeviceConfig } from '../../src/config/sections/drivers.ts'
-import { DriverFactory, type ModbusDriver } from '../../src/drivers/index.ts'
+import { DriverFactory, probeDevice, type ModbusDriver } from '../../src/drivers/index.ts'
 import { startPymodbus, startPymodbusRtu, type PymodbusPeer, type UnitData } from '../helpers/pymodbus.ts'
 import { tempDir } from '../helpers/tmp.ts'
 import { captureLogger } from './capture-logger.ts'
@@ -115,6 +115,11 @@ describe('Modbus data path against pymodbus', { timeout: 120_000 }, () => {
     const warnings = log.lines.filter((l) => l.level === 'warn' && /deprecated/.test(l.msg))
     assert.equal(warnings.length, 1)
     assert.match(warnings[0]?.msg ?? '', /word_order = "little"/)
+    // `fieldgate check` says it too (the probe's detail line).
+    const cfg = deviceSchema.parse({ id: 'dev', driver: 'modbus-tcp', host: '127.0.0.1', port: p.port, byte_order: 'DCBA', points: [{ name: 'u16', address: 0 }] })
+    const probe = await probeDevice(cfg, captureLogger())
+    assert.ok(probe.ok)
+    assert.match(probe.detail, /byte_order = "DCBA" is deprecated/)
   })
 
   test('byte_order = "little" swaps the bytes of every register, 16-bit included; word_order alone swaps only the registers of 32-bit values', async () => {

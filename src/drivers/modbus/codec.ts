@@ -25,6 +25,15 @@ export function legacyOrder(o: LegacyOrder): { byteOrder: Endian; wordOrder: End
   return { byteOrder: o === 'BADC' || o === 'DCBA' ? 'little' : 'big', wordOrder: o === 'CDAB' || o === 'DCBA' ? 'little' : 'big' }
 }
 
+/** What the deprecated device-level `byte_order = "ABCD"|…` means now, and what to write instead. */
+export function legacyOrderNotice(o: LegacyOrder): string {
+  const l = legacyOrder(o)
+  return (
+    `byte_order = "${o}" is deprecated: read as word_order = "${l.wordOrder}"${l.byteOrder === 'little' ? ' with the bytes of 32/64-bit values swapped' : ''}, 16-bit registers unchanged; ` +
+    'write byte_order = "big"|"little" (bytes in every register) and word_order = "big"|"little" (register order of 32/64-bit values), or order = "…" on single points'
+  )
+}
+
 export function isLegacyOrder(o: string | undefined): o is LegacyOrder {
   return o === 'ABCD' || o === 'BADC' || o === 'CDAB' || o === 'DCBA'
 }

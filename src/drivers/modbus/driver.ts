@@ -2,7 +2,7 @@ import { Backoff, FieldgateError, errorMessage, jitter, type Reading, type Statu
 import type { ModbusDeviceConfig, ModbusPointConfig } from '../../config/sections/drivers.ts'
 import { DeviceStatus } from '../device-status.ts'
 import type { DriverDeps, FieldDriver, StateListener, WriteOutcome } from '../types.ts'
-import { decode, isLegacyOrder, legacyOrder, pointWidth, resolveOrder, type Endian } from './codec.ts'
+import { decode, isLegacyOrder, legacyOrderNotice, pointWidth, resolveOrder, type Endian } from './codec.ts'
 import { exceptionName, isTimeout, modbusError, linkCause } from './errors.ts'
 import type { ModbusLine } from './line.ts'
 import { LogLimiter } from './log-limit.ts'
@@ -49,14 +49,7 @@ export class ModbusDriver implements FieldDriver {
     this.random = deps.random ?? Math.random
     this.exceptionLog = new LogLimiter(deps.clock, EXCEPTION_LOG_EVERY)
     this.slaveBackoff = new Backoff(cfg.backoff_min, Math.max(cfg.backoff_min, cfg.backoff_max), this.random)
-    if (isLegacyOrder(cfg.byte_order)) {
-      const l = legacyOrder(cfg.byte_order)
-      deps.logger.warn(
-        { key: 'byte_order', value: cfg.byte_order },
-        `byte_order = "${cfg.byte_order}" is deprecated: read as word_order = "${l.wordOrder}"${l.byteOrder === 'little' ? ' with the bytes of 32/64-bit values swapped' : ''}, 16-bit registers unchanged; ` +
-          'write byte_order = "big"|"little" (bytes in every register) and word_order = "big"|"little" (register order of 32/64-bit values), or order = "…" on single points',
-      )
-    }
+    if (isLegacyOrder(cfg.byte_order)) deps.logger.warn({ key: 'byte_order', value: cfg.byte_order }, legacyOrderNotice(cfg.byte_order))
     for (const p of cfg.points) {
       const bit = p.table === 'coil' || p.table === 'discrete'
       const type = bit ? 'bool' : p.type
