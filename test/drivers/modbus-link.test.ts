@@ -62,6 +62,29 @@ describe('Modbus RTU: answers belong to their request', { timeout: 120_000 }, ()
     const line = [...factory.lines.values()][0]
     assert.equal(line?.counters()?.lateAnswers, 3, 'each late answer was discarded and counted')
   })
+  test('on a shared bus, a slow unit’s late answers never reach the other unit, which keeps being read', async () => {
+    const rtu = await startPymodbusRtu(dir, { baudRate: 19200, units: { ...registers, 2: { holding: { 0: [77, 78, 79, 80], 100: [900, 901, 902, 903] } } }, name: 'shared' })
+    closers.push(() => rtu.stop())
+    // Unit 1 always answers 80 ms after its 200 ms timeout; unit 2 has the same register map shape.
+    await rtu.peer.fault({ action: 'delay', ms: 280, unit: 1 })
+    const factory = new DriverFactory({ logger: silentLogger, clock: systemClock })
+    closers.push(() => factory.close())
+    const common = { driver: 'modbus-rtu', port: rtu.path, baud: 19200, timeout: 200, retries: 1, jitter: 0, max_gap: 0, poll_interval: 50, backoff_min: 100, backoff_max: 200, points: fourAndFour }
+    const slow = factory.create(deviceSchema.parse({ ...common, id: 'slow', unit_id: 1 }) as ModbusDeviceConfig)
+    const fast = factory.create(deviceSchema.parse({ ...common, id: 'fast', unit_id: 2 }) as ModbusDeviceConfig)
+    const got: Reading[] = []
+    const ac = new AbortController()
+    await slow.start((r) => got.push(r), ac.signal)
+    await fast.start((r) => got.push(r), ac.signal)
+    const line = [...factory.lines.values()][0]
+    await waitFor(() => (line?.counters()?.lateAnswers ?? 0) >= 4 && got.filter((r) => r.device === 'fast' && r.quality === 'good').length >= 40, 20_000, 20, 'late answers and fast readings')
+    ac.abort()
+    await slow.stop()
+    await fast.stop()
+    const truth2: Record<string, number> = Object.fromEntries([0, 1, 2, 3].flatMap((i) => [[`a${i}`, 77 + i], [`b${i}`, 900 + i]]))
+    assert.deepEqual(got.filter((r) => r.quality === 'good' && r.value !== (r.device === 'fast' ? truth2 : truth)[r.point]), [], 'no wrong value marked good')
+    assert.ok(got.filter((r) => r.device === 'slow').every((r) => r.quality === 'error'), 'the slow unit is never read good: its answers are always late')
+  })
 })
 
 describe('Modbus TCP and RTU over TCP: a broken answer costs one reconnect, never the stream', { timeout: 120_000 }, () => {

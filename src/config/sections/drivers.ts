@@ -95,7 +95,7 @@ const modbusCommon = {
   request_delay: duration.default(0),
 }
 
-/** Line silence before each request, at least 3.5 character times; default 3.5 characters (1.75 ms above 19200 baud); raise it (e.g. "20ms") behind USB adapters that batch bytes. */
+/** RTU and RTU over TCP (not used by modbus-tcp): line silence before each request; default 3.5 character times (1.75 ms above 19200 baud; 2 ms over TCP); raise it (e.g. "20ms") behind USB adapters that batch bytes. Everything received before a request is discarded. */
 const frameGap = { frame_gap: duration.optional() }
 
 export const modbusPointSchema = z
