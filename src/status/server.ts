@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { gzipSync } from 'node:zlib'
 import type { Logger, Status } from '../core/index.ts'
 import { errorMessage } from '../core/index.ts'
 import { createAuthoriser, type Authoriser } from './auth.ts'
@@ -174,6 +175,14 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
     res.end(body)
   }
   const json = (res: ServerResponse, code: number, value: unknown): void => send(res, code, JSON.stringify(value), 'application/json; charset=utf-8')
+  /** The hour of every point is ~100 kB of JSON at 100 points and mostly repeats: gzip it for phones. */
+  const jsonGzip = (req: IncomingMessage, res: ServerResponse, value: unknown): void => {
+    const body = JSON.stringify(value)
+    if (!/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? '')) || body.length < 2048) return json(res, 200, value)
+    const gz = gzipSync(body)
+    res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-encoding': 'gzip', vary: 'accept-encoding', 'content-length': gz.length })
+    res.end(gz)
+  }
   const deny = (res: ServerResponse): void => {
     const challenge = auth.scheme === 'basic' || auth.scheme === 'both' ? { 'www-authenticate': 'Basic realm="fieldgate", charset="UTF-8"' } : { 'www-authenticate': 'Bearer realm="fieldgate"' }
     send(res, 401, JSON.stringify({ error: 'unauthorised: give the status token (Authorization: Bearer …) or the basic-auth user' }), 'application/json; charset=utf-8', challenge)
@@ -240,7 +249,7 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
           return json(res, 200, { now, device, point, series })
         }
         if (url.searchParams.get('only') === 'uplinks') return json(res, 200, { now, uplinks: uplinkHistory.series(now), uplink_step: UPLINK_BUCKET_MS })
-        return json(res, 200, { now, ...history.sparklines(now), uplinks: uplinkHistory.series(now), uplink_step: UPLINK_BUCKET_MS })
+        return jsonGzip(req, res, { now, ...history.sparklines(now), uplinks: uplinkHistory.series(now), uplink_step: UPLINK_BUCKET_MS })
       }
       case '/metrics': {
         metrics ??= createMetrics({

@@ -121,6 +121,10 @@ test('/history keeps the last hour per numeric point and answers one point in fu
     const one = (await (await fetch(url('/history?device=tank&point=level'))).json()) as { series: Array<[number, number, number, number]> }
     assert.equal(one.series.length, 30)
     assert.equal((await fetch(url('/history?device=tank&point=nope'))).status, 404)
+    for (let p = 0; p < 20; p++) events.emit({ type: 'reading', reading: { device: 'tank', point: `p${p}`, value: p, ts: now, quality: 'good' } })
+    const big = await fetch(url('/history'), { headers: { 'accept-encoding': 'gzip' } })
+    assert.equal(big.headers.get('content-encoding'), 'gzip', 'the hour of many points is sent compressed')
+    assert.equal(((await big.json()) as { points: Record<string, Record<string, unknown>> }).points.tank?.p19 !== undefined, true)
   } finally {
     await server.close()
   }
