@@ -5,7 +5,7 @@ import { test } from 'node:test'
 import mqtt from 'mqtt'
 import { freePort } from '../helpers/ports.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
-import { attributes, DESKTOP, fitsWidth, launch, openPage, PHONE, shot, style } from './browser.ts'
+import { attributes, DESKTOP, fitsWidth, launch, openPage, PHONE, RESULTS, shot, style } from './browser.ts'
 
 const ROOT = join(import.meta.dirname, '../..')
 /** Resolved here: the demo runs in a temporary directory (its ./data) where tsx is not found. */
@@ -86,6 +86,8 @@ test('the built-in demo: live, its stand-in cloud cut (backlog grows) and restor
     await shot(page, 'status-demo-cloud-down-desktop')
     await phone.page.locator('[data-source="uplink:demo-cloud"]:not([data-health="ok"])').waitFor({ timeout: 10_000 })
     await shot(phone.page, 'status-demo-cloud-down-phone')
+    // One phone screen (not the whole page): the picture docs/technician.md shows.
+    await phone.page.screenshot({ path: join(RESULTS, 'status-demo-cloud-down-phone-screen.png') })
 
     // A cloud application listening on the stand-in (it keeps retrying until the cloud is back).
     const pulses: number[] = []
