@@ -170,6 +170,22 @@ describe('FramedTransport on RTU (fake link, fake clock)', () => {
     assert.deepEqual(await again, [1, 2])
   })
 
+  test('an answer whose data holds a whole CRC-valid frame is taken whole, not cut at the embedded frame', async () => {
+    const { link, state, t } = rtuSetup()
+    const inner = rtuFrame(2, hex('03 02 0007'))
+    const data = Buffer.concat([hex('00'), inner])
+    const words: number[] = []
+    for (let i = 0; i < data.length; i += 2) words.push(data.readUInt16BE(i))
+    let got: number[] | null = null
+    const p = t.readRegisters(1, 'holding', 0, words.length, 100).then((w) => (got = w))
+    await flush()
+    for (const b of rtuFrame(1, readAnswer(3, words))) link.feed(Buffer.from([b]))
+    await flush()
+    assert.deepEqual(got, words)
+    await p
+    assert.equal(state.counters.discardedFrames, 0)
+  })
+
   test('frames from other units, other shapes and noise before the answer are skipped; the answer is found', () => {
     return fc.assert(
       fc.asyncProperty(fc.uint8Array({ maxLength: 12 }), fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: 1, maxLength: 10 }), async (noise, words) => {

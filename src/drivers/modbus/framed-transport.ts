@@ -2,7 +2,7 @@ import type { Clock, TimerHandle } from '../../core/index.ts'
 import type { ByteLink } from './byte-link.ts'
 import { LinkDownError, ModbusExceptionError, ModbusFramingError, ModbusTimeoutError } from './errors.ts'
 import { mbapFrame, scanMbap } from './mbap.ts'
-import { decodeAnswer, encodeRequest, type PduRequest } from './pdu.ts'
+import { answerLength, decodeAnswer, encodeRequest, type PduRequest } from './pdu.ts'
 import { matchRtu, nextRtuFrame, rtuFrame } from './rtu-frame.ts'
 import type { BitTable, LinkCounters, ModbusTransport, RegisterTable } from './transport.ts'
 
@@ -189,6 +189,13 @@ export class FramedTransport implements ModbusTransport {
   private scanRtu(): void {
     const { counters, owed } = this.o.state
     for (let i = 0; i < 64; i++) {
+      // While the start of the buffer looks like the head of our answer, wait for all of it rather than
+      // scan inside it (its data could happen to hold a CRC-valid frame).
+      const p0 = this.pending
+      const b = this.buf
+      if (p0 && b.length >= 2 && b[0] === p0.unit && (b[1] === p0.req.fc || b[1] === (p0.req.fc | 0x80))) {
+        if (b.length < ((b[1] as number) & 0x80 ? 5 : 3 + answerLength(p0.req))) return
+      }
       const f = nextRtuFrame(this.buf)
       if (!f) return
       counters.discardedBytes += f.skipped
