@@ -85,6 +85,7 @@ test('the built-in demo: live, its stand-in cloud cut (backlog grows) and restor
     await page.locator('[data-source="uplink:demo-cloud"] [data-chart="backlog"] path.line').waitFor({ timeout: 15_000 })
     await shot(page, 'status-demo-cloud-down-desktop')
     await phone.page.locator('[data-source="uplink:demo-cloud"]:not([data-health="ok"])').waitFor({ timeout: 10_000 })
+    assert.ok(await fitsWidth(phone.page), 'a long error and server address still fit a phone')
     await shot(phone.page, 'status-demo-cloud-down-phone')
     // One phone screen (not the whole page): the picture docs/technician.md shows.
     await phone.page.screenshot({ path: join(RESULTS, 'status-demo-cloud-down-phone-screen.png') })
