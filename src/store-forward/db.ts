@@ -204,14 +204,15 @@ function openFailure(location: string, err: unknown): FieldgateError {
   if (code === 'LEVEL_LOCKED') {
     return new FieldgateError('STORE_LOCKED', `store: another fieldgate (or another process) holds the data dir ${location}; stop it first (systemctl stop fieldgate) or use another data dir; ${untouched}`, { cause: err })
   }
-  const what = /Permission denied|Operation not permitted/i.test(text)
-    ? `user ${userName()} may not read or write its files (permission denied); give the service user ownership (chown -R fieldgate: ${location})`
+  const [what, todo] = /Permission denied|Operation not permitted/i.test(text)
+    ? [`user ${userName()} may not read or write its files (permission denied)`, `Give the service user ownership (chown -R fieldgate: ${location})`]
     : /No space left on device|Disk quota exceeded/i.test(text)
-      ? 'the disk is full; free space'
+      ? ['the disk is full', 'Free disk space']
       : /Read-only file system/i.test(text)
-        ? 'the file system is read-only; remount it read-write'
-        : `it cannot be opened (${text}); check the storage device`
-  return new FieldgateError('STORE_UNAVAILABLE', `store: cannot open the database at ${location}: ${what} and start again; ${untouched}`, { cause: err })
+        ? ['the file system is read-only', 'Remount it read-write']
+        : ['it cannot be opened', 'Check the storage device']
+  // The same code as a failed write: callers already treat it as "the disk refused", data intact.
+  return new FieldgateError('QUEUE_WRITE_FAILED', `store: cannot open the database at ${location}: ${what} (${text}). ${todo} and start again; ${untouched}`, { cause: err })
 }
 
 function userName(): string {

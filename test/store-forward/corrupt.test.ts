@@ -103,7 +103,7 @@ test('an open failure that LevelDB does not call corruption stops with a clear e
   const before = snapshot(dir)
   const lines: string[] = []
   await assert.rejects(openStore(storageConfig(data), recordingLogger(lines)), (err: Error & { code?: string }) => {
-    assert.equal(err.code, 'STORE_UNAVAILABLE')
+    assert.equal(err.code, 'QUEUE_WRITE_FAILED')
     assert.match(err.message, /left untouched/)
     return true
   })
