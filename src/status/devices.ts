@@ -13,6 +13,8 @@ export interface PointView {
 export interface DeviceSnapshot {
   state: string
   health: Health
+  /** False for a device the running config no longer has (removed or disabled by a reload): shown, but not part of the verdict. */
+  configured: boolean
   reason?: string
   /** When the state was last seen changing (null when it has not changed since the page server started). */
   since: number | null
@@ -68,7 +70,8 @@ export function mergeDevices(drivers: Status | undefined, events: Map<string, De
       if (!have || have.ts === null || p.ts >= have.ts) points[name] = { value: p.value, ts: p.ts, quality: p.quality, ...unit, ...(p.error ? { error: p.error } : {}) }
       else points[name] = { ...have, ...unit }
     }
-    let reason = r ? r.reason : e?.reason
+    const configured = drivers === undefined || r !== undefined
+    let reason = r ? r.reason : configured ? e?.reason : `not in the running config (removed or disabled by a reload)${e?.reason ? `; ${e.reason}` : ''}`
     let health: Health = r?.health ?? (e ? healthOfState(e.state) : 'degraded')
     const silent = Object.entries(points).filter(([, p]) => p.quality === 'stale' || p.quality === 'error').map(([n]) => n)
     if (health === 'ok' && silent.length > 0) {
@@ -78,6 +81,7 @@ export function mergeDevices(drivers: Status | undefined, events: Map<string, De
     out[id] = {
       state,
       health,
+      configured,
       ...(reason ? { reason } : {}),
       since: e && e.state === state ? e.since : null,
       ...(r?.driver ? { driver: r.driver } : {}),

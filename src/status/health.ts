@@ -30,7 +30,7 @@ export interface GatewayHealth {
 export function gatewayHealth(
   sources: Record<string, Status>,
   loop: { maxDelayMs: number } | null = null,
-  devices: Record<string, { health: Health; state: string; reason?: string }> | null = null,
+  devices: Record<string, { health: Health; state: string; configured?: boolean; reason?: string }> | null = null,
 ): GatewayHealth {
   let health: Health = 'ok'
   const reasons: HealthReason[] = []
@@ -49,7 +49,7 @@ export function gatewayHealth(
     if (s.health === 'ok' || (devices && source === 'drivers')) continue
     add(source, s.health === 'down' && !CRITICAL.has(source) ? 'degraded' : s.health, s.reason)
   }
-  for (const [id, d] of Object.entries(devices ?? {})) if (d.health !== 'ok') add(`device:${id}`, 'degraded', d.reason ?? d.state)
+  for (const [id, d] of Object.entries(devices ?? {})) if (d.health !== 'ok' && d.configured !== false) add(`device:${id}`, 'degraded', d.reason ?? d.state)
   if (loop && loop.maxDelayMs >= WEDGED_MS) add('process', 'down', `event loop blocked for ${(loop.maxDelayMs / 1000).toFixed(1)} s within the last minute`)
   return { health, reasons }
 }

@@ -70,6 +70,43 @@ test('/healthz: an unplugged only sensor or a cloud that is down is 200 degraded
   }
 })
 
+test('a device the running config no longer has is shown stopped with why, and does not keep the verdict degraded', { timeout: 10_000 }, async () => {
+  const events = eventSource()
+  const drivers: Status = { health: 'ok', details: { devices: { boiler: device({}) } } }
+  const { server, url } = await startServer({ events, sources: () => ({ drivers }) })
+  try {
+    events.emit({ type: 'state', source: 'drivers', device: 'tank', state: 'stopped' })
+    const st = (await (await fetch(url('/status'))).json()) as Snapshot & { devices: Record<string, { reason?: string; configured: boolean }> }
+    assert.equal(st.devices.tank?.state, 'stopped')
+    assert.equal(st.devices.tank?.health, 'down')
+    assert.equal(st.devices.tank?.configured, false)
+    assert.match(st.devices.tank?.reason ?? '', /not in the running config/)
+    assert.equal(st.health, 'ok')
+    assert.equal((await fetch(url('/healthz'))).status, 200)
+  } finally {
+    await server.close()
+  }
+})
+
+test('/healthz is 503 after the event loop was blocked for 5 s or more (a wedged process), and the page is told', { timeout: 30_000 }, async () => {
+  const { server, url } = await startServer({ sources: () => ({ broker: { health: 'ok', details: { listeners: [{ name: 'l' }] } } }) })
+  try {
+    assert.equal((await fetch(url('/healthz'))).status, 200)
+    await new Promise((r) => setTimeout(r, 100))
+    const end = Date.now() + 5200
+    while (Date.now() < end) {
+      // Blocks the event loop on purpose, as a stuck synchronous call would.
+    }
+    await new Promise((r) => setTimeout(r, 50))
+    const res = await fetch(url('/healthz'))
+    assert.equal(res.status, 503)
+    const body = (await res.json()) as { problems: Array<{ source: string; reason: string }> }
+    assert.match(body.problems.find((p) => p.source === 'process')?.reason ?? '', /event loop blocked for 5\.\d s/)
+  } finally {
+    await server.close()
+  }
+})
+
 test('a refused reload stays in /status until the next good one, and is counted', { timeout: 10_000 }, async () => {
   const { server, url } = await startServer()
   const reload = async () => (await (await fetch(url('/status'))).json() as Snapshot).reload
