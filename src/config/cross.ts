@@ -60,6 +60,16 @@ export function crossCheck(c: Parsed, ctx: z.RefinementCtx): void {
         }
       }
     }
+    if (d.driver === 'modbus-rtu' || d.driver === 'modbus-tcp' || d.driver === 'modbus-rtu-over-tcp') {
+      for (const [k, p] of d.points.entries()) {
+        const bits = p.table === 'coil' || p.table === 'discrete'
+        const limit = bits ? d.max_bits : d.max_registers
+        const width = registerWidth(p)
+        if (width > limit) {
+          issue(['devices', i, 'points', k, p.type === 'string' ? 'length' : 'type'], `point "${p.name}" spans ${width} registers, more than one request may read (max_registers = ${limit}); raise max_registers or shorten the point`)
+        }
+      }
+    }
     if (d.driver !== 'serial' && d.driver !== 'modbus-rtu') continue
     const k = portAt.get(d.port)
     if (k === undefined) {
@@ -76,6 +86,13 @@ export function crossCheck(c: Parsed, ctx: z.RefinementCtx): void {
       }
     }
   }
+}
+
+/** Registers one point occupies (the same rule the Modbus driver plans reads with). */
+function registerWidth(p: { table: string; type: string; length?: number | undefined }): number {
+  if (p.table === 'coil' || p.table === 'discrete') return 1
+  if (p.type === 'string') return p.length ?? 1
+  return { int32: 2, uint32: 2, float32: 2, int64: 4, uint64: 4, float64: 4 }[p.type] ?? 1
 }
 
 const ANY = new Set(['0.0.0.0', '::', ''])

@@ -54,3 +54,10 @@ test('values of the wrong form say what is allowed', () => {
   assert.match(problems(`[storage]\nmax_bytes = "lots"\n`), /storage\.max_bytes \(\/etc\/fieldgate\/gw\.toml:2\): expected a size like "512MB"/)
   assert.match(problems(`[[devices]]\nid = "d"\ndriver = "simulated"\npoll_interval = "5 sec"\n`), /devices\[0\]\.poll_interval .*expected a duration like "5s"/)
 })
+
+test('a Modbus point wider than one request may read is refused (the driver could not plan it)', () => {
+  const tcp = (extra: string, point: string): string => `[[devices]]\nid = "m"\ndriver = "modbus-tcp"\nhost = "127.0.0.1"\n${extra}[[devices.points]]\nname = "p"\naddress = 0\n${point}`
+  assert.match(problems(tcp('max_registers = 1\n', 'type = "float32"\n')), /devices\[0\]\.points\[0\]\.type .*point "p" spans 2 registers, more than one request may read \(max_registers = 1\)/)
+  assert.match(problems(tcp('max_registers = 8\n', 'type = "string"\nlength = 10\n')), /devices\[0\]\.points\[0\]\.length .*spans 10 registers/)
+  assert.equal(problems(tcp('max_registers = 2\n', 'type = "float32"\n')), '')
+})

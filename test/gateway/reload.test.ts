@@ -179,6 +179,28 @@ test('a device change that cannot be applied (a serial port that another device 
   await flowing()
 })
 
+test('devices changed and then undone at apply time (the auth step fails after them): the new device stops, the old ones run as before', { timeout: 60_000 }, async () => {
+  rmSync(join(dir, 'passwd'))
+  mkdirSync(join(dir, 'passwd'))
+  try {
+    const extra = `[[devices]]\nid = "dev2"\ndriver = "simulated"\npoll_interval = "100ms"\n`
+    const r = await reload(config({ device: extra }))
+    assert.equal(r.ok, false)
+    assert.match(r.reason ?? '', /auth files/)
+    // dev2 ran for a moment (devices are applied before the auth files are read) and was stopped again.
+    const n = seen.filter((t) => t.startsWith('fieldgate/rl/dev2/')).length
+    await flowing()
+    await flowing()
+    assert.equal(seen.filter((t) => t.startsWith('fieldgate/rl/dev2/')).length, n, 'dev2 still publishes after the failed reload')
+  } finally {
+    rmSync(join(dir, 'passwd'), { recursive: true })
+    const { hashPassword } = await import('../../src/broker/auth/passwords.ts')
+    writeFileSync(join(dir, 'passwd'), `alice:${await hashPassword('secret')}\n`)
+  }
+  assert.equal((await reload(config())).ok, true)
+  await flowing()
+})
+
 test('two reloads at once (SIGHUP and the status page) run one after the other: both succeed and the new config runs', { timeout: 60_000 }, async () => {
   writeFileSync(join(dir, 'gateway.toml'), config({ listenerPort: ports.c }))
   const from = gw.log.join('').length
