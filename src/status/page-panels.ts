@@ -66,7 +66,7 @@ function renderUplinks() {
       row(online ? "Online for" : "Offline since", since ? (online ? age(since + (S.lost ? Date.now() - st.now : 0)) + (S.lost ? " (when last seen)" : "") : clock(since) + " (" + age(since) + ")") : "\u2013") +
       row("Waiting to send (backlog)", count(d.backlog, "message") + (typeof d.backlogBytes === "number" ? " \u00B7 " + bytes(d.backlogBytes) : ""), d.backlog > 0 ? "warnv" : "") +
       row("Oldest waiting message", d.oldestAgeMs === null || d.oldestAgeMs === undefined ? "none" : age(Date.now() - d.oldestAgeMs) + " old", d.oldestAgeMs > 60000 ? "warnv" : "") +
-      row("Sending now", typeof rate === "number" ? rate.toFixed(1) + " messages/s" : "\u2013") +
+      row("Sending now", S.lost ? "unknown (no contact)" : typeof rate === "number" ? rate.toFixed(1) + " messages/s" : "\u2013") +
       row("Sent since start", count(d.published, "message")) +
       row("Last acknowledged by the cloud", asTs(d.lastAckAt) ? age(asTs(d.lastAckAt)) + " ago" : "never") +
       row("Round trip (probe)", typeof d.rttMs === "number" ? d.rttMs + " ms" : "\u2013") +

@@ -121,6 +121,7 @@ test('the built-in demo: live, its stand-in cloud cut (backlog grows) and restor
       assert.match(await p.locator('#lostbanner').innerText(), /^No contact with the gateway since \d\d:\d\d:\d\d \(\d+ s\)\. Everything below is its last known state, not live\.$/)
       assert.equal(await style(p, 'main .card', 'filter'), 'grayscale(1)', 'cards are greyed')
     }
+    assert.match(await uplink.innerText(), /Sending now\s+unknown \(no contact\)/)
     const first = /since (\d\d:\d\d:\d\d) \((\d+) s\)/.exec(await page.locator('#contact').innerText())
     await new Promise((r) => setTimeout(r, 2500))
     const later = /since (\d\d:\d\d:\d\d) \((\d+) s\)/.exec(await page.locator('#contact').innerText())
