@@ -64,14 +64,14 @@ export class LoopMonitor {
   private timer: NodeJS.Timeout | null = null
 
   constructor(private readonly windowMs = 30_000) {
-    this.h = monitorEventLoopDelay({ resolution: 20 })
+    this.h = monitorEventLoopDelay({ resolution: RESOLUTION_MS })
   }
 
   start(): void {
     if (this.timer) return
     this.h.enable()
     this.timer = setInterval(() => {
-      this.prevMax = this.h.count > 0 ? this.h.max / 1e6 : 0
+      this.prevMax = this.h.count > 0 ? lag(this.h.max) : 0
       this.h.reset()
     }, this.windowMs)
     this.timer.unref()
@@ -85,14 +85,17 @@ export class LoopMonitor {
 
   /** Longest loop delay (ms) in the current and previous window. */
   get maxDelayMs(): number {
-    return Math.max(this.prevMax, this.h.count > 0 ? this.h.max / 1e6 : 0)
+    return Math.max(this.prevMax, this.h.count > 0 ? lag(this.h.max) : 0)
   }
 
   /** For /status and /metrics: null until measured. */
   figures(): { max_ms: number | null; p99_ms: number | null; mean_ms: number | null } {
     if (this.h.count === 0) return { max_ms: this.prevMax > 0 ? round(this.prevMax) : null, p99_ms: null, mean_ms: null }
-    return { max_ms: round(this.maxDelayMs), p99_ms: round(this.h.percentile(99) / 1e6), mean_ms: round(this.h.mean / 1e6) }
+    return { max_ms: round(this.maxDelayMs), p99_ms: round(lag(this.h.percentile(99))), mean_ms: round(lag(this.h.mean)) }
   }
 }
 
 const round = (n: number): number => Math.round(n * 10) / 10
+/** Node's samples are the whole timer interval: the delay beyond the sampling resolution is the stall. */
+const RESOLUTION_MS = 20
+const lag = (ns: number): number => Math.max(0, ns / 1e6 - RESOLUTION_MS)
