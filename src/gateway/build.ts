@@ -74,7 +74,6 @@ export async function buildGateway(initial: Config, log: Logger, opts: { reload?
     throw err
   }
 
-  const drivers: DriverHost = makeDrivers(config)
   function makeDrivers(c: Config): DriverHost {
     const host = createDriverHost({ devices: c.devices, gatewayId, broker, logger: log.child({ module: 'drivers' }) })
     host.onEvent((e) =>
@@ -94,18 +93,26 @@ export async function buildGateway(initial: Config, log: Logger, opts: { reload?
     return out
   }
 
+  let drivers: DriverHost
   let status: StatusServer | null = null
-  if (config.status.enabled) {
-    status = createStatusServer({
-      config: config.status,
-      info: { version: VERSION, gatewayId, startedAt },
-      sources,
-      events: { on: (cb) => (listeners.add(cb), () => listeners.delete(cb)) },
-      logger: log.child({ module: 'status' }),
-      dataDir: config.storage.data_dir,
-      ...(opts.reload ? { reload: opts.reload } : {}),
-      ...(opts.demo ? { demo: opts.demo } : {}),
-    })
+  try {
+    drivers = makeDrivers(config)
+    // Reads the status page's secret files: a missing token file stops the start here, closing what is open.
+    if (config.status.enabled) {
+      status = createStatusServer({
+        config: config.status,
+        info: { version: VERSION, gatewayId, startedAt },
+        sources,
+        events: { on: (cb) => (listeners.add(cb), () => listeners.delete(cb)) },
+        logger: log.child({ module: 'status' }),
+        dataDir: config.storage.data_dir,
+        ...(opts.reload ? { reload: opts.reload } : {}),
+        ...(opts.demo ? { demo: opts.demo } : {}),
+      })
+    }
+  } catch (err) {
+    await unwind()
+    throw err
   }
 
   const bound: Record<string, unknown> = {}
