@@ -3,6 +3,7 @@ import { test } from 'node:test'
 import mqtt from 'mqtt'
 import { startGateway, type GatewayProcess } from '../helpers/gateway.ts'
 import { freePort } from '../helpers/ports.ts'
+import { PowerCutDisk } from '../helpers/power-cut.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
 
 /*
@@ -179,6 +180,46 @@ test('messages in flight to a connected persistent subscriber at a kill -9 are s
   } finally {
     for (const c of clients) c.end(true)
     await gw.kill('SIGKILL').catch(() => undefined)
+    cleanup()
+  }
+})
+
+test('offline persistent sessions get every QoS 1/2 message acknowledged before a power cut', { timeout: 120_000 }, async (t) => {
+  const { dir, cleanup } = tempDir('fieldgate-session-power-')
+  const disk = PowerCutDisk.create(dir)
+  const port = await freePort()
+  const toml = config(disk.mountPoint, port)
+  let gw: GatewayProcess | null = null
+  const clients: mqtt.MqttClient[] = []
+  try {
+    gw = await startGateway(disk.mountPoint, toml, { waitPort: port })
+    for (const [clientId, opts, qos] of [['sub-v5', V5_SESSION, 2], ['sub-v4', V4_SESSION, 1]] as const) {
+      const c = await mqtt.connectAsync({ host: '127.0.0.1', port, clientId, reconnectPeriod: 0, ...opts })
+      await c.subscribeAsync('lan/#', { qos })
+      await c.endAsync()
+    }
+    await Promise.all([publishAll(port, 0, 5), publishAll(port, 1, 4)])
+    // The power goes right after the last acknowledgement: the process stops where it is, and only
+    // what was fsynced is on the disk that comes back.
+    const dying = gw
+    dying.proc.kill('SIGSTOP')
+    await disk.cut(() => dying.kill('SIGKILL'))
+
+    gw = await startGateway(disk.mountPoint, toml, { waitPort: port })
+    const got = { 'sub-v5': [] as Payload[], 'sub-v4': [] as Payload[] }
+    for (const [clientId, opts] of [['sub-v5', V5_SESSION], ['sub-v4', V4_SESSION]] as const) {
+      const c = mqtt.connect({ host: '127.0.0.1', port, clientId, reconnectPeriod: 0, ...opts })
+      clients.push(c)
+      collect(c, got[clientId])
+    }
+    const total = 2 * (QOS1_PER_PUBLISHER + QOS2_PER_PUBLISHER)
+    await settle(() => got['sub-v5'].length + got['sub-v4'].length, 2 * total)
+    checkReceived(t, 'v5', got['sub-v5'], 2, 0)
+    checkReceived(t, '3.1.1', got['sub-v4'], 2, 0)
+  } finally {
+    for (const c of clients) c.end(true)
+    await gw?.kill('SIGKILL').catch(() => undefined)
+    disk.close()
     cleanup()
   }
 })
