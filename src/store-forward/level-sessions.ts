@@ -7,6 +7,9 @@ import type { BatchOp, LevelHandle } from './db.ts'
  * Keys (client ids and topics cannot contain U+0000 [MQTT-1.5.4-2], so NUL separates safely):
  *   s\0<clientId>                 → SessionRecord JSON
  *   o\0<clientId>\0<seq u64 BE>   → u8 state | u16 packetId (0 = none) | encoded message
+ *   p\0<clientId>\0<seq u64 BE>   → u8 state | u16 packetId: a later state of that message, which wins
+ *                                  over the one in its o record (a blind put, so it joins the group
+ *                                  commit; one without an o record is ignored and deleted at load)
  *   i\0<clientId>\0<pid u16 BE>   → (empty)  inbound QoS 2 awaiting PUBREL
  *   m\0sessions\0next             → next outgoing id
  *   r\0<topic>                    → encoded retained message
@@ -97,22 +100,30 @@ export class LevelSessionStore implements SessionStore {
 
   async loadAll(): Promise<LoadedSession[]> {
     const out: LoadedSession[] = []
+    const orphans: BatchOp[] = []
     await this.h.ready()
     for await (const [key, value] of this.h.db.iterator({ gt: k('s\0'), lt: k('s\x01') })) {
       const clientId = key.toString('utf8', 2)
       const session = JSON.parse(value.toString('utf8')) as SessionRecord
+      const later = new Map<bigint, { key: Buffer; value: Buffer }>()
+      for await (const [pk, pv] of this.h.db.iterator({ gt: k('p\0', clientId, '\0'), lt: k('p\0', clientId, '\x01') })) later.set(readSeq(pk, pk.length - 8), { key: pk, value: pv })
       const outgoing: StoredDelivery[] = []
       for await (const [ok, ov] of this.h.db.iterator({ gt: k('o\0', clientId, '\0'), lt: k('o\0', clientId, '\x01') })) {
-        const state = STATES[ov.readUInt8(0)] ?? 'queued'
-        const pid = ov.readUInt16BE(1)
-        const d: StoredDelivery = { id: readSeq(ok, ok.length - 8), message: decodeEntry(ov.subarray(3)).message, state }
+        const id = readSeq(ok, ok.length - 8)
+        const head = later.get(id)?.value ?? ov
+        later.delete(id)
+        const state = STATES[head.readUInt8(0)] ?? 'queued'
+        const pid = head.readUInt16BE(1)
+        const d: StoredDelivery = { id, message: decodeEntry(ov.subarray(3)).message, state }
         if (pid !== 0) d.packetId = pid
         outgoing.push(d)
       }
+      for (const { key } of later.values()) orphans.push({ type: 'del', key })
       const incomingQos2: number[] = []
       for await (const ik of this.h.db.keys({ gt: k('i\0', clientId, '\0'), lt: k('i\0', clientId, '\x01') })) incomingQos2.push(ik.readUInt16BE(ik.length - 2))
       out.push({ session, outgoing, incomingQos2 })
     }
+    if (orphans.length > 0) await this.batch(orphans)
     return out
   }
 
@@ -124,7 +135,7 @@ export class LevelSessionStore implements SessionStore {
     return this.exclusive(async () => {
       const ops: BatchOp[] = [{ type: 'del', key: k('s\0', clientId) }]
       await this.h.ready()
-      for (const prefix of ['o\0', 'i\0']) {
+      for (const prefix of ['o\0', 'p\0', 'i\0']) {
         for await (const key of this.h.db.keys({ gt: k(prefix, clientId, '\0'), lt: k(prefix, clientId, '\x01') })) ops.push({ type: 'del', key })
       }
       await this.write(ops)
@@ -140,20 +151,17 @@ export class LevelSessionStore implements SessionStore {
   }
 
   updateOutgoing(clientId: string, id: bigint, state: StoredDelivery['state'], packetId?: number): Promise<void> {
-    return this.exclusive(async () => {
-      const key = this.outKey(clientId, id)
-      await this.h.ready()
-      const old = await this.h.db.get(key)
-      if (old === undefined) return // removed meanwhile (acked or session deleted): nothing to update
-      const value = Buffer.from(old)
-      value.writeUInt8(STATES.indexOf(state), 0)
-      value.writeUInt16BE(packetId ?? 0, 1)
-      await this.write([{ type: 'put', key, value }])
-    })
+    const value = Buffer.alloc(3)
+    value.writeUInt8(STATES.indexOf(state), 0)
+    value.writeUInt16BE(packetId ?? 0, 1)
+    return this.batch([{ type: 'put', key: this.stateKey(clientId, id), value }])
   }
 
   removeOutgoing(clientId: string, id: bigint): Promise<void> {
-    return this.batch([{ type: 'del', key: this.outKey(clientId, id) }])
+    return this.batch([
+      { type: 'del', key: this.outKey(clientId, id) },
+      { type: 'del', key: this.stateKey(clientId, id) },
+    ])
   }
 
   addIncomingQos2(clientId: string, packetId: number): Promise<void> {
@@ -166,6 +174,10 @@ export class LevelSessionStore implements SessionStore {
 
   private outKey(clientId: string, id: bigint): Buffer {
     return k('o\0', clientId, '\0', seqBytes(id))
+  }
+
+  private stateKey(clientId: string, id: bigint): Buffer {
+    return k('p\0', clientId, '\0', seqBytes(id))
   }
 
   private inKey(clientId: string, pid: number): Buffer {
