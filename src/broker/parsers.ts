@@ -13,7 +13,7 @@ interface ParserInternals {
   settings: { protocolVersion: number }
   packet: { length: number; cmd: string; qos: number }
   error: unknown
-  _list: ByteSource & { length: number; slice(start: number, end: number): Buffer }
+  _list: ByteSource & { length: number; slice(start: number, end: number): Buffer; _bufs: Buffer[] }
   _stateCounter: number
   _parsePayload(): boolean
   _emitError(err: Error): void
@@ -71,8 +71,13 @@ function guardPayload(parser: ReturnType<typeof mqttParser>): void {
     if (len !== 0 && list.length < len) return false // not complete yet
     const { cmd, qos } = this.packet
     const v5 = this.settings.protocolVersion === 5
-    const n = cmd === 'publish' ? publishHeaderBytes(list, len, qos, v5) : len
-    const problem = checkPacket(cmd, qos, v5, n === 0 ? EMPTY : list.slice(0, n), n)
+    // the packet usually sits in the list's first buffer (position 0 is the packet's first byte after
+    // its fixed header): read it there, without bl's per-read slices
+    const head = list._bufs[0]
+    const src: ByteSource = head !== undefined && head.length >= len ? head : list
+    const n = cmd === 'publish' ? publishHeaderBytes(src, len, qos, v5) : len
+    const bytes = n === 0 ? EMPTY : src === head ? head : list.slice(0, n)
+    const problem = checkPacket(cmd, qos, v5, bytes, n)
     if (problem !== null) {
       this._emitError(wireError(problem.reason, problem.reasonCode, problem.clientId))
       return true
