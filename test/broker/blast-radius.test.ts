@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { afterEach, beforeEach, test } from 'node:test'
-import type { Logger } from '../../src/core/logger.ts'
+import { captureLogger, type LogLine } from '../helpers/logger.ts'
 import type { Message, PublishProperties } from '../../src/core/types.ts'
 import { openHooks } from '../../src/broker/hooks.ts'
 import { waitFor } from '../helpers/tmp.ts'
@@ -14,22 +14,7 @@ import { collect, connectClient, connectCollect, endClient, sleep, startBroker, 
  */
 const BAD_PROPS = { contentType: null } as unknown as PublishProperties
 
-interface Line {
-  level: string
-  obj: Record<string, unknown>
-  msg: string
-}
-let lines: Line[] = []
-
-function recordingLogger(): Logger {
-  const at =
-    (level: string) =>
-    (a: Record<string, unknown> | string, b?: string): void => {
-      lines.push(typeof a === 'string' ? { level, obj: {}, msg: a } : { level, obj: a, msg: b ?? '' })
-    }
-  const log: Logger = { trace: at('trace'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), fatal: at('fatal'), child: () => log }
-  return log
-}
+let lines: LogLine[] = []
 
 let tb: TestBroker
 let uncaught: unknown[] = []
@@ -38,12 +23,13 @@ const onUncaught = (err: unknown): void => {
 }
 
 beforeEach(async () => {
-  lines = []
+  const logger = captureLogger()
+  lines = logger.lines
   uncaught = []
   process.on('uncaughtException', onUncaught)
   process.on('unhandledRejection', onUncaught)
   tb = await startBroker({
-    logger: recordingLogger(),
+    logger,
     sysInterval: 0,
     // a hook that throws for one topic: a bug met while a will is published from a socket close handler
     hooks: { ...openHooks, authorizePublish: (_who, topic) => (topic === 'will/boom' ? (() => { throw new Error('hook bug') })() : true) },

@@ -1,31 +1,16 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import type { Logger } from '../../src/core/logger.ts'
+import { captureLogger } from '../helpers/logger.ts'
 import { waitFor } from '../helpers/tmp.ts'
 import { collect, connectClient, endClient, rawSocket, sleep, startBroker, type TestBroker } from './helpers.ts'
 
-/** Records warn lines so tests can check that the log names the client and the reason. */
-const lines: Array<{ obj: Record<string, unknown>; msg: string }> = []
-function recordingLogger(): Logger {
-  const noop = (): void => undefined
-  const log: Logger = {
-    trace: noop,
-    debug: noop,
-    info: noop,
-    error: noop,
-    fatal: noop,
-    warn: (a: Record<string, unknown> | string, b?: string) => {
-      if (typeof a === 'string') lines.push({ obj: {}, msg: a })
-      else lines.push({ obj: a, msg: b ?? '' })
-    },
-    child: () => log,
-  }
-  return log
-}
+/** Records log lines so tests can check that the log names the client and the reason. */
+const recorded = captureLogger()
+const lines = recorded.lines
 
 let tb: TestBroker
 before(async () => {
-  tb = await startBroker({ logger: recordingLogger(), limits: { max_packet_size: 1024, connect_timeout: 300 } })
+  tb = await startBroker({ logger: recorded, limits: { max_packet_size: 1024, connect_timeout: 300 } })
 })
 after(async () => {
   await tb.close()

@@ -3,25 +3,14 @@ import { test } from 'node:test'
 import mqtt from 'mqtt'
 import { FakeClock } from '../../src/core/clock.ts'
 import type { Logger } from '../../src/core/logger.ts'
+import { captureLogger, type LogLine } from '../helpers/logger.ts'
 import { openHooks } from '../../src/broker/hooks.ts'
 import { rawSocket, sleep, startBroker } from './helpers.ts'
 import { connectBytes, publishBytes, CONTENT_TYPE_PAST_END } from './wire-packets.ts'
 
-interface Line {
-  level: string
-  obj: Record<string, unknown>
-  msg: string
-}
-
-function recorder(): { logger: Logger; lines: Line[] } {
-  const lines: Line[] = []
-  const at =
-    (level: string) =>
-    (a: Record<string, unknown> | string, b?: string): void => {
-      lines.push(typeof a === 'string' ? { level, obj: {}, msg: a } : { level, obj: a, msg: b ?? '' })
-    }
-  const logger: Logger = { trace: at('trace'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), fatal: at('fatal'), child: () => logger }
-  return { logger, lines }
+function recorder(): { logger: Logger; lines: LogLine[] } {
+  const logger = captureLogger()
+  return { logger, lines: logger.lines }
 }
 
 test('60 malformed connections and 40 refused logins write one line per reason, then one summary line each with the count', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { FakeClock } from '../../src/core/clock.ts'
-import type { Logger } from '../../src/core/logger.ts'
+import { captureLogger } from '../helpers/logger.ts'
 import { rawSocket, sleep, startBroker, type TestBroker } from './helpers.ts'
 import { connectBytes, disconnectReason, frame, str } from './wire-packets.ts'
 
@@ -12,26 +12,14 @@ import { connectBytes, disconnectReason, frame, str } from './wire-packets.ts'
  * a plain close in 3.1.1, and nothing answered for it.
  */
 
-interface Line {
-  level: string
-  msg: string
-}
-const lines: Line[] = []
-function recorder(): Logger {
-  const at =
-    (level: string) =>
-    (a: Record<string, unknown> | string, b?: string): void => {
-      lines.push({ level, msg: typeof a === 'string' ? a : (b ?? '') })
-    }
-  const logger: Logger = { trace: at('trace'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), fatal: at('fatal'), child: () => logger }
-  return logger
-}
+const recorded = captureLogger()
+const lines = recorded.lines
 
 // a fake clock: moved past the log limiter's 10 s between cases so each case's line is written in full
 const clock = new FakeClock(Date.now())
 let tb: TestBroker
 before(async () => {
-  tb = await startBroker({ logger: recorder(), clock })
+  tb = await startBroker({ logger: recorded, clock })
 })
 after(async () => {
   await tb.close()

@@ -3,22 +3,11 @@ import { test } from 'node:test'
 import { FakeClock } from '../../src/core/clock.ts'
 import { LogLimiter } from '../../src/core/log-limit.ts'
 import type { Logger } from '../../src/core/logger.ts'
+import { captureLogger, type LogLine } from '../helpers/logger.ts'
 
-interface Line {
-  level: string
-  obj: Record<string, unknown>
-  msg: string
-}
-
-function recorder(): { logger: Logger; lines: Line[] } {
-  const lines: Line[] = []
-  const at =
-    (level: string) =>
-    (a: Record<string, unknown> | string, b?: string): void => {
-      lines.push(typeof a === 'string' ? { level, obj: {}, msg: a } : { level, obj: a, msg: b ?? '' })
-    }
-  const logger: Logger = { trace: at('trace'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), fatal: at('fatal'), child: () => logger }
-  return { logger, lines }
+function recorder(): { logger: Logger; lines: LogLine[] } {
+  const logger = captureLogger()
+  return { logger, lines: logger.lines }
 }
 
 test('the first line of a reason is written at once; repeats within the interval become one summary line with the count', () => {

@@ -5,7 +5,7 @@ import { deviceSchema, type ModbusDeviceConfig } from '../../src/config/sections
 import { DriverFactory, probeDevice, type ModbusDriver } from '../../src/drivers/index.ts'
 import { startPymodbus, startPymodbusRtu, type PymodbusPeer, type UnitData } from '../helpers/pymodbus.ts'
 import { tempDir } from '../helpers/tmp.ts'
-import { captureLogger } from './capture-logger.ts'
+import { captureLogger } from '../helpers/logger.ts'
 
 /** Findings 3–7 of issue 11 and write_function, each against pymodbus (an implementation we did not write). */
 
@@ -186,14 +186,14 @@ describe('Modbus data path against pymodbus', { timeout: 120_000 }, () => {
     const lines = log.lines.filter((l) => /modbus exception/.test(l.msg))
     assert.equal(lines.length, 2, 'one line per distinct exception (holding 0..1 and input 0..0), not per poll')
     assert.deepEqual(
-      lines.map((l) => [l.fields.exception, l.fields.name, l.fields.table, l.fields.start, l.fields.end]).sort(),
+      lines.map((l) => [l.obj.exception, l.obj.name, l.obj.table, l.obj.start, l.obj.end]).sort(),
       [
         [4, 'server device failure', 'holding', 0, 1],
         [4, 'server device failure', 'input', 0, 0],
       ],
     )
     // The device's child logger already carries `device`; no line repeats it in its own fields.
-    assert.ok(lines.every((l) => l.bindings.device === 'dev' && !('device' in l.fields)))
+    assert.ok(lines.every((l) => l.bindings.device === 'dev' && !('device' in l.obj)))
     await p.clearFaults()
     got = await poll(d)
     assert.equal(got.get('a')?.quality, 'good')

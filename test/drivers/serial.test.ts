@@ -7,7 +7,7 @@ import { SerialDriver } from '../../src/drivers/index.ts'
 import { nmeaChecksum } from '../../src/drivers/serial/parsers/nmea.ts'
 import { ptyPair, type PtyPair } from '../helpers/socat.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
-import { captureLogger } from './capture-logger.ts'
+import { captureLogger } from '../helpers/logger.ts'
 
 const { dir, cleanup } = tempDir('fieldgate-serial-')
 const pairs: PtyPair[] = []
@@ -89,7 +89,7 @@ describe('serial line devices over socat ptys', { timeout: 40_000 }, () => {
     const log = captureLogger().child({ device: 'nmea' }) as ReturnType<typeof captureLogger>
     const { got, drv } = await run('nmea', { format: 'nmea', delimiter: '\r\n', points: [{ name: 'lat' }, { name: 'satellites' }, { name: 'speed' }] }, lines, 4, log)
     assert.ok(log.lines.some((l) => l.msg === 'serial port open'))
-    assert.ok(log.lines.every((l) => !('device' in l.fields)), JSON.stringify(log.lines))
+    assert.ok(log.lines.every((l) => !('device' in l.obj)), JSON.stringify(log.lines))
     assert.deepEqual(values(got), [
       ['lat', 48.1173, 'good'],
       ['satellites', 8, 'good'],

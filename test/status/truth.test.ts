@@ -4,8 +4,9 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { validateConfig } from '../../src/config/index.ts'
 import { FakeClock } from '../../src/core/clock.ts'
-import type { LocalBroker, Logger, LogFn, Status } from '../../src/core/index.ts'
+import type { LocalBroker, Status } from '../../src/core/index.ts'
 import { createDriverHost } from '../../src/drivers/index.ts'
+import { captureLogger, type LogLine } from '../helpers/logger.ts'
 import { eventSource, startServer } from './helpers.ts'
 
 type Snapshot = {
@@ -167,17 +168,8 @@ test('/history keeps the last hour per numeric point and answers one point in fu
   }
 })
 
-function captureLogger(lines: Array<{ level: string; obj: Record<string, unknown>; msg: string }>): Logger {
-  const at = (level: string): LogFn => ((a: Record<string, unknown> | string, b?: string) => {
-    if (typeof a === 'string') lines.push({ level, obj: {}, msg: a })
-    else lines.push({ level, obj: a, msg: b ?? '' })
-  }) as LogFn
-  const l: Logger = { trace: at('trace'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), fatal: at('fatal'), child: () => l }
-  return l
-}
-
 test('a device going into error is logged as a warning, running again as info', { timeout: 10_000 }, async () => {
-  const lines: Array<{ level: string; obj: Record<string, unknown>; msg: string }> = []
+  const lines: LogLine[] = []
   const clock = new FakeClock(1_000_000)
   const config = validateConfig({ devices: [{ id: 'boiler', driver: 'simulated', poll_interval: 1000, seed: 1 }] })
   const broker: LocalBroker = { publish: async () => undefined, subscribe: () => () => undefined, status: () => ({ health: 'ok', details: {} }), close: async () => undefined }

@@ -3,10 +3,11 @@ import { execFileSync } from 'node:child_process'
 import { closeSync, mkdirSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { isFieldgateError, silentLogger, systemClock, type Logger } from '../../src/core/index.ts'
+import { isFieldgateError, silentLogger, systemClock } from '../../src/core/index.ts'
 import { LevelQueue } from '../../src/store-forward/index.ts'
 import { LevelHandle } from '../../src/store-forward/db.ts'
 import type { QueueOptions } from '../../src/store-forward/types.ts'
+import { captureLogger, type LogLine } from '../helpers/logger.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
 import { msg } from './queue-conformance.ts'
 
@@ -39,17 +40,6 @@ function fill(dir: string): string {
   return file
 }
 
-/** Keeps every line logged at info and above, as `level msg {fields}`. */
-function captureLogger(lines: Array<{ level: string; msg: string; obj: Record<string, unknown> }>): Logger {
-  const at =
-    (level: string) =>
-    (a: Record<string, unknown> | string, msg?: string): void => {
-      lines.push(typeof a === 'string' ? { level, msg: a, obj: {} } : { level, msg: msg ?? '', obj: a })
-    }
-  const log: Logger = { ...silentLogger, info: at('info'), warn: at('warn'), error: at('error'), child: () => log }
-  return log
-}
-
 test('acks whose delete failed on a full disk are written once space returns, without any new append', { timeout: 30_000, skip }, async () => {
   const { dir, cleanup } = tempDir('fieldgate-sf-full-')
   const mnt = join(dir, 'mnt')
@@ -57,7 +47,7 @@ test('acks whose delete failed on a full disk are written once space returns, wi
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt])
   let h: LevelHandle | undefined
   try {
-    const lines: Array<{ level: string; msg: string; obj: Record<string, unknown> }> = []
+    const lines: LogLine[] = []
     h = await LevelHandle.open(join(mnt, 'db'), captureLogger(lines), systemClock)
     const q = await LevelQueue.open('up', h, opts)
     await q.append(Array.from({ length: 500 }, (_, i) => msg(i, { payload: Buffer.alloc(200, 120) })))
