@@ -96,7 +96,6 @@ const EXTRA: Record<string, string> = {
   'devices.reconnect_min': 'Shortest wait before reopening a lost port.',
   'devices.reconnect_max': 'Longest wait before reopening a lost port.',
   'devices.backoff_max': 'Longest wait between attempts to reach a device that stopped answering.',
-  'devices.byte_order': 'Word/byte order of 32/64-bit values: ABCD big-endian, CDAB word-swapped, BADC byte-swapped, DCBA little-endian.',
   'devices.high': 'Upper bound of a random walk.',
   'devices.low': 'Lower bound of a random walk.',
   'devices.host': 'Modbus TCP server address (or the serial-to-TCP gateway).',
@@ -116,18 +115,27 @@ const EXTRA: Record<string, string> = {
   'devices.writable': 'Accept writes to this point on `<topic>/set`.',
   'devices.type': 'How the value is decoded: a Modbus register type, or number/string/bool for serial lines.',
   'devices.table': 'Modbus table: coils (FC 1/5/15), discrete inputs (FC 2), input registers (FC 4), holding registers (FC 3/6/16).',
-  'devices.order': "Word/byte order of this point; default the device's byte_order.",
-  'devices.bit': 'bool from a register: which bit (0 = least significant).',
-  'devices.bits': 'bitfield: width in bits.',
   'status.enabled': 'Serve the status page and endpoints.',
   'status.port': 'TCP port of the status page.',
   'status.username': 'Basic-auth user name.',
   'status.password_file': 'File holding the basic-auth password (first line).',
 }
 
-function describe(section: string, key: string): string {
+/**
+ * Descriptions by where a key sits ("devices.points.byte_order"; "devices.port@modbus-tcp" for one driver),
+ * for key names that mean different things in one source file: there the doc comment found first would be wrong.
+ */
+const BY_PATH: Record<string, string> = {
+  'devices.retain': 'Publish readings retained (the last value greets new subscribers); a point may set its own.',
+  'devices.port@modbus-tcp': 'TCP port of the Modbus server.',
+  'devices.points.byte_order': "Byte order inside each register of this point: `big` or `little`; default the device's byte_order.",
+  'devices.points.word_order': "Register order of this 32/64-bit point: `big` (high word first) or `little`; default the device's word_order.",
+}
+
+function describe(section: string, path: string, key: string, driver: string): string {
   const file = FILES[section]
-  return (file ? docsByFile.get(file)?.get(key) : rootDocs.get(key)) ?? EXTRA[`${section}.${key}`] ?? ''
+  const own = BY_PATH[`${path}.${key}@${driver}`] ?? BY_PATH[`${path}.${key}`]
+  return own ?? (file ? docsByFile.get(file)?.get(key) : rootDocs.get(key)) ?? EXTRA[`${section}.${key}`] ?? ''
 }
 
 function typeOf(s: Json): string {
@@ -158,7 +166,7 @@ function defaultOf(input: Json, output: Json): string {
   return `\`${JSON.stringify(d)}\``
 }
 
-function rows(section: string, path: string, input: Json, output: Json, out: string[], tables: Array<[string, Json, Json]>): void {
+function rows(section: string, path: string, driver: string, input: Json, output: Json, out: string[], tables: Array<[string, Json, Json]>): void {
   const props = obj(input.properties)
   const oprops = obj(output.properties)
   const required = new Set(Array.isArray(input.required) ? (input.required as string[]) : [])
@@ -177,7 +185,7 @@ function rows(section: string, path: string, input: Json, output: Json, out: str
       continue
     }
     const req = required.has(key) && s.default === undefined && o.default === undefined ? ' **(required)**' : ''
-    out.push(`| \`${key}\`${req} | ${typeOf(s).replace(/\|/g, '\\|')} | ${defaultOf(s, o)} | ${describe(section, key).replace(/\|/g, '\\|')} |`)
+    out.push(`| \`${key}\`${req} | ${typeOf(s).replace(/\|/g, '\\|')} | ${defaultOf(s, o)} | ${describe(section, path, key, driver).replace(/\|/g, '\\|')} |`)
   }
 }
 
@@ -189,10 +197,10 @@ function table(section: string, name: string, input: Json, output: Json, level: 
   // Nested tables with the variant (driver) they belong to; identical ones are listed once.
   const nested: Array<{ name: string; input: Json; output: Json; variant: string }> = []
   const plain = name.replace(/^\[|\]$/g, '')
-  const emit = (inp: Json, outp: Json, variant: string): void => {
+  const emit = (inp: Json, outp: Json, variant: string, driver: string): void => {
     const body: string[] = []
     const found: Array<[string, Json, Json]> = []
-    rows(section, plain, inp, outp, body, found)
+    rows(section, plain, driver, inp, outp, body, found)
     for (const [n, i, o] of found) nested.push({ name: n, input: i, output: o, variant })
     if (body.length) lines.push('| key | type / allowed | default | meaning |', '|---|---|---|---|', ...body, '')
   }
@@ -201,9 +209,10 @@ function table(section: string, name: string, input: Json, output: Json, level: 
     variants.forEach((v, i) => {
       const kind = obj(obj(v.properties).driver).const ?? (obj(obj(v.properties).driver).enum as unknown[] | undefined)?.join('", "')
       lines.push(`**driver = "${String(kind)}"**`, '')
-      emit(v, outs[i] ?? {}, `driver = "${String(kind)}"`)
+      const first = obj(obj(v.properties).driver).const ?? (obj(obj(v.properties).driver).enum as unknown[] | undefined)?.[0]
+      emit(v, outs[i] ?? {}, `driver = "${String(kind)}"`, String(first))
     })
-  } else emit(input, output, '')
+  } else emit(input, output, '', '')
   const groups = new Map<string, { name: string; input: Json; output: Json; variants: string[] }>()
   for (const n of nested) {
     const key = `${n.name}\u0000${JSON.stringify(n.input)}`

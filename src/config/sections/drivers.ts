@@ -80,7 +80,7 @@ const modbusCommon = {
    * deprecation warning.
    */
   byte_order: z.union([endian, legacyOrder]).default('big'),
-  /** Register order of 32/64-bit values: `big` = high word first, `little` = low word first. */
+  /** Register order of 32/64-bit values: `big` = high word first (the default), `little` = low word first. */
   word_order: endian.optional(),
   /** Function for writing holding registers; unset: 6 for one register, 16 for more. */
   write_function: writeFunction.optional(),
@@ -95,8 +95,10 @@ const modbusCommon = {
   request_delay: duration.default(0),
 }
 
-/** RTU and RTU over TCP (not used by modbus-tcp): line silence before each request; default 3.5 character times (1.75 ms above 19200 baud; 2 ms over TCP); raise it (e.g. "20ms") behind USB adapters that batch bytes. Everything received before a request is discarded. */
-const frameGap = { frame_gap: duration.optional() }
+const frameGap = {
+  /** RTU and RTU over TCP (not used by modbus-tcp): line silence before each request; default 3.5 character times (1.75 ms above 19200 baud; 2 ms over TCP); raise it (e.g. "20ms") behind USB adapters that batch bytes. Everything received before a request is discarded. */
+  frame_gap: duration.optional(),
+}
 
 export const modbusPointSchema = z
   .object({
@@ -111,9 +113,11 @@ export const modbusPointSchema = z
     order: legacyOrder.optional(),
     byte_order: endian.optional(),
     word_order: endian.optional(),
-    /** string: number of registers; bitfield, and bool on a register: first bit (0 = LSB); bitfield: width. */
+    /** string: number of registers. */
     length: z.number().int().min(1).max(125).optional(),
+    /** bool on a register, and bitfield: the (first) bit, 0 = least significant. */
     bit: z.number().int().min(0).max(15).optional(),
+    /** bitfield: width in bits, from `bit` up. */
     bits: z.number().int().min(1).max(16).default(1),
     /** Round the published value to this many decimals (float32 is otherwise rounded to its own precision). */
     decimals: z.number().int().min(0).max(15).optional(),
