@@ -9,8 +9,9 @@ import { fileURLToPath } from 'node:url'
 import { bundleFieldgateServer } from './lib/bundle.ts'
 import { busiestProfile, formatSummary } from './lib/cpuprofile.ts'
 import { parseArgs, specFor, type Options } from './lib/options.ts'
-import { runPhase } from './lib/phase.ts'
-import { best, formatCpu, formatTable, type PhaseError, type PhaseName, type PhaseOutcome, type Results } from './lib/report.ts'
+import { loadgenNode, runPhase } from './lib/phase.ts'
+import { fieldgateExe } from './lib/runtime.ts'
+import { best, formatCpu, formatCpuPerMessage, formatTable, type PhaseError, type PhaseName, type PhaseOutcome, type Results } from './lib/report.ts'
 import { killLiveChildren, openFilesLimit, startBroker, type BrokerKind, type BrokerProcess } from './lib/servers.ts'
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -37,6 +38,9 @@ async function measure(kind: BrokerKind, phase: PhaseName, b: BrokerProcess, o: 
 }
 
 let fieldgateBundle: string | null = null
+let fieldgateExePath: string | null = null
+/** What each broker ran on, as its process reported it. */
+const runtimes: Partial<Record<BrokerKind, string>> = {}
 
 async function start(kind: BrokerKind, o: Options, minFiles: number, nodeFlags: string[]): Promise<BrokerProcess | PhaseError> {
   try {
@@ -45,13 +49,17 @@ async function start(kind: BrokerKind, o: Options, minFiles: number, nodeFlags: 
         minify: !o.profile,
         stubDebug: o.runner === 'bundle-nodebug',
       })
-    return await startBroker(kind, {
+    if (kind === 'fieldgate' && o.runner === 'exe' && fieldgateExePath === null) fieldgateExePath = await fieldgateExe(repoRoot, o.exe)
+    const b = await startBroker(kind, {
       repoRoot,
       minFiles,
       nodeFlags,
       fieldgateBundle,
+      fieldgateExe: o.runner === 'exe' ? fieldgateExePath : null,
       mosquittoExtra: o.mosquittoNodelay ? ['set_tcp_nodelay true'] : [],
     })
+    runtimes[kind] = b.runtime
+    return b
   } catch (err) {
     return { error: errText(err) }
   }
@@ -126,9 +134,16 @@ async function main(): Promise<void> {
   const secs = Math.round((Date.now() - started) / 1000)
   process.stdout.write(
     `\nBroker benchmark: 64-byte payloads, ${o.durationMs / 1000} s per phase after ${o.warmupMs / 1000} s warm-up, ` +
-      `best of ${o.rounds} interleaved round(s); Fieldgate runner ${o.runner}${o.fieldgateFlags.length ? ` ${o.fieldgateFlags.join(' ')}` : ''}; ${secs} s; load average ${loadStart} at start, ${loadEnd} at end\n\n`,
+      `best of ${o.rounds} interleaved round(s); Fieldgate runner ${o.runner}${o.runner === 'exe' && fieldgateExePath ? ` (${fieldgateExePath})` : ''}${o.fieldgateFlags.length ? ` ${o.fieldgateFlags.join(' ')}` : ''}; ${secs} s; load average ${loadStart} at start, ${loadEnd} at end\n\n`,
   )
+  const procs = [
+    ...o.brokers.map((k) => `${k}: ${runtimes[k] ?? 'not started'}`),
+    `load generator: node ${loadgenNode} (tsx)`,
+    `harness: node ${process.version} (tsx)`,
+  ]
+  process.stdout.write(`Processes: ${procs.join('; ')}\n\n`)
   process.stdout.write(formatTable(results) + '\n\n')
+  process.stdout.write(formatCpuPerMessage(results) + '\n\n')
   process.stdout.write(formatCpu(results) + '\n')
   if (profileDir) {
     const files = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile'))
@@ -136,7 +151,7 @@ async function main(): Promise<void> {
     if (busiest) process.stdout.write(`\nFieldgate CPU profile (all phases) ${busiest.file}:\n${formatSummary(busiest.summary)}\n`)
     else process.stdout.write(`\nno .cpuprofile written in ${profileDir}\n`)
   }
-  const summary = { bench: 'broker', at: new Date().toISOString(), loadavg: { start: loadStart, end: loadEnd }, seconds: secs, options: o, results, rounds }
+  const summary = { bench: 'broker', at: new Date().toISOString(), loadavg: { start: loadStart, end: loadEnd }, seconds: secs, runtimes: { ...runtimes, loadgen: loadgenNode, harness: process.version }, options: o, results, rounds }
   process.stdout.write('\nBENCH_JSON ' + JSON.stringify(summary) + '\n')
 }
 

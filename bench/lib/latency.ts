@@ -23,8 +23,11 @@ export interface LatencyResult {
   samples: number
   sent: number
   lost: number
+  /** Messages received by the subscriber in the measured interval (the CPU figures cover that interval). */
+  delivered: number
   brokerCpuPct: number
   genCpuPct: number
+  brokerCpuMs: number
 }
 
 const MAX_BURST = 50
@@ -62,6 +65,7 @@ export async function runLatency(spec: LatencySpec): Promise<LatencyResult> {
   const t0 = performance.now()
   const end = t0 + spec.warmupMs + spec.durationMs
   let measureFrom = 0
+  let receivedFrom = 0
   const meter = new CpuMeter(spec.brokerPid)
   await new Promise<void>((resolve) => {
     const tick = (): void => {
@@ -69,6 +73,7 @@ export async function runLatency(spec: LatencySpec): Promise<LatencyResult> {
       if (!measuring && now - t0 >= spec.warmupMs) {
         measuring = true
         measureFrom = sent
+        receivedFrom = received
         meter.start()
       }
       if (now >= end) return resolve()
@@ -88,6 +93,7 @@ export async function runLatency(spec: LatencySpec): Promise<LatencyResult> {
     tick()
   })
   const cpu = meter.stop()
+  const deliveredMeasured = received - receivedFrom
   // Let the last deliveries arrive (bounded) before counting losses.
   for (let i = 0; i < 50 && received < sent; i++) await sleep(10)
   measuring = false
@@ -102,6 +108,7 @@ export async function runLatency(spec: LatencySpec): Promise<LatencyResult> {
     samples: count,
     sent: sent - measureFrom,
     lost: sent - received,
+    delivered: deliveredMeasured,
     ...cpu,
   }
 }

@@ -2,8 +2,8 @@ import type { PhaseSpec } from './loadgen.ts'
 import { PHASES, type PhaseName } from './report.ts'
 import { BROKER_KINDS, type BrokerKind, type BrokerProcess } from './servers.ts'
 
-export type FieldgateRunner = 'tsx' | 'bundle' | 'bundle-nonames' | 'bundle-nodebug'
-export const RUNNERS: readonly FieldgateRunner[] = ['tsx', 'bundle', 'bundle-nonames', 'bundle-nodebug']
+export type FieldgateRunner = 'exe' | 'tsx' | 'bundle' | 'bundle-nonames' | 'bundle-nodebug'
+export const RUNNERS: readonly FieldgateRunner[] = ['exe', 'tsx', 'bundle', 'bundle-nonames', 'bundle-nodebug']
 
 export interface Options {
   brokers: BrokerKind[]
@@ -18,8 +18,10 @@ export interface Options {
   mosquittoNodelay: boolean
   /** Extra node flags for the Fieldgate child, e.g. ['--max-semi-space-size=2']. */
   fieldgateFlags: string[]
-  /** How Fieldgate runs: the .ts under tsx, or an esbuild bundle on plain node (see bundle.ts). */
+  /** How Fieldgate runs: the executable as shipped (default), the .ts under tsx, or an esbuild bundle on plain node (see bundle.ts). */
   runner: FieldgateRunner
+  /** With runner exe: this executable instead of building dist/fieldgate-linux-x64. */
+  exe: string | null
   /** Multiplies the end-to-end message windows of the throughput phases (sensitivity checks). */
   windowScale: number
 }
@@ -32,9 +34,12 @@ export const USAGE = `usage: node --import tsx bench/broker.ts [options]
   --rounds <n>        runs per phase and broker, interleaved across brokers; best reported (default 2, max 5)
   --connections <n>   idle connections for connect rate and RSS (default 5000, max 15000)
   --window-scale <x>  multiply the throughput phases' in-flight windows (default 1; for sensitivity checks)
-  --runner tsx|bundle|bundle-nonames|bundle-nodebug   Fieldgate under tsx (default), or esbuild-bundled
-                      on plain node: minified with keepNames as the release build, without keepNames,
-                      or as the release with the 'debug' package replaced by a no-op
+  --runner exe|tsx|bundle|bundle-nonames|bundle-nodebug   Fieldgate as shipped (default: the x64 single
+                      executable from npm run build:exe, on its embedded Node, \`fieldgate run\` with a
+                      broker-only config), under tsx, or esbuild-bundled on this node: minified with
+                      keepNames as the release build, without keepNames, or as the release with the
+                      'debug' package replaced by a no-op
+  --exe <path>        with --runner exe: run this executable instead of building one
   --fieldgate-flags "<node flags>"   extra node flags for the Fieldgate process, e.g. "--max-semi-space-size=2"
   --profile           run Fieldgate with --cpu-prof and print its top self-time functions
   --mosquitto-nodelay run Mosquitto with set_tcp_nodelay true (default: its own default, Nagle on)`
@@ -50,7 +55,8 @@ export function parseArgs(argv: string[]): Options {
     profile: false,
     mosquittoNodelay: false,
     windowScale: 1,
-    runner: 'tsx',
+    runner: 'exe',
+    exe: null,
     fieldgateFlags: [],
   }
   for (let i = 0; i < argv.length; i++) {
@@ -78,6 +84,9 @@ export function parseArgs(argv: string[]): Options {
     else if (a === '--fieldgate-flags') {
       o.fieldgateFlags = (v ?? '').split(' ').filter(Boolean)
       if (!o.fieldgateFlags.every((f) => f.startsWith('--'))) throw new Error(`--fieldgate-flags takes node flags such as "--max-semi-space-size=2", got ${v}`)
+      i++
+    } else if (a === '--exe') {
+      o.exe = v ?? null
       i++
     } else if (a === '--runner') {
       o.runner = listOf(v, RUNNERS, a)[0] as FieldgateRunner

@@ -1,11 +1,15 @@
 import { join } from 'node:path'
 import { RESULT_PREFIX, phaseLimitMs, type PhaseSpec } from './loadgen.ts'
+import { probeEnv, reportedNode, withoutProbe } from './runtime.ts'
 import { spawnWithFiles, track } from './servers.ts'
+
+/** Node version the last load-generator child reported about itself. */
+export let loadgenNode = '?'
 
 /** Runs one load-generator child for `spec`, bounded in time, and returns its parsed result. */
 export function runPhase(repoRoot: string, spec: PhaseSpec, minFiles: number): Promise<unknown> {
   const script = join(repoRoot, 'bench', 'lib', 'loadgen.ts')
-  const proc = spawnWithFiles([process.execPath, '--import', 'tsx', script, JSON.stringify(spec)], minFiles, repoRoot)
+  const proc = spawnWithFiles([process.execPath, '--import', 'tsx', script, JSON.stringify(spec)], minFiles, repoRoot, probeEnv())
   track(proc)
   const limit = phaseLimitMs(spec) + 10_000
   let out = ''
@@ -19,6 +23,8 @@ export function runPhase(repoRoot: string, spec: PhaseSpec, minFiles: number): P
     }, limit)
     proc.once('exit', (code) => {
       clearTimeout(timer)
+      loadgenNode = reportedNode(err)
+      err = withoutProbe(err)
       const line = out.split('\n').find((l) => l.startsWith(RESULT_PREFIX))
       if (code === 0 && line) {
         resolve(JSON.parse(line.slice(RESULT_PREFIX.length)))

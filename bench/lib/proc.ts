@@ -42,13 +42,13 @@ export class CpuMeter {
     this.wallStart = performance.now()
   }
 
-  /** Percent of one core used since start() by the broker and by this (load-generator) process. */
-  stop(): { brokerCpuPct: number; genCpuPct: number } {
+  /** Percent of one core used since start() by the broker and by this (load-generator) process, and the broker's CPU ms. */
+  stop(): { brokerCpuPct: number; genCpuPct: number; brokerCpuMs: number } {
     const wall = performance.now() - this.wallStart
     const broker = cpuMs(this.pid) - this.brokerStart
     const self = process.cpuUsage(this.selfStart)
     const selfMs = (self.user + self.system) / 1000
-    return { brokerCpuPct: round1((broker / wall) * 100), genCpuPct: round1((selfMs / wall) * 100) }
+    return { brokerCpuPct: round1((broker / wall) * 100), genCpuPct: round1((selfMs / wall) * 100), brokerCpuMs: broker }
   }
 }
 

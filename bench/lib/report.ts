@@ -146,3 +146,38 @@ export function formatCpu(results: Results): string {
   }
   return lines.join('\n')
 }
+
+/** Broker CPU per delivered message in µs (user + system from /proc/<pid>/stat over the measured interval). */
+export function cpuPerMessageUs(o: PhaseOutcome | undefined): number | undefined {
+  const cpu = field(o, 'brokerCpuMs')
+  const n = field(o, 'delivered')
+  return cpu === undefined || n === undefined || n <= 0 ? undefined : (cpu * 1000) / n
+}
+
+const CPU_ROWS: Array<{ phase: PhaseName; label: string }> = [
+  { phase: 'fanin0', label: 'live QoS 0 fan-in (per delivery)' },
+  { phase: 'fanin1', label: 'QoS 1 fan-in (per delivery, PUBACKs both ways)' },
+  { phase: 'fanout', label: 'fan-out QoS 0 (per delivery)' },
+  { phase: 'latency', label: 'QoS 1 at 1,000 msg/s (per delivery)' },
+]
+
+/** µs of broker CPU per delivered message, per phase: on a Pi, CPU and not loopback bandwidth is the limit. */
+export function formatCpuPerMessage(results: Results): string {
+  const fg = results.fieldgate ?? {}
+  const mq = results.mosquitto ?? {}
+  const ae = results.aedes ?? {}
+  const head = [pad('broker CPU per message (µs)', 48), pad('Fieldgate', 10, true), pad('Mosquitto', 10, true), pad('Aedes', 10, true), pad('FG/Mosq', 8, true), pad('FG/Aedes', 9, true)]
+  const lines = [head.join(' '), '-'.repeat(100)]
+  for (const row of CPU_ROWS) {
+    const a = cpuPerMessageUs(fg[row.phase])
+    const m = cpuPerMessageUs(mq[row.phase])
+    const e = cpuPerMessageUs(ae[row.phase])
+    if (a === undefined && m === undefined && e === undefined) continue
+    const rm = ratio(a, m)
+    const re = ratio(a, e)
+    lines.push(
+      [pad(row.label, 48), pad(fmt(a, 2), 10, true), pad(fmt(m, 2), 10, true), pad(fmt(e, 2), 10, true), pad(rm === undefined ? '-' : rm.toFixed(2), 8, true), pad(re === undefined ? '-' : re.toFixed(2), 9, true)].join(' '),
+    )
+  }
+  return lines.join('\n')
+}

@@ -1,7 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { startMosquitto } from '../../test/helpers/mosquitto.ts'
+import { startMosquitto, waitListening } from '../../test/helpers/mosquitto.ts'
 import { freePort } from '../../test/helpers/ports.ts'
+import { tempDir } from '../../test/helpers/tmp.ts'
+import { brokerOnlyToml, mosquittoVersion, probeEnv, reportedNode, withoutProbe } from './runtime.ts'
 
 /** Children still running, killed if the harness itself is stopped (SIGTERM from bench/run.ts). */
 export const liveChildren = new Set<ChildProcess>()
@@ -35,6 +38,8 @@ export interface BrokerProcess {
   alive(): boolean
   /** What the broker wrote to stderr (for failure messages). */
   log(): string
+  /** What it runs on, as the process reported it: `node v24.22.3 (executable)`, `mosquitto version 2.0.11`. */
+  runtime: string
 }
 
 export interface StartOptions {
@@ -46,6 +51,8 @@ export interface StartOptions {
   startTimeoutMs?: number
   /** Run Fieldgate from this esbuild bundle on plain node instead of the .ts file under tsx. */
   fieldgateBundle?: string | null
+  /** Run Fieldgate as this single executable (`fieldgate run`, a broker-only config); nodeFlags go in NODE_OPTIONS. */
+  fieldgateExe?: string | null
   /** Extra mosquitto.conf lines (e.g. `set_tcp_nodelay true`). */
   mosquittoExtra?: string[]
 }
@@ -56,8 +63,10 @@ export async function startBroker(kind: BrokerKind, opts: StartOptions): Promise
     const pid = m.proc.pid
     if (pid === undefined) throw new Error('mosquitto started without a pid')
     track(m.proc)
-    return { kind, port: m.port, pid, stop: () => m.stop(), alive: () => exitNote(m.proc) === '', log: () => m.log.join('') + exitNote(m.proc) }
+    const runtime = mosquittoVersion()
+    return { kind, port: m.port, pid, runtime, stop: () => m.stop(), alive: () => exitNote(m.proc) === '', log: () => m.log.join('') + exitNote(m.proc) }
   }
+  if (kind === 'fieldgate' && opts.fieldgateExe) return startExe(opts.fieldgateExe, opts)
   const port = await freePort()
   const script = join(opts.repoRoot, 'bench', 'lib', kind === 'fieldgate' ? 'fieldgate-server.ts' : 'aedes-server.ts')
   const flags = kind === 'fieldgate' ? (opts.nodeFlags ?? []) : []
@@ -65,7 +74,7 @@ export async function startBroker(kind: BrokerKind, opts: StartOptions): Promise
     kind === 'fieldgate' && opts.fieldgateBundle
       ? [process.execPath, ...flags, opts.fieldgateBundle, String(port)]
       : [process.execPath, '--import', 'tsx', ...flags, script, String(port)]
-  const proc = spawnWithFiles(argv, opts.minFiles, opts.repoRoot)
+  const proc = spawnWithFiles(argv, opts.minFiles, opts.repoRoot, probeEnv())
   track(proc)
   const stderr: string[] = []
   proc.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()))
@@ -80,7 +89,10 @@ export async function startBroker(kind: BrokerKind, opts: StartOptions): Promise
     kind,
     port,
     pid,
-    log: () => stderr.join('') + exitNote(proc),
+    get runtime() {
+      return `node ${reportedNode(stderr.join(''))} (${kind === 'fieldgate' && opts.fieldgateBundle ? 'esbuild bundle' : 'tsx'})`
+    },
+    log: () => withoutProbe(stderr.join('')) + exitNote(proc),
     alive: () => exitNote(proc) === '',
     async stop() {
       if (proc.exitCode !== null || proc.signalCode !== null) return
@@ -93,10 +105,56 @@ export async function startBroker(kind: BrokerKind, opts: StartOptions): Promise
 }
 
 /** Spawns argv, raising the soft open-files limit first when it is too low (exec keeps the pid). */
-export function spawnWithFiles(argv: string[], minFiles: number, cwd: string): ChildProcess {
+export function spawnWithFiles(argv: string[], minFiles: number, cwd: string, env: NodeJS.ProcessEnv = process.env): ChildProcess {
   const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe']
-  if (openFilesLimit() >= minFiles) return spawn(argv[0] as string, argv.slice(1), { cwd, stdio })
-  return spawn('bash', ['-c', `ulimit -n ${minFiles} && exec "$@"`, 'bash', ...argv], { cwd, stdio })
+  if (openFilesLimit() >= minFiles) return spawn(argv[0] as string, argv.slice(1), { cwd, stdio, env })
+  return spawn('bash', ['-c', `ulimit -n ${minFiles} && exec "$@"`, 'bash', ...argv], { cwd, stdio, env })
+}
+
+/**
+ * Fieldgate as shipped: `<exe> run --config <broker-only toml>` with its own LevelDB data dir. Node flags
+ * (profiling) go through NODE_OPTIONS, which a single executable honours.
+ */
+async function startExe(exe: string, opts: StartOptions): Promise<BrokerProcess> {
+  const port = await freePort()
+  const tmp = tempDir('fieldgate-bench-exe-')
+  const config = join(tmp.dir, 'bench.toml')
+  writeFileSync(config, brokerOnlyToml(port, join(tmp.dir, 'data')))
+  const proc = spawnWithFiles([exe, 'run', '--config', config], opts.minFiles, tmp.dir, probeEnv(opts.nodeFlags ?? []))
+  track(proc)
+  const stderr: string[] = []
+  proc.stdout?.on('data', (d: Buffer) => stderr.push(d.toString()))
+  proc.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()))
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()))
+  exited.then(tmp.cleanup, tmp.cleanup)
+  await Promise.race([
+    waitListening(port, opts.startTimeoutMs ?? 20_000),
+    exited.then(() => {
+      throw new Error(`exited early${exitNote(proc)}`)
+    }),
+  ]).catch((err: unknown) => {
+    proc.kill('SIGKILL')
+    throw new Error(`fieldgate executable did not start on port ${port}: ${err instanceof Error ? err.message : String(err)}\n${withoutProbe(stderr.join(''))}`)
+  })
+  const pid = proc.pid
+  if (pid === undefined) throw new Error('fieldgate executable started without a pid')
+  return {
+    kind: 'fieldgate',
+    port,
+    pid,
+    get runtime() {
+      return `node ${reportedNode(stderr.join(''))} (executable ${exe})`
+    },
+    log: () => withoutProbe(stderr.join('')) + exitNote(proc),
+    alive: () => exitNote(proc) === '',
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return
+      proc.kill('SIGTERM')
+      const t = setTimeout(() => proc.kill('SIGKILL'), 10_000)
+      await exited
+      clearTimeout(t)
+    },
+  }
 }
 
 let cachedLimit: number | null = null

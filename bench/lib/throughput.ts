@@ -33,6 +33,8 @@ export interface ThroughputResult {
   stalls: number
   brokerCpuPct: number
   genCpuPct: number
+  /** Broker CPU (user + system, /proc/<pid>/stat) over the measured interval, ms. */
+  brokerCpuMs: number
   measuredMs: number
 }
 
