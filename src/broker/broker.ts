@@ -6,6 +6,7 @@ import { FieldgateError, errorMessage } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
 import type { RetainedStore } from '../core/persistence.ts'
 import type { Message, Status } from '../core/types.ts'
+import { Admission } from './admission.ts'
 import { Connection } from './connection.ts'
 import { DeliveryEngine } from './delivery.ts'
 import { openHooks, type BrokerHooks, type ClientIdentity, type ConnectionInfo } from './hooks.ts'
@@ -43,6 +44,7 @@ export class MqttBroker implements Broker {
   readonly delivery: DeliveryEngine
   readonly sessions: SessionRegistry
   readonly connections = new Set<Connection>()
+  readonly admission: Admission
   /** max_topic_length / max_topic_levels for client topics and filters. */
   readonly topicLimits: { maxLength: number; maxLevels: number }
   private readonly listeners: Array<{ cfg: ListenerConfig; l: StartedListener; index: number }> = []
@@ -58,6 +60,7 @@ export class MqttBroker implements Broker {
     this.hooks = opts.hooks ?? openHooks
     this.gatewayId = opts.gatewayId
     this.stats = new Stats(this.clock, this.logger)
+    this.admission = new Admission(() => this.config.limits, this.stats)
     this.topicLimits = { maxLength: this.config.limits.max_topic_length, maxLevels: this.config.limits.max_topic_levels }
     this.retainedStore = opts.retained ?? new MemoryRetainedStore()
     this.persistence = new Persistence(opts.sessions ?? new MemorySessionStore(), this.stats.logs)
@@ -166,18 +169,26 @@ export class MqttBroker implements Broker {
       stream.destroy()
       return
     }
-    if (this.connections.size >= this.config.limits.max_connections) {
-      this.stats.limit('connections', `${info.remoteAddress}:${info.remotePort}`, `max_connections (${this.config.limits.max_connections}) reached`)
+    const key = this.admission.admit(info, this.connections.size)
+    if (key === false) {
       stream.on('error', ignore)
       stream.destroy()
       return
     }
     this.stats.connectionsTotal++
-    this.connections.add(new Connection(this, stream, info, ++this.serial))
+    const c = new Connection(this, stream, info, ++this.serial)
+    this.connections.add(c)
+    this.admission.added(c, key)
+  }
+
+  /** CONNECT accepted (called when a connection's state becomes 'connected'). */
+  connectionEstablished(c: Connection): void {
+    this.admission.established(c)
   }
 
   connectionClosed(c: Connection): void {
     this.connections.delete(c)
+    this.admission.removed(c)
     this.sessions.detach(c)
   }
 
@@ -327,7 +338,7 @@ export class MqttBroker implements Broker {
       ...(this.closing ? { reason: 'broker closed' } : {}),
       details: {
         listeners: this.listeners.map(({ l }) => ({ name: l.name, protocol: l.protocol, host: l.host, port: l.port })),
-        clients: { connected, connections: this.connections.size, sessions: this.sessions.map.size, total: st.connectionsTotal },
+        clients: { connected, connections: this.connections.size, pending: this.admission.pendingCount, sessions: this.sessions.map.size, total: st.connectionsTotal },
         subscriptions,
         inProcessSubscriptions: this.trie.size - subscriptions,
         retained: this.retained.size,

@@ -39,6 +39,8 @@ function onStreamClose(this: OwnedStream): void {
   this[OWNER]?.closed()
 }
 
+export type ConnectionState = 'new' | 'connecting' | 'connected' | 'closed'
+
 export interface WillSpec {
   message: Message
   delay: number
@@ -49,7 +51,8 @@ export interface WillSpec {
  * packets through its Writer. Protocol decisions live in the handlers and in delivery.ts.
  */
 export class Connection implements SessionLink, ParserOwner {
-  state: 'new' | 'connecting' | 'connected' | 'closed' = 'new'
+  /** Key of the per-address limits this connection counts under (null: exempt); set by Admission. */
+  addressKey: string | null = null
   clientId = ''
   protocolVersion: 3 | 4 | 5 = 4
   session: Session | null = null
@@ -83,6 +86,19 @@ export class Connection implements SessionLink, ParserOwner {
   private refusalLoggedAt = -Infinity
   private ackPaused = false
   private pauses = 0
+
+  private st: ConnectionState = 'new'
+
+  get state(): ConnectionState {
+    return this.st
+  }
+
+  set state(next: ConnectionState) {
+    const was = this.st
+    this.st = next
+    // per-address and pending accounting (admission.ts); 'closed' is reported by closed()
+    if (next === 'connected' && was !== 'connected') this.broker.connectionEstablished(this)
+  }
 
   constructor(
     readonly broker: MqttBroker,

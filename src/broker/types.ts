@@ -72,6 +72,9 @@ export interface Subscription {
 
 export type LimitKind =
   | 'connections'
+  | 'connections_per_address'
+  | 'pending_per_address'
+  | 'pending_evicted'
   | 'connect_timeout'
   | 'packet_size'
   | 'inflight'

@@ -31,7 +31,24 @@ export const brokerSchema = z
     sys_interval: duration.default(10_000),
     limits: z
       .object({
+        /**
+         * Open client connections at most. When it is reached, the oldest connection still awaiting CONNECT
+         * (or its authentication) is closed to make room, so idle sockets cannot lock devices out; only
+         * connected clients are never displaced.
+         */
         max_connections: z.number().int().positive().default(10_000),
+        /**
+         * Connections from one address that have not finished CONNECT (0 = no limit). Devices send CONNECT
+         * within milliseconds; more than this from one host is a scan, a leak or an attack, and is refused at once.
+         */
+        max_pending_per_address: z.number().int().nonnegative().default(16),
+        /** Connections from one address (0 = no limit). High enough for a NAT router with many devices behind it. */
+        max_connections_per_address: z.number().int().nonnegative().default(1000),
+        /**
+         * Addresses the two per-address limits do not apply to. Loopback is the gateway itself: its own
+         * apps may hold many clients, and whoever can open sockets there already controls the gateway.
+         */
+        per_address_exempt: z.array(z.string().min(1)).default(['127.0.0.1', '::1']),
         connect_timeout: duration.default(10_000),
         max_packet_size: byteSize.default(1_048_576),
         max_inflight: z.number().int().min(1).max(65535).default(64),
