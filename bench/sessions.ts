@@ -20,7 +20,7 @@
 import { loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { join, resolve } from 'node:path'
-import { startGateway } from '../test/helpers/gateway.ts'
+import { gatewayToml as baseToml, startGateway } from '../test/helpers/gateway.ts'
 import { freePort } from '../test/helpers/ports.ts'
 import { tempDir, waitFor } from '../test/helpers/tmp.ts'
 import { RawClient } from './lib/client.ts'
@@ -64,24 +64,14 @@ async function cleanupAll(): Promise<void> {
 }
 
 function gatewayToml(dir: string, port: number): string {
-  return `
-[gateway]
-id = "sessions-bench"
-[log]
-level = "warn"
-[broker]
-sys_interval = "60s"
-[broker.limits]
+  return baseToml({
+    id: 'sessions-bench',
+    port,
+    dataDir: join(dir, 'data'),
+    broker: `[broker.limits]
 max_queued_messages = 0
-max_queued_bytes = 0
-[[broker.listeners]]
-host = "127.0.0.1"
-port = ${port}
-[storage]
-data_dir = "${join(dir, 'data')}"
-[status]
-enabled = false
-`
+max_queued_bytes = 0`,
+  })
 }
 
 interface Target {

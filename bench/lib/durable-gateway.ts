@@ -3,7 +3,7 @@ import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadConfigText } from '../../src/config/index.ts'
 import { DEMO_CONFIG } from '../../src/demo-config.ts'
-import type { GatewayProcess } from '../../test/helpers/gateway.ts'
+import { gatewayToml as baseToml, type GatewayProcess } from '../../test/helpers/gateway.ts'
 import { procIo } from './durable-load.ts'
 import { cpuMs, rssKb } from './proc.ts'
 
@@ -12,20 +12,11 @@ import { cpuMs, rssKb } from './proc.ts'
  * `upstream` forwarding data/# with each message's QoS. replay_rate = 0: drain as fast as the window allows.
  */
 export function gatewayToml(dir: string, port: number, upstream: number, uplinkWindow: number): string {
-  return `
-[gateway]
-id = "durable-bench"
-[log]
-level = "warn"
-[broker]
-sys_interval = "60s"
-[[broker.listeners]]
-host = "127.0.0.1"
-port = ${port}
-[storage]
-data_dir = "${join(dir, 'data')}"
-[status]
-enabled = false
+  return baseToml({
+    id: 'durable-bench',
+    port,
+    dataDir: join(dir, 'data'),
+    extra: `
 [[uplinks]]
 name = "cloud"
 url = "mqtt://127.0.0.1:${upstream}"
@@ -34,7 +25,8 @@ replay_rate = 0
 backoff = { min = "100ms", max = "1s" }
 [[uplinks.forward]]
 filter = "data/#"
-`
+`,
+  })
 }
 
 export interface Sample {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, beforeEach, test } from 'node:test'
 import mqtt from 'mqtt'
-import { startGateway, type GatewayProcess } from '../helpers/gateway.ts'
+import { gatewayToml, startGateway, type GatewayProcess } from '../helpers/gateway.ts'
 import { freePort } from '../helpers/ports.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
 import { rawSocket, sleep } from './helpers.ts'
@@ -14,21 +14,7 @@ let port: number
 let gw: GatewayProcess
 
 function config(): string {
-  return `
-[gateway]
-id = "malformed"
-[log]
-level = "info"
-[broker]
-sys_interval = "60s"
-[[broker.listeners]]
-host = "127.0.0.1"
-port = ${port}
-[storage]
-data_dir = "${dir}/data"
-[status]
-enabled = false
-`
+  return gatewayToml({ id: 'malformed', logLevel: 'info', port, dataDir: `${dir}/data` })
 }
 
 before(async () => {

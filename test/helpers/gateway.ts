@@ -55,3 +55,46 @@ export async function startGateway(dir: string, toml: string, opts: { waitPort?:
     },
   }
 }
+
+export interface GatewayTomlOptions {
+  /** `[gateway] id`. */
+  id: string
+  /** The one broker listener, on 127.0.0.1. */
+  port: number
+  /** `[storage] data_dir`. */
+  dataDir: string
+  /** `[log] level`; warn keeps test output small. */
+  logLevel?: 'debug' | 'info' | 'warn' | 'error'
+  /** `[broker] sys_interval`: a minute by default, so $SYS traffic stays out of the way. */
+  sysInterval?: string
+  /** The status page's port; without it the page is off. */
+  statusPort?: number
+  /** TOML lines appended inside `[broker]` (e.g. `[broker.limits]` tables). */
+  broker?: string
+  /** TOML lines appended inside `[storage]`. */
+  storage?: string
+  /** TOML appended at the end: devices, uplinks, other sections. */
+  extra?: string
+}
+
+/** The gateway config most process tests start from: one loopback listener, LevelDB in `dataDir`, the page off unless a port is given. */
+export function gatewayToml(o: GatewayTomlOptions): string {
+  return `
+[gateway]
+id = "${o.id}"
+[log]
+level = "${o.logLevel ?? 'warn'}"
+[broker]
+sys_interval = "${o.sysInterval ?? '60s'}"
+${o.broker ?? ''}
+[[broker.listeners]]
+host = "127.0.0.1"
+port = ${o.port}
+[storage]
+data_dir = "${o.dataDir}"
+${o.storage ?? ''}
+[status]
+${o.statusPort === undefined ? 'enabled = false' : `port = ${o.statusPort}`}
+${o.extra ?? ''}
+`
+}

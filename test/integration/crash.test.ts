@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import mqtt from 'mqtt'
-import { startGateway, type GatewayProcess } from '../helpers/gateway.ts'
+import { gatewayToml, startGateway, type GatewayProcess } from '../helpers/gateway.ts'
 import { startMosquitto } from '../helpers/mosquitto.ts'
 import { freePort } from '../helpers/ports.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
@@ -60,20 +60,11 @@ class Publisher {
 }
 
 function config(dir: string, port: number, upstream: number): string {
-  return `
-[gateway]
-id = "crash"
-[log]
-level = "warn"
-[broker]
-sys_interval = "60s"
-[[broker.listeners]]
-host = "127.0.0.1"
-port = ${port}
-[storage]
-data_dir = "${dir}/data"
-[status]
-enabled = false
+  return gatewayToml({
+    id: 'crash',
+    port,
+    dataDir: `${dir}/data`,
+    extra: `
 [[uplinks]]
 name = "cloud"
 url = "mqtt://127.0.0.1:${upstream}"
@@ -81,7 +72,8 @@ window = ${WINDOW}
 backoff = { min = "50ms", max = "300ms" }
 [[uplinks.forward]]
 filter = "data/#"
-`
+`,
+  })
 }
 
 test('every message acknowledged to a publisher reaches the cloud in order through repeated kill -9', { timeout: 120_000 }, async (t) => {

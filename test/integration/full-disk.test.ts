@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 import mqtt from 'mqtt'
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.ts'
-import { startGateway, type GatewayProcess } from '../helpers/gateway.ts'
+import { gatewayToml, startGateway, type GatewayProcess } from '../helpers/gateway.ts'
 import { startMosquitto, type MosquittoHandle } from '../helpers/mosquitto.ts'
 import { freePort } from '../helpers/ports.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
@@ -101,22 +101,15 @@ function reasonCode(err: Error | null | undefined, packet: unknown): number | un
 }
 
 function config(dataDir: string, port: number, statusPort: number, upstream: number): string {
-  return `
-[gateway]
-id = "full-disk"
-[log]
-level = "info"
-[broker]
-sys_interval = "60s"
-[[broker.listeners]]
-host = "127.0.0.1"
-port = ${port}
-[storage]
-data_dir = "${dataDir}"
-# Far above the tmpfs: the real ENOSPC must come first, not the queue budget.
-max_bytes = "1GB"
-[status]
-port = ${statusPort}
+  return gatewayToml({
+    id: 'full-disk',
+    logLevel: 'info',
+    port,
+    dataDir,
+    // Far above the tmpfs: the real ENOSPC must come first, not the queue budget.
+    storage: 'max_bytes = "1GB"',
+    statusPort,
+    extra: `
 [[uplinks]]
 name = "cloud"
 url = "mqtt://127.0.0.1:${upstream}"
@@ -124,7 +117,8 @@ window = 64
 backoff = { min = "50ms", max = "300ms" }
 [[uplinks.forward]]
 filter = "data/#"
-`
+`,
+  })
 }
 
 async function getJson(statusPort: number, path: string): Promise<{ status: number; body: Record<string, unknown> }> {

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import mqtt from 'mqtt'
-import { startGateway, type GatewayProcess } from '../helpers/gateway.ts'
+import { gatewayToml, startGateway, type GatewayProcess } from '../helpers/gateway.ts'
 import { startMosquitto, type MosquittoHandle } from '../helpers/mosquitto.ts'
 import { freePort } from '../helpers/ports.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
@@ -24,20 +24,14 @@ let statusPort: number
 const seen: Seen[] = []
 
 function config(pollInterval: string): string {
-  return `
-[gateway]
-id = "e2e"
-[log]
-level = "info"
-[broker]
-sys_interval = "1s"
-[[broker.listeners]]
-host = "127.0.0.1"
-port = ${port}
-[storage]
-data_dir = "${dir}/data"
-[status]
-port = ${statusPort}
+  return gatewayToml({
+    id: 'e2e',
+    logLevel: 'info',
+    sysInterval: '1s',
+    port,
+    dataDir: `${dir}/data`,
+    statusPort,
+    extra: `
 [[devices]]
 id = "room1"
 driver = "simulated"
@@ -54,7 +48,8 @@ remote = "site/{topic}"
 remote_filter = "cloud/cmd/#"
 strip_prefix = "cloud/cmd/"
 local = "fieldgate/e2e/{topic}"
-`
+`,
+  })
 }
 
 async function getJson(path: string): Promise<{ status: number; body: Record<string, unknown> }> {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import mqtt from 'mqtt'
-import { startGateway, type GatewayProcess } from '../helpers/gateway.ts'
+import { gatewayToml, startGateway, type GatewayProcess } from '../helpers/gateway.ts'
 import { freePort } from '../helpers/ports.ts'
 import { PowerCutDisk } from '../helpers/power-cut.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
@@ -22,21 +22,7 @@ interface Payload {
 }
 
 function config(dir: string, port: number): string {
-  return `
-[gateway]
-id = "session-crash"
-[log]
-level = "warn"
-[broker]
-sys_interval = "60s"
-[[broker.listeners]]
-host = "127.0.0.1"
-port = ${port}
-[storage]
-data_dir = "${dir}/data"
-[status]
-enabled = false
-`
+  return gatewayToml({ id: 'session-crash', port, dataDir: `${dir}/data` })
 }
 
 /** Publishes QoS 1 then QoS 2 messages (p, seq) with a bounded window; resolves when every one is acknowledged. */
