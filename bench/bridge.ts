@@ -4,7 +4,13 @@
  * persistent bridge session while the first is down); then live latency through the uplink vs a direct
  * MQTT.js publish. Bounded: every wait has a limit and the process exits when done.
  *
- *   node --import tsx bench/bridge.ts [--messages 100000] [--window 1024] [--samples 300] [--only drain,uplink,raw,mosquitto,latency] [--profile drain.cpuprofile]
+ *   node --import tsx bench/bridge.ts [--messages 100000] [--window 1024] [--samples 300] [--only exe,drain,uplink,raw,mosquitto,latency]
+ *                                     [--profile drain.cpuprofile] [--exe dist/fieldgate-linux-x64]
+ *
+ * `exe` is the drain as shipped: the x64 executable (`fieldgate run`, its embedded Node) restarted on a
+ * LevelDB data dir holding the backlog, with the uplink at its schema defaults (window 32) except
+ * replay_rate = 0; its CPU per drained message is printed beside that of Mosquitto's bridge (the local
+ * Mosquitto's CPU over its replay). `drain` is the same Forwarder + Uplink in this process (tsx) at --window.
  *
  * Window: Mosquitto's bridge runs here with max_inflight_messages 0 (no limit). Mosquitto does not set
  * TCP_NODELAY, so its PUBACKs come ~1.3 ms apart under load and any client with W publishes in flight is
@@ -13,12 +19,14 @@
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { loadavg } from 'node:os'
-import { chmodSync, closeSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { connect as netConnect } from 'node:net'
 import { join } from 'node:path'
 import { Session } from 'node:inspector/promises'
 import { connect, type MqttClient } from 'mqtt'
+import { fieldgateExe, mosquittoVersion, probeEnv, reportedNode } from './lib/runtime.ts'
+import { cpuMs } from './lib/proc.ts'
 import { createUplink } from '../src/bridge/index.ts'
 import { encodePublish } from '../src/bridge/frames.ts'
 import { uplinkSchema } from '../src/config/sections/bridge.ts'
@@ -34,8 +42,9 @@ const { values: opts } = parseArgs({
     messages: { type: 'string', default: '100000' },
     window: { type: 'string', default: '1024' },
     samples: { type: 'string', default: '300' },
-    only: { type: 'string', default: 'drain,uplink,raw,mosquitto,latency' },
+    only: { type: 'string', default: 'exe,drain,uplink,raw,mosquitto,latency' },
     profile: { type: 'string' },
+    exe: { type: 'string' },
   },
 })
 const N = Number(opts.messages)
@@ -96,7 +105,7 @@ async function counter(port: number, filter: string): Promise<{ n: () => number;
  * The same upstream subscriber for both bridges, in its own process (mosquitto_sub, C): it stamps every
  * arrival (%U) into a file and exits after n messages. Keeps the counting off the Fieldgate process.
  */
-async function externalCounter(up: MosquittoHandle, filter: string, n: number, auth: string[] = []): Promise<{ done: Promise<{ ms: number; count: number }>; stop: () => void }> {
+async function externalCounter(up: MosquittoHandle, filter: string, n: number, auth: string[] = []): Promise<{ done: Promise<{ ms: number; count: number }>; stop: () => void; file: string }> {
   const port = up.port
   const id = `bench-count-${Math.random().toString(36).slice(2, 8)}`
   const tmp = tempDir('fieldgate-bench-sub-')
@@ -123,7 +132,7 @@ async function externalCounter(up: MosquittoHandle, filter: string, n: number, a
   // Handled here too: its timer may fire while the caller still waits on something else, and an
   // unhandled rejection would end the process without stopping the brokers it started.
   done.catch(() => undefined)
-  return { done, stop: () => proc.kill('SIGKILL') }
+  return { done, stop: () => proc.kill('SIGKILL'), file }
 }
 
 /** CPU ms (user + system) a process has used so far, from /proc (Linux); 0 elsewhere. */
@@ -256,8 +265,66 @@ async function rawCeiling(up: MosquittoHandle, window: number): Promise<{ rate: 
   return { rate: rate(N, ms), ms }
 }
 
+/**
+ * The drain as shipped: a backlog written into the uplink's LevelDB queue (as the gateway's own queue
+ * would hold it), then the executable started on that data dir with an uplink at the schema defaults
+ * (window 32) and replay_rate = 0. CPU is the executable's, from its first to its last arrival upstream
+ * (and from spawn, which includes starting up).
+ */
+async function exeDrain(up: MosquittoHandle): Promise<{ rate: number; ms: number; cpuMs: number; cpuStartMs: number; window: number; node: string }> {
+  const exe = await fieldgateExe(join(import.meta.dirname, '..'), opts.exe ?? null)
+  const tmp = tempDir('fieldgate-bench-exe-drain-')
+  try {
+    const dataDir = join(tmp.dir, 'data')
+    const store = await openStore(storageSchema.parse({ data_dir: dataDir }), silentLogger)
+    const queue = await store.openQueue('cloud')
+    for (let i = 0; i < N; i += 1000) {
+      const batch: Message[] = []
+      for (let k = i; k < Math.min(N, i + 1000); k++) batch.push({ topic: `fx/${k % 10}`, payload: PAYLOAD, qos: 1, retain: false })
+      await queue.append(batch)
+    }
+    await store.close()
+    const port = await freePort()
+    const cfg = join(tmp.dir, 'gateway.toml')
+    writeFileSync(
+      cfg,
+      `[gateway]\nid = "bench"\n[log]\nlevel = "error"\n[storage]\ndata_dir = "${dataDir}"\n[status]\nenabled = false\n` +
+        `[[broker.listeners]]\nhost = "127.0.0.1"\nport = ${port}\n` +
+        `[[uplinks]]\nname = "cloud"\nurl = "mqtt://127.0.0.1:${up.port}"\nreplay_rate = 0\n[[uplinks.forward]]\nfilter = "fx/#"\n`,
+    )
+    const cnt = await externalCounter(up, 'fx/#', N)
+    const stderr: string[] = []
+    const proc = spawn(exe, ['run', '--config', cfg], { cwd: tmp.dir, stdio: ['ignore', 'pipe', 'pipe'], env: probeEnv() })
+    proc.stdout?.on('data', (d: Buffer) => stderr.push(d.toString()))
+    proc.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()))
+    const pid = proc.pid ?? -1
+    // The executable's CPU when arrivals begin (mosquitto_sub writes a line per message) and when they end.
+    const arrived = (): boolean => existsSync(cnt.file) && statSync(cnt.file).size > 0
+    try {
+      await waitFor(arrived, 30_000, 2, 'first arrival from the executable')
+      const cpuFirst = cpuMs(pid)
+      const { ms } = await cnt.done
+      const cpuLast = cpuMs(pid)
+      const window = uplinkSchema.parse({ name: 'x', url: 'mqtt://127.0.0.1:1' }).window
+      return { rate: rate(N, ms), ms, cpuMs: cpuLast - cpuFirst, cpuStartMs: cpuLast, window, node: reportedNode(stderr.join('')) }
+    } finally {
+      proc.kill('SIGTERM')
+      await new Promise<void>((resolve) => {
+        if (proc.exitCode !== null || proc.signalCode !== null) return resolve()
+        const t = setTimeout(() => proc.kill('SIGKILL'), 10_000)
+        proc.once('exit', () => {
+          clearTimeout(t)
+          resolve()
+        })
+      })
+    }
+  } finally {
+    tmp.cleanup()
+  }
+}
+
 /** Mosquitto's bridge: backlog published into a local Mosquitto while the upstream one is down. */
-async function mosquittoDrain(): Promise<{ rate: number; ms: number }> {
+async function mosquittoDrain(): Promise<{ rate: number; ms: number; cpuMs: number }> {
   const upPort = await freePort()
   let up = await startMosquitto({ port: upPort })
   const bridgeConf = [
@@ -304,11 +371,13 @@ async function mosquittoDrain(): Promise<{ rate: number; ms: number }> {
     await pub.endAsync()
     up = await startMosquitto({ port: upPort, extra: upLines })
     const cnt = await externalCounter(up, 'mb/#', N, ['-u', 'counter', '-P', 'counter-pw'])
+    const cpu0 = cpuMs(local.proc.pid ?? -1)
     passwd(['-b', pw, 'bridge', 'bridge-pw'])
     up.proc.kill('SIGHUP')
     log('  upstream Mosquitto restarted, counter subscribed, bridge admitted; waiting for the replay')
     const { ms } = await cnt.done
-    return { rate: rate(N, ms), ms }
+    // The bridging Mosquitto's CPU from admission to the last arrival (it does nothing else meanwhile).
+    return { rate: rate(N, ms), ms, cpuMs: cpuMs(local.proc.pid ?? -1) - cpu0 }
   } finally {
     await local.stop()
     await up.stop()
@@ -377,10 +446,20 @@ async function liveLatency(up: MosquittoHandle, qos: 0 | 1, groupCommit: number)
 
 async function main(): Promise<void> {
   const started = Date.now()
-  console.log(`bridge benchmark: ${N} QoS 1 messages of ${PAYLOAD.length} B, Fieldgate window ${WINDOW}; Mosquitto ${'2.0'} bridge, max_inflight_messages 0; load ${loadavg()[0]?.toFixed(2)}`)
+  console.log(
+    `bridge benchmark ${new Date().toISOString()}: ${N} QoS 1 messages of ${PAYLOAD.length} B, in-process Fieldgate window ${WINDOW}; ${mosquittoVersion()} bridge, max_inflight_messages 0; ` +
+      `harness node ${process.version} (tsx); load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+  )
   const up = await startMosquitto({ extra: ['log_type subscribe'] })
   try {
     const only = new Set(String(opts.only).split(','))
+    const us = (cpu: number): string => ((cpu * 1000) / N).toFixed(1)
+    const ex = only.has('exe') ? await exeDrain(up) : null
+    if (ex)
+      console.log(
+        `Fieldgate executable (node ${ex.node}) drain, uplink window ${ex.window} (default), replay_rate 0: ${ex.rate} msg/s upstream (${ex.ms.toFixed(0)} ms first->last arrival); ` +
+          `CPU ${ex.cpuMs.toFixed(0)} ms first->last arrival = ${us(ex.cpuMs)} µs/msg (${ex.cpuStartMs.toFixed(0)} ms from spawn)`,
+      )
     const fg = only.has('drain') ? await fieldgateDrain(up, WINDOW) : null
     if (fg) console.log(`Fieldgate Forwarder+Uplink drain: ${fg.rate} msg/s upstream (${fg.ms.toFixed(0)} ms first->last arrival; last PUBACK ${fg.ackMs.toFixed(0)} ms after online; CPU: Fieldgate ${fg.cpuMs.toFixed(0)} ms all threads, upstream Mosquitto ${fg.brokerCpuMs.toFixed(0)} ms)`)
     const ua = only.has('uplink') ? await uplinkAlone(up, WINDOW) : null
@@ -388,8 +467,9 @@ async function main(): Promise<void> {
     const raw = only.has('raw') ? await rawCeiling(up, WINDOW) : null
     if (raw) console.log(`Raw frames, no client library (ceiling): ${raw.rate} msg/s upstream (${raw.ms.toFixed(0)} ms first->last arrival)`)
     const mb = only.has('mosquitto') ? await mosquittoDrain() : null
-    if (mb) console.log(`Mosquitto bridge replay:          ${mb.rate} msg/s upstream (${mb.ms.toFixed(0)} ms first->last arrival)`)
-    if (fg && mb) console.log(`ratio Fieldgate / Mosquitto bridge: ${(fg.rate / Math.max(1, mb.rate)).toFixed(2)}x (target >= 2x)`)
+    if (mb) console.log(`Mosquitto bridge replay:          ${mb.rate} msg/s upstream (${mb.ms.toFixed(0)} ms first->last arrival); bridging Mosquitto CPU ${mb.cpuMs.toFixed(0)} ms = ${us(mb.cpuMs)} µs/msg`)
+    if (ex && mb) console.log(`ratio Fieldgate executable / Mosquitto bridge: ${(ex.rate / Math.max(1, mb.rate)).toFixed(2)}x rate, ${(ex.cpuMs / Math.max(1, mb.cpuMs)).toFixed(2)}x CPU per message (goals >= 1x, <= 1.5x)`)
+    if (fg && mb) console.log(`ratio Fieldgate (in-process, window ${WINDOW}) / Mosquitto bridge: ${(fg.rate / Math.max(1, mb.rate)).toFixed(2)}x`)
     if (ua && mb) console.log(`ratio Uplink alone / Mosquitto bridge: ${(ua.rate / Math.max(1, mb.rate)).toFixed(2)}x`)
     if (raw && mb) console.log(`ratio raw frames (ceiling) / Mosquitto bridge: ${(raw.rate / Math.max(1, mb.rate)).toFixed(2)}x`)
     if (only.has('latency')) for (const [qos, gc] of [
