@@ -5,6 +5,10 @@
  *
  *   node --import tsx bench/durable.ts [--publishers 10] [--window 64] [--seconds 8] [--backlog 100000]
  *                                      [--raw 50000] [--uplink-window <default from the schema>]
+ *                                      [--runner exe|tsx] [--exe dist/fieldgate-linux-x64]
+ *
+ * The gateway runs as shipped by default: the x64 executable (built or reused by scripts/build-exe.ts)
+ * on its embedded Node; `--runner tsx` runs src/cli.ts under tsx on this Node instead.
  *
  * Phases: (1) raw batch of 100 with sync; (2) timed ingest with the cloud down; (3) a backlog built the
  * same way, then the cloud (Mosquitto) comes up with a subscriber attached before the gateway restarts,
@@ -19,6 +23,7 @@
  * Bounded: every wait has a limit, a watchdog ends the run after LIMIT_MS, children are killed on exit.
  */
 import { loadavg } from 'node:os'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ClassicLevel } from 'classic-level'
 import { uplinkSchema } from '../src/config/sections/bridge.ts'
@@ -30,6 +35,7 @@ import { tempDir, waitFor } from '../test/helpers/tmp.ts'
 import { between, demoRate, dirBytes, gatewayToml, sample } from './lib/durable-gateway.ts'
 import { OrderChecker, PAYLOAD_BYTES, WindowPublisher } from './lib/durable-load.ts'
 import { cpuMs } from './lib/proc.ts'
+import { fieldgateExe, probeEnv, reportedNode } from './lib/runtime.ts'
 
 const { values: opts } = parseArgs({
   options: {
@@ -39,8 +45,11 @@ const { values: opts } = parseArgs({
     backlog: { type: 'string', default: '100000' },
     raw: { type: 'string', default: '50000' },
     'uplink-window': { type: 'string' },
+    runner: { type: 'string', default: 'exe' },
+    exe: { type: 'string' },
   },
 })
+if (opts.runner !== 'exe' && opts.runner !== 'tsx') throw new Error(`--runner exe|tsx, got ${opts.runner}`)
 const PUBLISHERS = Number(opts.publishers)
 const WINDOW = Number(opts.window)
 const SECONDS = Number(opts.seconds)
@@ -79,8 +88,12 @@ function temp(prefix: string): string {
   cleanups.push(t.cleanup)
   return t.dir
 }
+let exePath: string | undefined
+let gatewayNode = '?'
 async function gateway(dir: string, toml: string, port: number): Promise<GatewayProcess> {
-  const gw = await startGateway(dir, toml, { waitPort: port, timeout: 30_000 })
+  if (opts.runner === 'exe' && exePath === undefined) exePath = await fieldgateExe(join(import.meta.dirname, '..'), opts.exe ?? null)
+  const gw = await startGateway(dir, toml, { waitPort: port, timeout: 30_000, env: probeEnv(), ...(exePath === undefined ? {} : { exe: exePath }) })
+  gatewayNode = reportedNode(gw.log.join(''))
   cleanups.push(() => gw.kill('SIGKILL'))
   return gw
 }
@@ -141,7 +154,7 @@ async function drained(checker: OrderChecker): Promise<void> {
 async function main(): Promise<void> {
   const started = performance.now()
   const load0 = loadavg()
-  console.error(`durable bench: ${PUBLISHERS} publishers × window ${WINDOW}, ${PAYLOAD_BYTES}-byte payloads, load average ${load0.map((l) => l.toFixed(2)).join(' ')}`)
+  console.error(`durable bench ${new Date().toISOString()}: ${PUBLISHERS} publishers × window ${WINDOW}, ${PAYLOAD_BYTES}-byte payloads, gateway runner ${opts.runner}, load average ${load0.map((l) => l.toFixed(2)).join(' ')}`)
 
   console.error('1. raw classic-level')
   const raw = await rawBatch(RAW_N, 100)
@@ -180,7 +193,7 @@ async function main(): Promise<void> {
   const ingest = between(s0, s1, s1.acked - s0.acked)
   report('durable QoS 1 ingest via broker (PUBACKs)', `${fmt(ingest.rate)} msg/s = ${pct(ingest.rate / raw)} of raw batch of 100 (target >= 50%); ${pct(ingest.rate / rawMax)} of batch of ${MAX_BATCH}`)
   report('  per second, min / max', `${fmt(Math.min(...perSecond))} / ${fmt(Math.max(...perSecond))} msg/s`)
-  report('  gateway CPU during ingest', `${ingest.cpuPct.toFixed(0)}% of one core; load generator ${(((gen.user + gen.system) / 1000 / (s1.t - s0.t)) * 100).toFixed(0)}%`)
+  report('  gateway CPU during ingest', `${ingest.cpuPct.toFixed(0)}% of one core = ${(((s1.cpu - s0.cpu) * 1000) / (s1.acked - s0.acked)).toFixed(1)} µs per acknowledged message; load generator ${(((gen.user + gen.system) / 1000 / (s1.t - s0.t)) * 100).toFixed(0)}%`)
   report('  gateway write_bytes / msg (block layer)', `${ingest.writeBytes.toFixed(0)} B`)
   report('  gateway wchar / msg (all write() incl. PUBACKs to sockets)', `${ingest.wchar.toFixed(0)} B`)
 
@@ -222,7 +235,7 @@ async function main(): Promise<void> {
   const totalMs = checker.lastAt - t0
   report('drain, replay_rate = 0 (first to last arrival)', `${fmt(drain)} msg/s, ${(drainMs / 1000).toFixed(2)} s (uplink window ${UPLINK_WINDOW})`)
   report('  drain incl. gateway start (spawn to last arrival)', `${(totalMs / 1000).toFixed(2)} s = ${fmt((BACKLOG * 1000) / totalMs)} msg/s; start to listening ${((ready.t - t0) / 1000).toFixed(2)} s`)
-  report('  gateway CPU from listening to last arrival', `${(((end.cpu - ready.cpu) / (end.t - ready.t)) * 100).toFixed(0)}% of one core; Mosquitto ${((mosqCpu / totalMs) * 100).toFixed(0)}%`)
+  report('  gateway CPU from listening to last arrival', `${(((end.cpu - ready.cpu) / (end.t - ready.t)) * 100).toFixed(0)}% of one core = ${(((end.cpu - ready.cpu) * 1000) / BACKLOG).toFixed(1)} µs per drained message; upstream Mosquitto ${((mosqCpu / totalMs) * 100).toFixed(0)}%`)
   report('  at the subscriber', `${fmt(checker.received)} received, ${fmt(checker.received - checker.duplicates - checker.foreign)} distinct of ${fmt(BACKLOG)}, ${checker.duplicates} duplicates, ${checker.outOfOrder} out of order, ${checker.foreign} foreign`)
   report(`  default replay_rate (schema)`, `${fmt(DEFAULT_REPLAY_RATE)} msg/s → ${(BACKLOG / DEFAULT_REPLAY_RATE).toFixed(0)} s for ${fmt(BACKLOG)} (unlimited is ${(drain / DEFAULT_REPLAY_RATE).toFixed(1)}x faster)`)
 
@@ -232,6 +245,7 @@ async function main(): Promise<void> {
   report('drain / demo production rate (issue target >= 5x)', `${fmt(drain / demo.rate)}x unlimited; ${fmt(DEFAULT_REPLAY_RATE / demo.rate)}x at the default replay_rate`)
   report('drain / durable ingest rate', `${(drain / ingest.rate).toFixed(2)}x`)
   const load1 = loadavg()
+  report('processes', `gateway: node ${gatewayNode} (${exePath ?? 'tsx'}); load generator and harness: node ${process.version} (tsx)`)
   report('load average before → after', `${load0[0]?.toFixed(2)} → ${load1[0]?.toFixed(2)} (2 cores, shared)`)
   report('total bench time', `${((performance.now() - started) / 1000).toFixed(1)} s`)
 
@@ -253,6 +267,10 @@ async function main(): Promise<void> {
       ingest_vs_raw_max_batch: r(ingest.rate / rawMax, 3),
       ingest_per_second: perSecond.map((x) => r(x)),
       ingest_cpu_pct: r(ingest.cpuPct),
+      ingest_cpu_us_per_msg: r(((s1.cpu - s0.cpu) * 1000) / (s1.acked - s0.acked), 1),
+      drain_cpu_us_per_msg: r(((end.cpu - ready.cpu) * 1000) / BACKLOG, 1),
+      gateway_node: gatewayNode,
+      runner: opts.runner,
       ingest_write_bytes_per_msg: r(ingest.writeBytes),
       ingest_wchar_per_msg: r(ingest.wchar),
       backlog: BACKLOG,

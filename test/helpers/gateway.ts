@@ -17,12 +17,13 @@ const TSX = import.meta.resolve('tsx')
 
 /**
  * Writes `toml` to dir/gateway.toml and runs `fieldgate run --config` in a child process; `root` runs
- * another checkout's source (benchmarks compare before and after a change).
+ * another checkout's source (benchmarks compare before and after a change), `exe` a built executable.
  */
-export async function startGateway(dir: string, toml: string, opts: { waitPort?: number; env?: NodeJS.ProcessEnv; timeout?: number; root?: string } = {}): Promise<GatewayProcess> {
+export async function startGateway(dir: string, toml: string, opts: { waitPort?: number; env?: NodeJS.ProcessEnv; timeout?: number; root?: string; exe?: string } = {}): Promise<GatewayProcess> {
   const file = join(dir, 'gateway.toml')
   writeFileSync(file, toml)
-  const proc = spawn(process.execPath, ['--import', TSX, join(opts.root ?? ROOT, 'src', 'cli.ts'), 'run', '--config', file], {
+  const argv = opts.exe !== undefined ? [opts.exe] : [process.execPath, '--import', TSX, join(opts.root ?? ROOT, 'src', 'cli.ts')]
+  const proc = spawn(argv[0] as string, [...argv.slice(1), 'run', '--config', file], {
     cwd: dir,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
