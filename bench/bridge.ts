@@ -2,9 +2,10 @@
  * Bridge benchmark: drain a QoS 1 backlog to Mosquitto through Forwarder + Uplink (LevelDB queue) and,
  * in the same run, through Mosquitto's own bridge (a second Mosquitto holding the backlog in a
  * persistent bridge session while the first is down); then live latency through the uplink vs a direct
- * MQTT.js publish. Bounded: every wait has a limit and the process exits when done.
+ * MQTT.js publish, and live throughput (messages accepted while the uplink is online: durable append,
+ * then send) through the same Forwarder + Uplink. Bounded: every wait has a limit and the process exits when done.
  *
- *   node --import tsx bench/bridge.ts [--messages 100000] [--window 1024] [--samples 300] [--only exe,drain,uplink,raw,mosquitto,latency]
+ *   node --import tsx bench/bridge.ts [--messages 100000] [--window 1024] [--samples 300] [--only exe,drain,live,uplink,raw,mosquitto,latency]
  *                                     [--profile drain.cpuprofile] [--exe dist/fieldgate-linux-x64]
  *
  * `exe` is the drain as shipped: the x64 executable (`fieldgate run`, its embedded Node) restarted on a
@@ -42,7 +43,7 @@ const { values: opts } = parseArgs({
     messages: { type: 'string', default: '100000' },
     window: { type: 'string', default: '1024' },
     samples: { type: 'string', default: '300' },
-    only: { type: 'string', default: 'exe,drain,uplink,raw,mosquitto,latency' },
+    only: { type: 'string', default: 'exe,drain,live,uplink,raw,mosquitto,latency' },
     profile: { type: 'string' },
     exe: { type: 'string' },
   },
@@ -185,6 +186,55 @@ async function fieldgateDrain(up: MosquittoHandle, window: number): Promise<{ ra
     await forwarder.stop()
     await uplink.stop()
     return { rate: rate(N, ms), ms, ackMs: ackedAt - onlineAt, cpuMs: (cpu.user + cpu.system) / 1000, brokerCpuMs }
+  } finally {
+    await store.close()
+    tmp.cleanup()
+  }
+}
+
+/**
+ * Live: the uplink online, `LIVE_INFLIGHT` QoS 1 accept() calls outstanding (as publishers waiting for
+ * PUBACKs would keep them), N messages; timed from the first accept to the last arrival upstream.
+ */
+const LIVE_INFLIGHT = 640
+async function fieldgateLive(up: MosquittoHandle, window: number): Promise<{ rate: number; acceptRate: number; ms: number; cpuMs: number; batches: number }> {
+  const tmp = tempDir('fieldgate-bench-live-')
+  const store = await openStore(storageSchema.parse({ data_dir: join(tmp.dir, 'data') }), silentLogger)
+  try {
+    const queue = await store.openQueue('cloud')
+    const cfg = uplinkSchema.parse({ name: 'benchlive', url: `mqtt://127.0.0.1:${up.port}`, protocol_version: 4, window, replay_rate: 0, probe: { interval: 0 } })
+    const uplink = createUplink(cfg, { gatewayId: 'bench', logger: silentLogger })
+    const forwarder = new Forwarder({ queue, sink: uplink, window, replayRate: 0, mode: 'backlog-first', logger: silentLogger })
+    forwarder.start()
+    uplink.start()
+    await waitFor(() => uplink.online, 10_000, 5, 'live uplink online')
+    const cnt = await externalCounter(up, 'lv/#', N)
+    const t0 = performance.now()
+    const cpu0 = process.cpuUsage()
+    let next = 0
+    let done = 0
+    const acceptMs = await new Promise<number>((resolve, reject) => {
+      const pump = (): void => {
+        while (next < N && next - done < LIVE_INFLIGHT) {
+          const i = next++
+          forwarder.accept({ topic: `lv/${i % 10}`, payload: PAYLOAD, qos: 1, retain: false }).then(() => {
+            if (++done === N) resolve(performance.now() - t0)
+            else pump()
+          }, reject)
+        }
+      }
+      pump()
+    })
+    await waitFor(() => queue.stats().depth === 0, LIMIT_MS, 5, 'live drain').catch((err: unknown) => {
+      throw new Error(`${String(err)}; forwarder ${JSON.stringify(forwarder.status().details)}`)
+    })
+    await cnt.done
+    const ms = performance.now() - t0
+    const cpu = process.cpuUsage(cpu0)
+    await forwarder.stop()
+    await uplink.stop()
+    const batches = (store.status().details as { queues: Record<string, { batches: number }> }).queues.cloud?.batches ?? 0
+    return { rate: rate(N, ms), acceptRate: rate(N, acceptMs), ms, cpuMs: (cpu.user + cpu.system) / 1000, batches }
   } finally {
     await store.close()
     tmp.cleanup()
@@ -462,6 +512,8 @@ async function main(): Promise<void> {
       )
     const fg = only.has('drain') ? await fieldgateDrain(up, WINDOW) : null
     if (fg) console.log(`Fieldgate Forwarder+Uplink drain: ${fg.rate} msg/s upstream (${fg.ms.toFixed(0)} ms first->last arrival; last PUBACK ${fg.ackMs.toFixed(0)} ms after online; CPU: Fieldgate ${fg.cpuMs.toFixed(0)} ms all threads, upstream Mosquitto ${fg.brokerCpuMs.toFixed(0)} ms)`)
+    const lv = only.has('live') ? await fieldgateLive(up, WINDOW) : null
+    if (lv) console.log(`Fieldgate live (uplink online, ${LIVE_INFLIGHT} accepts outstanding): ${lv.rate} msg/s first accept -> all arrived upstream (${lv.ms.toFixed(0)} ms; all accepts durable at ${lv.acceptRate} msg/s; CPU ${lv.cpuMs.toFixed(0)} ms; ${lv.batches} queue batches)`)
     const ua = only.has('uplink') ? await uplinkAlone(up, WINDOW) : null
     if (ua) console.log(`Uplink alone (from memory, no queue): ${ua.rate} msg/s to the last PUBACK (${ua.ms.toFixed(0)} ms; CPU ${ua.cpuMs.toFixed(0)} ms)`)
     const raw = only.has('raw') ? await rawCeiling(up, WINDOW) : null

@@ -4,7 +4,7 @@
  * this disk measured in the same run.
  *
  *   node --import tsx bench/durable.ts [--publishers 10] [--window 64] [--seconds 8] [--backlog 100000]
- *                                      [--raw 50000] [--uplink-window <default from the schema>]
+ *                                      [--raw 50000] [--uplink-window <default from the schema>] [--live <backlog>]
  *                                      [--runner exe|tsx] [--exe dist/fieldgate-linux-x64]
  *
  * The gateway runs as shipped by default: the x64 executable (built or reused by scripts/build-exe.ts)
@@ -12,7 +12,8 @@
  *
  * Phases: (1) raw batch of 100 with sync; (2) timed ingest with the cloud down; (3) a backlog built the
  * same way, then the cloud (Mosquitto) comes up with a subscriber attached before the gateway restarts,
- * and the drain is timed with replay_rate = 0; (4) ratios.
+ * and the drain is timed with replay_rate = 0; (3b) live: the same publishers with the cloud up, every
+ * message through the durable queue to the cloud (PUBACK rate, arrival rate, order); (4) ratios.
  *
  * "A drain at least 5x faster than the backlog was produced at the default rate" is read here as:
  * the backlog was produced by the built-in demo config's sensors (src/demo-config.ts: points ×
@@ -47,6 +48,7 @@ const { values: opts } = parseArgs({
     'uplink-window': { type: 'string' },
     runner: { type: 'string', default: 'exe' },
     exe: { type: 'string' },
+    live: { type: 'string' },
   },
 })
 if (opts.runner !== 'exe' && opts.runner !== 'tsx') throw new Error(`--runner exe|tsx, got ${opts.runner}`)
@@ -54,6 +56,7 @@ const PUBLISHERS = Number(opts.publishers)
 const WINDOW = Number(opts.window)
 const SECONDS = Number(opts.seconds)
 const BACKLOG = Math.ceil(Number(opts.backlog) / PUBLISHERS) * PUBLISHERS
+const LIVE = Math.ceil(Number(opts.live ?? opts.backlog) / PUBLISHERS) * PUBLISHERS
 const RAW_N = Math.ceil(Number(opts.raw) / 100) * 100
 const UPLINK_DEFAULTS = uplinkSchema.parse({ name: 'x', url: 'mqtt://127.0.0.1:1' })
 const UPLINK_WINDOW = Number(opts['uplink-window'] ?? UPLINK_DEFAULTS.window)
@@ -239,6 +242,34 @@ async function main(): Promise<void> {
   report('  at the subscriber', `${fmt(checker.received)} received, ${fmt(checker.received - checker.duplicates - checker.foreign)} distinct of ${fmt(BACKLOG)}, ${checker.duplicates} duplicates, ${checker.outOfOrder} out of order, ${checker.foreign} foreign`)
   report(`  default replay_rate (schema)`, `${fmt(DEFAULT_REPLAY_RATE)} msg/s → ${(BACKLOG / DEFAULT_REPLAY_RATE).toFixed(0)} s for ${fmt(BACKLOG)} (unlimited is ${(drain / DEFAULT_REPLAY_RATE).toFixed(1)}x faster)`)
 
+  console.error(`3b. live: ${fmt(LIVE)} messages with the cloud up (durable append, then uplink)`)
+  const dirC = temp('fieldgate-durable-c-')
+  const liveChecker = new OrderChecker(PUBLISHERS, LIVE / PUBLISHERS)
+  await liveChecker.connect(upstream, 'data/#')
+  cleanups.push(() => liveChecker.close())
+  gw = await gateway(dirC, gatewayToml(dirC, port, upstream, UPLINK_WINDOW), port)
+  // Online before the first publish: a message accepted while the uplink connects would be backlog.
+  await sleep(1500)
+  pubs = await publishers(port, LIVE / PUBLISHERS)
+  const l0 = sample(gw, 0)
+  const liveT0 = performance.now()
+  pubs.forEach((p) => p.start())
+  await waitFor(() => pubs.every((p) => p.done), PHASE_MS, 5, `${fmt(LIVE)} acknowledged live publishes`)
+  const l1 = sample(gw, ackedOf(pubs))
+  const liveAcked = between(l0, l1, LIVE)
+  await waitFor(() => liveChecker.missing <= 0, PHASE_MS, 5, `${fmt(LIVE)} live messages upstream`)
+  const l2 = sample(gw, 0)
+  const liveMs = liveChecker.lastAt - liveT0
+  pubs.forEach((p) => p.close())
+  await sleep(300)
+  await stopGateway(gw)
+  liveChecker.close()
+  const liveRate = (LIVE * 1000) / liveMs
+  report('live, cloud up: PUBACK rate (durable append)', `${fmt(liveAcked.rate)} msg/s`)
+  report('live, cloud up: first publish to last arrival upstream', `${fmt(liveRate)} msg/s, ${(liveMs / 1000).toFixed(2)} s`)
+  report('  gateway CPU / write_bytes during live', `${(((l2.cpu - l0.cpu) / (l2.t - l0.t)) * 100).toFixed(0)}% of one core, ${liveAcked.writeBytes.toFixed(0)} B/msg`)
+  report('  at the subscriber (live)', `${fmt(liveChecker.received)} received, ${liveChecker.duplicates} duplicates, ${liveChecker.outOfOrder} out of order, ${liveChecker.foreign} foreign`)
+
   console.error('4. ratios')
   const demo = demoRate()
   report(`demo config production rate (${demo.points} points)`, `${demo.rate.toFixed(2)} msg/s → ${fmt(BACKLOG)} msgs = ${(BACKLOG / demo.rate / 3600).toFixed(1)} h of outage`)
@@ -289,6 +320,11 @@ async function main(): Promise<void> {
       drain_vs_demo: r(drain / demo.rate),
       default_replay_vs_demo: r(DEFAULT_REPLAY_RATE / demo.rate, 1),
       drain_vs_ingest: r(drain / ingest.rate, 3),
+      live: LIVE,
+      live_puback_msg_s: r(liveAcked.rate),
+      live_end_to_end_msg_s: r(liveRate),
+      live_duplicates: liveChecker.duplicates,
+      live_out_of_order: liveChecker.outOfOrder,
       loadavg_1m: r(load0[0] ?? 0, 2),
     }),
   )

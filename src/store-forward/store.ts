@@ -9,8 +9,6 @@ import { LevelRetainedStore, LevelSessionStore } from './level-sessions.ts'
 import type { SequencedQueue } from './types.ts'
 
 export interface GatewayStore {
-  /** The FIFO of one uplink, created on first use. Call `openQueue` first to have it ready at start. */
-  queue(name: string): SequencedQueue
   /** Opens (or creates) a queue and restores its state; resolves when it is usable. */
   openQueue(name: string): Promise<SequencedQueue>
   readonly sessions: SessionStore
@@ -76,11 +74,6 @@ export async function openStore(cfg: StorageConfig, logger: Logger, opts: { cloc
     sessions,
     retained,
     openQueue,
-    queue(name: string): SequencedQueue {
-      const ready = queues.get(name)
-      if (ready) return ready
-      return new LazyQueue(openQueue(name))
-    },
     status(): Status {
       const perQueue: Record<string, unknown> = {}
       let appendedSinceOpen = -appended0.n
@@ -126,38 +119,5 @@ export async function openStore(cfg: StorageConfig, logger: Logger, opts: { cloc
       await retained.close()
       await h.close()
     },
-  }
-}
-
-/** A queue handed out before it finished opening: every call waits for the open. */
-class LazyQueue implements SequencedQueue {
-  private q: LevelQueue | null = null
-  constructor(private readonly ready: Promise<LevelQueue>) {
-    ready.then((q) => (this.q = q), () => undefined)
-  }
-  append(ms: Parameters<SequencedQueue['append']>[0]): Promise<void> {
-    return this.ready.then((q) => q.append(ms))
-  }
-  appendSeq(ms: Parameters<SequencedQueue['appendSeq']>[0]): Promise<bigint[]> {
-    return this.ready.then((q) => q.appendSeq(ms))
-  }
-  peek(n: number): ReturnType<SequencedQueue['peek']> {
-    return this.ready.then((q) => q.peek(n))
-  }
-  ack(seqs: bigint[]): Promise<void> {
-    return this.ready.then((q) => q.ack(seqs))
-  }
-  flush(): Promise<void> {
-    return this.ready.then((q) => q.flush())
-  }
-  rewind(): void {
-    // Before the open finishes nothing has been read yet; after it, rewind the real queue.
-    this.q?.rewind()
-  }
-  stats(): ReturnType<SequencedQueue['stats']> {
-    return this.q ? this.q.stats() : { depth: 0, bytes: 0, oldestEnqueuedAt: null, appended: 0, acked: 0, dropped: 0, rejected: 0, lastError: null }
-  }
-  close(): Promise<void> {
-    return this.ready.then((q) => q.close())
   }
 }
