@@ -27,7 +27,12 @@ export interface AuthRequest {
 
 export type AuthResult =
   | { ok: true; /** identity used by the ACL (%u) */ username?: string; /** device id for token logins */ deviceId?: string }
-  | { ok: false; /** v5 reason code: 0x86 bad user name or password, 0x87 not authorized, 0x8C bad auth method */ reasonCode: 0x86 | 0x87 | 0x8c; reason: string }
+  | {
+      ok: false
+      /** v5 reason code: 0x86 bad user name or password, 0x87 not authorized, 0x89 server busy (try again), 0x8C bad auth method */
+      reasonCode: 0x86 | 0x87 | 0x89 | 0x8c
+      reason: string
+    }
 
 export interface ClientIdentity {
   clientId: string

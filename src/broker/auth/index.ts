@@ -5,7 +5,7 @@ import type { Status } from '../../core/types.ts'
 import type { AuthRequest, AuthResult, BrokerHooks } from '../hooks.ts'
 import { listenerAllowsAnonymous } from './anonymous.ts'
 import { DEFAULT_GUARD, FailureGuard, type GuardOptions } from './guard.ts'
-import { PasswordChecker } from './passwords.ts'
+import { PasswordChecker, type HashProbe } from './passwords.ts'
 import { PublishRateLimiter } from './rate.ts'
 import { loadFiles, revokedIdentities, type AuthFiles } from './files.ts'
 import { TOKEN_USERNAME, tokenDigest } from './tokens.ts'
@@ -31,13 +31,19 @@ type RevokeListener = (who: Array<{ username?: string; deviceId?: string }>) => 
 /**
  * The broker's security hooks built from `[broker.auth]`, `[broker.limits]` and the listeners.
  * Throws FieldgateError AUTH_FILE at start when a configured file is missing or malformed.
- * `guardOptions` tunes the login backoff beyond the config keys (tests use it).
+ * `tuning.guard` tunes the login backoff beyond the config keys; `tuning.hashProbe` watches password
+ * hashes start and end (tests and benches use both).
  */
-export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock: Clock = systemClock, guardOptions: Partial<GuardOptions> = {}): Promise<Security> {
+export interface SecurityTuning {
+  guard?: Partial<GuardOptions>
+  hashProbe?: HashProbe
+}
+
+export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock: Clock = systemClock, tuning: SecurityTuning = {}): Promise<Security> {
   const log = logger.child({ module: 'broker.auth' })
   let files: AuthFiles = await loadFiles(cfg.auth, log)
-  const passwords = new PasswordChecker(files.users ?? new Map())
-  const guard = new FailureGuard({ ...DEFAULT_GUARD, window: cfg.auth.failure_window, lockoutAfter: cfg.auth.lockout_failures, ...guardOptions }, clock)
+  const passwords = new PasswordChecker(files.users ?? new Map(), tuning.hashProbe)
+  const guard = new FailureGuard({ ...DEFAULT_GUARD, window: cfg.auth.failure_window, lockoutAfter: cfg.auth.lockout_failures, ...tuning.guard }, clock)
   const rate =
     cfg.limits.publish_rate > 0
       ? // The broker's limit counter logs the warning (once per client per minute); this adds the detail at debug.
@@ -51,6 +57,7 @@ export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock:
   let lastReloadError: string | null = null
   let certErrors: string[] = []
   let refusedLocked = 0
+  let refusedInFlight = 0
 
   for (const [i, l] of cfg.listeners.entries()) {
     if (!listenerAllowsAnonymous(l) && !files.users && !files.tokens && !l.tls?.use_cn_as_username) {
@@ -64,38 +71,60 @@ export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock:
       sleeps.add(entry)
     })
 
-  /** `guess`: a wrong secret counts towards the address's backoff; a missing one (anonymous) does not. */
-  function fail(req: AuthRequest, reasonCode: 0x86 | 0x87, reason: string, guess = true): AuthResult {
-    const failures = guess ? guard.fail(req.info.remoteAddress) : guard.check(req.info.remoteAddress).failures
-    // Never the password (or token): address, client id and user name are enough to investigate.
-    log.warn(
-      { address: req.info.remoteAddress, port: req.info.remotePort, clientId: req.clientId, username: req.username, listener: req.info.listener, failures },
-      `login refused: ${reason}`,
-    )
-    return { ok: false, reasonCode, reason }
+  interface Outcome {
+    result: AuthResult
+    /** A wrong secret: counts towards the address's backoff (a missing one, anonymous, does not). */
+    guess: boolean
   }
 
+  const refused = (reasonCode: 0x86 | 0x87, reason: string, guess = true): Outcome => ({ result: { ok: false, reasonCode, reason }, guess })
+
   async function authenticate(req: AuthRequest): Promise<AuthResult> {
-    const decision = guard.check(req.info.remoteAddress)
+    const address = req.info.remoteAddress
+    // Counted from here: parallel guesses from one address see each other before any hash is computed.
+    const decision = guard.begin(address)
     if (decision.locked) {
       refusedLocked++
       return { ok: false, reasonCode: 0x87, reason: 'too many failed logins from this address; try again later' }
     }
-    if (decision.delay > 0) await sleep(decision.delay)
-    if (req.info.certCommonName !== undefined) return { ok: true, username: req.info.certCommonName }
+    if (decision.busy) {
+      refusedInFlight++
+      return { ok: false, reasonCode: 0x89, reason: 'too many logins in progress from this address; try again later' }
+    }
+    let out: Outcome
+    try {
+      if (decision.delay > 0) await sleep(decision.delay)
+      out = await verify(req)
+    } catch (err) {
+      guard.finish(address, false)
+      throw err
+    }
+    const failures = guard.finish(address, out.guess && !out.result.ok)
+    if (!out.result.ok) {
+      // Never the password (or token): address, client id and user name are enough to investigate.
+      log.warn(
+        { address, port: req.info.remotePort, clientId: req.clientId, username: req.username, listener: req.info.listener, failures },
+        `login refused: ${out.result.reason}`,
+      )
+    }
+    return out.result
+  }
+
+  async function verify(req: AuthRequest): Promise<Outcome> {
+    if (req.info.certCommonName !== undefined) return { result: { ok: true, username: req.info.certCommonName }, guess: false }
     if (req.username === undefined) {
-      return req.info.allowAnonymous ? { ok: true } : fail(req, 0x87, 'anonymous clients are not allowed on this listener', false)
+      return req.info.allowAnonymous ? { result: { ok: true }, guess: false } : refused(0x87, 'anonymous clients are not allowed on this listener', false)
     }
     const password = req.password ?? Buffer.alloc(0)
     if (req.username === TOKEN_USERNAME && files.tokens) {
       const deviceId = files.tokens.byDigest.get(tokenDigest(password))
-      return deviceId === undefined ? fail(req, 0x86, 'unknown device token') : { ok: true, deviceId }
+      return deviceId === undefined ? refused(0x86, 'unknown device token') : { result: { ok: true, deviceId }, guess: false }
     }
     if (files.users) {
-      return (await passwords.check(req.username, password)) ? { ok: true, username: req.username } : fail(req, 0x86, 'bad user name or password')
+      return (await passwords.check(req.username, password)) ? { result: { ok: true, username: req.username }, guess: false } : refused(0x86, 'bad user name or password')
     }
     // Without a password file a user name proves nothing: treat the client as anonymous.
-    return req.info.allowAnonymous ? { ok: true } : fail(req, 0x86, 'no password file is configured for user logins', false)
+    return req.info.allowAnonymous ? { result: { ok: true }, guess: false } : refused(0x86, 'no password file is configured for user logins', false)
   }
 
   const security: Security = {
@@ -147,6 +176,7 @@ export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock:
           failedLogins: g.totalFailures,
           lockedAddresses: g.lockedAddresses,
           refusedWhileLocked: refusedLocked,
+          refusedInFlight,
           publishRateLimited: rate?.limited ?? 0,
           publishRateRefused: rate?.refused ?? 0,
           reloads,

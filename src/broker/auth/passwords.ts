@@ -95,14 +95,24 @@ export function upsertPasswordLine(text: string, user: string, hash: string): st
   return lines.join('\n') + '\n'
 }
 
+/** Told +1 when a hash is submitted to the thread pool and -1 when it has answered (tests and benches watch it). */
+export type HashProbe = (delta: 1 | -1) => void
+
 /**
  * Checks a login against the users map. Unknown users cost the same scrypt work as known ones so
  * response time does not reveal which user names exist.
  */
 export class PasswordChecker {
   private dummy: ParsedHash = { params: DEFAULT_SCRYPT, salt: randomBytes(SALT_LEN), key: randomBytes(KEY_LEN) }
+  /** Hashes computed since start (each runs on libuv's thread pool). */
+  checks = 0
+  /** Hashes running (submitted to the thread pool, not yet answered). */
+  running = 0
 
-  constructor(private users: Map<string, ParsedHash>) {}
+  constructor(
+    private users: Map<string, ParsedHash>,
+    private readonly probe?: HashProbe,
+  ) {}
 
   get size(): number {
     return this.users.size
@@ -114,7 +124,15 @@ export class PasswordChecker {
 
   async check(user: string, password: Buffer): Promise<boolean> {
     const entry = this.users.get(user)
-    const ok = await verifyPassword(password, entry ?? this.dummy)
-    return ok && entry !== undefined
+    this.checks++
+    this.running++
+    this.probe?.(1)
+    try {
+      const ok = await verifyPassword(password, entry ?? this.dummy)
+      return ok && entry !== undefined
+    } finally {
+      this.running--
+      this.probe?.(-1)
+    }
   }
 }

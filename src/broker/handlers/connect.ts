@@ -8,7 +8,7 @@ import { publishProperties } from '../props.ts'
 import { badUtf8, topicNameProblem } from '../topics.ts'
 
 /** 3.1.1 CONNACK return codes for the v5 reason codes we use. */
-const V4_RETURN: Record<number, number> = { 0x84: 1, 0x85: 2, 0x88: 3, 0x80: 3, 0x86: 4, 0x87: 5, 0x8c: 5 }
+const V4_RETURN: Record<number, number> = { 0x84: 1, 0x85: 2, 0x88: 3, 0x89: 3, 0x80: 3, 0x86: 4, 0x87: 5, 0x8c: 5 }
 const TOPIC_ALIAS_MAX = 64
 const CONNACK_OK = Buffer.from([0x20, 2, 0, 0])
 const CONNACK_PRESENT = Buffer.from([0x20, 2, 1, 0])

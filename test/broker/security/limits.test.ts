@@ -35,9 +35,32 @@ test('failed logins from one address delay its answers, then lock it out until t
   assert.equal(guard.check('10.0.0.6').delay, 0, 'other addresses are unaffected')
   assert.equal(guard.status().lockedAddresses, 1)
   clock.advance(60_001)
-  assert.deepEqual(guard.check('10.0.0.5'), { failures: 0, delay: 0, locked: false })
+  assert.deepEqual(guard.check('10.0.0.5'), { failures: 0, delay: 0, locked: false, busy: false })
   assert.equal(guard.status().trackedAddresses, 0)
   assert.equal(normalizeAddress('::1'), '::1')
+})
+
+test('attempts in flight count towards the lockout until they finish; successes are then not counted', () => {
+  const clock = new FakeClock(1_000_000)
+  const guard = new FailureGuard({ ...DEFAULT_GUARD, delayAfter: 100, lockoutAfter: 3 }, clock)
+  const a = '10.0.0.5'
+  assert.deepEqual(
+    [1, 2, 3, 4].map(() => guard.begin(a).busy),
+    [false, false, false, true],
+    'the fourth parallel attempt is refused before any of the first three is checked',
+  )
+  assert.equal(guard.begin('10.0.0.6').busy, false, 'other addresses are unaffected')
+  guard.finish('10.0.0.6', false)
+  assert.equal(guard.finish(a, false), 0, 'a success is not a failure')
+  assert.equal(guard.begin(a).busy, false, 'its place is free again')
+  assert.equal(guard.finish(a, true), 1)
+  assert.equal(guard.finish(a, true), 2)
+  assert.equal(guard.finish(a, false), 2, 'the last of the three in flight succeeds')
+  assert.deepEqual(guard.begin(a), { failures: 2, delay: 0, locked: false, busy: false })
+  assert.equal(guard.begin(a).busy, true, 'two failures and one in flight')
+  assert.equal(guard.finish(a, true), 3)
+  assert.equal(guard.begin(a).locked, true)
+  assert.equal(guard.status().lockedAddresses, 1)
 })
 
 test('the guard tracks a bounded number of addresses', () => {

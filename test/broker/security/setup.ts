@@ -7,6 +7,7 @@ import { createBroker, type Broker } from '../../../src/broker/index.ts'
 import type { ConnectionInfo } from '../../../src/broker/hooks.ts'
 import { startListener, type StartedListener } from '../../../src/broker/listeners/index.ts'
 import type { GuardOptions } from '../../../src/broker/auth/guard.ts'
+import type { HashProbe } from '../../../src/broker/auth/passwords.ts'
 import type { z } from 'zod'
 import { brokerSchema, listenerSchema, type BrokerConfig } from '../../../src/config/sections/broker.ts'
 import type { Logger, LogFn } from '../../../src/core/logger.ts'
@@ -59,6 +60,8 @@ export interface SecureBrokerOptions {
   handshakeTimeout?: number
   /** Login backoff tuning; tests default to no delays so unrelated failures do not slow them. */
   guard?: Partial<GuardOptions>
+  /** Watches password hashes start (+1) and end (-1). */
+  hashProbe?: HashProbe
 }
 
 /** A broker with createSecurity hooks and the given listeners on free loopback ports (port 0). */
@@ -80,7 +83,7 @@ export async function startSecureBroker(opts: SecureBrokerOptions): Promise<Secu
   })
   const logs: LogRecord[] = []
   const logger = captureLogger(logs)
-  const security = await createSecurity(config, logger, undefined, opts.guard ?? { delayAfter: 1_000_000 })
+  const security = await createSecurity(config, logger, undefined, { guard: opts.guard ?? { delayAfter: 1_000_000 }, ...(opts.hashProbe ? { hashProbe: opts.hashProbe } : {}) })
   const broker = await createBroker({ config: { ...config, listeners: [] }, logger, gatewayId: 'test', hooks: security })
   const started: StartedListener[] = []
   const onConnection = (stream: Duplex, info: ConnectionInfo): void => broker.handleConnection(stream, info)
