@@ -1,6 +1,11 @@
-import { generate, type IPublishPacket } from 'mqtt-packet'
+import { generate, writeToStream, type IPublishPacket } from 'mqtt-packet'
 import type { Message, Qos } from '../core/types.ts'
 import { encodePublish } from './encode.ts'
+
+// Unless told otherwise, mqtt-packet's first generate() fills a cache of 65,536 two-byte Buffers, 6.5 MB
+// of heap for the life of the process (a third of the executable's idle heap). The hot packets have their
+// own encoders (encode.ts); the rest (CONNACK, SUBACK, v5 PUBLISH with properties) allocate their few numbers.
+writeToStream.cacheNumbers = false
 
 /** Cache of the last QoS 0 PUBLISH encoded, so fan-out of one message encodes once per protocol level. */
 let cacheMsg: Message | null = null
