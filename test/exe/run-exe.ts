@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import type { Target } from '../../scripts/build-exe.ts'
@@ -17,6 +17,22 @@ export const QEMU: Record<Exclude<Target, 'x64'>, { bin: string; sysroot: string
 export const canEmulate = (t: Exclude<Target, 'x64'>): boolean => existsSync(QEMU[t].bin) && existsSync(join(QEMU[t].sysroot, 'lib'))
 /** The environment without FIELDGATE_* (each would be read as a config override). */
 export const cleanEnv = (extra: Record<string, string>): NodeJS.ProcessEnv => ({ ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FIELDGATE_'))), ...extra })
+
+/**
+ * The Node version an executable embeds, as it reports it itself: a single executable honours NODE_OPTIONS,
+ * so a preloaded file prints process.version before `fieldgate --version` runs.
+ */
+export async function embeddedNode(cmd: string, args: string[]): Promise<string> {
+  const { dir, cleanup } = tempDir()
+  try {
+    const probe = join(dir, 'probe.cjs')
+    writeFileSync(probe, "process.stderr.write('node ' + process.version + '\\n')\n")
+    const { stderr } = await run(cmd, [...args, '--version'], { cwd: dir, timeout: 50_000, env: cleanEnv({ NODE_OPTIONS: `--require=${probe}` }) })
+    return /^node (v\S+)$/m.exec(stderr)?.[1] ?? `nothing reported (stderr: ${stderr})`
+  } finally {
+    cleanup()
+  }
+}
 
 /** Starts the gateway on its default config with free ports and a temp data dir; healthz, one QoS 1 publish, SIGTERM. */
 export async function smoke(cmd: string, args: string[]): Promise<void> {

