@@ -1,5 +1,6 @@
 import { pino, type Logger as Pino } from 'pino'
 import type { Logger } from './core/logger.ts'
+import { redactFields } from './core/redact.ts'
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
 
@@ -21,7 +22,21 @@ function withMergedChildren(inst: Pino, fromRoot: MakeChild, bound: Record<strin
 
 /** JSON lines to stdout (pino). Synchronous writes so a crash never loses the last lines. */
 export function createLogger(level: LogLevel, bindings: Record<string, unknown> = {}): Logger & { level: string } {
-  const root = pino({ level, base: { pid: process.pid, ...bindings }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ sync: true }))
+  const root = pino(
+    {
+      level,
+      base: { pid: process.pid, ...bindings },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      // The last line of defence for URLs with passwords (modules redact what they log; see core/redact.ts).
+      // Only lines that are written pay for it, and a clean record is passed on as it is.
+      hooks: {
+        logMethod(args, method) {
+          method.apply(this, redactFields(args, 5))
+        },
+      },
+    },
+    pino.destination({ sync: true }),
+  )
   const fromRoot: MakeChild = root.child.bind(root)
   return withMergedChildren(root, fromRoot, {})
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import type { IClientOptions } from 'mqtt'
 import type { UplinkConfig } from '../config/sections/bridge.ts'
-import { FieldgateError, errorMessage } from '../core/index.ts'
+import { FieldgateError, errorMessage, splitCredentials } from '../core/index.ts'
 
 export type ReadFile = (path: string) => Buffer
 
@@ -21,6 +21,18 @@ export function uplinkTopics(cfg: UplinkConfig, gatewayId: string): UplinkTopics
     birthTopic: cfg.birth.topic ?? statusTopic,
     probeTopic: cfg.probe.topic ?? `fieldgate/${gatewayId}/probe/${cfg.name}`,
   }
+}
+
+/**
+ * The URL to give MQTT.js, with a user name and password in it moved into `opts` (they win over the
+ * configured ones, as MQTT.js would have it). MQTT.js splits user info with url.parse, which cuts a password
+ * holding a raw '@', '/' or '#' in the wrong place and makes Node print the whole URL in a warning.
+ */
+export function urlWithOptions(server: string, opts: IClientOptions): string {
+  const { url, username, password } = splitCredentials(server)
+  if (username !== undefined) opts.username = username
+  if (password !== undefined) opts.password = password
+  return url
 }
 
 /** Every server to try, in turn: url first, then the failover list. */

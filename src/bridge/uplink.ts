@@ -4,6 +4,8 @@ import {
   Backoff,
   FieldgateError,
   errorMessage,
+  redactText,
+  redactUrl,
   systemClock,
   type Clock,
   type LocalBroker,
@@ -19,7 +21,7 @@ import { HealthTopics, healthOf } from './health.ts'
 import { FramePublisher } from './frames.ts'
 import { fromPacketProperties, withTimeout } from './packet.ts'
 import { InflightGate, NO_LIMITS, limitsFromConnack, type ServerLimits } from './limits.ts'
-import { clientOptions, serverList, uplinkTopics, type ReadFile, type UplinkTopics } from './options.ts'
+import { clientOptions, serverList, urlWithOptions, uplinkTopics, type ReadFile, type UplinkTopics } from './options.ts'
 import { Probe } from './probe.ts'
 import { Qos2Recovery } from './qos2.ts'
 import { filtersOverlap, topicMatches } from './remap.ts'
@@ -264,7 +266,7 @@ export class MqttUplink implements Uplink {
       state: this.sup.state,
       since: new Date(this.sup.since).toISOString(),
       offlineSince: this.sup.offlineSince === null ? null : new Date(this.sup.offlineSince).toISOString(),
-      server: this.sup.server,
+      server: redactUrl(this.sup.server),
       clientId: this.topics.clientId,
       lastError: this.sup.lastError,
       reconnects: this.sup.reconnects,
@@ -302,13 +304,15 @@ export class MqttUplink implements Uplink {
     this.retryTimer = null
     if (!this.running) return
     const server = this.sup.begin()
+    // a server URL may carry a password (mqtt://user:pass@host): only its redacted form is logged or shown
+    const shown = redactUrl(server)
     this.publishHealth()
     const gen = ++this.gen
     let client: MqttClient
     try {
       const opts = clientOptions(this.cfg, this.deps.gatewayId, this.deps.readFile)
       if (this.deps.messageIds) opts.messageIdProvider = this.deps.messageIds()
-      client = connect(server, opts)
+      client = connect(urlWithOptions(server, opts), opts)
     } catch (err) {
       this.retry(errorMessage(err))
       return
@@ -320,14 +324,14 @@ export class MqttUplink implements Uplink {
     const socket = client.stream as unknown as { setNoDelay?: (on: boolean) => void }
     socket.setNoDelay?.(true) // an uplink carries small messages; Nagle would add up to 40 ms each
     client.on('error', (err) => {
-      lastErr = err.message
-      this.log.debug({ err: err.message, server }, 'uplink client error')
+      lastErr = redactText(err.message)
+      this.log.debug({ err: lastErr, server: shown }, 'uplink client error')
     })
     client.on('connect', (connack) => {
       if (gen !== this.gen) return
       this.limits = this.cfg.protocol_version === 5 ? limitsFromConnack(connack) : NO_LIMITS
       this.gate = new InflightGate(this.limits.receiveMaximum)
-      void this.onConnect(gen, client, server, connack.sessionPresent)
+      void this.onConnect(gen, client, shown, connack.sessionPresent)
     })
     client.on('message', (topic, payload, packet) => {
       if (gen === this.gen) this.onMessage(topic, payload, packet)
@@ -340,7 +344,7 @@ export class MqttUplink implements Uplink {
     })
   }
 
-  private async onConnect(gen: number, client: MqttClient, server: string, sessionPresent: boolean): Promise<void> {
+  private async onConnect(gen: number, client: MqttClient, shown: string, sessionPresent: boolean): Promise<void> {
     try {
       const subs: Record<string, { qos: 0 | 1 | 2; nl?: boolean }> = {}
       if (this.cfg.probe.interval > 0) subs[this.topics.probeTopic] = { qos: 0 }
@@ -370,7 +374,7 @@ export class MqttUplink implements Uplink {
     if (gen !== this.gen) return
     this.sup.connected()
     this.isOnline = true
-    this.log.info({ server, reconnects: this.sup.reconnects }, 'uplink online')
+    this.log.info({ server: shown, reconnects: this.sup.reconnects }, 'uplink online')
     this.probe.start()
     this.publishHealth()
     for (const cb of [...this.onlineCbs]) {
@@ -404,9 +408,10 @@ export class MqttUplink implements Uplink {
   }
 
   /** Tear the current connection down on purpose (probe timeout, setup failure); close handling retries. */
-  private drop(reason: string): void {
+  private drop(why: string): void {
     const client = this.client
     if (!client) return
+    const reason = redactText(why)
     this.log.warn({ reason }, 'uplink connection dropped')
     this.gen++ // the old client's late events are ignored from here on
     this.teardown(client, reason)
@@ -436,12 +441,13 @@ export class MqttUplink implements Uplink {
     if (wasOnline) this.log.warn({ reason, inflight: pending.length, waiting }, 'uplink offline')
   }
 
-  private retry(reason: string): void {
+  private retry(why: string): void {
     if (!this.running) return
+    const reason = redactText(why) // becomes lastError in status and the health topic
     if (this.retryTimer) this.clock.clearTimeout(this.retryTimer)
     const delay = this.sup.failed(reason)
     this.publishHealth()
-    this.log.info({ reason, delay, next: this.sup.server }, 'uplink reconnecting after backoff')
+    this.log.info({ reason, delay, next: redactUrl(this.sup.server) }, 'uplink reconnecting after backoff')
     this.retryTimer = this.clock.setTimeout(() => this.attempt(), delay)
   }
 

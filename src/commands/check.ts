@@ -4,7 +4,7 @@ import { createServer } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
 import type { Config, UplinkConfig } from '../config/index.ts'
 import { loadConfig } from '../config/index.ts'
-import { errorMessage, silentLogger, type Logger } from '../core/index.ts'
+import { errorMessage, redactText, silentLogger, splitCredentials, type Logger } from '../core/index.ts'
 
 export interface CheckResult {
   name: string
@@ -27,7 +27,9 @@ export interface CheckOptions {
 
 /** `fieldgate check --config FILE`: validate, then probe without starting the gateway. Exit code 1 on any failure. */
 export async function check(configFile: string | null, opts: CheckOptions = {}): Promise<number> {
-  const out = opts.out ?? ((line: string) => process.stdout.write(`${line}\n`))
+  const write = opts.out ?? ((line: string) => process.stdout.write(`${line}\n`))
+  // every line: an error may quote an uplink URL with its password
+  const out = (line: string): void => write(redactText(line))
   out(`fieldgate check ${configFile ?? '(built-in defaults)'}`)
   let config: Config
   try {
@@ -185,7 +187,7 @@ async function fieldgateAnswers(host: string, port: number): Promise<boolean> {
  */
 export async function probeUplink(u: UplinkConfig, gatewayId: string, timeout: number): Promise<CheckResult> {
   const name = `uplink ${u.name}`
-  const url = new URL(u.url)
+  const url = new URL(splitCredentials(u.url).url) // a raw '/' or '@' in a password would make URL throw
   const shown = `${url.protocol}//${url.host}`
   try {
     const addr = await lookup(url.hostname)
@@ -193,7 +195,7 @@ export async function probeUplink(u: UplinkConfig, gatewayId: string, timeout: n
   } catch (err) {
     return { name, ok: false, detail: `${url.hostname} does not resolve (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}); check uplinks url and the DNS` }
   }
-  const [{ connectAsync }, { clientOptions }] = await Promise.all([import('mqtt'), import('../bridge/options.ts')])
+  const [{ connectAsync }, { clientOptions, urlWithOptions }] = await Promise.all([import('mqtt'), import('../bridge/options.ts')])
   let options
   try {
     options = clientOptions(u, gatewayId)
@@ -207,7 +209,7 @@ export async function probeUplink(u: UplinkConfig, gatewayId: string, timeout: n
   delete options.properties
   const started = Date.now()
   try {
-    const client = await connectAsync(u.url, options, false)
+    const client = await connectAsync(urlWithOptions(u.url, options), options, false)
     const ms = Date.now() - started
     await client.endAsync().catch(() => undefined)
     return { name, ok: true, detail: `${shown} accepted ${u.username === undefined ? 'an anonymous' : `user "${u.username}"'s`} connection in ${ms} ms` }

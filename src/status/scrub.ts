@@ -1,3 +1,5 @@
+import { redactText } from '../core/redact.ts'
+
 /**
  * Removes secrets from anything the status server serves. Keys that name a secret are replaced;
  * credentials inside URLs (scheme://user:pass@host) are masked. Sources promise no secrets in
@@ -6,7 +8,6 @@
 const SECRET_WORD = /pass(word|phrase|wd)|secret|token|credential|authorization|cookie|private|(^|[_-])key$/i
 // camelCase apiKey / privateKey, but not "monkey"
 const CAMEL_KEY = /[a-z]Key$/
-const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/[^\s/:@]*):[^\s/@]*@/gi
 export const MASK = '***'
 const COUNT_KEY = /(users|tokens|keys|count|total)$/i
 
@@ -14,8 +15,9 @@ export function isSecretKey(key: string): boolean {
   return SECRET_WORD.test(key) || CAMEL_KEY.test(key)
 }
 
+/** Credentials in URLs (passwords, secret query values) masked: the one redaction in core/redact.ts. */
 export function scrubString(s: string): string {
-  return s.replace(URL_CREDENTIALS, `$1:${MASK}@`)
+  return redactText(s)
 }
 
 /** A deep copy without secrets; cycles and depth beyond 12 become "[…]". */

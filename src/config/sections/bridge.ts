@@ -93,7 +93,7 @@ export const uplinkSchema = z
   .object({
     /** Short name used in logs, status and `$SYS/fieldgate/bridge/{name}`. */
     name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "_" and "-"'),
-    /** First server to try. */
+    /** First server to try. A password in it is shown as `***` in logs and status; `password_file` keeps it out of the config. */
     url: brokerUrl,
     /** Further servers tried in turn after url (failover). */
     servers: z.array(brokerUrl).default([]),
