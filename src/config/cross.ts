@@ -46,6 +46,8 @@ export function crossCheck(c: Parsed, ctx: z.RefinementCtx): void {
 
   const deviceAt = new Map<string, number>()
   const portAt = new Map<string, number>()
+  const gatewayAt = new Map<string, number>()
+  const shown = (v: unknown): string => (v === undefined ? 'the default' : String(v))
   for (const [i, d] of c.devices.entries()) {
     const j = deviceAt.get(d.id)
     if (j !== undefined) issue(['devices', i, 'id'], `"${d.id}" is already the id of devices[${j}]; device ids must differ (they name topics)`)
@@ -70,6 +72,18 @@ export function crossCheck(c: Parsed, ctx: z.RefinementCtx): void {
         }
       }
     }
+    if (d.driver === 'modbus-rtu-over-tcp') {
+      // Devices behind one RTU-over-TCP gateway share one line, and a line has one frame_gap.
+      const where = `${d.host}:${d.port}`
+      const k = gatewayAt.get(where)
+      if (k === undefined) gatewayAt.set(where, i)
+      else {
+        const o = c.devices[k] as DeviceConfig & { driver: 'modbus-rtu-over-tcp' }
+        if (o.frame_gap !== d.frame_gap) {
+          issue(['devices', i, 'frame_gap'], `${where} is shared with devices[${k}] ("${o.id}") but frame_gap ${shown(d.frame_gap)} differs from ${shown(o.frame_gap)}; devices on one RTU-over-TCP gateway share its line and need the same frame_gap`)
+        }
+      }
+    }
     if (d.driver !== 'serial' && d.driver !== 'modbus-rtu') continue
     const k = portAt.get(d.port)
     if (k === undefined) {
@@ -80,9 +94,9 @@ export function crossCheck(c: Parsed, ctx: z.RefinementCtx): void {
     if (d.driver === 'serial' || o.driver === 'serial') {
       issue(['devices', i, 'port'], `${d.port} is already opened by devices[${k}] ("${o.id}"); a line-protocol (driver = "serial") device needs a port of its own`)
     } else {
-      const diff = (['baud', 'data_bits', 'parity', 'stop_bits'] as const).filter((key) => d[key] !== o[key])
+      const diff = (['baud', 'data_bits', 'parity', 'stop_bits', 'frame_gap'] as const).filter((key) => d[key] !== o[key])
       if (diff.length > 0) {
-        issue(['devices', i, diff[0] as string], `${d.port} is shared with devices[${k}] ("${o.id}") but ${diff.map((key) => `${key} ${String(d[key])} differs from ${String(o[key])}`).join(', ')}; devices on one RS-485 line need the same line settings`)
+        issue(['devices', i, diff[0] as string], `${d.port} is shared with devices[${k}] ("${o.id}") but ${diff.map((key) => `${key} ${shown(d[key])} differs from ${shown(o[key])}`).join(', ')}; devices on one RS-485 line need the same line settings`)
       }
     }
   }

@@ -50,6 +50,16 @@ test('devices sharing a serial port: one RS-485 line needs one set of line setti
   assert.match(problems(serial('a', '/dev/ttyUSB0') + rtu('b', '/dev/ttyUSB0')), /devices\[1\]\.port .*already opened by devices\[0\]/)
 })
 
+test('devices sharing a Modbus line (one serial port, or one RTU-over-TCP gateway) need the same frame_gap: the line has one', () => {
+  const overTcp = (id: string, extra = ''): string => `[[devices]]\nid = "${id}"\ndriver = "modbus-rtu-over-tcp"\nhost = "10.0.0.5"\nport = 4196\n${extra}[[devices.points]]\nname = "v"\naddress = 0\n`
+  assert.equal(problems(rtu('a', '/dev/ttyUSB0', 'frame_gap = "20ms"\n') + rtu('b', '/dev/ttyUSB0', 'unit_id = 2\nframe_gap = 20\n')), '')
+  assert.match(problems(rtu('a', '/dev/ttyUSB0') + rtu('b', '/dev/ttyUSB0', 'unit_id = 2\nframe_gap = "20ms"\n')), /devices\[1\]\.frame_gap .*shared with devices\[0\] \("a"\) but frame_gap 20 differs from the default/)
+  assert.equal(problems(overTcp('a') + overTcp('b', 'unit_id = 2\n')), '')
+  assert.match(problems(overTcp('a', 'frame_gap = "5ms"\n') + overTcp('b', 'unit_id = 2\nframe_gap = "8ms"\n')), /devices\[1\]\.frame_gap .*10\.0\.0\.5:4196 is shared with devices\[0\] \("a"\) but frame_gap 8 differs from 5/)
+  // Modbus TCP devices each get a line of their own, whatever their addresses.
+  assert.equal(problems(overTcp('a').replace('modbus-rtu-over-tcp', 'modbus-tcp') + overTcp('b', 'unit_id = 2\nframe_gap = "8ms"\n').replace('modbus-rtu-over-tcp', 'modbus-tcp')), '')
+})
+
 test('values of the wrong form say what is allowed', () => {
   assert.match(problems(`[storage]\nmax_bytes = "lots"\n`), /storage\.max_bytes \(\/etc\/fieldgate\/gw\.toml:2\): expected a size like "512MB"/)
   assert.match(problems(`[[devices]]\nid = "d"\ndriver = "simulated"\npoll_interval = "5 sec"\n`), /devices\[0\]\.poll_interval .*expected a duration like "5s"/)

@@ -96,7 +96,7 @@ const modbusCommon = {
 }
 
 const frameGap = {
-  /** RTU and RTU over TCP (not used by modbus-tcp): line silence before each request; default 3.5 character times (1.75 ms above 19200 baud; 2 ms over TCP); raise it (e.g. "20ms") behind USB adapters that batch bytes. Everything received before a request is discarded. */
+  /** RTU and RTU over TCP (not used by modbus-tcp): line silence before each request; default 3.5 character times (1.75 ms above 19200 baud; 2 ms over TCP); raise it (e.g. "20ms") behind USB adapters that batch bytes. Everything received before a request is discarded. Devices sharing a port (or an RTU-over-TCP gateway) share one line: give them the same value. */
   frame_gap: duration.optional(),
 }
 
