@@ -23,6 +23,8 @@ export interface AuthRequest {
   username?: string
   password?: Buffer
   info: ConnectionInfo
+  /** False once the connection has closed (a login waiting for a password check then gives its turn away). */
+  isOpen?: () => boolean
 }
 
 export type AuthResult =

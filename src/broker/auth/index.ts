@@ -5,7 +5,9 @@ import type { Status } from '../../core/types.ts'
 import type { AuthRequest, AuthResult, BrokerHooks } from '../hooks.ts'
 import { listenerAllowsAnonymous } from './anonymous.ts'
 import { DEFAULT_GUARD, FailureGuard, type GuardOptions } from './guard.ts'
+import { HashLimiter } from './limiter.ts'
 import { PasswordChecker, type HashProbe } from './passwords.ts'
+import { LogLimiter } from '../../core/log-limit.ts'
 import { PublishRateLimiter } from './rate.ts'
 import { loadFiles, revokedIdentities, type AuthFiles } from './files.ts'
 import { TOKEN_USERNAME, tokenDigest } from './tokens.ts'
@@ -51,6 +53,13 @@ export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock:
           log.debug({ clientId: e.key, limit: 'publish_rate', waitMs: e.wait }, e.wait < 0 ? 'client far over its publish rate' : 'client at its publish rate; reading paused'),
         )
       : null
+  const limiter = new HashLimiter({ maxRunning: cfg.auth.max_password_checks, maxRunningPerAddress: 1, maxWaitingPerAddress: cfg.auth.max_waiting_logins_per_address })
+  const poolSize = Number(process.env.UV_THREADPOOL_SIZE) || 4
+  if (files.users && cfg.auth.max_password_checks >= poolSize) {
+    log.warn({ max_password_checks: cfg.auth.max_password_checks, threadPool: poolSize }, 'broker.auth.max_password_checks fills the thread pool the store writes with: a login storm can delay durable acknowledgements; set it below UV_THREADPOOL_SIZE')
+  }
+  // A storm of busy refusals writes one line, then a count every 10 s.
+  const busyLog = new LogLimiter(log, clock)
   const revokeListeners: RevokeListener[] = []
   const sleeps = new Set<{ h: TimerHandle; done: () => void }>()
   let reloads = 0
@@ -75,6 +84,8 @@ export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock:
     result: AuthResult
     /** A wrong secret: counts towards the address's backoff (a missing one, anonymous, does not). */
     guess: boolean
+    /** Logged elsewhere (rate-limited), not as a refused login. */
+    quiet?: boolean
   }
 
   const refused = (reasonCode: 0x86 | 0x87, reason: string, guess = true): Outcome => ({ result: { ok: false, reasonCode, reason }, guess })
@@ -89,6 +100,7 @@ export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock:
     }
     if (decision.busy) {
       refusedInFlight++
+      busyLog.log('warn', 'in-flight', { address, clientId: req.clientId, failures: decision.failures }, 'login refused: server busy (failed and running logins from this address reach lockout_failures)')
       return { ok: false, reasonCode: 0x89, reason: 'too many logins in progress from this address; try again later' }
     }
     let out: Outcome
@@ -100,7 +112,7 @@ export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock:
       throw err
     }
     const failures = guard.finish(address, out.guess && !out.result.ok)
-    if (!out.result.ok) {
+    if (!out.result.ok && out.quiet !== true) {
       // Never the password (or token): address, client id and user name are enough to investigate.
       log.warn(
         { address, port: req.info.remotePort, clientId: req.clientId, username: req.username, listener: req.info.listener, failures },
@@ -121,7 +133,17 @@ export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock:
       return deviceId === undefined ? refused(0x86, 'unknown device token') : { result: { ok: true, deviceId }, guess: false }
     }
     if (files.users) {
-      return (await passwords.check(req.username, password)) ? { result: { ok: true, username: req.username }, guess: false } : refused(0x86, 'bad user name or password')
+      const slot = await limiter.acquire(req.info.remoteAddress, req.isOpen)
+      if (slot === 'busy') {
+        busyLog.log('warn', 'busy', { address: req.info.remoteAddress, clientId: req.clientId, waiting: limiter.waiting }, 'login refused: server busy (this address has too many logins waiting for a password check)')
+        return { result: { ok: false, reasonCode: 0x89, reason: 'too many logins waiting from this address; try again later' }, guess: false, quiet: true }
+      }
+      if (slot === 'gone') return { result: { ok: false, reasonCode: 0x87, reason: 'connection closed before its password check' }, guess: false, quiet: true }
+      try {
+        return (await passwords.check(req.username, password)) ? { result: { ok: true, username: req.username }, guess: false } : refused(0x86, 'bad user name or password')
+      } finally {
+        slot()
+      }
     }
     // Without a password file a user name proves nothing: treat the client as anonymous.
     return req.info.allowAnonymous ? { result: { ok: true }, guess: false } : refused(0x86, 'no password file is configured for user logins', false)
@@ -177,6 +199,14 @@ export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock:
           lockedAddresses: g.lockedAddresses,
           refusedWhileLocked: refusedLocked,
           refusedInFlight,
+          // Password checks: bounded so that the store's disk writes always find a thread.
+          passwordChecks: passwords.checks,
+          passwordChecksRunning: limiter.running,
+          passwordChecksPeak: limiter.peakRunning,
+          loginsWaiting: limiter.waiting,
+          loginsWaitingPeak: limiter.peakWaiting,
+          refusedBusy: limiter.refused,
+          loginsAbandoned: limiter.abandoned,
           publishRateLimited: rate?.limited ?? 0,
           publishRateRefused: rate?.refused ?? 0,
           reloads,
@@ -186,6 +216,7 @@ export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock:
       }
     },
     close() {
+      busyLog.flush()
       for (const s of sleeps) {
         clock.clearTimeout(s.h)
         s.done()

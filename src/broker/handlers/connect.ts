@@ -67,7 +67,7 @@ export function handleConnect(c: Connection, p: IConnectPacket): void {
   }
 
   c.pause() // packets that follow CONNECT wait in the backlog until authentication answers
-  const req = { clientId, info: c.info, ...(p.username === undefined ? {} : { username: p.username }), ...(p.password === undefined ? {} : { password: p.password }) }
+  const req = { clientId, info: c.info, isOpen: () => c.state === 'connecting', ...(p.username === undefined ? {} : { username: p.username }), ...(p.password === undefined ? {} : { password: p.password }) }
   let auth: Promise<AuthResult>
   try {
     auth = b.hooks.authenticate(req)

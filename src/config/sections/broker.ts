@@ -70,9 +70,13 @@ export const brokerSchema = z
         password_file: z.string().optional(),
         tokens_file: z.string().optional(),
         acl_file: z.string().optional(),
-        /** Failed logins from one address within failure_window before it is refused outright (answers are delayed from the 3rd). */
+        /** Failed logins from one address within failure_window before it is refused outright (answers are delayed from the 3rd). Logins still being checked count too, so parallel guesses cannot run past it (a success is then not counted). */
         lockout_failures: z.number().int().positive().default(30),
         failure_window: duration.default(600_000),
+        /** Password hashes (scrypt, 16 MiB each) computed at once; one address gets one at a time. Keep it below libuv's thread pool (4 threads, UV_THREADPOOL_SIZE), which the store's disk writes share, so a login storm cannot delay durable acknowledgements. */
+        max_password_checks: z.number().int().positive().max(64).default(2),
+        /** Logins from one address waiting for a password check; more are refused at once with "server busy" (v5 0x89, 3.1.1 return code 3) and the client retries. */
+        max_waiting_logins_per_address: z.number().int().nonnegative().max(1000).default(4),
       })
       .strict()
       .prefault({}),

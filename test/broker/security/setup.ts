@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { createSecurity, type Security } from '../../../src/broker/auth/index.ts'
 import { createBroker, type Broker } from '../../../src/broker/index.ts'
+import type { BrokerOptions } from '../../../src/broker/types.ts'
 import type { ConnectionInfo } from '../../../src/broker/hooks.ts'
 import { startListener, type StartedListener } from '../../../src/broker/listeners/index.ts'
 import type { GuardOptions } from '../../../src/broker/auth/guard.ts'
@@ -62,6 +63,8 @@ export interface SecureBrokerOptions {
   guard?: Partial<GuardOptions>
   /** Watches password hashes start (+1) and end (-1). */
   hashProbe?: HashProbe
+  /** Persistent sessions and retained messages (e.g. a LevelDB store's); in memory when not given. */
+  stores?: Pick<BrokerOptions, 'sessions' | 'retained'>
 }
 
 /** A broker with createSecurity hooks and the given listeners on free loopback ports (port 0). */
@@ -84,7 +87,7 @@ export async function startSecureBroker(opts: SecureBrokerOptions): Promise<Secu
   const logs: LogRecord[] = []
   const logger = captureLogger(logs)
   const security = await createSecurity(config, logger, undefined, { guard: opts.guard ?? { delayAfter: 1_000_000 }, ...(opts.hashProbe ? { hashProbe: opts.hashProbe } : {}) })
-  const broker = await createBroker({ config: { ...config, listeners: [] }, logger, gatewayId: 'test', hooks: security })
+  const broker = await createBroker({ config: { ...config, listeners: [] }, logger, gatewayId: 'test', hooks: security, ...opts.stores })
   const started: StartedListener[] = []
   const onConnection = (stream: Duplex, info: ConnectionInfo): void => broker.handleConnection(stream, info)
   const secure = opts.handshakeTimeout === undefined ? {} : { handshakeTimeout: opts.handshakeTimeout }

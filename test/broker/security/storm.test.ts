@@ -12,7 +12,8 @@ test('250 simultaneous wrong-password CONNECTs from one address compute at most 
     listeners: [{ protocol: 'mqtt', allow_anonymous: false }],
     // The real cost: with cheap hashes each check ends before the next CONNECT is read, hiding the race.
     passwords: `alice:${await hashPassword('alice-secret')}\n`,
-    auth: { lockout_failures: 10 },
+    // A wait queue long enough for all 250, so the lockout alone has to hold them.
+    auth: { lockout_failures: 10, max_waiting_logins_per_address: 1000 },
     limits: { connect_timeout: 60_000 },
     hashProbe: (d) => {
       if (d === 1) hashes++
@@ -62,6 +63,38 @@ test('successful logins, in flight or done, do not count towards the lockout', {
     }
     assert.equal((await tryConnect(url, { clientId: 'guess-3', ...wrong })).code, 4)
     assert.equal((await tryConnect(url, { clientId: 'locked', ...ok })).code, 5, 'the third failure locks the address')
+  } finally {
+    await sb.close()
+  }
+})
+
+test('logins past an address\'s wait queue are refused at once as server busy (v5 0x89, 3.1.1 code 3), counted and logged once', { timeout: 120_000 }, async () => {
+  let hashes = 0
+  const sb = await startSecureBroker({
+    listeners: [{ protocol: 'mqtt', allow_anonymous: false }],
+    passwords: `alice:${await hashPassword('alice-secret')}\n`,
+    auth: { lockout_failures: 1000, max_waiting_logins_per_address: 4 },
+    limits: { connect_timeout: 60_000 },
+    hashProbe: (d) => {
+      if (d === 1) hashes++
+    },
+  })
+  try {
+    const port = sb.ports[0] as number
+    const v4 = await loginStorm({ port, count: 20, username: 'alice', password: 'wrong-guess', protocolVersion: 4 })
+    const v5 = await loginStorm({ port, count: 20, username: 'alice', password: 'wrong-guess', protocolVersion: 5 })
+    const details = sb.security.status().details as Record<string, number>
+    const summary = JSON.stringify({ hashes, v4: [...v4.codes], v5: [...v5.codes], details })
+    assert.deepEqual([...v4.codes.keys()].sort(), [3, 4], summary)
+    assert.deepEqual([...v5.codes.keys()].sort(), [0x86, 0x89], summary)
+    const busy = (v4.codes.get(3) ?? 0) + (v5.codes.get(0x89) ?? 0)
+    assert.equal(hashes + busy, 40, `every login was either checked or refused as busy: ${summary}`)
+    assert.equal(details.refusedBusy, busy, summary)
+    // One address: one hash at a time, at most four waiting.
+    assert.equal(details.passwordChecksPeak, 1, summary)
+    assert.ok(details.loginsWaitingPeak !== undefined && details.loginsWaitingPeak <= 4, summary)
+    const lines = sb.logs.filter((r) => r.msg.includes('server busy'))
+    assert.ok(lines.length >= 1 && lines.length < busy, `${lines.length} log lines for ${busy} busy refusals`)
   } finally {
     await sb.close()
   }
