@@ -21,4 +21,4 @@ persistenceConformance('LevelDB sessions/retained', async () => {
       cleanup()
     },
   }
-})
+}, { reopen: true })

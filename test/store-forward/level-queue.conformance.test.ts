@@ -1,4 +1,4 @@
 import { levelQueueFactory } from './helpers.ts'
 import { queueConformance } from './queue-conformance.ts'
 
-queueConformance('LevelQueue', levelQueueFactory)
+queueConformance('LevelQueue', levelQueueFactory, { reopen: true })

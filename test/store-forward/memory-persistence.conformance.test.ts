@@ -6,4 +6,4 @@ persistenceConformance('broker memory sessions/retained', async () => {
   const sessions = new MemorySessionStore()
   const retained = new MemoryRetainedStore()
   return { sessions, retained, cleanup: async () => undefined }
-})
+}, { reopen: false })

@@ -5,4 +5,4 @@ import { queueConformance } from './queue-conformance.ts'
 queueConformance('MemoryQueue', async (o) => {
   const queue = new MemoryQueue('up', { maxBytes: o.maxBytes ?? 512_000_000, maxAge: o.maxAge ?? 0, policy: o.policy ?? 'drop-oldest', clock: o.clock ?? systemClock })
   return { queue, cleanup: () => queue.close() }
-})
+}, { reopen: false })

@@ -19,6 +19,12 @@ export interface QueueFactoryOptions {
 
 export type QueueFactory = (o: QueueFactoryOptions) => Promise<QueueHarness>
 
+/** What an implementation declares it can do (as abstract-level's `supports` manifest). */
+export interface Supports {
+  /** Its contents survive closing and opening the same storage again (the harness has `reopen`). */
+  reopen: boolean
+}
+
 export function msg(i: number, extra: Partial<Message> = {}): Message {
   return { topic: `sensors/${i}`, payload: Buffer.from(`payload-${i}`), qos: 1, retain: false, ...extra }
 }
@@ -33,9 +39,11 @@ async function chargeOf(make: QueueFactory): Promise<number> {
 }
 
 /** One behaviour suite for every DurableQueue implementation (as abstract-level's suite for classic-level). */
-export function queueConformance(impl: string, make: QueueFactory): void {
-  const t = (name: string, fn: () => Promise<void>): void => {
-    test(`${impl}: ${name}`, { timeout: 20_000 }, fn)
+export function queueConformance(impl: string, make: QueueFactory, supports: Supports): void {
+  /** A case that needs a capability the implementation does not declare is reported as skipped. */
+  const t = (name: string, fn: () => Promise<void>, needs?: keyof Supports): void => {
+    const skip = needs !== undefined && !supports[needs] ? `${impl} does not declare supports.${needs}` : false
+    test(`${impl}: ${name}`, { timeout: 20_000, skip }, fn)
   }
 
   t('peek returns appended messages oldest first with every field intact', async () => {
@@ -202,10 +210,7 @@ export function queueConformance(impl: string, make: QueueFactory): void {
 
   t('entries not acked survive a reopen, and sequences keep increasing', async (): Promise<void> => {
     const h = await make({})
-    if (!h.reopen) {
-      await h.cleanup()
-      return
-    }
+    assert.ok(h.reopen, 'supports.reopen needs a reopen() in the harness')
     const seqs = await h.queue.appendSeq(Array.from({ length: 20 }, (_, i) => msg(i)))
     await h.queue.peek(5)
     await h.queue.ack(seqs.slice(0, 5))
@@ -222,7 +227,7 @@ export function queueConformance(impl: string, make: QueueFactory): void {
     const [next] = await q2.appendSeq([msg(99)])
     assert.ok((next as bigint) > (seqs.at(-1) as bigint))
     await h.cleanup()
-  })
+  }, 'reopen')
 
   t('peek(n) returns n entries whenever n are queued, however large they are', async () => {
     const h = await make({})
