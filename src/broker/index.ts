@@ -6,6 +6,7 @@ export type { BrokerHooks, ClientIdentity, ConnectionInfo, AuthRequest, AuthResu
 export { openHooks } from './hooks.ts'
 export { MemoryRetainedStore, MemorySessionStore } from './persistence/memory.ts'
 export { isLoopbackHost, listenerName, startListener, type ConnectionHandler, type StartedListener } from './listeners/index.ts'
+export { tlsServerOptions } from './listeners/tls.ts'
 export { filterMatches, parseFilter, topicNameProblem } from './topics.ts'
 
 /** Builds the broker and restores persisted sessions and retained messages; call `listen()` to open the listeners. */

@@ -4,6 +4,7 @@ import { createServer } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
 import type { Config, UplinkConfig } from '../config/index.ts'
 import { loadConfig } from '../config/index.ts'
+import { listenerName, tlsServerOptions } from '../broker/index.ts'
 import { errorMessage, redactText, silentLogger, splitCredentials, type Logger } from '../core/index.ts'
 
 export interface CheckResult {
@@ -71,6 +72,7 @@ export async function* probes(config: Config, opts: CheckOptions = {}): AsyncGen
     return held && !r.ok && r.detail.includes('fieldgate running now') ? { name, ok: true, detail: `${host}:${p} is held by the fieldgate running now, which the upgrade restarts` } : r
   }
   for (const [i, l] of config.broker.listeners.entries()) yield await port(`listener ${l.name ?? i}`, l.host, l.port, `broker.listeners[${i}]`)
+  for (const [i, l] of config.broker.listeners.entries()) if (l.tls) yield tlsFiles(l, i)
   if (config.status.enabled) yield await port('status page', config.status.host, config.status.port, 'status')
   if (held) {
     for (const d of config.devices) yield { name: `device ${d.id}`, ok: true, detail: 'not probed: the fieldgate running now holds it' }
@@ -114,6 +116,17 @@ export function fileKeys(value: unknown, path = ''): Array<[string, string]> {
     }
   }
   return out
+}
+
+/** The listener's certificate, key, CA and CRL make a TLS context (a CRL that is expired or from another CA fails). */
+function tlsFiles(l: Config['broker']['listeners'][number], i: number): CheckResult {
+  const name = `tls of ${l.name ?? i}`
+  try {
+    tlsServerOptions(l, listenerName(l, i))
+    return { name, ok: true, detail: `broker.listeners[${i}].tls files make a TLS context${l.tls?.crl_file ? ' (CRL current, signed by the CA)' : ''}` }
+  } catch (err) {
+    return { name, ok: false, detail: errorMessage(err) }
+  }
 }
 
 function fileReadable(key: string, file: string): CheckResult {

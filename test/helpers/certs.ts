@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { chmodSync, readdirSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { tempDir } from './tmp.ts'
 
@@ -60,4 +60,26 @@ export function makeTestCerts(clientNames: string[] = ['device-1']): TestCerts {
   chmodSync(dir, 0o755)
   for (const f of readdirSync(dir)) chmodSync(join(dir, f), 0o644)
   return { dir, caCert: ca.cert, serverCert: server.cert, serverKey: server.key, serverKeyEncrypted, passphraseFile, clients, rogue, cleanup }
+}
+
+/**
+ * A PEM CRL from `openssl ca -gencrl`, signed by the test CA (or the rogue CA), revoking the client
+ * certificates named; `expired` backdates it so its nextUpdate has passed. Written to `out`.
+ */
+export function makeCrl(certs: TestCerts, out: string, revoked: string[], opts: { expired?: boolean; rogue?: boolean } = {}): string {
+  const work = mkdtempSync(join(certs.dir, 'crl-'))
+  const ca = opts.rogue ? 'rogue-ca' : 'ca'
+  writeFileSync(join(work, 'index.txt'), '')
+  writeFileSync(join(work, 'crlnumber'), '01\n')
+  writeFileSync(join(work, 'ca.cnf'), `[ca]\ndefault_ca = test\n[test]\ndatabase = ${join(work, 'index.txt')}\ncrlnumber = ${join(work, 'crlnumber')}\ndefault_md = sha256\ndefault_crl_days = 2\n`)
+  const base = ['-config', join(work, 'ca.cnf'), '-keyfile', join(certs.dir, `${ca}.key`), '-cert', join(certs.dir, `${ca}.crt`)]
+  for (const cn of revoked) {
+    const c = certs.clients[cn]
+    if (!c) throw new Error(`no client certificate ${cn}`)
+    openssl(['ca', ...base, '-revoke', c.cert], work)
+  }
+  const dates = opts.expired ? ['-crl_lastupdate', '20200101000000Z', '-crl_nextupdate', '20200102000000Z'] : []
+  openssl(['ca', ...base, '-gencrl', ...dates, '-out', out], work)
+  chmodSync(out, 0o644)
+  return out
 }

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs'
-import { createServer, type TLSSocket, type TlsOptions } from 'node:tls'
+import { createSecureContext, createServer, type TLSSocket, type TlsOptions } from 'node:tls'
 import type { ListenerConfig } from '../../config/index.ts'
 import { FieldgateError } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import type { ConnectionInfo } from '../hooks.ts'
 import type { ConnectionHandler, StartedListener } from './index.ts'
+import { crlProblem } from './crl.ts'
 import { listen } from './listen.ts'
 
 export interface SecureListenerOptions {
@@ -29,23 +30,46 @@ function readConfigFile(path: string, key: string, name: string): Buffer {
 
 /**
  * Server TLS options from a listener's `[tls]` table: certificate and key (PEM), an optional
- * passphrase file, and a CA for client certificates (mutual TLS). Throws CONFIG_INVALID naming the key.
+ * passphrase file, a CA for client certificates (mutual TLS) with an optional CRL, the oldest TLS
+ * version and the cipher list. Builds the context once, so a file OpenSSL cannot use fails here.
+ * Throws CONFIG_INVALID naming the key (and file).
  */
 export function tlsServerOptions(cfg: ListenerConfig, name: string): TlsOptions {
   const t = cfg.tls
-  const bad = (msg: string): FieldgateError => new FieldgateError('CONFIG_INVALID', `broker listener "${name}": ${msg}`, { details: { listener: name } })
+  const bad = (msg: string, details: Record<string, unknown> = {}): FieldgateError =>
+    new FieldgateError('CONFIG_INVALID', `broker listener "${name}": ${msg}`, { details: { listener: name, ...details } })
   if (!t) throw bad(`protocol "${cfg.protocol}" needs a [tls] table with cert_file and key_file`)
-  if ((t.require_client_cert || t.use_cn_as_username) && !t.ca_file) throw bad('tls.require_client_cert and tls.use_cn_as_username need tls.ca_file to verify client certificates')
+  if ((t.require_client_cert || t.use_cn_as_username || t.crl_file) && !t.ca_file) {
+    throw bad('tls.require_client_cert, tls.use_cn_as_username and tls.crl_file need tls.ca_file to verify client certificates')
+  }
   const opts: TlsOptions = {
     cert: readConfigFile(t.cert_file, 'cert_file', name),
     key: readConfigFile(t.key_file, 'key_file', name),
-    minVersion: 'TLSv1.2',
+    minVersion: t.min_tls_version,
+    ciphers: t.ciphers,
+    // The server's order decides, so a client offering a weaker suite first still gets a strong one.
+    honorCipherOrder: true,
   }
   if (t.passphrase_file) opts.passphrase = readConfigFile(t.passphrase_file, 'passphrase_file', name).toString('utf8').replace(/\r?\n$/, '')
   if (t.ca_file) {
     opts.ca = readConfigFile(t.ca_file, 'ca_file', name)
     opts.requestCert = true
     opts.rejectUnauthorized = t.require_client_cert
+  }
+  if (t.crl_file && opts.ca) {
+    const crl = readConfigFile(t.crl_file, 'crl_file', name)
+    const problem = crlProblem(crl.toString('latin1'), opts.ca.toString())
+    if (problem) throw bad(`tls.crl_file ${t.crl_file}: ${problem}`, { key: 'tls.crl_file', file: t.crl_file })
+    opts.crl = crl
+  }
+  try {
+    createSecureContext(opts)
+  } catch (err) {
+    const files = [t.cert_file, t.key_file, t.ca_file, t.crl_file].filter((f) => f !== undefined).join(', ')
+    throw new FieldgateError('CONFIG_INVALID', `broker listener "${name}": tls files ${files} do not make a TLS context: ${(err as Error).message}`, {
+      cause: err,
+      details: { listener: name, key: 'tls' },
+    })
   }
   return opts
 }
@@ -65,22 +89,24 @@ export function trackSecureServer(entry: LiveSecureServer): () => void {
 }
 
 /**
- * Re-reads certificate, key, passphrase and CA files of every listening TLS/WSS server (certificate
- * rotation on SIGHUP). New handshakes use them; open connections keep theirs. A listener whose files
- * cannot be read keeps its previous certificate and is reported in `failed`.
+ * Re-reads certificate, key, passphrase, CA and CRL files of every listening TLS/WSS server (certificate
+ * rotation and revocation on SIGHUP). All or nothing: every listener's files are read and checked first;
+ * if any fails, none changes and every listener keeps its previous context (reported in `failed`).
+ * New handshakes use the new files; open connections keep theirs.
  */
 export function reloadCertificates(): { reloaded: string[]; failed: Array<{ listener: string; error: string }> } {
-  const reloaded: string[] = []
+  const ready: Array<{ s: LiveSecureServer; opts: TlsOptions }> = []
   const failed: Array<{ listener: string; error: string }> = []
   for (const s of liveSecureServers) {
     try {
-      s.server.setSecureContext(tlsServerOptions(s.cfg, s.name))
-      reloaded.push(s.name)
+      ready.push({ s, opts: tlsServerOptions(s.cfg, s.name) })
     } catch (err) {
       failed.push({ listener: s.name, error: (err as Error).message })
     }
   }
-  return { reloaded, failed }
+  if (failed.length > 0) return { reloaded: [], failed }
+  for (const { s, opts } of ready) s.server.setSecureContext(opts)
+  return { reloaded: ready.map((r) => r.s.name), failed }
 }
 
 /** The verified client certificate's CN, when this listener takes user names from certificates. */
@@ -98,6 +124,16 @@ export function secureInfo(cfg: ListenerConfig, name: string, allowAnonymous: bo
   return info
 }
 
+/**
+ * A refused client certificate (revoked, expired, unknown CA: OpenSSL's code, e.g. CERT_REVOKED) is logged at
+ * info, so a technician can tell why a device is locked out; other failed handshakes (scans, wrong protocol) at debug.
+ */
+export function logHandshakeFailure(logger: Logger, name: string, socket: TLSSocket, err: Error): void {
+  const certificate = socket.authorizationError
+  if (certificate) logger.info({ listener: name, address: socket.remoteAddress, reason: String(certificate) }, 'TLS client certificate refused')
+  else logger.debug({ listener: name, address: socket.remoteAddress, err: err.message }, 'TLS handshake failed')
+}
+
 /** MQTT over TLS. Handshakes that never finish are dropped after `handshakeTimeout`. */
 export async function startTlsListener(
   cfg: ListenerConfig,
@@ -113,7 +149,7 @@ export async function startTlsListener(
     onConnection(socket, secureInfo(cfg, name, allowAnonymous, 'mqtts', socket))
   })
   server.on('tlsClientError', (err, socket) => {
-    logger.debug({ listener: name, address: socket.remoteAddress, err: err.message }, 'TLS handshake failed')
+    logHandshakeFailure(logger, name, socket, err)
     socket.destroy()
   })
   const started = await listen(server, cfg, name, 'mqtts', logger)

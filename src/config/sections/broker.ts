@@ -1,5 +1,33 @@
 import { z } from 'zod'
+import { createSecureContext } from 'node:tls'
 import { byteSize, duration, port } from './common.ts'
+
+/** Forward-secret AEAD suites only: no static-RSA key exchange, no CBC, no SHA-1 MACs. */
+export const DEFAULT_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':')
+
+/** Why OpenSSL would refuse this cipher list (or it would leave no suite for the minimum version), or null. */
+function cipherProblem(ciphers: string, minVersion: 'TLSv1.2' | 'TLSv1.3'): string | null {
+  const names = ciphers.split(':').map((c) => c.trim()).filter((c) => c !== '')
+  if (minVersion === 'TLSv1.3' && !names.some((c) => c.startsWith('TLS_'))) {
+    return 'with min_tls_version = "TLSv1.3" the list needs a TLS 1.3 suite (e.g. TLS_AES_128_GCM_SHA256)'
+  }
+  try {
+    createSecureContext({ ciphers, minVersion })
+    return null
+  } catch (err) {
+    return `OpenSSL accepts none of these ciphers (${(err as Error).message}); see \`openssl ciphers -v\``
+  }
+}
 
 export const listenerSchema = z
   .object({
@@ -19,8 +47,28 @@ export const listenerSchema = z
         passphrase_file: z.string().optional(),
         require_client_cert: z.boolean().default(false),
         use_cn_as_username: z.boolean().default(false),
+        /**
+         * PEM certificate revocation list(s) from the CA(s) in ca_file (`openssl ca -gencrl`): a revoked client
+         * certificate is refused (or, without require_client_cert, gives no identity). Re-read on reload.
+         * It must hold a current CRL of every CA that issues client certificates, else every certificate is refused.
+         */
+        crl_file: z.string().optional(),
+        /** Oldest TLS version accepted: "TLSv1.2" or "TLSv1.3". */
+        min_tls_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+        /**
+         * OpenSSL cipher list; TLS 1.3 suites are the names starting with TLS_. The default allows only
+         * forward-secret AEAD suites: TLS 1.3's three, and ECDHE with AES-GCM or ChaCha20-Poly1305 for TLS 1.2.
+         */
+        ciphers: z.string().min(1).default(DEFAULT_CIPHERS),
       })
       .strict()
+      .superRefine((t, ctx) => {
+        if (t.crl_file !== undefined && t.ca_file === undefined) {
+          ctx.addIssue({ code: 'custom', path: ['crl_file'], message: 'needs tls.ca_file (the CA whose revocations it lists) to check client certificates against' })
+        }
+        const problem = cipherProblem(t.ciphers, t.min_tls_version)
+        if (problem) ctx.addIssue({ code: 'custom', path: ['ciphers'], message: problem })
+      })
       .optional(),
   })
   .strict()
