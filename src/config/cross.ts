@@ -1,10 +1,11 @@
 import type { z } from 'zod'
+import { isLoopbackAddress } from '../core/net.ts'
 import type { DeviceConfig } from './sections/drivers.ts'
 
 /** The parts of the parsed config the cross-field rules read (the full Config type depends on this file). */
 interface Parsed {
   broker: { listeners: Array<{ name?: string | undefined; protocol: string; host: string; port: number; tls?: unknown }> }
-  status: { enabled: boolean; host: string; port: number }
+  status: { enabled: boolean; host: string; port: number; token_file?: string | undefined; basic_auth?: unknown; allow_anonymous: boolean }
   uplinks: Array<{ name: string }>
   devices: DeviceConfig[]
 }
@@ -35,6 +36,14 @@ export function crossCheck(c: Parsed, ctx: z.RefinementCtx): void {
   if (c.status.enabled && c.status.port !== 0) {
     const j = c.broker.listeners.findIndex((l) => l.port === c.status.port && sameAddress(l.host, c.status.host))
     if (j >= 0) issue(['status', 'port'], `${c.status.port} is also the port of broker.listeners[${j}]; give the status page another port`)
+  }
+
+  const st = c.status
+  if (st.enabled && !isLoopbackAddress(st.host) && st.token_file === undefined && st.basic_auth === undefined && !st.allow_anonymous) {
+    issue(
+      ['status', 'host'],
+      `"${st.host}" is reachable from the network but the status page has no login: set status.token_file or [status.basic_auth], or status.allow_anonymous = true to serve it to anyone (host = "127.0.0.1" keeps it on this machine)`,
+    )
   }
 
   const uplinkAt = new Map<string, number>()

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net'
 import { gzipSync } from 'node:zlib'
 import type { Logger, Status } from '../core/index.ts'
-import { errorMessage } from '../core/index.ts'
+import { errorMessage, FieldgateError, isLoopbackAddress } from '../core/index.ts'
 import { createAuthoriser, type Authoriser } from './auth.ts'
 import { driversSummary, mergeDevices } from './devices.ts'
 import { EventHub } from './events.ts'
@@ -47,11 +47,30 @@ const SECURITY_HEADERS = {
 }
 const PAGE_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'"
 
+/**
+ * The Host header values a loopback-bound page answers: localhost, 127.0.0.1, [::1] and the configured
+ * host, with or without a port. No Host at all (HTTP/1.0 tools) is let through: browsers always send one.
+ */
+export function allowedHosts(configured: string): (host: string | undefined) => boolean {
+  const names = new Set(['localhost', '127.0.0.1', '[::1]', configured.toLowerCase().includes(':') && !configured.startsWith('[') ? `[${configured.toLowerCase()}]` : configured.toLowerCase()])
+  return (host) => {
+    if (host === undefined) return true
+    const h = host.trim().toLowerCase()
+    const m = /^(\[[^\]]*\]|[^:]*)(?::\d{1,5})?$/.exec(h)
+    return m !== null && names.has((m[1] as string).replace(/\.$/, ''))
+  }
+}
+
 export function createStatusServer(opts: StatusServerOptions): StatusServer {
   const { config, info, logger } = opts
   // The caller binds the module name (main passes a child logger).
   const log = logger
   const auth: Authoriser = createAuthoriser(config)
+  const loopback = isLoopbackAddress(config.host)
+  if (!loopback && auth.open && config.allow_anonymous !== true) {
+    throw new FieldgateError('CONFIG_INVALID', `status.host "${config.host}" is reachable from the network but the status page has no login: set status.token_file or [status.basic_auth], or status.allow_anonymous = true`)
+  }
+  const hostAllowed = allowedHosts(config.host)
   const state = new StatusState()
   const sampler = opts.system ?? systemSampler(opts.dataDir ?? '.')
   let systemCache: { at: number; value: SystemInfo } | null = null
@@ -189,6 +208,12 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
   }
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // DNS rebinding: a web page whose name now resolves to 127.0.0.1 would reach a loopback-only page as
+    // its own origin. Its requests carry its own name in Host, so only loopback names are answered.
+    // /healthz too: local probes send a loopback Host, and its problems name devices and servers.
+    if (loopback && !hostAllowed(req.headers.host)) {
+      return json(res, 421, { error: `Host ${JSON.stringify(req.headers.host)} is not a name of this status page, which is on ${config.host} only: open http://127.0.0.1:${config.port}/` })
+    }
     const url = new URL(req.url ?? '/', 'http://status.invalid')
     const path = url.pathname.replace(/\/+$/, '') || '/'
     const method = req.method ?? 'GET'
@@ -299,6 +324,7 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
           }
           const addr = server.address() as AddressInfo
           log.info({ host: addr.address, port: addr.port, auth: auth.scheme }, 'status page listening')
+          if (!loopback && auth.open) log.warn({ host: addr.address, allowReload: config.allow_reload }, 'status page open to anyone on the network (status.allow_anonymous = true)')
           resolve({ host: addr.address, port: addr.port })
         })
       })

@@ -46,6 +46,8 @@ export interface StatusServerConfig {
   token_file?: string | undefined
   basic_auth?: { username: string; password_file: string } | undefined
   allow_reload: boolean
+  /** Needed to serve the page without a login on a non-loopback host. */
+  allow_anonymous?: boolean | undefined
   heartbeat: number
   max_event_clients: number
   event_buffer: number
