@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import type { BrokerConfig } from '../config/index.ts'
 import type { Connection } from './connection.ts'
 import type { ConnectionInfo } from './hooks.ts'
@@ -25,6 +26,9 @@ export class Admission {
   /** Pending connections, oldest first (a Set keeps insertion order). */
   private readonly pending = new Set<Connection>()
   private readonly perAddress = new Map<string, Counts>()
+  /** Sockets in a TLS handshake or WebSocket upgrade per address key, and the key of each ("address|port"). */
+  private readonly handshaking = new Map<string, number>()
+  private readonly inHandshake = new Map<string, string>()
   private exemptList: readonly string[] | null = null
   private exempt = new Set<string>()
 
@@ -45,16 +49,14 @@ export class Admission {
     const limits = this.limits()
     const key = this.isExempt(info.remoteAddress) ? null : addressKey(info.remoteAddress)
     const remote = `${info.remoteAddress}:${info.remotePort}`
+    this.handshakeDone(`${info.remoteAddress}|${info.remotePort}`) // handed over by its listener
     const counts = key === null ? undefined : this.perAddress.get(key)
-    if (counts !== undefined) {
-      if (limits.max_connections_per_address > 0 && counts.all >= limits.max_connections_per_address) {
+    if (key !== null) {
+      if (counts !== undefined && limits.max_connections_per_address > 0 && counts.all >= limits.max_connections_per_address) {
         this.stats.limit('connections_per_address', remote, `max_connections_per_address (${limits.max_connections_per_address}) reached for ${key}`)
         return false
       }
-      if (limits.max_pending_per_address > 0 && counts.pending >= limits.max_pending_per_address) {
-        this.stats.limit('pending_per_address', remote, `max_pending_per_address (${limits.max_pending_per_address}) connections from ${key} await CONNECT`)
-        return false
-      }
+      if (this.pendingFull(key, counts, remote)) return false
     }
     if (open >= limits.max_connections) {
       const oldest = this.pending.values().next().value
@@ -100,6 +102,41 @@ export class Admission {
     counts.all--
     if (wasPending) counts.pending--
     if (counts.all <= 0) this.perAddress.delete(c.addressKey)
+  }
+
+  /**
+   * A TLS or WebSocket listener accepted `socket`: until its handshake ends and the broker gets it, it
+   * counts towards max_pending_per_address, so sockets that never start a handshake are capped as well.
+   */
+  handshake(socket: Socket): void {
+    const address = socket.remoteAddress ?? ''
+    if (this.limits().max_pending_per_address === 0 || this.isExempt(address)) return
+    const key = addressKey(address)
+    if (this.pendingFull(key, this.perAddress.get(key), `${address}:${socket.remotePort}`)) {
+      socket.destroy()
+      return
+    }
+    const tuple = `${address}|${socket.remotePort}`
+    this.inHandshake.set(tuple, key)
+    this.handshaking.set(key, (this.handshaking.get(key) ?? 0) + 1)
+    socket.once('close', () => this.handshakeDone(tuple))
+  }
+
+  private handshakeDone(tuple: string): void {
+    const key = this.inHandshake.get(tuple)
+    if (key === undefined) return
+    this.inHandshake.delete(tuple)
+    const n = (this.handshaking.get(key) ?? 1) - 1
+    if (n > 0) this.handshaking.set(key, n)
+    else this.handshaking.delete(key)
+  }
+
+  /** Counts (and logs) a refusal when `key` already has max_pending_per_address sockets in handshakes or awaiting CONNECT. */
+  private pendingFull(key: string, counts: Counts | undefined, remote: string): boolean {
+    const max = this.limits().max_pending_per_address
+    if (max === 0 || (counts?.pending ?? 0) + (this.handshaking.get(key) ?? 0) < max) return false
+    this.stats.limit('pending_per_address', remote, `max_pending_per_address (${max}) connections from ${key} await CONNECT`)
+    return true
   }
 
   private isExempt(address: string): boolean {

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { isDeepStrictEqual } from 'node:util'
 import type { BrokerConfig, ListenerConfig } from '../config/index.ts'
@@ -147,7 +148,8 @@ export class MqttBroker implements Broker {
     const limits = this.config.limits
     // TLS handshakes and WebSocket upgrades get the CONNECT deadline too; a WebSocket message may hold one whole packet.
     const secure = { handshakeTimeout: limits.connect_timeout, maxPayload: limits.max_packet_size + 16 }
-    const l = await startListener(cfg, index, (stream, info) => this.handleConnection(stream, info), this.logger, secure)
+    const gate = (socket: Socket): void => this.admission.handshake(socket)
+    const l = await startListener(cfg, index, (stream, info) => this.handleConnection(stream, info), this.logger, secure, gate)
     return { cfg, l, index }
   }
 

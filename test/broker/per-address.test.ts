@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict'
 import { connect as netConnect, type Socket } from 'node:net'
 import { test } from 'node:test'
+import { connect as tlsConnect } from 'node:tls'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { WebSocket } from 'ws'
+import { readFileSync } from 'node:fs'
 import { createBroker, type Broker } from '../../src/broker/index.ts'
+import { makeTestCerts } from '../helpers/certs.ts'
 import { brokerSchema } from '../../src/config/sections/broker.ts'
 import { waitFor } from '../helpers/tmp.ts'
 import { freePort } from '../helpers/ports.ts'
@@ -18,16 +21,18 @@ interface Gw {
   broker: Broker
   mqttPort: number
   wsPort: number
+  tlsPort: number
   logs: LogRecord[]
   close(): Promise<void>
 }
 
-async function start(limits: Record<string, unknown>): Promise<Gw> {
-  const [mqttPort, wsPort] = [await freePort(), await freePort()]
+async function start(limits: Record<string, unknown>, tls?: { cert_file: string; key_file: string }): Promise<Gw> {
+  const [mqttPort, wsPort, tlsPort] = [await freePort(), await freePort(), await freePort()]
   const config = brokerSchema.parse({
     listeners: [
       { protocol: 'mqtt', host: '127.0.0.1', port: mqttPort },
       { protocol: 'ws', host: '127.0.0.1', port: wsPort },
+      ...(tls === undefined ? [] : [{ protocol: 'mqtts', host: '127.0.0.1', port: tlsPort, tls }]),
     ],
     sys_interval: 0,
     // a long CONNECT deadline: whatever lets the good client in below, it is not the idle sockets timing out
@@ -36,7 +41,7 @@ async function start(limits: Record<string, unknown>): Promise<Gw> {
   const logs: LogRecord[] = []
   const broker = await createBroker({ config, logger: captureLogger(logs), gatewayId: 'caps' })
   await broker.listen()
-  return { broker, mqttPort, wsPort, logs, close: () => broker.close() }
+  return { broker, mqttPort, wsPort, tlsPort, logs, close: () => broker.close() }
 }
 
 interface Idle {
@@ -82,7 +87,9 @@ function connectFrom(url: string, localAddress: string, opts: IClientOptions = {
     const c =
       u.protocol === 'ws:'
         ? mqtt.connect(url, { ...base, wsOptions: { localAddress } })
-        : new mqtt.MqttClient(() => netConnect({ host: u.hostname, port: Number(u.port), localAddress }), base)
+        : u.protocol === 'mqtts:'
+          ? new mqtt.MqttClient(() => tlsConnect({ socket: netConnect({ host: u.hostname, port: Number(u.port), localAddress }), ca: base.ca as Buffer, servername: 'localhost' }), base)
+          : new mqtt.MqttClient(() => netConnect({ host: u.hostname, port: Number(u.port), localAddress }), base)
     const fail = (why: string) => (): void => {
       c.end(true)
       reject(new Error(`${url} from ${localAddress}: ${why} before CONNACK`))
@@ -216,5 +223,36 @@ test('the gateway itself (127.0.0.1, ::1) is exempt from the per-address caps; p
     exempt.destroy()
     capped.destroy()
     await gw2.close()
+  }
+})
+
+test('sockets stuck before the TLS handshake or the WebSocket upgrade are capped per address too', { timeout: 90_000 }, async () => {
+  const certs = makeTestCerts([])
+  // connect_timeout is also the handshake deadline: 120 s, so nothing below is that deadline
+  const gw = await start({}, { cert_file: certs.serverCert, key_file: certs.serverKey })
+  const tls = await idleTcp(gw.tlsPort, 100, HOST_A)
+  const ws = await idleTcp(gw.wsPort, 100, HOST_A)
+  try {
+    await waitFor(() => tls.closed() + ws.closed() >= 200 - 16, 20_000, 20, 'sockets beyond the cap to be refused')
+    assert.equal(tls.closed() + ws.closed(), 200 - 16, 'host A keeps 16 sockets awaiting CONNECT, handshakes included')
+    assert.equal(hits(gw).pending_per_address, 200 - 16)
+    const good = await connectFrom(`mqtts://127.0.0.1:${gw.tlsPort}`, HOST_B, { protocolVersion: 5, clientId: 'tls-b', ca: readFileSync(certs.caCert) })
+    await qos1RoundTrip(good, 'caps/tls')
+    await good.endAsync()
+    // the same host gets in again once its stuck sockets are gone
+    tls.destroy()
+    ws.destroy()
+    const again = await waitFor(
+      () => connectFrom(`mqtts://127.0.0.1:${gw.tlsPort}`, HOST_A, { clientId: 'tls-a', ca: readFileSync(certs.caCert) }).catch(() => null),
+      20_000,
+      100,
+      'host A connecting after its idle sockets closed',
+    )
+    await again.endAsync()
+  } finally {
+    tls.destroy()
+    ws.destroy()
+    await gw.close()
+    certs.cleanup()
   }
 })

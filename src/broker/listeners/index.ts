@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { ListenerConfig } from '../../config/index.ts'
 import type { Logger } from '../../core/logger.ts'
@@ -8,6 +9,8 @@ import { startTlsListener, type SecureListenerOptions } from './tls.ts'
 import { startWsListener } from './ws.ts'
 
 export type ConnectionHandler = (stream: Duplex, info: ConnectionInfo) => void
+/** Sees every TCP socket a TLS or WebSocket listener accepts, before its handshake; may destroy it. */
+export type SocketGate = (socket: Socket) => void
 
 export interface StartedListener {
   name: string
@@ -16,6 +19,8 @@ export interface StartedListener {
   port: number
   /** Stop accepting; existing connections are closed by the broker. */
   close(): Promise<void>
+  /** The bound server ('connection' gives each accepted TCP socket). */
+  server?: NodeJS.EventEmitter
 }
 
 /** Loopback-bound listeners accept anonymous clients unless configured otherwise (as Mosquitto 2 does). */
@@ -31,16 +36,16 @@ export async function startListener(
   onConnection: ConnectionHandler,
   logger: Logger,
   secure: SecureListenerOptions = {},
+  gate?: SocketGate,
 ): Promise<StartedListener> {
   const name = listenerName(cfg, index)
   const allowAnonymous = cfg.allow_anonymous ?? isLoopbackHost(cfg.host)
-  switch (cfg.protocol) {
-    case 'mqtt':
-      return startTcpListener(cfg, name, allowAnonymous, onConnection, logger)
-    case 'mqtts':
-      return startTlsListener(cfg, name, allowAnonymous, onConnection, logger, secure)
-    case 'ws':
-    case 'wss':
-      return startWsListener(cfg, name, allowAnonymous, onConnection, logger, secure)
-  }
+  if (cfg.protocol === 'mqtt') return startTcpListener(cfg, name, allowAnonymous, onConnection, logger)
+  const started =
+    cfg.protocol === 'mqtts'
+      ? await startTlsListener(cfg, name, allowAnonymous, onConnection, logger, secure)
+      : await startWsListener(cfg, name, allowAnonymous, onConnection, logger, secure)
+  // A socket in a TLS handshake or HTTP upgrade is not yet the broker's: the gate counts it per address.
+  if (gate !== undefined) started.server?.on('connection', gate)
+  return started
 }

@@ -28,7 +28,7 @@ export function listen(
       const port = typeof addr === 'object' && addr !== null && 'port' in addr && typeof addr.port === 'number' ? addr.port : cfg.port
       // Stop accepting at once; open connections are the broker's to close (waiting for them here would
       // block a shutdown that disconnects clients after closing listeners).
-      resolve({ name, protocol, host: cfg.host, port, close: async () => void server.close(() => undefined) })
+      resolve({ name, protocol, host: cfg.host, port, close: async () => void server.close(() => undefined), server })
     })
   })
 }

@@ -86,8 +86,9 @@ export const brokerSchema = z
          */
         max_connections: z.number().int().positive().default(10_000),
         /**
-         * Connections from one address that have not finished CONNECT (0 = no limit). Devices send CONNECT
-         * within milliseconds; more than this from one host is a scan, a leak or an attack, and is refused at once.
+         * Connections from one address that have not finished CONNECT, TLS handshakes and WebSocket upgrades
+         * included (0 = no limit). Devices get through within milliseconds; more than this from one host is a
+         * scan, a leak or an attack, and is refused at once.
          */
         max_pending_per_address: z.number().int().nonnegative().default(16),
         /** Connections from one address (0 = no limit). High enough for a NAT router with many devices behind it. */
