@@ -197,7 +197,7 @@ async function fieldgateDrain(up: MosquittoHandle, window: number): Promise<{ ra
  * PUBACKs would keep them), N messages; timed from the first accept to the last arrival upstream.
  */
 const LIVE_INFLIGHT = 640
-async function fieldgateLive(up: MosquittoHandle, window: number): Promise<{ rate: number; acceptRate: number; ms: number; cpuMs: number; batches: number }> {
+async function fieldgateLive(up: MosquittoHandle, window: number): Promise<{ rate: number; acceptRate: number; ms: number; cpuMs: number; batches: number; reads: number }> {
   const tmp = tempDir('fieldgate-bench-live-')
   const store = await openStore(storageSchema.parse({ data_dir: join(tmp.dir, 'data') }), silentLogger)
   try {
@@ -233,8 +233,8 @@ async function fieldgateLive(up: MosquittoHandle, window: number): Promise<{ rat
     const cpu = process.cpuUsage(cpu0)
     await forwarder.stop()
     await uplink.stop()
-    const batches = (store.status().details as { queues: Record<string, { batches: number }> }).queues.cloud?.batches ?? 0
-    return { rate: rate(N, ms), acceptRate: rate(N, acceptMs), ms, cpuMs: (cpu.user + cpu.system) / 1000, batches }
+    const q = (store.status().details as { queues: Record<string, { batches: number; reads: number }> }).queues.cloud
+    return { rate: rate(N, ms), acceptRate: rate(N, acceptMs), ms, cpuMs: (cpu.user + cpu.system) / 1000, batches: q?.batches ?? 0, reads: q?.reads ?? 0 }
   } finally {
     await store.close()
     tmp.cleanup()
@@ -513,7 +513,7 @@ async function main(): Promise<void> {
     const fg = only.has('drain') ? await fieldgateDrain(up, WINDOW) : null
     if (fg) console.log(`Fieldgate Forwarder+Uplink drain: ${fg.rate} msg/s upstream (${fg.ms.toFixed(0)} ms first->last arrival; last PUBACK ${fg.ackMs.toFixed(0)} ms after online; CPU: Fieldgate ${fg.cpuMs.toFixed(0)} ms all threads, upstream Mosquitto ${fg.brokerCpuMs.toFixed(0)} ms)`)
     const lv = only.has('live') ? await fieldgateLive(up, WINDOW) : null
-    if (lv) console.log(`Fieldgate live (uplink online, ${LIVE_INFLIGHT} accepts outstanding): ${lv.rate} msg/s first accept -> all arrived upstream (${lv.ms.toFixed(0)} ms; all accepts durable at ${lv.acceptRate} msg/s; CPU ${lv.cpuMs.toFixed(0)} ms; ${lv.batches} queue batches)`)
+    if (lv) console.log(`Fieldgate live (uplink online, ${LIVE_INFLIGHT} accepts outstanding): ${lv.rate} msg/s first accept -> all arrived upstream (${lv.ms.toFixed(0)} ms; all accepts durable at ${lv.acceptRate} msg/s; CPU ${lv.cpuMs.toFixed(0)} ms; ${lv.batches} queue batches, ${lv.reads} queue reads = ${(N / Math.max(1, lv.reads)).toFixed(0)} messages per read-back)`)
     const ua = only.has('uplink') ? await uplinkAlone(up, WINDOW) : null
     if (ua) console.log(`Uplink alone (from memory, no queue): ${ua.rate} msg/s to the last PUBACK (${ua.ms.toFixed(0)} ms; CPU ${ua.cpuMs.toFixed(0)} ms)`)
     const raw = only.has('raw') ? await rawCeiling(up, WINDOW) : null

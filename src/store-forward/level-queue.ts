@@ -59,8 +59,9 @@ export class LevelQueue implements SequencedQueue {
   private looping: Promise<void> | null = null
   private lock: Promise<unknown> = Promise.resolve()
   private closed = false
-  /** Number of batches written, for tests and status. */
+  /** Number of batches written, and of peeks (reads from disk), for tests, status and benchmarks. */
   batches = 0
+  reads = 0
 
   private constructor(
     readonly name: string,
@@ -153,6 +154,7 @@ export class LevelQueue implements SequencedQueue {
     if (this.closed) return Promise.reject(new FieldgateError('QUEUE_CLOSED', `queue ${this.name} is closed`))
     return this.exclusive(async () => {
       await this.h.ready()
+      this.reads++
       // Continue after the last peeked key: re-seeking from the start would walk every tombstone.
       const from = this.readPos !== null && this.readPos >= this.headSeq ? { gt: this.key(this.readPos) } : { gte: this.key(this.headSeq) }
       // classic-level stops a nextv() at highWaterMarkBytes (16 KiB by default, ~160 small entries): each

@@ -84,7 +84,7 @@ export async function openStore(cfg: StorageConfig, logger: Logger, opts: { cloc
         appendedSinceOpen += s.appended
         bytes += s.bytes
         if (s.lastError) errors++
-        perQueue[name] = { ...s, oldestAgeMs: s.oldestEnqueuedAt === null ? null : clock.now() - s.oldestEnqueuedAt, batches: q.batches }
+        perQueue[name] = { ...s, oldestAgeMs: s.oldestEnqueuedAt === null ? null : clock.now() - s.oldestEnqueuedAt, batches: q.batches, reads: q.reads }
       }
       const io = readProcIo()
       const per = (a: number | undefined, b: number | undefined): number | null =>
