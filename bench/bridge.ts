@@ -7,6 +7,8 @@
  *
  *   node --import tsx bench/bridge.ts [--messages 100000] [--window 1024] [--samples 300] [--only exe,drain,live,uplink,raw,mosquitto,latency]
  *                                     [--profile drain.cpuprofile] [--exe dist/fieldgate-linux-x64]
+ *                                     [--exe-flags "--cpu-prof --cpu-prof-dir /tmp/p"]   (node flags for the executable, via NODE_OPTIONS)
+ *                                     [--exe-window 32]   (the executable's uplink window; default: the schema's)
  *
  * `exe` is the drain as shipped: the x64 executable (`fieldgate run`, its embedded Node) restarted on a
  * LevelDB data dir holding the backlog, with the uplink at its schema defaults (window 32) except
@@ -46,6 +48,8 @@ const { values: opts } = parseArgs({
     only: { type: 'string', default: 'exe,drain,live,uplink,raw,mosquitto,latency' },
     profile: { type: 'string' },
     exe: { type: 'string' },
+    'exe-flags': { type: 'string', default: '' },
+    'exe-window': { type: 'string' },
   },
 })
 const N = Number(opts.messages)
@@ -340,11 +344,11 @@ async function exeDrain(up: MosquittoHandle): Promise<{ rate: number; ms: number
       cfg,
       `[gateway]\nid = "bench"\n[log]\nlevel = "error"\n[storage]\ndata_dir = "${dataDir}"\n[status]\nenabled = false\n` +
         `[[broker.listeners]]\nhost = "127.0.0.1"\nport = ${port}\n` +
-        `[[uplinks]]\nname = "cloud"\nurl = "mqtt://127.0.0.1:${up.port}"\nreplay_rate = 0\n[[uplinks.forward]]\nfilter = "fx/#"\n`,
+        `[[uplinks]]\nname = "cloud"\nurl = "mqtt://127.0.0.1:${up.port}"\nreplay_rate = 0\n${opts['exe-window'] === undefined ? '' : `window = ${Number(opts['exe-window'])}\n`}[[uplinks.forward]]\nfilter = "fx/#"\n`,
     )
     const cnt = await externalCounter(up, 'fx/#', N)
     const stderr: string[] = []
-    const proc = spawn(exe, ['run', '--config', cfg], { cwd: tmp.dir, stdio: ['ignore', 'pipe', 'pipe'], env: probeEnv() })
+    const proc = spawn(exe, ['run', '--config', cfg], { cwd: tmp.dir, stdio: ['ignore', 'pipe', 'pipe'], env: probeEnv(String(opts['exe-flags']).split(' ').filter(Boolean)) })
     proc.stdout?.on('data', (d: Buffer) => stderr.push(d.toString()))
     proc.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()))
     const pid = proc.pid ?? -1
@@ -355,7 +359,7 @@ async function exeDrain(up: MosquittoHandle): Promise<{ rate: number; ms: number
       const cpuFirst = cpuMs(pid)
       const { ms } = await cnt.done
       const cpuLast = cpuMs(pid)
-      const window = uplinkSchema.parse({ name: 'x', url: 'mqtt://127.0.0.1:1' }).window
+      const window = opts['exe-window'] === undefined ? uplinkSchema.parse({ name: 'x', url: 'mqtt://127.0.0.1:1' }).window : Number(opts['exe-window'])
       return { rate: rate(N, ms), ms, cpuMs: cpuLast - cpuFirst, cpuStartMs: cpuLast, window, node: reportedNode(stderr.join('')) }
     } finally {
       proc.kill('SIGTERM')
@@ -507,7 +511,7 @@ async function main(): Promise<void> {
     const ex = only.has('exe') ? await exeDrain(up) : null
     if (ex)
       console.log(
-        `Fieldgate executable (node ${ex.node}) drain, uplink window ${ex.window} (default), replay_rate 0: ${ex.rate} msg/s upstream (${ex.ms.toFixed(0)} ms first->last arrival); ` +
+        `Fieldgate executable (node ${ex.node}) drain, uplink window ${ex.window}${opts['exe-window'] === undefined ? ' (default)' : ''}, replay_rate 0: ${ex.rate} msg/s upstream (${ex.ms.toFixed(0)} ms first->last arrival); ` +
           `CPU ${ex.cpuMs.toFixed(0)} ms first->last arrival = ${us(ex.cpuMs)} µs/msg (${ex.cpuStartMs.toFixed(0)} ms from spawn)`,
       )
     const fg = only.has('drain') ? await fieldgateDrain(up, WINDOW) : null
