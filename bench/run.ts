@@ -21,6 +21,7 @@ const BENCHES: readonly { name: string; limitS: number }[] = [
   { name: 'drivers', limitS: 300 },
   { name: 'tls', limitS: 300 },
   { name: 'startup', limitS: 300 },
+  { name: 'idle', limitS: 180 },
   { name: 'fuzz', limitS: 1200 },
 ]
 

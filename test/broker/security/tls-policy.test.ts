@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { execFile, execFileSync } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { X509Certificate } from 'node:crypto'
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { connect as tlsConnect, createServer as createTlsServer, type ConnectionOptions } from 'node:tls'
 import { after, before, test } from 'node:test'
@@ -89,6 +90,63 @@ test('a client certificate listed in the CRL is refused at the handshake; one no
     assert.equal(await pub('device-1'), 0)
   } finally {
     await sb.close()
+  }
+})
+
+test('over secure WebSockets (wss) too, a revoked client certificate is refused and reload picks up a new CRL', { timeout: 30_000 }, async () => {
+  const crl = makeCrl(certs, join(certs.dir, 'wss.crl'), ['device-2'])
+  const sb = await startSecureBroker({
+    listeners: [{ protocol: 'wss', allow_anonymous: false, tls: { cert_file: certs.serverCert, key_file: certs.serverKey, ca_file: certs.caCert, crl_file: crl, require_client_cert: true, use_cn_as_username: true } }],
+  })
+  try {
+    const url = `wss://127.0.0.1:${sb.ports[0]}/mqtt`
+    const ok = await connectOk(url, { protocolVersion: 5, ...clientTls('device-1'), clientId: 'w1' })
+    await ok.endAsync()
+    assert.equal((await tryConnect(url, { protocolVersion: 5, ...clientTls('device-2'), clientId: 'w2' })).client, null)
+    makeCrl(certs, crl, ['device-2', 'device-1'])
+    await sb.security.reload()
+    assert.equal((await tryConnect(url, { protocolVersion: 5, ...clientTls('device-1'), clientId: 'w1b' })).client, null, 'revoked after reload, still admitted')
+  } finally {
+    await sb.close()
+  }
+})
+
+test('certificate reload is all or nothing: a broken CRL on one listener keeps the rotated certificate of another from being served', { timeout: 30_000 }, async () => {
+  const next = makeTestCerts([])
+  const crl = makeCrl(certs, join(certs.dir, 'aon.crl'), [])
+  const cert = join(certs.dir, 'aon-server.crt')
+  const key = join(certs.dir, 'aon-server.key')
+  copyFileSync(certs.serverCert, cert)
+  copyFileSync(certs.serverKey, key)
+  const sb = await startSecureBroker({
+    listeners: [
+      { protocol: 'mqtts', tls: { cert_file: certs.serverCert, key_file: certs.serverKey, ca_file: certs.caCert, crl_file: crl } },
+      { protocol: 'mqtts', tls: { cert_file: cert, key_file: key } },
+    ],
+  })
+  const served = (port: number): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const s = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+        resolve(s.getPeerCertificate().fingerprint256)
+        s.destroy()
+      })
+      s.once('error', reject)
+    })
+  const fp = (file: string): string => new X509Certificate(readFileSync(file)).fingerprint256
+  try {
+    const port = sb.ports[1] as number
+    copyFileSync(next.serverCert, cert)
+    copyFileSync(next.serverKey, key)
+    writeFileSync(crl, 'broken\n')
+    await sb.security.reload()
+    assert.match(String(sb.security.status().reason), /tls\.crl_file/)
+    assert.equal(await served(port), fp(certs.serverCert), 'one listener changed while another failed')
+    makeCrl(certs, crl, [])
+    await sb.security.reload()
+    assert.equal(await served(port), fp(next.serverCert))
+  } finally {
+    await sb.close()
+    next.cleanup()
   }
 })
 
