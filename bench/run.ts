@@ -17,6 +17,7 @@ const BENCHES: readonly { name: string; limitS: number }[] = [
   { name: 'store', limitS: 300 },
   { name: 'durable', limitS: 300 },
   { name: 'sessions', limitS: 300 },
+  { name: 'login-storm', limitS: 240 },
   { name: 'bridge', limitS: 300 },
   { name: 'drivers', limitS: 300 },
   { name: 'tls', limitS: 300 },

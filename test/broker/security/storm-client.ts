@@ -74,7 +74,10 @@ export async function loginStorm(o: StormOptions): Promise<StormResult> {
   return { codes, noConnack }
 }
 
-/** Source addresses 127.0.<k>.<j> for `n` distinct hosts on the loopback network. */
-export function loopbackHosts(n: number): string[] {
-  return Array.from({ length: n }, (_, i) => `127.0.${10 + Math.floor(i / 200)}.${1 + (i % 200)}`)
+/** Source addresses 127.x.y.z for `n` distinct hosts on the loopback network, starting at the `from`-th. */
+export function loopbackHosts(n: number, from = 0): string[] {
+  return Array.from({ length: n }, (_, k) => {
+    const i = from + k
+    return `127.${1 + Math.floor(i / 40_000)}.${10 + Math.floor((i % 40_000) / 200)}.${1 + (i % 200)}`
+  })
 }
