@@ -28,7 +28,7 @@ export interface Options {
 
 export const USAGE = `usage: node --import tsx bench/broker.ts [options]
   --brokers fieldgate,mosquitto,aedes   which brokers (default: all; fieldgate skipped if src/broker is missing)
-  --phases connections,fanin0,fanin1,fanout,latency   which loads (default: all)
+  --phases connections,fanin0,fanin1,retained1,fanout,latency  which loads (default: all)
   --duration <s>      measured seconds per throughput/latency phase (default 5, max 30)
   --warmup <s>        unmeasured seconds before each phase (default 1, max 10)
   --rounds <n>        runs per phase and broker, interleaved across brokers; best reported (default 2, max 5)
@@ -116,6 +116,10 @@ export function specFor(phase: PhaseName, b: BrokerProcess, o: Options): PhaseSp
       return { kind: 'throughput', ...base, publishers: 10, subscribers: 1, qos: 0, payloadBytes: 64, window: w(2000), pubWindow: 64, minBatch: 16 }
     case 'fanin1':
       return { kind: 'throughput', ...base, publishers: 10, subscribers: 1, qos: 1, payloadBytes: 64, window: w(640), pubWindow: 64, minBatch: 8 }
+    case 'retained1':
+      // fanin1 with the RETAIN flag: every publish also replaces its topic's retained message (and, for
+      // Fieldgate, its LevelDB record)
+      return { kind: 'throughput', ...base, publishers: 10, subscribers: 1, qos: 1, retain: true, payloadBytes: 64, window: w(640), pubWindow: 64, minBatch: 8 }
     case 'fanout':
       return { kind: 'throughput', ...base, publishers: 1, subscribers: 100, qos: 0, payloadBytes: 64, window: w(100), pubWindow: 64, minBatch: 16 }
     case 'latency':

@@ -3,8 +3,8 @@ import type { LatencyResult } from './latency.ts'
 import type { BrokerKind } from './servers.ts'
 import type { ThroughputResult } from './throughput.ts'
 
-export type PhaseName = 'fanin0' | 'fanin1' | 'fanout' | 'latency' | 'connections'
-export const PHASES: readonly PhaseName[] = ['connections', 'fanin0', 'fanin1', 'fanout', 'latency']
+export type PhaseName = 'fanin0' | 'fanin1' | 'retained1' | 'fanout' | 'latency' | 'connections'
+export const PHASES: readonly PhaseName[] = ['connections', 'fanin0', 'fanin1', 'retained1', 'fanout', 'latency']
 
 export interface PhaseError {
   error: string
@@ -46,6 +46,7 @@ interface Row {
 const ROWS: Row[] = [
   { label: 'fan-in QoS 0, 10 pub -> 1 sub (msg/s)', better: 'higher', digits: 0, get: (r) => field(r.fanin0, 'deliveriesPerSec'), vsMosq: 1, vsAedes: 2 },
   { label: 'fan-in QoS 1, 10 pub -> 1 sub (msg/s)', better: 'higher', digits: 0, get: (r) => field(r.fanin1, 'deliveriesPerSec'), vsMosq: 1, vsAedes: 2 },
+  { label: 'retained QoS 1 fan-in (msg/s)', better: 'higher', digits: 0, get: (r) => field(r.retained1, 'deliveriesPerSec'), vsMosq: 1 },
   { label: 'fan-out QoS 0, 1 pub -> 100 sub (deliv/s)', better: 'higher', digits: 0, get: (r) => field(r.fanout, 'deliveriesPerSec'), vsMosq: 1, vsAedes: 2 },
   { label: 'latency QoS 1 @1k msg/s p50 (ms)', better: 'lower', digits: 3, get: (r) => field(r.latency, 'p50Ms'), vsMosq: 1 },
   { label: 'latency QoS 1 @1k msg/s p99 (ms)', better: 'lower', digits: 3, get: (r) => field(r.latency, 'p99Ms'), vsMosq: 1, vsAedes: 2 },
@@ -157,6 +158,7 @@ export function cpuPerMessageUs(o: PhaseOutcome | undefined): number | undefined
 const CPU_ROWS: Array<{ phase: PhaseName; label: string }> = [
   { phase: 'fanin0', label: 'live QoS 0 fan-in (per delivery)' },
   { phase: 'fanin1', label: 'QoS 1 fan-in (per delivery, PUBACKs both ways)' },
+  { phase: 'retained1', label: 'retained QoS 1 fan-in (per delivery)' },
   { phase: 'fanout', label: 'fan-out QoS 0 (per delivery)' },
   { phase: 'latency', label: 'QoS 1 at 1,000 msg/s (per delivery)' },
 ]

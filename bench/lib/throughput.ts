@@ -11,6 +11,8 @@ export interface ThroughputSpec {
   publishers: number
   subscribers: number
   qos: 0 | 1
+  /** PUBLISHes carry the RETAIN flag (each replaces its topic's retained message). */
+  retain?: boolean
   payloadBytes: number
   warmupMs: number
   durationMs: number
@@ -59,8 +61,8 @@ interface Pub {
   st: PubState
 }
 
-function encodeTemplate(topic: string, payload: Buffer, qos: 0 | 1): { template: Buffer; idOffset: number } {
-  const template = mqtt.generate({ cmd: 'publish', topic, payload, qos, messageId: qos > 0 ? 1 : undefined, retain: false, dup: false })
+function encodeTemplate(topic: string, payload: Buffer, qos: 0 | 1, retain: boolean): { template: Buffer; idOffset: number } {
+  const template = mqtt.generate({ cmd: 'publish', topic, payload, qos, messageId: qos > 0 ? 1 : undefined, retain, dup: false })
   // Fixed header (1 byte + 1..4 length bytes) then the topic length and topic; the id follows [MQTT-3.3.2].
   const headerLen = template.length - (2 + Buffer.byteLength(topic) + (qos > 0 ? 2 : 0) + payload.length)
   return { template, idOffset: headerLen + 2 + Buffer.byteLength(topic) }
@@ -115,7 +117,7 @@ export async function runThroughput(spec: ThroughputSpec): Promise<ThroughputRes
         st.blocked = false
         schedulePump()
       })
-      const { template, idOffset } = encodeTemplate(`bench/p${i}`, payload, spec.qos)
+      const { template, idOffset } = encodeTemplate(`bench/p${i}`, payload, spec.qos, spec.retain === true)
       const batch = spec.qos === 0 ? Buffer.concat(Array.from({ length: MAX_BATCH }, () => template)) : Buffer.alloc(0)
       pubs.push({ client, template, idOffset, batch, st })
     }

@@ -199,12 +199,27 @@ function delivery(state: StoredDelivery['state'], packetId: number | undefined, 
   return Buffer.concat([head, encodeEntry(m, 0)])
 }
 
+interface RetainedChange {
+  /** The message to keep, or null to delete the topic's record. */
+  m: Message | null
+  waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }>
+}
+
 /**
  * Retained messages. Written without fsync: they survive a crash of the process (the OS holds the
  * write), a power cut may lose the latest updates, and each update would otherwise cost an fsync.
+ *
+ * Only the latest state of a topic matters, so changes are coalesced: the calls made while a write is
+ * in flight (and those of the same turn of the event loop as the first) go to LevelDB as one batch
+ * with one record per topic, the last change winning. A stream of retained publishes to a few topics
+ * cost one LevelDB write (a thread-pool job and its encoding) per message before, and queued them
+ * without bound when the disk was slower than the publishers. A call resolves when a write holding
+ * its topic's change, or a later one, has completed.
  */
 export class LevelRetainedStore implements RetainedStore {
   private closed = false
+  private pending = new Map<string, RetainedChange>()
+  private writing: Promise<void> | null = null
   constructor(private readonly h: LevelHandle) {}
 
   async loadAll(): Promise<Message[]> {
@@ -214,16 +229,48 @@ export class LevelRetainedStore implements RetainedStore {
   }
 
   put(m: Message): Promise<void> {
-    if (this.closed) return Promise.reject(new FieldgateError('QUEUE_CLOSED', 'retained store is closed'))
-    return this.h.write([{ type: 'put', key: k('r\0', m.topic), value: encodeEntry(m, 0) }], false)
+    return this.change(m.topic, m)
   }
 
   delete(topic: string): Promise<void> {
-    if (this.closed) return Promise.reject(new FieldgateError('QUEUE_CLOSED', 'retained store is closed'))
-    return this.h.write([{ type: 'del', key: k('r\0', topic) }], false)
+    return this.change(topic, null)
   }
 
+  /** Waits for the changes already made to reach LevelDB; later calls are refused. */
   async close(): Promise<void> {
     this.closed = true
+    await this.writing
+  }
+
+  private change(topic: string, m: Message | null): Promise<void> {
+    if (this.closed) return Promise.reject(new FieldgateError('QUEUE_CLOSED', 'retained store is closed'))
+    return new Promise<void>((resolve, reject) => {
+      const c = this.pending.get(topic)
+      if (c === undefined) this.pending.set(topic, { m, waiters: [{ resolve, reject }] })
+      else {
+        c.m = m
+        c.waiters.push({ resolve, reject })
+      }
+      // A microtask later, so that every publish parsed from the same socket read joins the first batch.
+      this.writing ??= Promise.resolve().then(() => this.flush())
+    })
+  }
+
+  private async flush(): Promise<void> {
+    while (this.pending.size > 0) {
+      const batch = this.pending
+      this.pending = new Map()
+      try {
+        const ops: BatchOp[] = []
+        for (const [topic, c] of batch) {
+          ops.push(c.m === null ? { type: 'del', key: k('r\0', topic) } : { type: 'put', key: k('r\0', topic), value: encodeEntry(c.m, 0) })
+        }
+        await this.h.write(ops, false)
+        for (const c of batch.values()) for (const w of c.waiters) w.resolve()
+      } catch (err) {
+        for (const c of batch.values()) for (const w of c.waiters) w.reject(err)
+      }
+    }
+    this.writing = null
   }
 }
