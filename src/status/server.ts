@@ -8,6 +8,7 @@ import { driversSummary, mergeDevices } from './devices.ts'
 import { EventHub } from './events.ts'
 import { gatewayHealth, LoopMonitor } from './health.ts'
 import { PointHistory, UplinkHistory, UPLINK_BUCKET_MS } from './history.ts'
+import { acceptsGzip, precompress, SECURITY_HEADERS, sendPrecompressed } from './http.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import { PAGE_HTML } from './page.ts'
 import { scrub, scrubString } from './scrub.ts'
@@ -39,13 +40,9 @@ export interface StatusServer {
   reportReload(result: ReloadResult, via?: string): void
 }
 
-const SECURITY_HEADERS = {
-  'x-content-type-options': 'nosniff',
-  'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
-  'cache-control': 'no-store',
-}
 const PAGE_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'"
+/** The page, gzipped once when this module loads (41.9 kB as text, 13.8 kB gzipped at 0bf864f). */
+export const PAGE = precompress(PAGE_HTML, 'text/html; charset=utf-8', { 'content-security-policy': PAGE_CSP })
 
 /**
  * The Host header values a loopback-bound page answers: localhost, 127.0.0.1, [::1] and the configured
@@ -197,7 +194,7 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
   /** The hour of every point is ~100 kB of JSON at 100 points and mostly repeats: gzip it for phones. */
   const jsonGzip = (req: IncomingMessage, res: ServerResponse, value: unknown): void => {
     const body = JSON.stringify(value)
-    if (!/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? '')) || body.length < 2048) return json(res, 200, value)
+    if (!acceptsGzip(req.headers['accept-encoding']) || body.length < 2048) return json(res, 200, value)
     const gz = gzipSync(body)
     res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-encoding': 'gzip', vary: 'accept-encoding', 'content-length': gz.length })
     res.end(gz)
@@ -257,11 +254,11 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
     // The page shell holds no data; with a bearer token it asks for the token itself. Basic auth
     // protects it too so the browser prompts once and then sends the credentials everywhere.
     const shellIsPublic = auth.scheme === 'bearer'
-    if (path === '/' && shellIsPublic) return send(res, 200, PAGE_HTML, 'text/html; charset=utf-8', { 'content-security-policy': PAGE_CSP })
+    if (path === '/' && shellIsPublic) return sendPrecompressed(req, res, PAGE)
     if (!auth.check(req, url)) return deny(res)
     switch (path) {
       case '/':
-        return send(res, 200, PAGE_HTML, 'text/html; charset=utf-8', { 'content-security-policy': PAGE_CSP })
+        return sendPrecompressed(req, res, PAGE)
       case '/status':
         return json(res, 200, snapshot())
       case '/history': {
