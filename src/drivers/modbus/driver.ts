@@ -1,34 +1,26 @@
 import { Backoff, FieldgateError, errorMessage, jitter, type Reading, type Status, type TimerHandle } from '../../core/index.ts'
-import type { ModbusDeviceConfig, ModbusPointConfig } from '../../config/sections/drivers.ts'
+import type { ModbusDeviceConfig } from '../../config/sections/drivers.ts'
+import { LogLimiter } from '../../core/log-limit.ts'
 import { DeviceStatus } from '../device-status.ts'
 import type { DriverDeps, FieldDriver, StateListener, WriteOutcome } from '../types.ts'
-import { decode, isLegacyOrder, legacyOrderNotice, pointWidth, resolveOrder, type Endian } from './codec.ts'
-import { exceptionName, isTimeout, modbusError, linkCause } from './errors.ts'
+import { isLegacyOrder, legacyOrderNotice, resolveOrder } from './codec.ts'
+import { exceptionName, isTimeout, modbusError } from './errors.ts'
 import type { ModbusLine } from './line.ts'
-import { LogLimiter } from './log-limit.ts'
-import { describeRequest, hasHoles, isBitTable, planReads, type ReadRequest } from './planner.ts'
+import { describeRequest, isBitTable, type ReadRequest } from './planner.ts'
+import { planGroups, splitRequest, type ModbusPoint, type PollGroup } from './poll-plan.ts'
+import { decodeRequest, pointError } from './readings.ts'
 import { accessRegisters, parseRegisterCommand, type RegisterCommand, type RegisterResult } from './registers.ts'
 import { writePoint } from './write.ts'
 
-export type ModbusPoint = ModbusPointConfig & { byteOrder: Endian; wordOrder: Endian }
-
-/** Each distinct exception (code, table, range) is logged once per this long. */
+/** Each distinct exception (code, table, range) is logged once per this long; repeats in between are summed up in one line at its end. */
 const EXCEPTION_LOG_EVERY = 10 * 60_000
-
-interface Group {
-  every: number
-  requests: ReadRequest[]
-  running: boolean
-  /** Whether any read of this group's last poll succeeded (null: not polled yet or skipped). */
-  anyOk: boolean | null
-}
 
 /** Polls one slave (unit id) through a shared ModbusLine; writes go through the same line. */
 export class ModbusDriver implements FieldDriver {
   readonly id: string
   private readonly st: DeviceStatus
   private readonly points = new Map<string, ModbusPoint>()
-  private groups: Group[] = []
+  private groups: PollGroup[] = []
   private timers = new Set<TimerHandle>()
   private emit: ((r: Reading) => void) | null = null
   private stopped = true
@@ -47,7 +39,7 @@ export class ModbusDriver implements FieldDriver {
     this.id = cfg.id
     this.st = new DeviceStatus(cfg.driver, deps.clock)
     this.random = deps.random ?? Math.random
-    this.exceptionLog = new LogLimiter(deps.clock, EXCEPTION_LOG_EVERY)
+    this.exceptionLog = new LogLimiter(deps.logger, deps.clock, { intervalMs: EXCEPTION_LOG_EVERY })
     this.slaveBackoff = new Backoff(cfg.backoff_min, Math.max(cfg.backoff_min, cfg.backoff_max), this.random)
     if (isLegacyOrder(cfg.byte_order)) deps.logger.warn({ key: 'byte_order', value: cfg.byte_order }, legacyOrderNotice(cfg.byte_order))
     for (const p of cfg.points) {
@@ -55,19 +47,7 @@ export class ModbusDriver implements FieldDriver {
       const type = bit ? 'bool' : p.type
       this.points.set(p.name, { ...p, type, ...resolveOrder({ ...p, type }, cfg) })
     }
-    const byEvery = new Map<number, ModbusPointConfig[]>()
-    for (const p of this.points.values()) {
-      const every = p.poll_interval ?? cfg.poll_interval
-      byEvery.set(every, [...(byEvery.get(every) ?? []), p])
-    }
-    const opts = { maxRegisters: cfg.max_registers, maxBits: cfg.max_bits, maxGap: cfg.max_gap }
-    for (const [every, pts] of byEvery) {
-      const plan = planReads(
-        pts.map((p) => ({ key: p.name, table: p.table, address: p.address, width: pointWidth(p) })),
-        opts,
-      )
-      this.groups.push({ every, requests: plan, running: false, anyOk: null })
-    }
+    this.groups = planGroups(this.points.values(), cfg)
     this.st.extra.unit = cfg.unit_id
     this.st.extra.line = line.name
     this.reportPlan()
@@ -102,6 +82,7 @@ export class ModbusDriver implements FieldDriver {
     this.stopped = true
     for (const t of this.timers) this.deps.clock.clearTimeout(t)
     this.timers.clear()
+    this.exceptionLog.flush()
     this.st.setState('stopped')
   }
 
@@ -146,7 +127,7 @@ export class ModbusDriver implements FieldDriver {
     return out
   }
 
-  private schedule(g: Group, delay: number): void {
+  private schedule(g: PollGroup, delay: number): void {
     if (this.stopped) return
     const h = this.deps.clock.setTimeout(() => {
       this.timers.delete(h)
@@ -165,7 +146,7 @@ export class ModbusDriver implements FieldDriver {
     this.timers.add(h)
   }
 
-  private async poll(g: Group): Promise<void> {
+  private async poll(g: PollGroup): Promise<void> {
     if (g.running || this.stopped) return
     const now = this.deps.clock.now()
     // A backed-off slave is skipped without touching the line, so it cannot delay the others.
@@ -205,26 +186,15 @@ export class ModbusDriver implements FieldDriver {
     }
   }
 
-  /**
-   * A slave refused a coalesced read (exception 2/3, typically registers it does not map): read the same
-   * points as contiguous runs (no holes) first; a run that is refused too is read point by point.
-   */
+  /** A slave refused a coalesced read (exception 2/3): the requests to make instead, logged once per fallback level. */
   private split(req: ReadRequest): ReadRequest[] {
-    const pts = req.points.map((name) => {
-      const p = this.points.get(name) as ModbusPoint
-      return { key: name, table: req.table, address: p.address, width: pointWidth(p) }
-    })
-    const holes = hasHoles(req, pts)
-    const next = holes
-      ? planReads(pts, { maxRegisters: this.cfg.max_registers, maxBits: this.cfg.max_bits, maxGap: 0 })
-      : pts.map((p) => ({ table: req.table, start: p.address, count: p.width, points: [p.key] }))
-    const level = holes ? 'contiguous' : 'single'
+    const { next, level } = splitRequest(req, this.points, this.cfg)
     if (this.fallback !== level && this.fallback !== 'single') {
       this.fallback = level
       const before = this.plan().length
       this.deps.logger.warn(
         { table: req.table, start: req.start, end: req.start + req.count - 1, requestsPerPollBefore: before, requestsPerPollAfter: before - 1 + next.length },
-        holes
+        level === 'contiguous'
           ? 'slave refuses reads over unmapped registers; reading contiguous runs (no gaps) from now on'
           : 'slave refuses a multi-point read without gaps; reading those points one at a time from now on',
       )
@@ -271,32 +241,18 @@ export class ModbusDriver implements FieldDriver {
 
   private logException(req: ReadRequest, code: number): void {
     const end = req.start + req.count - 1
-    const pass = this.exceptionLog.pass(`${code}/${req.table}/${req.start}/${req.count}`)
-    if (!pass) return
-    this.deps.logger.warn(
-      { unit: this.cfg.unit_id, exception: code, name: exceptionName(code), table: req.table, start: req.start, end, points: req.points, ...(pass.repeated ? { repeated: pass.repeated } : {}) },
+    this.exceptionLog.log(
+      'warn',
+      `${code}/${req.table}/${req.start}/${req.count}`,
+      { unit: this.cfg.unit_id, exception: code, name: exceptionName(code), table: req.table, start: req.start, end, points: req.points },
       `modbus exception ${code} (${exceptionName(code)}) reading ${req.table} ${req.start}..${end}`,
     )
   }
 
   private decodeInto(req: ReadRequest, data: Array<number | boolean>, ts: number): void {
-    for (const name of req.points) {
-      const p = this.points.get(name)
-      if (!p) continue
-      const off = p.address - req.start
-      let value: Reading['value']
-      if (isBitTable(req.table)) value = data[off] === true
-      else value = decode(data.slice(off, off + pointWidth(p)) as number[], p)
-      const unit = p.unit ? { unit: p.unit } : {}
-      if (typeof value === 'number' && !Number.isFinite(value)) {
-        // A float register holding NaN/Inf (a meter's "no value") is not a measurement.
-        const error = `invalid value ${String(value)}`
-        this.st.failed(`${this.id}/${name}: ${error} in ${req.table} ${p.address}`, 'DRIVER_INVALID_VALUE', name)
-        this.emit?.({ device: this.id, point: name, value: 0, ...unit, ts, quality: 'error', error })
-        continue
-      }
-      const r: Reading = { device: this.id, point: name, value, ...unit, ts, quality: 'good' }
-      this.st.good(r)
+    for (const r of decodeRequest(this.id, req, data, this.points, ts)) {
+      if (r.quality === 'good') this.st.good(r)
+      else this.st.failed(`${this.id}/${r.point}: ${r.error ?? 'invalid value'} in ${req.table} ${this.points.get(r.point)?.address ?? '?'}`, 'DRIVER_INVALID_VALUE', r.point)
       this.emit?.(r)
     }
   }
@@ -310,15 +266,7 @@ export class ModbusDriver implements FieldDriver {
 
   private failPoints(names: string[], fe: FieldgateError): void {
     const ts = this.deps.clock.now()
-    const mc = fe.details.modbusCode
-    const error =
-      typeof mc === 'number'
-        ? `${exceptionName(mc)} (exception ${mc})`
-        : fe.code === 'DRIVER_TIMEOUT'
-          ? 'timeout'
-          : fe.code === 'DRIVER_PORT_UNAVAILABLE'
-            ? linkCause(fe)
-            : fe.message
+    const error = pointError(fe)
     for (const name of names) {
       const p = this.points.get(name)
       this.st.failed(fe.message, fe.code, name)
