@@ -61,3 +61,17 @@ export function createAuthoriser(settings: AuthSettings): Authoriser {
     },
   }
 }
+
+/**
+ * The Host header values a loopback-bound page answers: localhost, 127.0.0.1, [::1] and the configured
+ * host, with or without a port. No Host at all (HTTP/1.0 tools) is let through: browsers always send one.
+ */
+export function allowedHosts(configured: string): (host: string | undefined) => boolean {
+  const names = new Set(['localhost', '127.0.0.1', '[::1]', configured.toLowerCase().includes(':') && !configured.startsWith('[') ? `[${configured.toLowerCase()}]` : configured.toLowerCase()])
+  return (host) => {
+    if (host === undefined) return true
+    const h = host.trim().toLowerCase()
+    const m = /^(\[[^\]]*\]|[^:]*)(?::\d{1,5})?$/.exec(h)
+    return m !== null && names.has((m[1] as string).replace(/\.$/, ''))
+  }
+}

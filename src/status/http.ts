@@ -46,3 +46,21 @@ export function sendPrecompressed(req: IncomingMessage, res: ServerResponse, bod
   res.writeHead(200, { ...body.headers, ...(gz ? { 'content-encoding': 'gzip' } : {}), 'content-length': bytes.length })
   res.end(bytes)
 }
+
+export function send(res: ServerResponse, code: number, body: string, type: string, extra: Record<string, string> = {}): void {
+  res.writeHead(code, { ...SECURITY_HEADERS, 'content-type': type, 'content-length': Buffer.byteLength(body), ...extra })
+  res.end(body)
+}
+
+export function json(res: ServerResponse, code: number, value: unknown): void {
+  send(res, code, JSON.stringify(value), 'application/json; charset=utf-8')
+}
+
+/** The hour of every point is ~100 kB of JSON at 100 points and mostly repeats: gzip it for phones. */
+export function jsonGzip(req: IncomingMessage, res: ServerResponse, value: unknown): void {
+  const body = JSON.stringify(value)
+  if (!acceptsGzip(req.headers['accept-encoding']) || body.length < 2048) return json(res, 200, value)
+  const gz = gzipSync(body)
+  res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-encoding': 'gzip', vary: 'accept-encoding', 'content-length': gz.length })
+  res.end(gz)
+}

@@ -1,20 +1,21 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { gzipSync } from 'node:zlib'
 import type { Logger, Status } from '../core/index.ts'
 import { errorMessage, FieldgateError, isLoopbackAddress } from '../core/index.ts'
-import { createAuthoriser, type Authoriser } from './auth.ts'
+import { allowedHosts, createAuthoriser, type Authoriser } from './auth.ts'
 import { driversSummary, mergeDevices } from './devices.ts'
 import { EventHub } from './events.ts'
 import { gatewayHealth, LoopMonitor } from './health.ts'
-import { PointHistory, UplinkHistory, UPLINK_BUCKET_MS } from './history.ts'
-import { acceptsGzip, precompress, SECURITY_HEADERS, sendPrecompressed } from './http.ts'
+import { PointHistory, UPLINK_BUCKET_MS } from './history.ts'
+import { json, jsonGzip, precompress, send, sendPrecompressed } from './http.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import { PAGE_HTML } from './page.ts'
 import { scrub, scrubString } from './scrub.ts'
+import { ReloadLog } from './reload.ts'
 import { StatusState } from './state.ts'
 import { systemSampler } from './system.ts'
 import type { DemoCloudControl, ReloadRecord, ReloadResult, StatusEvent, StatusEventSource, StatusServerConfig, SystemInfo } from './types.ts'
+import { SourceWatch } from './watch.ts'
 
 export interface StatusServerOptions {
   /** The `[status]` config section (src/config's StatusConfig has this shape). */
@@ -41,22 +42,8 @@ export interface StatusServer {
 }
 
 const PAGE_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'"
-/** The page, gzipped once when this module loads (41.9 kB as text, 13.8 kB gzipped at 0bf864f). */
+/** The page, gzipped once when this module loads (41.9 kB as text, 13.8 kB gzipped). */
 export const PAGE = precompress(PAGE_HTML, 'text/html; charset=utf-8', { 'content-security-policy': PAGE_CSP })
-
-/**
- * The Host header values a loopback-bound page answers: localhost, 127.0.0.1, [::1] and the configured
- * host, with or without a port. No Host at all (HTTP/1.0 tools) is let through: browsers always send one.
- */
-export function allowedHosts(configured: string): (host: string | undefined) => boolean {
-  const names = new Set(['localhost', '127.0.0.1', '[::1]', configured.toLowerCase().includes(':') && !configured.startsWith('[') ? `[${configured.toLowerCase()}]` : configured.toLowerCase()])
-  return (host) => {
-    if (host === undefined) return true
-    const h = host.trim().toLowerCase()
-    const m = /^(\[[^\]]*\]|[^:]*)(?::\d{1,5})?$/.exec(h)
-    return m !== null && names.has((m[1] as string).replace(/\.$/, ''))
-  }
-}
 
 export function createStatusServer(opts: StatusServerOptions): StatusServer {
   const { config, info, logger } = opts
@@ -78,48 +65,12 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
     return systemCache.value
   }
   const hub = new EventHub({ maxClients: config.max_event_clients, maxBuffer: config.event_buffer, heartbeatMs: config.heartbeat, logger: log })
-  let lastReload: ReloadRecord | null = null
-  let lastGoodReload: ReloadRecord | null = null
-  /** Failed reloads since the last good one: the page shows them in its header until a reload succeeds. */
-  let failedSinceGood: ReloadRecord[] = []
-  let reloadsFailed = 0
-  let reloadsApplied = 0
+  const reloads = new ReloadLog()
   const loop = new LoopMonitor()
   const history = new PointHistory()
-  const uplinkHistory = new UplinkHistory()
-  let uplinkTimer: NodeJS.Timeout | null = null
-  let lastSampleBucket = -1
-  const lastHealth = new Map<string, { health: string; reason?: string }>()
-  /**
-   * Every 2 s: a module whose health changes is listed under recent problems (with its reason, and
-   * when it is ok again), and once per bucket the uplinks' backlog and sent count are sampled.
-   */
-  const tick = (): void => {
-    const all = safeSources()
-    const now = Date.now()
-    for (const [name, s] of Object.entries(all)) {
-      const prev = lastHealth.get(name)
-      if (prev && prev.health !== s.health) {
-        const what = name === 'drivers' ? null : name
-        if (what) state.note({ ts: now, source: what, state: s.health === 'ok' ? 'ok again' : s.health, ...(s.reason === undefined ? {} : { reason: s.reason }) })
-      }
-      lastHealth.set(name, { health: s.health })
-    }
-    const bucket = Math.floor(now / UPLINK_BUCKET_MS)
-    if (bucket !== lastSampleBucket) {
-      lastSampleBucket = bucket
-      sampleUplinks(all, now)
-    }
-  }
-  const sampleUplinks = (all: Record<string, Status>, now: number): void => {
-    const figures: Record<string, { backlog: number | null; sent: number | null }> = {}
-    for (const [name, s] of Object.entries(all)) {
-      if (!name.startsWith('uplink:')) continue
-      const d = s.details as { backlog?: unknown; published?: unknown }
-      figures[name.slice('uplink:'.length)] = { backlog: typeof d.backlog === 'number' ? d.backlog : null, sent: typeof d.published === 'number' ? d.published : null }
-    }
-    uplinkHistory.sample(now, figures)
-  }
+  const watch = new SourceWatch(state)
+  let watchTimer: NodeJS.Timeout | null = null
+  const tick = (): void => watch.tick(safeSources(), Date.now())
   let metrics: Promise<Metrics> | null = null
   let unsubscribe: (() => void) | null = null
   let reloading = false
@@ -149,15 +100,7 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
       devices,
       recent: state.recentProblems(),
       system: { ...system(), event_loop: loop.figures() },
-      reload: {
-        allowed: config.allow_reload && opts.reload !== undefined,
-        last: lastReload,
-        last_good: lastGoodReload,
-        failed_since_last_good: failedSinceGood.length,
-        first_failed_since_last_good: failedSinceGood[0] ?? null,
-        applied_total: reloadsApplied,
-        failed_total: reloadsFailed,
-      },
+      reload: reloads.view(config.allow_reload && opts.reload !== undefined),
       history: { points: history.size, bytes: history.bytes },
       events: { clients: hub.size, sent: hub.sent, dropped_clients: hub.dropped },
       ...(opts.demo ? { demo: { cloud: opts.demo.state() } } : {}),
@@ -171,34 +114,14 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
     hub.publish(clean)
   }
 
-  const reportReload = (result: ReloadResult, via = 'signal'): void => {
-    lastReload = { at: Date.now(), via, ok: result.ok, ...(result.reason === undefined ? {} : { reason: scrubString(result.reason) }) }
-    if (result.ok) {
-      reloadsApplied++
-      lastGoodReload = lastReload
-      failedSinceGood = []
-    } else {
-      reloadsFailed++
-      // Bounded: the first failure (since when) and the latest (why now) are what the page shows.
-      failedSinceGood = failedSinceGood.length < 2 ? [...failedSinceGood, lastReload] : [failedSinceGood[0] as ReloadRecord, lastReload]
-    }
-    if (!result.ok) state.note({ ts: lastReload.at, source: 'config', state: 'reload refused', ...(lastReload.reason === undefined ? {} : { reason: lastReload.reason }) })
-    hub.publish({ type: 'state', source: 'config', state: result.ok ? 'reloaded' : 'reload refused', ...(lastReload.reason === undefined ? {} : { reason: lastReload.reason }), ts: lastReload.at })
+  const reportReload = (result: ReloadResult, via = 'signal'): ReloadRecord => {
+    const rec = reloads.record(result, via, Date.now())
+    const why = rec.reason === undefined ? {} : { reason: rec.reason }
+    if (!rec.ok) state.note({ ts: rec.at, source: 'config', state: 'reload refused', ...why })
+    hub.publish({ type: 'state', source: 'config', state: rec.ok ? 'reloaded' : 'reload refused', ...why, ts: rec.at })
+    return rec
   }
 
-  const send = (res: ServerResponse, code: number, body: string, type: string, extra: Record<string, string> = {}): void => {
-    res.writeHead(code, { ...SECURITY_HEADERS, 'content-type': type, 'content-length': Buffer.byteLength(body), ...extra })
-    res.end(body)
-  }
-  const json = (res: ServerResponse, code: number, value: unknown): void => send(res, code, JSON.stringify(value), 'application/json; charset=utf-8')
-  /** The hour of every point is ~100 kB of JSON at 100 points and mostly repeats: gzip it for phones. */
-  const jsonGzip = (req: IncomingMessage, res: ServerResponse, value: unknown): void => {
-    const body = JSON.stringify(value)
-    if (!acceptsGzip(req.headers['accept-encoding']) || body.length < 2048) return json(res, 200, value)
-    const gz = gzipSync(body)
-    res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-encoding': 'gzip', vary: 'accept-encoding', 'content-length': gz.length })
-    res.end(gz)
-  }
   const deny = (res: ServerResponse): void => {
     const challenge = auth.scheme === 'basic' || auth.scheme === 'both' ? { 'www-authenticate': 'Basic realm="fieldgate", charset="UTF-8"' } : { 'www-authenticate': 'Bearer realm="fieldgate"' }
     send(res, 401, JSON.stringify({ error: 'unauthorised: give the status token (Authorization: Bearer …) or the basic-auth user' }), 'application/json; charset=utf-8', challenge)
@@ -241,11 +164,9 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
       reloading = true
       try {
         const result = await opts.reload()
-        reportReload(result, 'status page')
-        return json(res, result.ok ? 200 : 422, lastReload)
+        return json(res, result.ok ? 200 : 422, reportReload(result, 'status page'))
       } catch (err) {
-        reportReload({ ok: false, reason: errorMessage(err) }, 'status page')
-        return json(res, 500, lastReload)
+        return json(res, 500, reportReload({ ok: false, reason: errorMessage(err) }, 'status page'))
       } finally {
         reloading = false
       }
@@ -270,8 +191,8 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
           if (!series) return json(res, 404, { error: `no numeric history for ${device}/${point}` })
           return json(res, 200, { now, device, point, series })
         }
-        if (url.searchParams.get('only') === 'uplinks') return json(res, 200, { now, uplinks: uplinkHistory.series(now), uplink_step: UPLINK_BUCKET_MS })
-        return jsonGzip(req, res, { now, ...history.sparklines(now), uplinks: uplinkHistory.series(now), uplink_step: UPLINK_BUCKET_MS })
+        if (url.searchParams.get('only') === 'uplinks') return json(res, 200, { now, uplinks: watch.uplinks.series(now), uplink_step: UPLINK_BUCKET_MS })
+        return jsonGzip(req, res, { now, ...history.sparklines(now), uplinks: watch.uplinks.series(now), uplink_step: UPLINK_BUCKET_MS })
       }
       case '/metrics': {
         metrics ??= createMetrics({
@@ -314,10 +235,10 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
           server.off('error', onError)
           if (opts.events && !unsubscribe) unsubscribe = opts.events.on(onEvent)
           loop.start()
-          if (!uplinkTimer) {
+          if (!watchTimer) {
             tick()
-            uplinkTimer = setInterval(tick, 2000)
-            uplinkTimer.unref()
+            watchTimer = setInterval(tick, 2000)
+            watchTimer.unref()
           }
           const addr = server.address() as AddressInfo
           log.info({ host: addr.address, port: addr.port, auth: auth.scheme }, 'status page listening')
@@ -329,8 +250,8 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
     close() {
       unsubscribe?.()
       unsubscribe = null
-      if (uplinkTimer) clearInterval(uplinkTimer)
-      uplinkTimer = null
+      if (watchTimer) clearInterval(watchTimer)
+      watchTimer = null
       loop.stop()
       hub.close()
       return new Promise((resolve) => {

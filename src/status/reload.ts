@@ -1,0 +1,50 @@
+import { scrubString } from './scrub.ts'
+import type { ReloadRecord, ReloadResult } from './types.ts'
+
+/** What /status says about reloads: the last one, the last good one, and the failures since then. */
+export interface ReloadView {
+  allowed: boolean
+  last: ReloadRecord | null
+  last_good: ReloadRecord | null
+  failed_since_last_good: number
+  first_failed_since_last_good: ReloadRecord | null
+  applied_total: number
+  failed_total: number
+}
+
+/** The outcome of every reload, from the page or a signal; the page shows failures until a good one. */
+export class ReloadLog {
+  private last: ReloadRecord | null = null
+  private lastGood: ReloadRecord | null = null
+  /** Bounded: the first failure (since when) and the latest (why now) are what the page shows. */
+  private failedSinceGood: ReloadRecord[] = []
+  private failedTotal = 0
+  private appliedTotal = 0
+
+  /** Records one outcome (its reason scrubbed of secrets) and returns it as stored. */
+  record(result: ReloadResult, via: string, at: number): ReloadRecord {
+    const rec: ReloadRecord = { at, via, ok: result.ok, ...(result.reason === undefined ? {} : { reason: scrubString(result.reason) }) }
+    this.last = rec
+    if (result.ok) {
+      this.appliedTotal++
+      this.lastGood = rec
+      this.failedSinceGood = []
+    } else {
+      this.failedTotal++
+      this.failedSinceGood = this.failedSinceGood.length < 2 ? [...this.failedSinceGood, rec] : [this.failedSinceGood[0] as ReloadRecord, rec]
+    }
+    return rec
+  }
+
+  view(allowed: boolean): ReloadView {
+    return {
+      allowed,
+      last: this.last,
+      last_good: this.lastGood,
+      failed_since_last_good: this.failedSinceGood.length,
+      first_failed_since_last_good: this.failedSinceGood[0] ?? null,
+      applied_total: this.appliedTotal,
+      failed_total: this.failedTotal,
+    }
+  }
+}
