@@ -16,8 +16,9 @@ export interface ReloadView {
 export class ReloadLog {
   private last: ReloadRecord | null = null
   private lastGood: ReloadRecord | null = null
-  /** Bounded: the first failure (since when) and the latest (why now) are what the page shows. */
-  private failedSinceGood: ReloadRecord[] = []
+  /** The first failure since the last good reload (since when); the latest (why now) is `last`. */
+  private firstFailed: ReloadRecord | null = null
+  private failedSinceGood = 0
   private failedTotal = 0
   private appliedTotal = 0
 
@@ -28,10 +29,12 @@ export class ReloadLog {
     if (result.ok) {
       this.appliedTotal++
       this.lastGood = rec
-      this.failedSinceGood = []
+      this.firstFailed = null
+      this.failedSinceGood = 0
     } else {
       this.failedTotal++
-      this.failedSinceGood = this.failedSinceGood.length < 2 ? [...this.failedSinceGood, rec] : [this.failedSinceGood[0] as ReloadRecord, rec]
+      this.failedSinceGood++
+      this.firstFailed ??= rec
     }
     return rec
   }
@@ -41,8 +44,8 @@ export class ReloadLog {
       allowed,
       last: this.last,
       last_good: this.lastGood,
-      failed_since_last_good: this.failedSinceGood.length,
-      first_failed_since_last_good: this.failedSinceGood[0] ?? null,
+      failed_since_last_good: this.failedSinceGood,
+      first_failed_since_last_good: this.firstFailed,
       applied_total: this.appliedTotal,
       failed_total: this.failedTotal,
     }
