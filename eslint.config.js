@@ -14,19 +14,20 @@ export const units = [
   { name: 'store-forward', paths: ['src/store-forward'], may: ['core'], packages: ['classic-level'], typeOnly: ['config'] },
   { name: 'bridge', paths: ['src/bridge'], may: ['core'], packages: ['mqtt'], typeOnly: ['config'] },
   { name: 'status', paths: ['src/status'], may: ['core'], packages: ['prom-client'] },
+  { name: 'update', paths: ['src/update'], may: ['core'] },
   { name: 'logging', paths: ['src/logging.ts'], may: ['core'], packages: ['pino'] },
   { name: 'version', paths: ['src/version.ts'], files: ['package.json'] },
   { name: 'demo-config', paths: ['src/demo-config.ts'] },
   {
     name: 'gateway',
     paths: ['src/gateway', 'src/main.ts'],
-    may: ['core', 'config', 'broker', 'drivers', 'store-forward', 'bridge', 'status', 'logging', 'version', 'demo-config'],
+    may: ['core', 'config', 'broker', 'drivers', 'store-forward', 'bridge', 'status', 'update', 'logging', 'version', 'demo-config'],
     packages: '*',
   },
   {
     name: 'commands',
     paths: ['src/commands', 'src/cli.ts'],
-    may: ['gateway', 'core', 'config', 'broker', 'drivers', 'store-forward', 'bridge', 'status', 'logging', 'version', 'demo-config'],
+    may: ['gateway', 'core', 'config', 'broker', 'drivers', 'store-forward', 'bridge', 'status', 'update', 'logging', 'version', 'demo-config'],
   },
 ]
 

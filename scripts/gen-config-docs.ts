@@ -29,7 +29,7 @@ function comments(file: string): Map<string, string> {
 }
 
 const SECTION_DIR = join(ROOT, 'src', 'config', 'sections')
-const FILES: Record<string, string> = { broker: 'broker.ts', storage: 'storage.ts', status: 'status.ts', uplinks: 'bridge.ts', devices: 'drivers.ts' }
+const FILES: Record<string, string> = { broker: 'broker.ts', storage: 'storage.ts', status: 'status.ts', uplinks: 'bridge.ts', devices: 'drivers.ts', update: 'update.ts' }
 const docsByFile = new Map(readdirSync(SECTION_DIR).map((f) => [f, comments(join(SECTION_DIR, f))]))
 const rootDocs = comments(join(ROOT, 'src', 'config', 'schema.ts'))
 

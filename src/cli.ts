@@ -10,6 +10,9 @@ usage:
                   [--in-place]        (before an upgrade: what the running fieldgate holds counts as free)
   fieldgate passwd FILE USER          add or change a user in a password file (reads the password
                                       from stdin when it is not a terminal)
+  fieldgate keygen FILE               make an update signing key pair: FILE (private) and FILE.pub
+  fieldgate sign EXE --key FILE --version V [--allow-downgrade] [--out MANIFEST]
+                                      write the signed update manifest of an executable
   fieldgate --version                 print the version
 
 The config file can also be given as FIELDGATE_CONFIG; any key can be overridden with
@@ -21,9 +24,14 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   'in-place': { type: 'boolean' },
 } as const
-const COMMANDS = ['run', 'check', 'passwd']
+const COMMANDS = ['run', 'check', 'passwd', 'keygen', 'sign']
 
 export async function cli(argv: string[]): Promise<number> {
+  // These take their own options (sign's --version is the version to sign, not a request to print ours).
+  if (argv[0] === 'keygen' || argv[0] === 'sign') {
+    const { keygen, sign } = await import('./commands/sign.ts')
+    return argv[0] === 'keygen' ? keygen(argv.slice(1)) : sign(argv.slice(1))
+  }
   let parsed
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: OPTIONS })

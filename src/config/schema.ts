@@ -5,6 +5,7 @@ import { uplinkSchema } from './sections/bridge.ts'
 import { deviceSchema } from './sections/drivers.ts'
 import { statusSchema } from './sections/status.ts'
 import { storageSchema } from './sections/storage.ts'
+import { updateSchema } from './sections/update.ts'
 
 export const configSchema = z
   .object({
@@ -23,6 +24,7 @@ export const configSchema = z
     broker: brokerSchema.prefault({}),
     storage: storageSchema.prefault({}),
     status: statusSchema.prefault({}),
+    update: updateSchema.prefault({}),
     uplinks: z.array(uplinkSchema).default([]),
     devices: z.array(deviceSchema).default([]),
   })

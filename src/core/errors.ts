@@ -26,6 +26,10 @@ export type ErrorCode =
   | 'BROKER_CLOSED'
   | 'AUTH_FILE'
   | 'EXE_BUILD'
+  | 'UPDATE_REFUSED'
+  | 'UPDATE_FAILED'
+  | 'UPDATE_DISK_FULL'
+  | 'STORE_FORMAT'
 
 export class FieldgateError extends Error {
   readonly code: ErrorCode

@@ -1,0 +1,7 @@
+export { generateSigningKey, parsePrivateKey, parsePublicKey, encodePublicKey, keyId, type TrustedKey } from './keys.ts'
+export { ARCHES, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MANIFEST_FORMAT, manifestToJson, parseManifest, signManifest, type Arch, type Manifest } from './manifest.ts'
+export { hashFile } from './hash-file.ts'
+export { checkManifest, elfArch, runningArch, type UpdatePolicy } from './verify.ts'
+export { compareSemver, parseSemver } from './semver.ts'
+export { UpdateReceiver, type AnnounceResult, type ChunkResult, type ReceiverStatus, type VerifiedUpdate } from './receiver.ts'
+export type { Range } from './receiver-state.ts'
