@@ -23,6 +23,7 @@ const BENCHES: readonly { name: string; limitS: number }[] = [
   { name: 'tls', limitS: 300 },
   { name: 'startup', limitS: 300 },
   { name: 'idle', limitS: 180 },
+  { name: 'history', limitS: 180 },
   { name: 'fuzz', limitS: 1200 },
 ]
 

@@ -21,7 +21,7 @@ export class Ring {
     this.last = new Float64Array(buckets)
   }
 
-  /** Bytes held by the arrays (the per-series cost; object headers are a few dozen bytes more). */
+  /** Bytes held by the arrays; with the objects around them a point costs ~6.7 kB (bench/history.ts). */
   get bytes(): number {
     return 4 * this.buckets * 8
   }
