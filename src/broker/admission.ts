@@ -1,8 +1,15 @@
 import type { Socket } from 'node:net'
-import type { BrokerConfig } from '../config/index.ts'
-import type { Connection } from './connection.ts'
 import type { ConnectionInfo } from './hooks.ts'
 import type { Stats } from './stats.ts'
+import type { BrokerLimits } from './types.ts'
+
+/** A connection as admission sees it. */
+export interface Admitted {
+  /** Key of the per-address limits it counts under (null: exempt); set by added(). */
+  addressKey: string | null
+  readonly info: ConnectionInfo
+  destroy(): void
+}
 
 interface Counts {
   all: number
@@ -24,7 +31,7 @@ export function addressKey(address: string): string {
  */
 export class Admission {
   /** Pending connections, oldest first (a Set keeps insertion order). */
-  private readonly pending = new Set<Connection>()
+  private readonly pending = new Set<Admitted>()
   private readonly perAddress = new Map<string, Counts>()
   /** Sockets in a TLS handshake or WebSocket upgrade per address key, and the key of each ("address|port"). */
   private readonly handshaking = new Map<string, number>()
@@ -33,7 +40,7 @@ export class Admission {
   private exempt = new Set<string>()
 
   constructor(
-    private readonly limits: () => BrokerConfig['limits'],
+    private readonly limits: () => BrokerLimits,
     private readonly stats: Stats,
   ) {}
 
@@ -75,7 +82,7 @@ export class Admission {
   }
 
   /** A connection admitted under `key` (from admit) opened; it is pending until established(). */
-  added(c: Connection, key: string | null): void {
+  added(c: Admitted, key: string | null): void {
     c.addressKey = key
     this.pending.add(c)
     if (key === null) return
@@ -88,13 +95,13 @@ export class Admission {
   }
 
   /** CONNECT accepted: the connection is no longer pending. */
-  established(c: Connection): void {
+  established(c: Admitted): void {
     if (!this.pending.delete(c) || c.addressKey === null) return
     const counts = this.perAddress.get(c.addressKey)
     if (counts !== undefined) counts.pending--
   }
 
-  removed(c: Connection): void {
+  removed(c: Admitted): void {
     const wasPending = this.pending.delete(c)
     if (c.addressKey === null) return
     const counts = this.perAddress.get(c.addressKey)

@@ -1,74 +1,104 @@
-import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { isDeepStrictEqual } from 'node:util'
 import type { BrokerConfig, ListenerConfig } from '../config/index.ts'
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.ts'
 import { FieldgateError, errorMessage } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
-import type { RetainedStore } from '../core/persistence.ts'
 import type { Message, Status } from '../core/types.ts'
 import { Admission } from './admission.ts'
-import { Connection } from './connection.ts'
+import { Connection, type ConnectionContext } from './connection.ts'
 import { DeliveryEngine } from './delivery.ts'
 import { openHooks, type BrokerHooks, type ClientIdentity, type ConnectionInfo } from './hooks.ts'
-import { listenerName, startListener, type StartedListener } from './listeners/index.ts'
+import { ListenerSet } from './listeners/set.ts'
 import { Persistence } from './persist.ts'
 import { MemoryRetainedStore, MemorySessionStore } from './persistence/memory.ts'
-import { RetainedTree } from './retained.ts'
-import { route } from './router.ts'
-import type { Session } from './session.ts'
+import { RetainedMessages } from './retained-messages.ts'
+import { route, safeDeliver, type RouterContext } from './router.ts'
+import type { LocalHandler, Session, Subscription } from './session.ts'
 import { SessionRegistry } from './sessions.ts'
 import { Stats } from './stats.ts'
 import { SysPublisher } from './sys.ts'
 import { parseFilter, topicNameProblem } from './topics.ts'
 import { TopicTrie } from './trie.ts'
-import type { Broker, BrokerOptions, ListeningOn, LocalHandler, LocalSubscribeOptions, Subscription } from './types.ts'
+import type { Broker, BrokerOptions, ListeningOn, LocalSubscribeOptions } from './types.ts'
 
 const SWEEP_MS = 500
-const WILDCARD = new Set(['0.0.0.0', '::', ''])
-/** Two bind addresses that collide on one port (a wildcard collides with every address). */
-const overlaps = (a: string, b: string): boolean => WILDCARD.has(a) || WILDCARD.has(b) || a.toLowerCase() === b.toLowerCase()
 const ignore = (): void => undefined
 const LOCAL_LIMITS = { maxLength: 65535, maxLevels: 65535 }
 
+/**
+ * Wires the broker's parts and serves the in-process API. Each part gets a context with what it uses
+ * (handlers and connections `ConnectionContext`, routing `RouterContext`, sessions, delivery and `$SYS`
+ * theirs), never this object. The engine parts stay readable for tests that drive them without sockets.
+ */
 export class MqttBroker implements Broker {
-  readonly config: BrokerConfig
-  readonly logger: Logger
-  readonly clock: Clock
-  readonly hooks: BrokerHooks
-  readonly gatewayId: string
   readonly stats: Stats
-  readonly trie = new TopicTrie()
-  readonly retained = new RetainedTree()
-  readonly retainedStore: RetainedStore
   readonly persistence: Persistence
   readonly delivery: DeliveryEngine
   readonly sessions: SessionRegistry
-  readonly connections = new Set<Connection>()
-  readonly admission: Admission
-  /** max_topic_length / max_topic_levels for client topics and filters. */
-  readonly topicLimits: { maxLength: number; maxLevels: number }
-  private readonly listeners: Array<{ cfg: ListenerConfig; l: StartedListener; index: number }> = []
+  private readonly config: BrokerConfig
+  private readonly logger: Logger
+  private readonly clock: Clock
+  private readonly hooks: BrokerHooks
+  private readonly trie = new TopicTrie()
+  private readonly retained: RetainedMessages
+  private readonly connections = new Set<Connection>()
+  private readonly admission: Admission
+  private readonly listeners: ListenerSet
+  private readonly routing: RouterContext
+  private readonly ctx: ConnectionContext
   private readonly sys: SysPublisher
   private sweepTimer: TimerHandle | null = null
   private serial = 0
   private closing = false
 
   constructor(opts: BrokerOptions) {
-    this.config = opts.config
-    this.logger = opts.logger
-    this.clock = opts.clock ?? systemClock
-    this.hooks = opts.hooks ?? openHooks
-    this.gatewayId = opts.gatewayId
-    this.stats = new Stats(this.clock, this.logger)
-    this.admission = new Admission(() => this.config.limits, this.stats)
-    this.topicLimits = { maxLength: this.config.limits.max_topic_length, maxLevels: this.config.limits.max_topic_levels }
-    this.retainedStore = opts.retained ?? new MemoryRetainedStore()
-    this.persistence = new Persistence(opts.sessions ?? new MemorySessionStore(), this.stats.logs)
-    this.delivery = new DeliveryEngine(this)
-    this.sessions = new SessionRegistry(this)
-    this.sys = new SysPublisher(this)
-    this.hooks.onRevoke?.((who) => {
+    const config = (this.config = opts.config)
+    const logger = (this.logger = opts.logger)
+    const clock = (this.clock = opts.clock ?? systemClock)
+    const hooks = (this.hooks = opts.hooks ?? openHooks)
+    const stats = (this.stats = new Stats(clock, logger))
+    const limits = config.limits
+    this.admission = new Admission(() => this.config.limits, stats)
+    this.retained = new RetainedMessages(opts.retained ?? new MemoryRetainedStore(), limits, clock, stats, logger)
+    const persistence = (this.persistence = new Persistence(opts.sessions ?? new MemorySessionStore(), stats.logs))
+    const delivery = (this.delivery = new DeliveryEngine({ limits, stats, persistence, hooks }))
+    const trie = this.trie
+    this.sessions = new SessionRegistry({ clock, trie, persistence, publishWill: (m, s) => this.publishWill(m, s) })
+    this.routing = { trie, hooks, delivery, stats, logger }
+    this.ctx = {
+      limits,
+      topicLimits: { maxLength: limits.max_topic_length, maxLevels: limits.max_topic_levels },
+      hooks,
+      stats,
+      logger,
+      clock,
+      delivery,
+      sessions: this.sessions,
+      trie,
+      persistence,
+      retained: this.retained,
+      ingest: (m) => this.ingest(m),
+      deliver: (s, m, qos, retain, subIds) => safeDeliver(this.routing, s, m, qos, retain, subIds),
+      established: (c) => this.admission.established(c),
+      closed: (c) => this.connectionClosed(c),
+    }
+    this.listeners = new ListenerSet({
+      logger,
+      limits,
+      onConnection: (stream, info) => this.handleConnection(stream, info),
+      gate: (socket) => this.admission.handshake(socket),
+      dropClients: (name) => {
+        for (const c of [...this.connections]) if (c.info.listener === name) c.disconnect(0x8b, `listener ${name} reconfigured`)
+      },
+    })
+    this.sys = new SysPublisher({
+      interval: config.sys_interval,
+      clock,
+      gatewayId: opts.gatewayId,
+      status: () => this.status(),
+      ingest: (m) => this.ingest(m),
+    })
+    hooks.onRevoke?.((who) => {
       const match = (id: ClientIdentity): boolean =>
         who.some((w) => (w.username !== undefined && w.username === id.username) || (w.deviceId !== undefined && w.deviceId === id.deviceId))
       this.disconnectWhere(match, 0x87, 'credentials revoked')
@@ -77,92 +107,19 @@ export class MqttBroker implements Broker {
 
   /** Loads retained messages and sessions, starts the keep-alive sweep and $SYS. */
   async init(): Promise<void> {
-    for (const m of await this.retainedStore.loadAll()) this.retained.set(m)
+    await this.retained.load()
     this.sessions.restore(await this.persistence.store.loadAll())
     this.sweepTimer = this.clock.setInterval(() => this.sweep(), SWEEP_MS)
     this.sweepTimer.unref?.()
     this.sys.start()
   }
 
-  async listen(): Promise<ListeningOn[]> {
-    const out: ListeningOn[] = []
-    for (const [i, cfg] of this.config.listeners.entries()) out.push(await this.openListener(cfg, i))
-    return out
+  listen(): Promise<ListeningOn[]> {
+    return this.listeners.openAll(this.config.listeners)
   }
 
-  private async openListener(cfg: ListenerConfig, index: number): Promise<ListeningOn> {
-    const entry = await this.bindListener(cfg, index)
-    const l = entry.l
-    this.listeners.push(entry)
-    this.logger.info({ listener: l.name, protocol: l.protocol, host: l.host, port: l.port }, 'MQTT listener open')
-    return { name: l.name, protocol: l.protocol, host: l.host, port: l.port }
-  }
-
-  /**
-   * All or nothing: listeners on new addresses are bound before any old one closes; one that needs an
-   * address an old listener holds is bound after that one closed, and if it fails the old listeners are
-   * opened again. On failure the previous listeners are the ones open, and the error says why.
-   */
-  async reconfigureListeners(next: ListenerConfig[]): Promise<string[]> {
-    const kept = new Set<ListenerConfig>()
-    const closing: Array<{ cfg: ListenerConfig; l: StartedListener; index: number }> = []
-    for (const entry of this.listeners) {
-      const same = next.find((n, i) => !kept.has(n) && listenerName(n, i) === entry.l.name && isDeepStrictEqual(n, entry.cfg))
-      if (same) kept.add(same)
-      else closing.push(entry)
-    }
-    const opening = [...next.entries()].filter(([, cfg]) => !kept.has(cfg))
-    const heldByClosing = (cfg: ListenerConfig): boolean => cfg.port !== 0 && closing.some((o) => o.cfg.port === cfg.port && overlaps(o.cfg.host, cfg.host))
-    const opened: Array<{ cfg: ListenerConfig; l: StartedListener; index: number }> = []
-    const closeOpened = async (): Promise<void> => {
-      for (const o of opened.splice(0)) await o.l.close()
-    }
-    try {
-      for (const [i, cfg] of opening) if (!heldByClosing(cfg)) opened.push(await this.bindListener(cfg, i))
-    } catch (err) {
-      await closeOpened()
-      throw err
-    }
-    for (const o of closing) await this.closeListener(o.l)
-    try {
-      for (const [i, cfg] of opening) if (heldByClosing(cfg)) opened.push(await this.bindListener(cfg, i))
-    } catch (err) {
-      await closeOpened()
-      for (const o of closing) {
-        // Reopening what was just closed on the same address; if even that fails, say so loudly.
-        await this.bindListener(o.cfg, o.index).then(
-          (r) => this.listeners.push(r),
-          (e: unknown) => this.logger.error({ listener: o.l.name, err: errorMessage(e) }, 'MQTT listener could not be reopened after a failed reload'),
-        )
-      }
-      throw err
-    }
-    this.listeners.push(...opened)
-    for (const o of opened) this.logger.info({ listener: o.l.name, protocol: o.l.protocol, host: o.l.host, port: o.l.port }, 'MQTT listener open')
-    const changed = closing.map((o) => o.l.name)
-    for (const o of opened) if (!changed.includes(o.l.name)) changed.push(o.l.name)
-    return changed
-  }
-
-  private async bindListener(cfg: ListenerConfig, index: number): Promise<{ cfg: ListenerConfig; l: StartedListener; index: number }> {
-    const limits = this.config.limits
-    // TLS handshakes and WebSocket upgrades get the CONNECT deadline too; a WebSocket message may hold one whole packet.
-    const secure = { handshakeTimeout: limits.connect_timeout, maxPayload: limits.max_packet_size + 16 }
-    const gate = (socket: Socket): void => this.admission.handshake(socket)
-    const l = await startListener(cfg, index, (stream, info) => this.handleConnection(stream, info), this.logger, secure, gate)
-    return { cfg, l, index }
-  }
-
-  private async closeListener(l: StartedListener): Promise<void> {
-    this.listeners.splice(
-      this.listeners.findIndex((x) => x.l === l),
-      1,
-    )
-    const closed = l.close()
-    // Its clients came in under the old settings (address, TLS, anonymous): they reconnect under the new ones.
-    for (const c of [...this.connections]) if (c.info.listener === l.name) c.disconnect(0x8b, `listener ${l.name} reconfigured`)
-    await closed
-    this.logger.info({ listener: l.name }, 'MQTT listener closed (config reload)')
+  reconfigureListeners(next: ListenerConfig[]): Promise<string[]> {
+    return this.listeners.reconfigure(next)
   }
 
   handleConnection(stream: Duplex, info: ConnectionInfo): void {
@@ -178,34 +135,29 @@ export class MqttBroker implements Broker {
       return
     }
     this.stats.connectionsTotal++
-    const c = new Connection(this, stream, info, ++this.serial)
+    const c = new Connection(this.ctx, stream, info, ++this.serial)
     this.connections.add(c)
     this.admission.added(c, key)
   }
 
-  /** CONNECT accepted (called when a connection's state becomes 'connected'). */
-  connectionEstablished(c: Connection): void {
-    this.admission.established(c)
-  }
-
-  connectionClosed(c: Connection): void {
+  private connectionClosed(c: Connection): void {
     this.connections.delete(c)
     this.admission.removed(c)
     this.sessions.detach(c)
   }
 
   /** Route a message that entered the broker (client, will, in-process); handles the retained store. */
-  ingest(m: Message): Promise<void> | undefined {
+  private ingest(m: Message): Promise<void> | undefined {
     if (m.origin !== '$SYS') this.stats.messagesIn++
     if (m.retain) {
       try {
-        this.storeRetained(m)
+        this.retained.retain(m)
       } catch (err) {
         this.stats.dropped('retain', m.origin ?? '', m.topic, err)
       }
     }
     try {
-      return route(this, m)
+      return route(this.routing, m)
     } catch (err) {
       // routing itself failed (each subscriber's delivery is isolated in route): the publisher is told
       this.stats.dropped('route', m.origin ?? '', m.topic, err)
@@ -213,43 +165,8 @@ export class MqttBroker implements Broker {
     }
   }
 
-  private storeRetained(m: Message): void {
-    const sys = m.topic.startsWith('$SYS/')
-    if (m.payload.length === 0) {
-      // [MQTT-3.3.1-10] an empty retained payload clears the topic and is not stored
-      if (this.retained.delete(m.topic) && !sys) this.retainedOp('delete', this.retainedStore.delete(m.topic))
-      return
-    }
-    if (this.retainedFull(m.topic)) {
-      this.stats.limit('retained', m.origin ?? '', `max_retained (${this.config.limits.max_retained}) reached; ${m.topic} not retained`)
-      return
-    }
-    this.retained.set(m)
-    if (!sys) this.retainedOp('put', this.retainedStore.put(m))
-  }
-
-  /** True when a non-empty retained message on `topic` would be a new topic beyond max_retained (0 = no limit). */
-  retainedFull(topic: string): boolean {
-    const max = this.config.limits.max_retained
-    return max > 0 && this.retained.size >= max && !topic.startsWith('$SYS/') && this.retained.get(topic) === null
-  }
-
-  /** True (and the message is dropped from the retained set) when its Message Expiry Interval has passed. */
-  retainedExpired(m: Message): boolean {
-    const exp = m.properties?.messageExpiryInterval
-    if (exp === undefined || this.clock.now() - (m.receivedAt ?? 0) < exp * 1000) return false
-    if (this.retained.get(m.topic) === m && this.retained.delete(m.topic) && !m.topic.startsWith('$SYS/')) {
-      this.retainedOp('delete', this.retainedStore.delete(m.topic))
-    }
-    return true
-  }
-
-  private retainedOp(what: string, p: Promise<void>): void {
-    p.catch((err: unknown) => this.logger.error({ err: errorMessage(err) }, `retained store ${what} failed`))
-  }
-
   /** Called from socket close handlers and timers: nothing may escape from here. */
-  publishWill(m: Message, s: Session): void {
+  private publishWill(m: Message, s: Session): void {
     try {
       const who = s.identity
       if (who !== null && !this.hooks.authorizePublish(who, m.topic, m.qos, m.retain)) return
@@ -339,7 +256,7 @@ export class MqttBroker implements Broker {
       health: this.closing ? 'down' : 'ok',
       ...(this.closing ? { reason: 'broker closed' } : {}),
       details: {
-        listeners: this.listeners.map(({ l }) => ({ name: l.name, protocol: l.protocol, host: l.host, port: l.port })),
+        listeners: this.listeners.list(),
         clients: { connected, connections: this.connections.size, pending: this.admission.pendingCount, sessions: this.sessions.map.size, total: st.connectionsTotal },
         subscriptions,
         inProcessSubscriptions: this.trie.size - subscriptions,
@@ -359,7 +276,7 @@ export class MqttBroker implements Broker {
     if (this.sweepTimer !== null) this.clock.clearInterval(this.sweepTimer)
     this.sys.stop()
     // stop accepting first; a listener's close resolves only once its connections are gone
-    const stopped = Promise.all(this.listeners.map(({ l }) => l.close()))
+    const stopped = this.listeners.closeAll()
     for (const c of [...this.connections]) {
       c.dropWill = true // wills are for clients that vanish, not for a broker shutting down
       c.disconnect(0x8b, 'server shutting down')

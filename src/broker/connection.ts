@@ -1,25 +1,22 @@
 import type { Duplex } from 'node:stream'
 import { generate, type Packet } from 'mqtt-packet'
 import type { Message, Qos } from '../core/types.ts'
-import { errorMessage, isFieldgateError } from '../core/errors.ts'
-import type { MqttBroker } from './broker.ts'
+import { errorMessage } from '../core/errors.ts'
+import { AckOrder } from './acks.ts'
+import type { DeliveryEngine } from './delivery.ts'
 import { encodeAck } from './encode.ts'
+import type { ConnectionState, HandlerConnection, HandlerContext } from './handlers/context.ts'
 import { dispatch } from './handlers/index.ts'
 import type { ClientIdentity, ConnectionInfo } from './hooks.ts'
-import { encodeOutgoing } from './outbound.ts'
-import { borrowParser, declaredLength, parserIdle, releaseParser, type ParserOwner, type SharedParser } from './parsers.ts'
-import type { Session, SessionLink } from './session.ts'
+import { publishFor } from './outbound.ts'
+import { borrowParser, declaredLength, parserIdle, releaseParser, wholePacket, type ParserOwner, type SharedParser } from './parsers.ts'
+import type { Session, WillSpec } from './session.ts'
+import type { Stats } from './stats.ts'
 import { Writer } from './writer.ts'
 
 const MAX_BACKLOG_PACKETS = 1000
-const REFUSAL_LOG_INTERVAL_MS = 10_000
 const OWNER = Symbol('fieldgate.connection')
 type OwnedStream = Duplex & { [OWNER]?: Connection }
-
-/** Maximum Packet Size counts the whole packet: fixed header byte, length bytes and the rest [MQTT-3.1.2.24]. */
-function wholePacket(remaining: number): number {
-  return remaining < 0 ? 0 : 1 + (remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4) + remaining
-}
 
 /** The kind of a close reason for log rate-limiting: up to the first colon ("malformed packet: …"). */
 function reasonKind(reason: string): string {
@@ -39,18 +36,20 @@ function onStreamClose(this: OwnedStream): void {
   this[OWNER]?.closed()
 }
 
-export type ConnectionState = 'new' | 'connecting' | 'connected' | 'closed'
-
-export interface WillSpec {
-  message: Message
-  delay: number
+/** What a connection uses of the broker: the handlers' context, plus its own accounting. */
+export interface ConnectionContext extends HandlerContext {
+  readonly stats: Pick<Stats, 'limit' | 'logs' | 'dropped' | 'bytesIn' | 'bytesOut' | 'messagesOut'>
+  readonly delivery: HandlerContext['delivery'] & Pick<DeliveryEngine, 'inboundQos2Stored'>
+  /** CONNECT accepted (its state became 'connected'). */
+  established(c: Connection): void
+  closed(c: Connection): void
 }
 
 /**
  * One client connection: parses bytes into packets, hands them to the handler switch, and sends
  * packets through its Writer. Protocol decisions live in the handlers and in delivery.ts.
  */
-export class Connection implements SessionLink, ParserOwner {
+export class Connection implements HandlerConnection, ParserOwner {
   /** Key of the per-address limits this connection counts under (null: exempt); set by Admission. */
   addressKey: string | null = null
   clientId = ''
@@ -73,18 +72,12 @@ export class Connection implements SessionLink, ParserOwner {
   aliasOutMax = 0
   /** QoS 1/2 publishes received and not yet fully acknowledged (Receive Maximum accounting). */
   inboundCount = 0
-  /** QoS 1 packet ids whose PUBACK waits for in-process subscribers. */
-  waitingIds: Set<number> | null = null
   backlog: Packet[] | null = null
   /** Held only while a packet is split across chunks (see parsers.ts). */
   private parser: SharedParser | null = null
   private readonly writer: Writer
-  private ackTail: Promise<void> | null = null
-  private acksWaiting = 0
-  /** Refused publishes not yet logged, and when the last refusal line was written. */
-  private refusals = 0
-  private refusalLoggedAt = -Infinity
-  private ackPaused = false
+  /** Acknowledgements waiting for their publishes' promises; created on the first that has to wait. */
+  private acks: AckOrder | null = null
   private pauses = 0
 
   private st: ConnectionState = 'new'
@@ -97,21 +90,21 @@ export class Connection implements SessionLink, ParserOwner {
     const was = this.st
     this.st = next
     // per-address and pending accounting (admission.ts); 'closed' is reported by closed()
-    if (next === 'connected' && was !== 'connected') this.broker.connectionEstablished(this)
+    if (next === 'connected' && was !== 'connected') this.ctx.established(this)
   }
 
   constructor(
-    readonly broker: MqttBroker,
+    readonly ctx: ConnectionContext,
     readonly stream: Duplex,
     readonly info: ConnectionInfo,
     serial: number,
   ) {
     this.serial = serial
-    this.createdAt = broker.clock.now()
+    this.createdAt = ctx.clock.now()
     this.lastRx = this.createdAt
-    this.outMax = broker.config.limits.max_inflight
+    this.outMax = ctx.limits.max_inflight
     this.identity = { clientId: '', info }
-    this.writer = new Writer(stream, broker.stats)
+    this.writer = new Writer(stream, ctx.stats)
     // shared listener functions instead of per-connection closures: idle connections must stay small
     ;(stream as OwnedStream)[OWNER] = this
     stream.on('data', onStreamData)
@@ -119,8 +112,13 @@ export class Connection implements SessionLink, ParserOwner {
     stream.on('close', onStreamClose)
   }
 
+  /** QoS 1 packet ids (QoS 2 ids negated) whose acknowledgement is waiting. */
+  get waitingIds(): ReadonlySet<number> | null {
+    return this.acks?.waiting ?? null
+  }
+
   onStreamError(err: Error): void {
-    this.broker.logger.debug({ clientId: this.clientId, err: err.message }, 'client socket error')
+    this.ctx.logger.debug({ clientId: this.clientId, err: err.message }, 'client socket error')
     this.closed()
   }
 
@@ -134,8 +132,8 @@ export class Connection implements SessionLink, ParserOwner {
 
   onData(chunk: Buffer): void {
     if (this.state === 'closed') return
-    this.broker.stats.bytesIn += chunk.length
-    this.lastRx = this.broker.clock.now()
+    this.ctx.stats.bytesIn += chunk.length
+    this.lastRx = this.ctx.clock.now()
     const parser = this.parser ?? borrowParser(this, this.protocolVersion)
     try {
       parser.parse(chunk)
@@ -151,7 +149,7 @@ export class Connection implements SessionLink, ParserOwner {
     this.parser = parser
     // Refuse an oversized packet as soon as its length is known, before buffering it
     const declared = declaredLength(parser)
-    if (wholePacket(declared) > this.broker.config.limits.max_packet_size) this.tooLarge(wholePacket(declared))
+    if (wholePacket(declared) > this.ctx.limits.max_packet_size) this.tooLarge(wholePacket(declared))
   }
 
   onParseError(message: string, reasonCode: number, clientId?: string): void {
@@ -166,14 +164,14 @@ export class Connection implements SessionLink, ParserOwner {
   }
 
   private tooLarge(length: number): void {
-    this.broker.stats.limit('packet_size', this.clientId, `packet of ${length} bytes > max_packet_size`)
+    this.ctx.stats.limit('packet_size', this.clientId, `packet of ${length} bytes > max_packet_size`)
     this.disconnect(0x95, 'packet too large')
   }
 
   onPacket(p: Packet): void {
     if (this.state === 'closed') return
     const size = wholePacket(p.length ?? 0)
-    if (size > this.broker.config.limits.max_packet_size) return this.tooLarge(size)
+    if (size > this.ctx.limits.max_packet_size) return this.tooLarge(size)
     if (this.state === 'connecting') {
       if (p.cmd === 'connect') return this.protocolError('second CONNECT', 0x82) // [MQTT-3.1.0-2]
       if (this.backlog === null) this.backlog = []
@@ -189,7 +187,7 @@ export class Connection implements SessionLink, ParserOwner {
     try {
       dispatch(this, p)
     } catch (err) {
-      this.broker.logger.error({ clientId: this.clientId, cmd: p.cmd, err: errorMessage(err) }, 'handler failed; closing this connection')
+      this.ctx.logger.error({ clientId: this.clientId, cmd: p.cmd, err: errorMessage(err) }, 'handler failed; closing this connection')
       this.disconnect(0x83, 'implementation specific error')
     }
   }
@@ -229,117 +227,44 @@ export class Connection implements SessionLink, ParserOwner {
   /** Returns false when the message was not sent (expired, too large for the client, slow consumer). */
   sendPublish(m: Message, qos: Qos, retain: boolean, packetId: number, dup: boolean, subIds: number[] | null): boolean {
     if (!this.writer.writable) return false
-    const limits = this.broker.config.limits
+    const limits = this.ctx.limits
     let expiry: number | undefined
     const mp = m.properties
     if (mp?.messageExpiryInterval !== undefined) {
-      const age = Math.floor((this.broker.clock.now() - (m.receivedAt ?? 0)) / 1000)
+      const age = Math.floor((this.ctx.clock.now() - (m.receivedAt ?? 0)) / 1000)
       expiry = mp.messageExpiryInterval - Math.max(0, age)
       if (expiry <= 0) return false // expired messages are not delivered [MQTT-3.3.2-5]
     }
     if (qos === 0 && limits.max_queued_bytes > 0 && this.writer.backlog > limits.max_queued_bytes) {
-      this.broker.stats.limit('queued_bytes', this.clientId, 'slow consumer: QoS 0 message dropped')
+      this.ctx.stats.limit('queued_bytes', this.clientId, 'slow consumer: QoS 0 message dropped')
       return false
     }
-    let topic = m.topic
-    let topicAlias = 0
-    let newAlias = 0
-    if (this.aliasOutMax > 0) {
-      const known = this.aliasOut?.get(topic)
-      if (known !== undefined) {
-        topicAlias = known
-        topic = ''
-      } else if ((this.aliasOut?.size ?? 0) < this.aliasOutMax) {
-        topicAlias = newAlias = (this.aliasOut?.size ?? 0) + 1
-      }
-    }
-    let buf: Buffer
-    try {
-      buf = encodeOutgoing(m, qos, retain, packetId, dup, subIds, this.v5, expiry, topic, topicAlias)
-    } catch (err) {
-      // one message this client cannot be sent: dropped (the caller finishes its delivery), counted, logged
-      this.broker.stats.dropped('encode', this.clientId, m.topic, err)
-      return false
-    }
-    if (this.maxOut > 0 && buf.length > this.maxOut) {
-      // [MQTT-3.1.2-25] too large for the client: discard as if sent
-      this.broker.stats.limit('packet_size', this.clientId, `message of ${buf.length} bytes exceeds the client's Maximum Packet Size`)
-      return false
-    }
-    if (newAlias > 0) (this.aliasOut ??= new Map()).set(m.topic, newAlias)
+    const buf = publishFor(this, this.ctx.stats, m, qos, retain, packetId, dup, subIds, expiry)
+    if (buf === null) return false
     this.writer.write(buf)
-    this.broker.stats.messagesOut++
+    this.ctx.stats.messagesOut++
     return true
   }
 
   /**
-   * Acknowledge an inbound QoS 1/2 publish once `pending` (in-process subscribers) settles, keeping
-   * acknowledgements in arrival order [MQTT-4.6.0-2].
+   * Acknowledge an inbound QoS 1/2 publish once `pending` (in-process subscribers, persistent sessions)
+   * settles, keeping acknowledgements in arrival order [MQTT-4.6.0-2] (acks.ts).
    */
   acknowledge(cmd: 'puback' | 'pubrec', packetId: number, pending: Promise<void> | undefined): void {
-    if (pending === undefined && this.ackTail === null) {
+    if (pending === undefined && (this.acks === null || this.acks.idle)) {
       if (cmd === 'puback') this.inboundCount--
-      else this.broker.delivery.inboundQos2Stored(this, packetId)
+      else this.ctx.delivery.inboundQos2Stored(this, packetId)
       this.sendAck(cmd, packetId)
       return
     }
-    // QoS 2 ids are kept negated so the same number can be tracked for both flows
-    ;(this.waitingIds ??= new Set()).add(cmd === 'puback' ? packetId : -packetId)
-    this.acksWaiting++
-    if (!this.ackPaused && this.acksWaiting >= this.broker.config.limits.max_inflight) {
-      this.ackPaused = true
-      this.pause()
-    }
-    const prev = this.ackTail ?? Promise.resolve()
-    const tail: Promise<void> = prev
-      .then(() => pending)
-      .then(
-        () => this.ackSettled(cmd, packetId, null),
-        (err: unknown) => this.ackSettled(cmd, packetId, err),
-      )
-      .then(() => {
-        this.acksWaiting--
-        if (this.ackTail === tail) this.ackTail = null
-        if (this.ackPaused && this.acksWaiting < this.broker.config.limits.max_inflight) {
-          this.ackPaused = false
-          this.resume()
-        }
-      })
-    this.ackTail = tail
-  }
-
-  private ackSettled(cmd: 'puback' | 'pubrec', packetId: number, err: unknown): void {
-    this.waitingIds?.delete(cmd === 'puback' ? packetId : -packetId)
-    if (cmd === 'puback') this.inboundCount--
-    else if (err === null) this.broker.delivery.inboundQos2Stored(this, packetId)
-    // A refused QoS 2 message was never stored: free its id whatever happens to this connection, so the
-    // client's resend is routed again instead of being answered as a duplicate.
-    else this.broker.delivery.inboundQos2Done(this, packetId)
-    if (this.state === 'closed') return
-    if (err === null) return this.sendAck(cmd, packetId)
-    const full = isFieldgateError(err, 'QUEUE_FULL')
-    // One line per client per 10 s: a full disk refuses every publish, and the log may live on that disk.
-    this.refusals++
-    const now = this.broker.clock.now()
-    if (now - this.refusalLoggedAt >= REFUSAL_LOG_INTERVAL_MS) {
-      this.broker.logger.warn({ clientId: this.clientId, packetId, refusals: this.refusals, err: errorMessage(err) }, 'in-process subscriber refused a publish')
-      this.refusalLoggedAt = now
-      this.refusals = 0
-    }
-    if (!this.v5) {
-      // 3.1.1 has no negative acknowledgement: closing makes the client keep and resend the message
-      this.dropWill = true
-      this.disconnect(0x80, 'message could not be stored')
-      return
-    }
-    this.sendAck(cmd, packetId, full ? 0x97 : 0x80, full ? 'queue full' : 'message could not be accepted')
+    ;(this.acks ??= new AckOrder(this)).add(cmd, packetId, pending)
   }
 
   /** Close with a logged reason (the will is sent, as for any abnormal end). */
   protocolError(reason: string, code: number): void {
     if (this.state === 'closed') return
     // one line per kind of error and 10 s, plus a count: a fuzzing or broken client must not flood the log
-    this.broker.stats.logs.log(
+    this.ctx.stats.logs.log(
       'warn',
       `close:${code}:${reasonKind(reason)}`,
       { clientId: this.clientId || undefined, remote: `${this.info.remoteAddress}:${this.info.remotePort}`, reason },
@@ -374,6 +299,6 @@ export class Connection implements SessionLink, ParserOwner {
     this.state = 'closed'
     this.backlog = null
     this.parser = null // a held parser has a partial packet: not reusable
-    this.broker.connectionClosed(this)
+    this.ctx.closed(this)
   }
 }

@@ -1,6 +1,7 @@
 import { generate, writeToStream, type IPublishPacket } from 'mqtt-packet'
 import type { Message, Qos } from '../core/types.ts'
 import { encodePublish } from './encode.ts'
+import type { Stats } from './stats.ts'
 
 // Unless told otherwise, mqtt-packet's first generate() fills a cache of 65,536 two-byte Buffers, 6.5 MB
 // of heap for the life of the process (a third of the executable's idle heap). The hot packets have their
@@ -54,4 +55,60 @@ export function encodeOutgoing(
   const packet: IPublishPacket = { cmd: 'publish', topic, payload: m.payload, qos, retain, dup, properties: props }
   if (qos > 0) packet.messageId = packetId
   return generate(packet, { protocolVersion: 5 })
+}
+
+/** A connection's outbound PUBLISH settings, negotiated at CONNECT (v5). Implemented by Connection. */
+export interface PublishTarget {
+  readonly v5: boolean
+  readonly clientId: string
+  /** Client's Maximum Packet Size; 0 = no limit. */
+  readonly maxOut: number
+  /** Client's Topic Alias Maximum; 0 = no aliases. */
+  readonly aliasOutMax: number
+  aliasOut: Map<string, number> | null
+}
+
+/**
+ * The bytes of one PUBLISH for `t`, with a topic alias when the client takes them (a new alias is kept
+ * only once the packet is to be sent). Null when it must not be sent: it cannot be encoded (dropped,
+ * counted, logged) or is larger than the client's Maximum Packet Size [MQTT-3.1.2-25].
+ */
+export function publishFor(
+  t: PublishTarget,
+  stats: Pick<Stats, 'limit' | 'dropped'>,
+  m: Message,
+  qos: Qos,
+  retain: boolean,
+  packetId: number,
+  dup: boolean,
+  subIds: number[] | null,
+  expiry: number | undefined,
+): Buffer | null {
+  let topic = m.topic
+  let topicAlias = 0
+  let newAlias = 0
+  if (t.aliasOutMax > 0) {
+    const known = t.aliasOut?.get(topic)
+    if (known !== undefined) {
+      topicAlias = known
+      topic = ''
+    } else if ((t.aliasOut?.size ?? 0) < t.aliasOutMax) {
+      topicAlias = newAlias = (t.aliasOut?.size ?? 0) + 1
+    }
+  }
+  let buf: Buffer
+  try {
+    buf = encodeOutgoing(m, qos, retain, packetId, dup, subIds, t.v5, expiry, topic, topicAlias)
+  } catch (err) {
+    // one message this client cannot be sent: dropped (the caller finishes its delivery), counted, logged
+    stats.dropped('encode', t.clientId, m.topic, err)
+    return null
+  }
+  if (t.maxOut > 0 && buf.length > t.maxOut) {
+    // too large for the client: discarded as if sent
+    stats.limit('packet_size', t.clientId, `message of ${buf.length} bytes exceeds the client's Maximum Packet Size`)
+    return null
+  }
+  if (newAlias > 0) (t.aliasOut ??= new Map()).set(m.topic, newAlias)
+  return buf
 }

@@ -42,6 +42,11 @@ export function borrowParser(owner: ParserOwner, protocolVersion: number): Share
   return p
 }
 
+/** Maximum Packet Size counts the whole packet: fixed header byte, length bytes and the rest [MQTT-3.1.2.24]. */
+export function wholePacket(remaining: number): number {
+  return remaining < 0 ? 0 : 1 + (remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4) + remaining
+}
+
 /** True when the parser holds no partial packet and can go back to the pool. */
 export function parserIdle(p: SharedParser): boolean {
   const i = p as unknown as ParserInternals

@@ -3,7 +3,7 @@ import type { Message } from '../core/types.ts'
 import type { SessionRecord, SessionStore, SubscriptionRecord } from '../core/persistence.ts'
 import { errorMessage } from '../core/errors.ts'
 import type { Delivery, Session } from './session.ts'
-import type { Subscription } from './types.ts'
+import type { Subscription } from './session.ts'
 
 /**
  * Writes session state through the SessionStore. Every call is issued at once: the store applies

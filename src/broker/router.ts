@@ -1,9 +1,20 @@
 import { errorMessage } from '../core/errors.ts'
+import type { Logger } from '../core/logger.ts'
 import type { Message, Qos } from '../core/types.ts'
-import type { MqttBroker } from './broker.ts'
-import type { Session } from './session.ts'
-import type { SharedGroup } from './trie.ts'
-import type { Subscription } from './types.ts'
+import type { DeliveryEngine } from './delivery.ts'
+import type { BrokerHooks } from './hooks.ts'
+import type { Session, Subscription } from './session.ts'
+import type { Stats } from './stats.ts'
+import type { SharedGroup, TopicTrie } from './trie.ts'
+
+/** What routing uses of the broker. */
+export interface RouterContext {
+  readonly trie: Pick<TopicTrie, 'match'>
+  readonly hooks: Pick<BrokerHooks, 'authorizeDelivery'>
+  readonly delivery: Pick<DeliveryEngine, 'deliver'>
+  readonly stats: Pick<Stats, 'dropped'>
+  readonly logger: Logger
+}
 
 let routeSeq = 0
 
@@ -15,7 +26,7 @@ let routeSeq = 0
  * persistent sessions, are collected so the publisher's acknowledgement can wait for them. Returns
  * undefined when nothing needs waiting for.
  */
-export function route(b: MqttBroker, m: Message): Promise<void> | undefined {
+export function route(b: RouterContext, m: Message): Promise<void> | undefined {
   let waits: Array<Promise<void>> | null = null
   const r = b.trie.match(m.topic)
   const mark = ++routeSeq
@@ -82,7 +93,7 @@ export function route(b: MqttBroker, m: Message): Promise<void> | undefined {
 }
 
 /** One subscriber's delivery: whatever it throws costs that subscriber this message, not the others. */
-export function safeDeliver(b: MqttBroker, s: Session, m: Message, qos: Qos, retain: boolean, subIds: number[] | null): Promise<void> | undefined {
+export function safeDeliver(b: Pick<RouterContext, 'delivery' | 'stats'>, s: Session, m: Message, qos: Qos, retain: boolean, subIds: number[] | null): Promise<void> | undefined {
   try {
     return b.delivery.deliver(s, m, qos, retain, subIds)
   } catch (err) {
@@ -91,7 +102,7 @@ export function safeDeliver(b: MqttBroker, s: Session, m: Message, qos: Qos, ret
   }
 }
 
-function deliverable(b: MqttBroker, sub: Subscription, m: Message): boolean {
+function deliverable(b: RouterContext, sub: Subscription, m: Message): boolean {
   const s = sub.session
   if (s === null) return false
   if (sub.noLocal && m.origin === s.clientId) return false // [MQTT-3.8.3-3]
@@ -118,7 +129,7 @@ function pickMember(g: SharedGroup): Subscription | null {
 }
 
 /** Call an in-process handler in isolation: a throw or rejection is logged and reported, never propagated to routing. */
-function callLocal(b: MqttBroker, sub: Subscription, m: Message): Promise<void> | undefined {
+function callLocal(b: RouterContext, sub: Subscription, m: Message): Promise<void> | undefined {
   if (sub.noLocalOrigin !== undefined && m.origin === sub.noLocalOrigin) return undefined
   const fn = sub.local
   if (fn === null) return undefined
@@ -140,6 +151,6 @@ function callLocal(b: MqttBroker, sub: Subscription, m: Message): Promise<void> 
   }
 }
 
-function logHandlerError(b: MqttBroker, sub: Subscription, m: Message, err: unknown): void {
+function logHandlerError(b: RouterContext, sub: Subscription, m: Message, err: unknown): void {
   b.logger.warn({ filter: sub.raw, topic: m.topic, err: errorMessage(err) }, 'in-process subscriber failed')
 }

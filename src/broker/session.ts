@@ -1,7 +1,6 @@
 import type { TimerHandle } from '../core/clock.ts'
 import type { Message, Qos } from '../core/types.ts'
 import type { ClientIdentity } from './hooks.ts'
-import type { Subscription } from './types.ts'
 
 /** A QoS 1/2 message owed to one session. */
 export interface Delivery {
@@ -25,6 +24,31 @@ export interface SessionLink {
   sendPublish(m: Message, qos: Qos, retain: boolean, packetId: number, dup: boolean, subIds: number[] | null): boolean
   sendPubrel(packetId: number): void
   disconnect(reasonCode: number, reason: string): void
+}
+
+export type LocalHandler = (m: Message) => void | Promise<void>
+
+/** One subscription in the trie: a network session's or an in-process handler's. */
+export interface Subscription {
+  /** As subscribed, including a `$share/group/` prefix. */
+  raw: string
+  /** Without the share prefix. */
+  filter: string
+  share: string | undefined
+  qos: Qos
+  noLocal: boolean
+  retainAsPublished: boolean
+  retainHandling: 0 | 1 | 2
+  subscriptionId: number | undefined
+  session: Session | null
+  local: LocalHandler | null
+  noLocalOrigin: string | undefined
+}
+
+/** A will as CONNECT gave it: published when the connection ends abnormally, after `delay` seconds (v5). */
+export interface WillSpec {
+  message: Message
+  delay: number
 }
 
 export interface PendingWill {

@@ -1,10 +1,30 @@
+import type { Clock } from '../core/clock.ts'
 import type { LoadedSession } from '../core/persistence.ts'
 import type { Message } from '../core/types.ts'
-import type { MqttBroker } from './broker.ts'
-import type { Connection, WillSpec } from './connection.ts'
+import type { ClientIdentity } from './hooks.ts'
+import type { Persistence } from './persist.ts'
+import { Session, messageBytes, type Delivery, type SessionLink, type Subscription, type WillSpec } from './session.ts'
 import { parseFilter } from './topics.ts'
-import { Session, messageBytes, type Delivery } from './session.ts'
-import type { Subscription } from './types.ts'
+import type { TopicTrie } from './trie.ts'
+
+/** What the session registry uses of the broker. */
+export interface SessionsContext {
+  readonly clock: Clock
+  readonly trie: Pick<TopicTrie, 'add' | 'remove'>
+  readonly persistence: Pick<Persistence, 'saveSession' | 'deleteSession'>
+  /** Publish a will now (authorised as its session's client); never throws. */
+  publishWill(m: Message, s: Session): void
+}
+
+/** A connection as the registry sees it when CONNECT attaches it to a session, and when it closes. */
+export interface SessionClient extends SessionLink {
+  readonly clientId: string
+  readonly protocolVersion: 3 | 4 | 5
+  readonly identity: ClientIdentity
+  session: Session | null
+  readonly will: WillSpec | null
+  readonly dropWill: boolean
+}
 
 const MAX_TIMER_MS = 2 ** 31 - 1
 
@@ -12,9 +32,9 @@ const MAX_TIMER_MS = 2 ** 31 - 1
 export class SessionRegistry {
   readonly map = new Map<string, Session>()
 
-  constructor(private readonly b: MqttBroker) {}
+  constructor(private readonly ctx: SessionsContext) {}
 
-  attach(c: Connection, clean: boolean, expiry: number): { session: Session; present: boolean } {
+  attach(c: SessionClient, clean: boolean, expiry: number): { session: Session; present: boolean } {
     const id = c.clientId
     const old = this.map.get(id)
     // [MQTT-3.1.4-3] an existing connection with this client id is closed first
@@ -27,11 +47,11 @@ export class SessionRegistry {
     let present = false
     if (s !== undefined) {
       present = true
-      if (s.expiryTimer !== null) this.b.clock.clearTimeout(s.expiryTimer)
+      if (s.expiryTimer !== null) this.ctx.clock.clearTimeout(s.expiryTimer)
       s.expiryTimer = null
       if (s.will !== null) {
         // reconnecting before the will delay elapsed cancels the will [MQTT-3.1.3-9]
-        if (s.will.timer !== null) this.b.clock.clearTimeout(s.will.timer)
+        if (s.will.timer !== null) this.ctx.clock.clearTimeout(s.will.timer)
         s.will = null
       }
       s.protocolVersion = c.protocolVersion
@@ -45,45 +65,45 @@ export class SessionRegistry {
     s.disconnectedAt = null
     c.session = s
     if (s.persistent) {
-      this.b.persistence.saveSession(s)
+      this.ctx.persistence.saveSession(s)
       s.stored = true
     } else if (s.stored) {
-      this.b.persistence.deleteSession(s)
+      this.ctx.persistence.deleteSession(s)
       s.stored = false
     }
     return { session: s, present }
   }
 
-  detach(c: Connection): void {
+  detach(c: SessionClient): void {
     const s = c.session
     if (s === null || s.link !== c) return
     s.link = null
-    s.disconnectedAt = this.b.clock.now()
+    s.disconnectedAt = this.ctx.clock.now()
     if (c.will !== null && !c.dropWill) this.handleWill(s, c.will)
     if (!s.persistent) return this.drop(s)
-    this.b.persistence.saveSession(s)
+    this.ctx.persistence.saveSession(s)
     this.scheduleExpiry(s)
   }
 
   /** End a session: its will (if pending) goes out, its subscriptions and stored state go away. */
   drop(s: Session): void {
     if (this.map.get(s.clientId) === s) this.map.delete(s.clientId)
-    if (s.expiryTimer !== null) this.b.clock.clearTimeout(s.expiryTimer)
+    if (s.expiryTimer !== null) this.ctx.clock.clearTimeout(s.expiryTimer)
     s.expiryTimer = null
     if (s.will !== null) this.fireWill(s)
-    for (const sub of s.subscriptions.values()) this.b.trie.remove(sub)
+    for (const sub of s.subscriptions.values()) this.ctx.trie.remove(sub)
     s.clearSubscriptions()
     s.queue = []
     s.queuedBytes = 0
     s.clearInflight()
-    if (s.stored) this.b.persistence.deleteSession(s)
+    if (s.stored) this.ctx.persistence.deleteSession(s)
     s.stored = false
   }
 
   /** `elapsedMs`: time already spent disconnected (a session restored after a restart). */
   private scheduleExpiry(s: Session, elapsedMs = 0): void {
     if (s.expiryInterval >= 0xffffffff) return
-    s.expiryTimer = this.b.clock.setTimeout(() => {
+    s.expiryTimer = this.ctx.clock.setTimeout(() => {
       s.expiryTimer = null
       if (s.link === null) this.drop(s)
     }, Math.min(MAX_TIMER_MS, Math.max(0, s.expiryInterval * 1000 - elapsedMs)))
@@ -93,12 +113,12 @@ export class SessionRegistry {
   private handleWill(s: Session, will: WillSpec): void {
     const delay = Math.min(will.delay, s.expiryInterval)
     if (delay <= 0) {
-      this.b.publishWill(will.message, s)
+      this.ctx.publishWill(will.message, s)
       return
     }
     // v5 Will Delay Interval [MQTT-3.1.3-9]: wait, unless the session ends or resumes first
     s.will = { message: will.message, timer: null }
-    s.will.timer = this.b.clock.setTimeout(() => this.fireWill(s), Math.min(MAX_TIMER_MS, delay * 1000))
+    s.will.timer = this.ctx.clock.setTimeout(() => this.fireWill(s), Math.min(MAX_TIMER_MS, delay * 1000))
     s.will.timer.unref?.()
   }
 
@@ -106,20 +126,20 @@ export class SessionRegistry {
     const w = s.will
     if (w === null) return
     s.will = null
-    if (w.timer !== null) this.b.clock.clearTimeout(w.timer)
-    this.b.publishWill(w.message, s)
+    if (w.timer !== null) this.ctx.clock.clearTimeout(w.timer)
+    this.ctx.publishWill(w.message, s)
   }
 
   /** Rebuild sessions from the store at start; expired ones are deleted. */
   restore(loaded: LoadedSession[]): void {
-    const now = this.b.clock.now()
+    const now = this.ctx.clock.now()
     const limits = { maxLength: 65535, maxLevels: 65535 }
     for (const { session: rec, outgoing, incomingQos2 } of loaded) {
       const s = new Session(rec.clientId, rec.protocolVersion, rec.expiryInterval)
       s.stored = true
       const gone = rec.disconnectedAt ?? now
       if (rec.expiryInterval < 0xffffffff && now - gone >= rec.expiryInterval * 1000) {
-        this.b.persistence.deleteSession(s)
+        this.ctx.persistence.deleteSession(s)
         continue
       }
       s.disconnectedAt = gone
@@ -140,7 +160,7 @@ export class SessionRegistry {
           noLocalOrigin: undefined,
         }
         s.setSubscription(sub)
-        this.b.trie.add(sub)
+        this.ctx.trie.add(sub)
       }
       for (const o of outgoing) {
         const m: Message = o.message

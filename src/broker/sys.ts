@@ -1,28 +1,38 @@
-import type { TimerHandle } from '../core/clock.ts'
+import type { Clock, TimerHandle } from '../core/clock.ts'
+import type { Message, Status } from '../core/types.ts'
 import { VERSION } from '../version.ts'
-import type { MqttBroker } from './broker.ts'
+
+/** What $SYS publishing uses of the broker. */
+export interface SysContext {
+  /** ms between publications; 0 = off. */
+  readonly interval: number
+  readonly clock: Clock
+  readonly gatewayId: string
+  status(): Status
+  ingest(m: Message): Promise<void> | undefined
+}
 
 /** Publishes `$SYS/broker/...` statistics as retained QoS 0 messages every `sys_interval`. */
 export class SysPublisher {
   private timer: TimerHandle | null = null
 
-  constructor(private readonly b: MqttBroker) {}
+  constructor(private readonly ctx: SysContext) {}
 
   start(): void {
-    const every = this.b.config.sys_interval
+    const every = this.ctx.interval
     if (every <= 0) return
     this.publishOnce()
-    this.timer = this.b.clock.setInterval(() => this.publishOnce(), every)
+    this.timer = this.ctx.clock.setInterval(() => this.publishOnce(), every)
     this.timer.unref?.()
   }
 
   stop(): void {
-    if (this.timer !== null) this.b.clock.clearInterval(this.timer)
+    if (this.timer !== null) this.ctx.clock.clearInterval(this.timer)
     this.timer = null
   }
 
   publishOnce(): void {
-    const d = this.b.status().details as {
+    const d = this.ctx.status().details as {
       clients: { connected: number; sessions: number; total: number }
       subscriptions: number
       retained: number
@@ -33,7 +43,7 @@ export class SysPublisher {
     }
     const values: Array<[string, string | number]> = [
       ['version', `fieldgate ${VERSION}`],
-      ['gateway', this.b.gatewayId],
+      ['gateway', this.ctx.gatewayId],
       ['uptime', `${d.uptimeSeconds} seconds`],
       ['clients/connected', d.clients.connected],
       ['clients/total', d.clients.sessions],
@@ -47,9 +57,9 @@ export class SysPublisher {
       ['retained messages/count', d.retained],
       ['retained messages/refused', d.limitHits.retained ?? 0],
     ]
-    const now = this.b.clock.now()
+    const now = this.ctx.clock.now()
     for (const [topic, value] of values) {
-      const w = this.b.ingest({
+      const w = this.ctx.ingest({
         topic: `$SYS/broker/${topic}`,
         payload: Buffer.from(String(value)),
         qos: 0,

@@ -1,4 +1,4 @@
-import type { Subscription } from './types.ts'
+import type { Subscription } from './session.ts'
 
 /** Members of one `$share/{group}/{filter}`; delivery goes round-robin among online members. */
 export interface SharedGroup {

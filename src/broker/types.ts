@@ -4,9 +4,12 @@ import type { Clock } from '../core/clock.ts'
 import type { InProcessSubscribeOptions, LocalBroker } from '../core/interfaces.ts'
 import type { Logger } from '../core/logger.ts'
 import type { RetainedStore, SessionStore } from '../core/persistence.ts'
-import type { Message, Qos, Status } from '../core/types.ts'
+import type { Status } from '../core/types.ts'
 import type { BrokerHooks, ClientIdentity, ConnectionInfo } from './hooks.ts'
-import type { Session } from './session.ts'
+import type { LocalHandler } from './session.ts'
+
+/** The broker's limits (`[broker.limits]`). */
+export type BrokerLimits = BrokerConfig['limits']
 
 export interface BrokerOptions {
   config: BrokerConfig
@@ -33,8 +36,6 @@ export interface LocalSubscribeOptions extends InProcessSubscribeOptions {
   retained?: boolean
 }
 
-export type LocalHandler = (m: Message) => void | Promise<void>
-
 export interface Broker extends LocalBroker {
   /** Opens every listener in `config.listeners`; resolves with the bound addresses (port 0 → the real port). */
   listen(): Promise<ListeningOn[]>
@@ -53,37 +54,5 @@ export interface Broker extends LocalBroker {
   close(): Promise<void>
 }
 
-/** One subscription in the trie: a network session's or an in-process handler's. */
-export interface Subscription {
-  /** As subscribed, including a `$share/group/` prefix. */
-  raw: string
-  /** Without the share prefix. */
-  filter: string
-  share: string | undefined
-  qos: Qos
-  noLocal: boolean
-  retainAsPublished: boolean
-  retainHandling: 0 | 1 | 2
-  subscriptionId: number | undefined
-  session: Session | null
-  local: LocalHandler | null
-  noLocalOrigin: string | undefined
-}
-
-export type LimitKind =
-  | 'connections'
-  | 'connections_per_address'
-  | 'pending_per_address'
-  | 'pending_evicted'
-  | 'connect_timeout'
-  | 'packet_size'
-  | 'inflight'
-  | 'queued_messages'
-  | 'queued_bytes'
-  | 'subscriptions'
-  | 'topic_length'
-  | 'topic_levels'
-  | 'keepalive'
-  | 'session_expiry'
-  | 'retained'
-  | 'publish_rate'
+export type { LocalHandler, Subscription } from './session.ts'
+export type { LimitKind } from './stats.ts'

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet'
 import { errorMessage } from '../../core/errors.ts'
 import type { Message } from '../../core/types.ts'
-import type { Connection } from '../connection.ts'
+import type { HandlerConnection } from './context.ts'
 import type { AuthResult } from '../hooks.ts'
 import { publishProperties } from '../props.ts'
 import { badUtf8, topicNameProblem } from '../topics.ts'
@@ -13,10 +13,10 @@ const TOPIC_ALIAS_MAX = 64
 const CONNACK_OK = Buffer.from([0x20, 2, 0, 0])
 const CONNACK_PRESENT = Buffer.from([0x20, 2, 1, 0])
 
-export function handleConnect(c: Connection, p: IConnectPacket): void {
+export function handleConnect(c: HandlerConnection, p: IConnectPacket): void {
   if (c.state !== 'new') return c.protocolError('second CONNECT', 0x82) // [MQTT-3.1.0-2]
-  const b = c.broker
-  const limits = b.config.limits
+  const b = c.ctx
+  const limits = b.limits
   const version = p.protocolVersion ?? 4
   c.protocolVersion = version
   c.state = 'connecting'
@@ -107,9 +107,9 @@ interface Accepted {
   assigned: boolean
 }
 
-function accept(c: Connection, p: IConnectPacket, a: Accepted): void {
-  const b = c.broker
-  const limits = b.config.limits
+function accept(c: HandlerConnection, p: IConnectPacket, a: Accepted): void {
+  const b = c.ctx
+  const limits = b.limits
   const v5 = c.v5
   c.keepaliveMs = a.keepalive * 1000
   if (v5) {
@@ -142,7 +142,7 @@ function accept(c: Connection, p: IConnectPacket, a: Accepted): void {
   c.drainBacklog()
 }
 
-function willMessage(c: Connection, w: NonNullable<IConnectPacket['will']>): Message {
+function willMessage(c: HandlerConnection, w: NonNullable<IConnectPacket['will']>): Message {
   const m: Message = {
     topic: w.topic,
     payload: typeof w.payload === 'string' ? Buffer.from(w.payload) : w.payload,
@@ -156,7 +156,7 @@ function willMessage(c: Connection, w: NonNullable<IConnectPacket['will']>): Mes
 }
 
 /** CONNACK with a failure code, then close [MQTT-3.2.2-5]. */
-function refuse(c: Connection, reasonCode: number, reason: string): void {
+function refuse(c: HandlerConnection, reasonCode: number, reason: string): void {
   if (c.v5) c.send({ cmd: 'connack', sessionPresent: false, reasonCode, properties: { reasonString: reason } })
   else c.send({ cmd: 'connack', sessionPresent: false, returnCode: V4_RETURN[reasonCode] ?? 3 })
   c.dropWill = true

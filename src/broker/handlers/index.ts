@@ -1,5 +1,5 @@
 import type { Packet } from 'mqtt-packet'
-import type { Connection } from '../connection.ts'
+import type { HandlerConnection } from './context.ts'
 import { handleAuth } from './auth.ts'
 import { handleConnect } from './connect.ts'
 import { handleDisconnect } from './disconnect.ts'
@@ -13,7 +13,7 @@ import { handleSubscribe } from './subscribe.ts'
 import { handleUnsubscribe } from './unsubscribe.ts'
 
 /** The one switch from packet type to handler. */
-export function dispatch(c: Connection, p: Packet): void {
+export function dispatch(c: HandlerConnection, p: Packet): void {
   if (c.state === 'new' && p.cmd !== 'connect') {
     return c.protocolError(`first packet must be CONNECT, got ${p.cmd.toUpperCase()}`, 0x82) // [MQTT-3.1.0-1]
   }

@@ -1,6 +1,6 @@
-import type { Connection } from '../connection.ts'
+import type { HandlerConnection } from './context.ts'
 import { PINGRESP } from '../encode.ts'
 
-export function handlePingreq(c: Connection): void {
+export function handlePingreq(c: HandlerConnection): void {
   c.sendRaw(PINGRESP) // [MQTT-3.12.4-1]
 }

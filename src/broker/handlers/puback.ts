@@ -1,7 +1,7 @@
 import type { IPubackPacket } from 'mqtt-packet'
-import type { Connection } from '../connection.ts'
+import type { HandlerConnection } from './context.ts'
 
 /** QoS 1 delivery to this client is complete. */
-export function handlePuback(c: Connection, p: IPubackPacket): void {
-  if (c.session !== null && p.messageId !== undefined) c.broker.delivery.onPuback(c.session, p.messageId)
+export function handlePuback(c: HandlerConnection, p: IPubackPacket): void {
+  if (c.session !== null && p.messageId !== undefined) c.ctx.delivery.onPuback(c.session, p.messageId)
 }

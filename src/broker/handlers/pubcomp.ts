@@ -1,7 +1,7 @@
 import type { IPubcompPacket } from 'mqtt-packet'
-import type { Connection } from '../connection.ts'
+import type { HandlerConnection } from './context.ts'
 
 /** QoS 2 delivery to this client is complete. */
-export function handlePubcomp(c: Connection, p: IPubcompPacket): void {
-  if (c.session !== null && p.messageId !== undefined) c.broker.delivery.onPubcomp(c.session, p.messageId)
+export function handlePubcomp(c: HandlerConnection, p: IPubcompPacket): void {
+  if (c.session !== null && p.messageId !== undefined) c.ctx.delivery.onPubcomp(c.session, p.messageId)
 }

@@ -1,15 +1,15 @@
 import type { IPublishPacket } from 'mqtt-packet'
 import type { Message } from '../../core/types.ts'
-import type { Connection } from '../connection.ts'
+import type { HandlerConnection } from './context.ts'
 import { publishProperties } from '../props.ts'
 import { badUtf8, limitProblem } from '../topics.ts'
 
 const TOPIC_ALIAS_MAX = 64
 
 /** Inbound PUBLISH: resolve aliases, validate, authorise, admit, route, then acknowledge in order. */
-export function handlePublish(c: Connection, p: IPublishPacket): void {
-  const b = c.broker
-  const limits = b.config.limits
+export function handlePublish(c: HandlerConnection, p: IPublishPacket): void {
+  const b = c.ctx
+  const limits = b.limits
   const qos = p.qos
   let topic = p.topic
   const alias = c.v5 ? p.properties?.topicAlias : undefined
@@ -52,7 +52,7 @@ export function handlePublish(c: Connection, p: IPublishPacket): void {
     return refuse(c, qos, id, 0x87, 'not authorized')
   }
   const payload = typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload
-  if (p.retain && qos > 0 && c.v5 && payload.length > 0 && b.retainedFull(topic)) {
+  if (p.retain && qos > 0 && c.v5 && payload.length > 0 && b.retained.full(topic)) {
     // v5 can say no: 0x97 Quota exceeded, and the message is not routed either (the publisher was told
     // it was not accepted). 3.1.1 and QoS 0 cannot be told: routed, not retained (storeRetained counts it).
     b.stats.limit('retained', c.clientId, `max_retained (${limits.max_retained}) reached; ${topic} refused`)
@@ -95,7 +95,7 @@ export function handlePublish(c: Connection, p: IPublishPacket): void {
 }
 
 /** A QoS 2 resend of a message already accepted: answer again, do not route twice [MQTT-4.3.3-10]. */
-function answerResend(c: Connection, id: number): void {
+function answerResend(c: HandlerConnection, id: number): void {
   if (c.waitingIds?.has(-id) === true) return // this connection's PUBREC is on its way
   const waiting = c.session?.qos2Pending?.get(id) // still being stored for an earlier connection
   if (waiting !== undefined) c.acknowledge('pubrec', id, waiting)
@@ -103,7 +103,7 @@ function answerResend(c: Connection, id: number): void {
 }
 
 /** Not routed (limit or ACL): v5 gets the reason code, 3.1.1 cannot say no and gets a plain acknowledgement. */
-function refuse(c: Connection, qos: number, id: number, code: number, reason: string): void {
+function refuse(c: HandlerConnection, qos: number, id: number, code: number, reason: string): void {
   if (qos === 0) return
   c.sendAck(qos === 1 ? 'puback' : 'pubrec', id, c.v5 ? code : 0, reason)
 }

@@ -1,16 +1,15 @@
 import type { ISubscribePacket } from 'mqtt-packet'
 import type { Qos } from '../../core/types.ts'
-import type { Connection } from '../connection.ts'
-import { safeDeliver } from '../router.ts'
+import type { HandlerConnection } from './context.ts'
 import { badUtf8, parseFilter } from '../topics.ts'
-import type { Subscription } from '../types.ts'
+import type { Subscription } from '../session.ts'
 
 /** SUBSCRIBE: validate and authorise each filter, grant QoS, SUBACK, then send matching retained messages. */
-export function handleSubscribe(c: Connection, p: ISubscribePacket): void {
-  const b = c.broker
+export function handleSubscribe(c: HandlerConnection, p: ISubscribePacket): void {
+  const b = c.ctx
   const s = c.session
   if (s === null) return
-  const limits = b.config.limits
+  const limits = b.limits
   const id = p.messageId
   if (id === undefined || id === 0) return c.protocolError('SUBSCRIBE without packet identifier', 0x81)
   if (p.subscriptions.length === 0) return c.protocolError('SUBSCRIBE without topic filters', 0x82) // [MQTT-3.8.3-3]
@@ -66,10 +65,10 @@ export function handleSubscribe(c: Connection, p: ISubscribePacket): void {
   const check = b.hooks.authorizeDelivery
   for (const sub of retainedFor) {
     for (const m of b.retained.match(sub.filter)) {
-      if (b.retainedExpired(m) || (check !== undefined && !check(c.identity, m.topic))) continue
+      if (b.retained.expired(m) || (check !== undefined && !check(c.identity, m.topic))) continue
       const qos = (m.qos < sub.qos ? m.qos : sub.qos) as Qos
       // [MQTT-3.3.1-8] retained messages sent on subscribe carry RETAIN = 1
-      safeDeliver(b, s, m, qos, true, sub.subscriptionId === undefined ? null : [sub.subscriptionId])
+      b.deliver(s, m, qos, true, sub.subscriptionId === undefined ? null : [sub.subscriptionId])
     }
   }
 }

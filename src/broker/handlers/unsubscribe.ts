@@ -1,10 +1,10 @@
 import type { IUnsubscribePacket } from 'mqtt-packet'
-import type { Connection } from '../connection.ts'
+import type { HandlerConnection } from './context.ts'
 import { badUtf8 } from '../topics.ts'
 
 /** UNSUBSCRIBE: remove exact filters; v5 reports 0x11 for filters that had no subscription. */
-export function handleUnsubscribe(c: Connection, p: IUnsubscribePacket): void {
-  const b = c.broker
+export function handleUnsubscribe(c: HandlerConnection, p: IUnsubscribePacket): void {
+  const b = c.ctx
   const s = c.session
   if (s === null) return
   const id = p.messageId

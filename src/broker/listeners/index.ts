@@ -1,27 +1,12 @@
-import type { Socket } from 'node:net'
-import type { Duplex } from 'node:stream'
 import type { ListenerConfig } from '../../config/index.ts'
 import type { Logger } from '../../core/logger.ts'
-import type { ConnectionInfo } from '../hooks.ts'
 import { isLoopbackHost } from '../auth/anonymous.ts'
 import { startTcpListener } from './tcp.ts'
 import { startTlsListener, type SecureListenerOptions } from './tls.ts'
+import type { ConnectionHandler, SocketGate, StartedListener } from './types.ts'
 import { startWsListener } from './ws.ts'
 
-export type ConnectionHandler = (stream: Duplex, info: ConnectionInfo) => void
-/** Sees every TCP socket a TLS or WebSocket listener accepts, before its handshake; may destroy it. */
-export type SocketGate = (socket: Socket) => void
-
-export interface StartedListener {
-  name: string
-  protocol: string
-  host: string
-  port: number
-  /** Stop accepting; existing connections are closed by the broker. */
-  close(): Promise<void>
-  /** The bound server ('connection' gives each accepted TCP socket). */
-  server?: NodeJS.EventEmitter
-}
+export type { ConnectionHandler, SocketGate, StartedListener } from './types.ts'
 
 /** Loopback-bound listeners accept anonymous clients unless configured otherwise (as Mosquitto 2 does). */
 export { isLoopbackHost } from '../auth/anonymous.ts'

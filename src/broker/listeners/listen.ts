@@ -1,7 +1,7 @@
 import type { ListenerConfig } from '../../config/index.ts'
 import { FieldgateError } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
-import type { StartedListener } from './index.ts'
+import type { StartedListener } from './types.ts'
 
 /** Binds a server (net, tls, http, https) for a listener; a bind failure names the listener, address and a fix. */
 export function listen(

@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net'
 import type { ListenerConfig } from '../../config/index.ts'
 import type { Logger } from '../../core/logger.ts'
-import type { ConnectionHandler, StartedListener } from './index.ts'
+import type { ConnectionHandler, StartedListener } from './types.ts'
 import { listen } from './listen.ts'
 
 /** Plain MQTT over TCP. TCP_NODELAY is set so acknowledgements are not held back by Nagle. */

@@ -4,7 +4,7 @@ import type { ListenerConfig } from '../../config/index.ts'
 import { FieldgateError } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import type { ConnectionInfo } from '../hooks.ts'
-import type { ConnectionHandler, StartedListener } from './index.ts'
+import type { ConnectionHandler, StartedListener } from './types.ts'
 import { crlProblem } from './crl.ts'
 import { listen } from './listen.ts'
 

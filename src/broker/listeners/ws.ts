@@ -5,7 +5,7 @@ import { createWebSocketStream, WebSocketServer, type WebSocket } from 'ws'
 import type { ListenerConfig } from '../../config/index.ts'
 import type { Logger } from '../../core/logger.ts'
 import type { ConnectionInfo } from '../hooks.ts'
-import type { ConnectionHandler, StartedListener } from './index.ts'
+import type { ConnectionHandler, StartedListener } from './types.ts'
 import { listen } from './listen.ts'
 import { DEFAULT_HANDSHAKE_TIMEOUT, secureInfo, tlsServerOptions, trackSecureServer, type SecureListenerOptions } from './tls.ts'
 
