@@ -229,7 +229,7 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
     reportReload,
     listen() {
       return new Promise((resolve, reject) => {
-        const onError = (err: Error): void => reject(new Error(`status: cannot listen on ${config.host}:${config.port} (status.host, status.port): ${err.message}`, { cause: err }))
+        const onError = (err: Error): void => reject(new Error(`status: cannot listen on ${config.host}:${config.port} (status.host, status.port): ${err.message}${(err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? '; pick another status.port or stop what uses it' : ''}`, { cause: err }))
         server.once('error', onError)
         server.listen({ host: config.host, port: config.port }, () => {
           server.off('error', onError)

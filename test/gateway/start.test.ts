@@ -70,6 +70,7 @@ test('a status port taken after the MQTT listener opened: the gateway closes the
     const line = userLine(out)
     assert.equal(line.split('\n').length, 1, out)
     assert.match(line, new RegExp(`status.*127\\.0\\.0\\.1:${statusPort}.*in use`), out)
+    assert.match(line, /pick another status\.port or stop what uses it/, 'the line says what to do')
     assert.ok(await canBind(mqtt), 'the MQTT port is still bound after the failed start')
   } finally {
     busy.close()
