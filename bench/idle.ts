@@ -5,6 +5,10 @@
  * /proc/<pid>/status after --after seconds. Variants add V8 flags through NODE_OPTIONS.
  *
  *   node --import tsx bench/idle.ts [--after 30] [--flags "--max-semi-space-size=1;--v8-pool-size=0"]
+ *                                   [--exe <path>] [--also <path>,<path>] [--rounds 3]
+ *
+ * `--also` measures other executables (e.g. one built from an earlier commit) in the same rounds;
+ * `--rounds` repeats the whole set, one after another, so run-to-run noise shows.
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -19,7 +23,7 @@ import { fieldgateExe, probeEnv, reportedNode } from './lib/runtime.ts'
 
 const ROOT = resolve(import.meta.dirname, '..')
 const SENTINEL = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'
-const { values } = parseArgs({ options: { after: { type: 'string', default: '30' }, flags: { type: 'string', default: '' }, exe: { type: 'string' } } })
+const { values } = parseArgs({ options: { after: { type: 'string', default: '30' }, flags: { type: 'string', default: '' }, exe: { type: 'string' }, also: { type: 'string', default: '' }, rounds: { type: 'string', default: '1' } } })
 const AFTER_MS = Math.min(120, Math.max(1, Number(values.after))) * 1000
 
 /** The floor: Node's own SEA with nothing in it, built like scripts/build-exe.ts builds the real one. */
@@ -80,7 +84,7 @@ async function measure(name: string, cmd: string, args: string[], flags: string[
         r()
       })
     })
-    return `${name.padEnd(58)} RSS ${(m.rss / 1024).toFixed(1).padStart(5)} MB  RssAnon ${(m.anon / 1024).toFixed(1).padStart(5)} MB  (node ${reportedNode(stderr)})`
+    return `${name.padEnd(60)} RSS ${(m.rss / 1024).toFixed(1).padStart(5)} MB  RssAnon ${(m.anon / 1024).toFixed(1).padStart(5)} MB  (node ${reportedNode(stderr)})`
   } finally {
     tmp.cleanup()
   }
@@ -90,14 +94,20 @@ async function main(): Promise<void> {
   const exe = await fieldgateExe(ROOT, values.exe ?? null)
   const floor = floorExe()
   const variants = (values.flags ?? '').split(';').map((f) => f.trim()).filter(Boolean)
-  console.log(`idle memory ${AFTER_MS / 1000} s after start, ${new Date().toISOString()}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
-  // All at once: they are idle, and the load is the same for each.
-  const jobs = [
-    measure('do-nothing SEA (floor, same Node, --max-semi-space-size=2)', floor, [], []),
-    measure('fieldgate executable, demo config', exe, ['run', '--config', '@demo'], []),
-    ...variants.map((v) => measure(`fieldgate executable, demo config, ${v}`, exe, ['run', '--config', '@demo'], v.split(' '))),
-  ]
-  for (const line of await Promise.all(jobs)) console.log(`  ${line}`)
+  const others = (values.also ?? '').split(',').filter(Boolean)
+  for (const o of others) if (!existsSync(o)) throw new Error(`--also ${o}: no such file`)
+  const rounds = Math.min(10, Math.max(1, Math.round(Number(values.rounds))))
+  for (let r = 1; r <= rounds; r++) {
+    console.log(`idle memory ${AFTER_MS / 1000} s after start, ${new Date().toISOString()}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}${rounds > 1 ? `, round ${r}/${rounds}` : ''}`)
+    // All at once: they are idle, and the load is the same for each.
+    const jobs = [
+      measure('do-nothing SEA (floor, same Node, --max-semi-space-size=2)', floor, [], []),
+      measure('fieldgate executable, demo config', exe, ['run', '--config', '@demo'], []),
+      ...others.map((o) => measure(`${o}, demo config`, o, ['run', '--config', '@demo'], [])),
+      ...variants.map((v) => measure(`fieldgate executable, demo config, ${v}`, exe, ['run', '--config', '@demo'], v.split(' '))),
+    ]
+    for (const line of await Promise.all(jobs)) console.log(`  ${line}`)
+  }
 }
 
 main().catch((err: unknown) => {

@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { crossCheck } from './cross.ts'
 import { brokerSchema } from './sections/broker.ts'
 import { uplinkSchema } from './sections/bridge.ts'

@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { duration, qos } from './common.ts'
 
 /** mqtt://, mqtts://, ws:// or wss:// followed by a host. */

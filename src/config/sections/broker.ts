@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { createSecureContext } from 'node:tls'
 import { byteSize, duration, port } from './common.ts'
 

@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 
 /** A duration in ms given as a number or a string like "500ms", "30s", "5m", "2h", "7d". */
 const DURATION = 'expected a duration like "5s" (units ms, s, m, h, d, e.g. "500ms", "30s", "5m", "2h", "7d") or milliseconds as a whole number'

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse as parseToml } from 'smol-toml'
-import { z } from 'zod'
+import * as z from 'zod'
 import { EMBEDDED_TEMPLATES } from '../templates-embedded.ts'
 import { duration, qos } from './common.ts'
 

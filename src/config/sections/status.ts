@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { byteSize, duration, port } from './common.ts'
 
 export const statusSchema = z
