@@ -24,6 +24,7 @@ const BENCHES: readonly { name: string; limitS: number }[] = [
   { name: 'startup', limitS: 300 },
   { name: 'idle', limitS: 180 },
   { name: 'history', limitS: 180 },
+  { name: 'page', limitS: 300 },
   { name: 'fuzz', limitS: 1200 },
 ]
 
