@@ -95,6 +95,7 @@ export class MqttBroker implements Broker {
       interval: config.sys_interval,
       clock,
       gatewayId: opts.gatewayId,
+      version: opts.version,
       status: () => this.status(),
       ingest: (m) => this.ingest(m),
     })

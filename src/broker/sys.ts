@@ -1,6 +1,5 @@
 import type { Clock, TimerHandle } from '../core/clock.ts'
 import type { Message, Status } from '../core/types.ts'
-import { VERSION } from '../version.ts'
 
 /** What $SYS publishing uses of the broker. */
 export interface SysContext {
@@ -8,6 +7,8 @@ export interface SysContext {
   readonly interval: number
   readonly clock: Clock
   readonly gatewayId: string
+  /** The gateway's version, or undefined (tests, tools). */
+  readonly version: string | undefined
   status(): Status
   ingest(m: Message): Promise<void> | undefined
 }
@@ -42,7 +43,7 @@ export class SysPublisher {
       uptimeSeconds: number
     }
     const values: Array<[string, string | number]> = [
-      ['version', `fieldgate ${VERSION}`],
+      ['version', this.ctx.version === undefined ? 'fieldgate' : `fieldgate ${this.ctx.version}`],
       ['gateway', this.ctx.gatewayId],
       ['uptime', `${d.uptimeSeconds} seconds`],
       ['clients/connected', d.clients.connected],

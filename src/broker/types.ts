@@ -15,6 +15,8 @@ export interface BrokerOptions {
   config: BrokerConfig
   logger: Logger
   gatewayId: string
+  /** Shown as `$SYS/broker/version` ("fieldgate <version>"); just "fieldgate" when not given. */
+  version?: string
   clock?: Clock
   /** Security hooks; defaults to `openHooks` (anonymous where the listener allows it, no ACL). */
   hooks?: BrokerHooks

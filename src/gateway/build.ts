@@ -55,6 +55,7 @@ export async function buildGateway(initial: Config, log: Logger, opts: { reload?
       config: config.broker,
       logger: log.child({ module: 'broker' }),
       gatewayId,
+      version: VERSION,
       hooks: security,
       sessions: store.sessions,
       retained: store.retained,

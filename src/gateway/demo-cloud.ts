@@ -2,6 +2,7 @@ import { createBroker, type Broker } from '../broker/index.ts'
 import { validateConfig } from '../config/index.ts'
 import type { Logger } from '../core/index.ts'
 import type { DemoCloudControl } from '../status/index.ts'
+import { VERSION } from '../version.ts'
 
 /** Where the built-in demo's stand-in cloud listens; the demo config's uplink points here. */
 export const DEMO_CLOUD_HOST = '127.0.0.1'
@@ -24,7 +25,7 @@ export async function startDemoCloud(log: Logger, port = DEMO_CLOUD_PORT): Promi
   let broker: Broker | null = null
   let busy: Promise<void> = Promise.resolve()
   const open = async (): Promise<void> => {
-    const b = await createBroker({ config, logger, gatewayId: 'demo-cloud' })
+    const b = await createBroker({ config, logger, gatewayId: 'demo-cloud', version: VERSION })
     await b.listen()
     broker = b
   }

@@ -22,6 +22,7 @@ export interface StartOptions {
   retained?: RetainedStore
   logger?: Logger
   clock?: Clock
+  version?: string
 }
 
 /** A broker on a free loopback port with the given limits; closes every MQTT.js client made through `client()`. */
@@ -40,6 +41,7 @@ export async function startBroker(opts: StartOptions = {}): Promise<TestBroker> 
     ...(opts.sessions ? { sessions: opts.sessions } : {}),
     ...(opts.retained ? { retained: opts.retained } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.version === undefined ? {} : { version: opts.version }),
   })
   await broker.listen()
   return { broker, port, url: `mqtt://127.0.0.1:${port}`, close: () => broker.close() }

@@ -5,7 +5,7 @@ import { collect, connectClient, endClient, sleep, startBroker, type TestBroker 
 
 let tb: TestBroker
 before(async () => {
-  tb = await startBroker({ sysInterval: 200 })
+  tb = await startBroker({ sysInterval: 200, version: '9.8.7-test' })
 })
 after(async () => {
   await tb.close()
@@ -56,6 +56,15 @@ test('$SYS/broker statistics are published on the interval', { timeout: 10_000 }
   }
   // the retained value predates this client; a later publication counts it
   await waitFor(() => got.some((g) => g.topic === '$SYS/broker/clients/connected' && Number(g.payload) >= 1), 5000, 20, 'a live client count')
+  await endClient(c)
+})
+
+test('$SYS/broker/version names the version the broker was given', { timeout: 10_000 }, async () => {
+  const c = await connectClient(tb.port, { protocolVersion: 4 })
+  const got = collect(c)
+  await c.subscribeAsync('$SYS/broker/version')
+  await waitFor(() => got.length > 0, 5000, 20, '$SYS/broker/version')
+  assert.equal(got[0]?.payload, 'fieldgate 9.8.7-test')
   await endClient(c)
 })
 
