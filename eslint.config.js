@@ -15,13 +15,14 @@ export const units = [
   { name: 'bridge', paths: ['src/bridge'], may: ['core'], packages: ['mqtt'], typeOnly: ['config'] },
   { name: 'status', paths: ['src/status'], may: ['core'], packages: ['prom-client'] },
   { name: 'update', paths: ['src/update'], may: ['core'] },
+  { name: 'fleet', paths: ['src/fleet'], may: ['core'], packages: ['mqtt'] },
   { name: 'logging', paths: ['src/logging.ts'], may: ['core'], packages: ['pino'] },
   { name: 'version', paths: ['src/version.ts'], files: ['package.json'] },
   { name: 'demo-config', paths: ['src/demo-config.ts'] },
   {
     name: 'gateway',
     paths: ['src/gateway', 'src/main.ts'],
-    may: ['core', 'config', 'broker', 'drivers', 'store-forward', 'bridge', 'status', 'update', 'logging', 'version', 'demo-config'],
+    may: ['core', 'config', 'broker', 'drivers', 'store-forward', 'bridge', 'status', 'update', 'fleet', 'logging', 'version', 'demo-config'],
     packages: '*',
   },
   {

@@ -52,8 +52,8 @@ export async function cli(argv: string[]): Promise<number> {
   const configFile = values.config ?? process.env.FIELDGATE_CONFIG ?? null
   switch (command) {
     case 'run': {
-      const { run } = await import('./main.ts')
-      return run(configFile)
+      const [{ run }, { checkConfigText }] = await Promise.all([import('./main.ts'), import('./commands/check.ts')])
+      return run(configFile, { check: (text, label) => checkConfigText(text, label) })
     }
     case 'check': {
       const { check } = await import('./commands/check.ts')

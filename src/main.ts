@@ -1,17 +1,28 @@
-import { loadConfig, loadConfigText, type LoadedConfig } from './config/index.ts'
+import { loadConfigText } from './config/index.ts'
 import { errorMessage, FieldgateError } from './core/errors.ts'
 import type { Logger } from './core/logger.ts'
 import { DEMO_CONFIG } from './demo-config.ts'
-import { buildGateway, type Gateway } from './gateway/build.ts'
+import { buildGateway, type Gateway, type ReloadResult } from './gateway/build.ts'
 import { startDemoCloud, type DemoCloud } from './gateway/demo-cloud.ts'
+import { buildFleet, loadEffective, type ConfigChecker, type Effective, type GatewayFleet } from './gateway/fleet.ts'
 import { systemdNotifier } from './gateway/systemd.ts'
 import { createLogger } from './logging.ts'
 
 /** Stop must finish within this; systemd's TimeoutStopSec is larger. */
 const STOP_DEADLINE_MS = 4500
 
-function load(configFile: string | null): LoadedConfig {
-  return configFile === null ? loadConfigText(DEMO_CONFIG, '(built-in demo config)') : loadConfig(configFile)
+/** The config to run: the file, or a remote config committed over it (gateway/fleet.ts). */
+function load(configFile: string | null): Effective {
+  if (configFile === null) {
+    const loaded = loadConfigText(DEMO_CONFIG, '(built-in demo config)')
+    return { loaded, text: DEMO_CONFIG, baseText: DEMO_CONFIG, source: 'file', committedAt: null, start: null }
+  }
+  return loadEffective(configFile)
+}
+
+export interface RunOptions {
+  /** `fieldgate check`'s validation, used for configs pushed over the management channel. */
+  check?: ConfigChecker
 }
 
 /** One line for the operator (what, where, what to do); the start left nothing open behind it. */
@@ -28,10 +39,12 @@ function withDeadline(p: Promise<void>, ms: number): Promise<void> {
 }
 
 /** Composition root: config → modules → wiring → signals and graceful shutdown. */
-export async function run(configFile: string | null): Promise<number> {
-  const loaded = load(configFile)
+export async function run(configFile: string | null, opts: RunOptions = {}): Promise<number> {
+  const effective = load(configFile)
+  const loaded = effective.loaded
+  const startedAt = Date.now()
   const log = createLogger(loaded.config.log.level, { gateway: loaded.config.gateway.id })
-  log.info({ config: loaded.file ?? '(built-in demo config)', overrides: loaded.overrides.map((o) => o.variable) }, 'fieldgate starting')
+  log.info({ config: loaded.file ?? '(built-in demo config)', source: effective.source, overrides: loaded.overrides.map((o) => o.variable) }, 'fieldgate starting')
   // The built-in demo also runs its stand-in cloud, on the port its uplink's url names.
   let demo: DemoCloud | null = null
   if (configFile === null) {
@@ -43,16 +56,24 @@ export async function run(configFile: string | null): Promise<number> {
     }
   }
   let gateway: Gateway
+  let managed: GatewayFleet | null = null
+  /** A reload from the file: refused while a pushed config is in its commit window. */
+  const reloadFromFile = async (): Promise<ReloadResult> => {
+    if (managed?.fleet.inTrial()) return { ok: false, reason: 'a remote config is in its commit window; reload again once it is committed or rolled back' }
+    try {
+      const next = load(configFile)
+      const result = await gateway.reload(next.loaded.config)
+      if (result.ok) managed?.adopt(next)
+      return result
+    } catch (err) {
+      return { ok: false, reason: errorMessage(err) }
+    }
+  }
   try {
     gateway = await buildGateway(loaded.config, log, {
       ...(demo ? { demo } : {}),
-      reload: async () => {
-        try {
-          return await gateway.reload(load(configFile).config)
-        } catch (err) {
-          return { ok: false, reason: errorMessage(err) }
-        }
-      },
+      reload: reloadFromFile,
+      moreSources: () => Object.fromEntries(managed ? [['fleet', managed.fleet.status()]] : []),
     })
   } catch (err) {
     await demo?.stop()
@@ -66,18 +87,17 @@ export async function run(configFile: string | null): Promise<number> {
     await demo?.stop()
     throw startFailure(err, log)
   }
+  if (configFile !== null) {
+    managed = buildFleet({ file: configFile, effective, gateway, logger: log, startedAt, ...(opts.check ? { check: opts.check } : {}) })
+    managed?.fleet.start()
+  }
   log.info(gateway.summary(), 'fieldgate running')
   const notifier = systemdNotifier(process.env, log)
   notifier.ready('running')
 
   const onHup = (): void => {
     void (async () => {
-      let result: { ok: boolean; reason?: string }
-      try {
-        result = await gateway.reload(load(configFile).config)
-      } catch (err) {
-        result = { ok: false, reason: errorMessage(err) }
-      }
+      const result = await reloadFromFile()
       gateway.reportReload(result, 'SIGHUP')
       if (result.ok) log.info({ detail: result.reason }, 'config reloaded')
       else log.error({ reason: result.reason }, 'config reload refused; the running config stays')
@@ -96,6 +116,8 @@ export async function run(configFile: string | null): Promise<number> {
     process.exit(1)
   }, STOP_DEADLINE_MS)
   deadline.unref()
+  // First: its last word is the inventory marked offline, sent while the process is still whole.
+  await managed?.fleet.stop()
   await gateway.stop()
   await demo?.stop()
   clearTimeout(deadline)

@@ -3,7 +3,7 @@ import { lookup } from 'node:dns/promises'
 import { createServer } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
 import type { Config, UplinkConfig } from '../config/index.ts'
-import { loadConfig } from '../config/index.ts'
+import { loadConfig, loadConfigText } from '../config/index.ts'
 import { listenerName, tlsServerOptions } from '../broker/index.ts'
 import { errorMessage, redactText, silentLogger, splitCredentials, type Logger } from '../core/index.ts'
 
@@ -56,6 +56,31 @@ export async function check(configFile: string | null, opts: CheckOptions = {}):
 function summary(c: Config): string {
   const n = (k: number, w: string): string => `${k} ${w}${k === 1 ? '' : 's'}`
   return `valid (${n(c.broker.listeners.length, 'listener')}, ${n(c.devices.length, 'device')}, ${n(c.uplinks.length, 'uplink')})`
+}
+
+/**
+ * `fieldgate check` for a config pushed to a running gateway (docs/fleet.md): the same validation and
+ * the same local probes (files readable, TLS files, data directory); not the port, device and uplink
+ * probes, whose resources the running gateway holds (as with --in-place) and whose uplink the commit
+ * gate then tests for real. `config` is null unless every check passed.
+ */
+export function checkConfigText(text: string, label: string, env: NodeJS.ProcessEnv = process.env): { config: Config | null; checks: CheckResult[] } {
+  let config: Config
+  try {
+    config = loadConfigText(text, label, env).config
+  } catch (err) {
+    return { config: null, checks: [{ name: 'config', ok: false, detail: errorMessage(err) }] }
+  }
+  const checks = [{ name: 'config', ok: true, detail: summary(config) }, ...localProbes(config)]
+  return { config: checks.every((c) => c.ok) ? config : null, checks }
+}
+
+/** The probes that need nothing but this machine's files. */
+function localProbes(config: Config): CheckResult[] {
+  const out = fileKeys(config).map(([key, file]) => fileReadable(key, file))
+  out.push(dataDir(config.storage.data_dir))
+  for (const [i, l] of config.broker.listeners.entries()) if (l.tls) out.push(tlsFiles(l, i))
+  return out
 }
 
 /** Runs every probe in turn; each is bounded by the probe timeout. */

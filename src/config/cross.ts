@@ -6,7 +6,7 @@ import type { DeviceConfig } from './sections/drivers.ts'
 interface Parsed {
   broker: { listeners: Array<{ name?: string | undefined; protocol: string; host: string; port: number; tls?: unknown }> }
   status: { enabled: boolean; host: string; port: number; token_file?: string | undefined; basic_auth?: unknown; allow_anonymous: boolean }
-  uplinks: Array<{ name: string }>
+  uplinks: Array<{ name: string; management?: { enabled: boolean } }>
   devices: DeviceConfig[]
 }
 
@@ -51,6 +51,10 @@ export function crossCheck(c: Parsed, ctx: z.RefinementCtx): void {
     const j = uplinkAt.get(u.name)
     if (j !== undefined) issue(['uplinks', i, 'name'], `"${u.name}" is already the name of uplinks[${j}]; uplink names must differ (each has its own queue)`)
     else uplinkAt.set(u.name, i)
+  }
+  const managed = c.uplinks.flatMap((u, i) => (u.management?.enabled ? [i] : []))
+  for (const i of managed.slice(1)) {
+    issue(['uplinks', i, 'management', 'enabled'], `uplinks[${managed[0]}] already carries the management channel; enable management on one uplink only`)
   }
 
   const deviceAt = new Map<string, number>()

@@ -24,7 +24,14 @@ export interface Gateway {
   summary(): Record<string, unknown>
 }
 
-export async function buildGateway(initial: Config, log: Logger, opts: { reload?: () => Promise<ReloadResult>; demo?: DemoCloudControl } = {}): Promise<Gateway> {
+export interface BuildOptions {
+  reload?: () => Promise<ReloadResult>
+  demo?: DemoCloudControl
+  /** Parts built after the gateway (the management channel), shown with the others. */
+  moreSources?: () => Record<string, Status>
+}
+
+export async function buildGateway(initial: Config, log: Logger, opts: BuildOptions = {}): Promise<Gateway> {
   let config = initial
   const gatewayId = config.gateway.id
   const startedAt = Date.now()
@@ -91,7 +98,7 @@ export async function buildGateway(initial: Config, log: Logger, opts: { reload?
       drivers: drivers.status(),
     }
     for (const [name, u] of uplinks) out[`uplink:${name}`] = u.status()
-    return out
+    return opts.moreSources ? { ...out, ...opts.moreSources() } : out
   }
 
   let drivers: DriverHost

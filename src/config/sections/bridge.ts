@@ -88,6 +88,21 @@ const downlinkRuleSchema = z
   })
   .strict()
 
+/** The fleet management channel on this uplink's cloud broker (docs/fleet.md); off unless enabled. */
+const managementSchema = z
+  .object({
+    /** Open the management channel `fieldgate/<gateway id>/mgmt/...` on this uplink's cloud broker (one uplink at most). */
+    enabled: z.boolean().default(false),
+    /** Longest a pushed config may take to prove itself (the management link back online on it, the uplinks healthy) before it is rolled back. */
+    commit_deadline: duration.default(30_000),
+    /** Pushed configs kept on disk under `<data_dir>/fleet/configs` (the committed one is always kept). */
+    history: z.number().int().min(1).max(100).default(5),
+    /** How often the retained inventory is refreshed (uptime, backlog) besides on connect and on change. */
+    inventory_interval: duration.default(60_000),
+  })
+  .strict()
+  .refine((m) => m.commit_deadline >= 1000, 'commit_deadline must be at least "1s"')
+
 /** One uplink to a cloud broker. */
 export const uplinkSchema = z
   .object({
@@ -147,6 +162,7 @@ export const uplinkSchema = z
       })
       .strict()
       .prefault({}),
+    management: managementSchema.prefault({}),
   })
   .strict()
 

@@ -1,0 +1,187 @@
+import { errorMessage, redactText, systemClock, type Clock, type Logger, type Status, type TimerHandle } from '../core/index.ts'
+import { fingerprint, inventory, type InventoryFacts } from './inventory.ts'
+import { MgmtLink } from './link.ts'
+import { RemoteConfig, type ConfigHost, type Current, type Outcome } from './remote-config.ts'
+import { parseRequest, replyBody, type ReplyRoute, type Request } from './rpc.ts'
+import { FleetStore, type StartState } from './store.ts'
+import { mgmtTopics, type MgmtTopics } from './topics.ts'
+
+export { FleetStore, configHash, writeAtomic, type StartState } from './store.ts'
+export { isManagementTopic, mgmtTopics } from './topics.ts'
+export type { LinkSpec } from './link.ts'
+export type { CheckLine, ConfigHost, Current, Validation } from './remote-config.ts'
+export type { InventoryFacts } from './inventory.ts'
+
+export interface FleetSettings {
+  commitDeadline: number
+  inventoryInterval: number
+  protocolVersion: 4 | 5
+}
+
+export interface FleetOptions<C> {
+  /** The management id: `<id>` in `fieldgate/<id>/mgmt/...`. */
+  id: string
+  logger: Logger
+  store: FleetStore
+  current: Current<C>
+  host: ConfigHost<C>
+  settings(c: C): FleetSettings
+  facts(): InventoryFacts
+  /** What the start found in the state directory (an interrupted commit window), reported once online. */
+  started?: StartState
+  clock?: Clock
+}
+
+/** Longest commit deadline a request may ask for. */
+const MAX_DEADLINE_MS = 600_000
+
+export interface Fleet<C> {
+  start(): void
+  stop(): Promise<void>
+  /** The config the gateway runs now (its hash names it in the inventory). */
+  current(): { hash: string; source: 'file' | 'remote' }
+  /** True while a pushed config is in its commit window: reloads from the file must wait. */
+  inTrial(): boolean
+  /** The gateway reloaded another config by itself (SIGHUP): run the management link on it. */
+  adopt(c: Current<C>): void
+  status(): Status
+}
+
+/** The management channel: inventory, events, and requests answered over MQTT 5 request/response or the 3.1.1 fallback. */
+export function createFleet<C>(o: FleetOptions<C>): Fleet<C> {
+  const clock = o.clock ?? systemClock
+  const log = o.logger.child({ module: 'fleet' })
+  const topics: MgmtTopics = mgmtTopics(o.id)
+  let settings = o.settings(o.current.config)
+  let lastPrint = ''
+  let lastInventoryAt = 0
+  let timer: TimerHandle | null = null
+  let requests = 0
+
+  const describe = (online: boolean): Record<string, unknown> => {
+    const c = remote.current
+    return inventory(o.id, online, o.facts(), { hash: c.hash, source: c.source, committedAt: c.committedAt }, clock.now(), settings.protocolVersion)
+  }
+  const link = new MgmtLink(
+    o.host.linkSpec(o.current.config),
+    {
+      will: () => ({ topic: topics.inventory, payload: Buffer.from(JSON.stringify({ ...describe(false), reason: 'connection lost (Last Will)' })) }),
+      subscription: topics.requests,
+      onOnline: () => publishInventory(true),
+      onMessage: (topic, payload, props) => void handle(topic, payload, props),
+    },
+    log,
+    clock,
+  )
+  const event = (state: string, fields: Record<string, unknown>): Promise<void> =>
+    link.publishAcked(topics.events, Buffer.from(JSON.stringify({ id: o.id, state, ...fields, ts: new Date(clock.now()).toISOString() })), { qos: 1, retain: false })
+  const remote = new RemoteConfig<C>(o.current, o.host, link, o.store, log, event, clock)
+
+  function publishInventory(force: boolean): void {
+    if (!link.online) return
+    const inv = describe(true)
+    const print = fingerprint(inv)
+    if (!force && print === lastPrint && clock.now() - lastInventoryAt < settings.inventoryInterval) return
+    lastPrint = print
+    lastInventoryAt = clock.now()
+    link.publish(topics.inventory, Buffer.from(JSON.stringify(inv)), { qos: 1, retain: true })
+  }
+
+  function reply(route: ReplyRoute, op: string, fields: Record<string, unknown>): void {
+    const opts = { qos: 1 as const, retain: false, ...(route.correlationData && settings.protocolVersion === 5 ? { properties: { correlationData: route.correlationData, contentType: 'application/json' } } : {}) }
+    link.publish(route.topic, replyBody(route, op, fields), opts)
+  }
+
+  async function handle(topic: string, payload: Buffer, props: { responseTopic?: string; correlationData?: Buffer }): Promise<void> {
+    const parsed = parseRequest(topics, topic, payload, props)
+    if (parsed === null) {
+      log.warn({ topic }, 'management: message outside this gateway\'s request topics ignored')
+      return
+    }
+    requests++
+    const ref = { op: parsed.ok ? parsed.request.op : parsed.op, ...(parsed.ok ? correlationRef(parsed.request.route) : correlationRef(parsed.route)) }
+    if (!parsed.ok) {
+      log.warn({ ...ref, reason: parsed.reason }, 'management request refused')
+      void event('refused', { ...ref, reason: parsed.reason })
+      reply(parsed.route, parsed.op, { ok: false, state: 'refused', reason: parsed.reason })
+      return
+    }
+    log.info({ ...ref, bytes: payload.length }, 'management request received')
+    void event('received', { ...ref, bytes: payload.length })
+    try {
+      await run(parsed.request, ref)
+    } catch (err) {
+      const reason = redactText(errorMessage(err))
+      log.error({ ...ref, err: reason }, 'management request failed')
+      reply(parsed.request.route, parsed.request.op, { ok: false, state: 'failed', reason })
+    }
+  }
+
+  async function run(r: Request, ref: Record<string, unknown>): Promise<void> {
+    if (r.op === 'inventory') {
+      publishInventory(true)
+      reply(r.route, r.op, { ok: true, state: 'done', inventory: describe(true) })
+      void event('done', ref)
+      return
+    }
+    const deadline = Math.min(MAX_DEADLINE_MS, Math.max(1000, r.deadlineMs ?? settings.commitDeadline))
+    const out: Outcome = await remote.push(r.config ?? '', deadline, ref)
+    const ok = out.state === 'committed' || out.state === 'unchanged'
+    if (ok) settings = o.settings(remote.current.config)
+    const fields = { ...out } as Record<string, unknown>
+    const line = { ...ref, ...fields, checks: undefined }
+    if (ok) log.info(line, `remote config ${out.state}`)
+    else log.error(line, `remote config ${out.state}`)
+    void event(out.state, { ...ref, ...fields })
+    reply(r.route, r.op, { ok, ...fields })
+    publishInventory(true)
+  }
+
+  return {
+    start() {
+      const s = o.started
+      if (s?.interrupted) {
+        const t = s.interrupted.trial
+        const reason =
+          s.interrupted.outcome === 'committed'
+            ? 'the gateway restarted just after committing; the new config stays'
+            : 'the gateway restarted during the commit window before the config was committed; it runs the previous config'
+        log.warn({ hash: t.hash.slice(0, 12), outcome: s.interrupted.outcome }, reason)
+        void event(s.interrupted.outcome, { op: 'config', hash: t.hash, previous_hash: t.previous_hash, reason, after: 'restart' })
+      }
+      for (const note of s?.notes ?? []) {
+        log.warn({ note }, 'management state on start')
+        void event('note', { reason: note })
+      }
+      link.start()
+      const every = Math.min(1000, settings.inventoryInterval)
+      timer = clock.setInterval(() => publishInventory(false), every)
+      timer.unref?.()
+    },
+    async stop() {
+      if (timer) clock.clearInterval(timer)
+      timer = null
+      await link.stop({ topic: topics.inventory, payload: Buffer.from(JSON.stringify({ ...describe(false), reason: 'stopped' })) })
+    },
+    current: () => ({ hash: remote.current.hash, source: remote.current.source }),
+    inTrial: () => remote.inTrial,
+    adopt(next) {
+      if (next.hash === remote.current.hash) return
+      remote.current = next
+      settings = o.settings(next.config)
+      link.reconfigure(o.host.linkSpec(next.config))
+      log.info({ hash: next.hash.slice(0, 12), source: next.source }, 'management: running the reloaded config')
+    },
+    status() {
+      const details = { id: o.id, online: link.online, lastError: link.lastError, connects: link.connects, requests, config: remote.current.hash, source: remote.current.source, inTrial: remote.inTrial }
+      return link.online ? { health: 'ok', details } : { health: 'degraded', reason: `management channel offline${link.lastError ? `: ${link.lastError}` : ''}`, details }
+    },
+  }
+}
+
+function correlationRef(route: ReplyRoute): Record<string, unknown> {
+  return {
+    ...(route.correlationId === undefined ? {} : { correlation_id: route.correlationId }),
+    ...(route.correlationData === undefined ? {} : { correlation_data: route.correlationData.toString('utf8').slice(0, 64) }),
+  }
+}

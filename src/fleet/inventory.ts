@@ -1,0 +1,46 @@
+import type { Health } from '../core/index.ts'
+
+/** What the gateway knows about itself; the fleet module adds the management fields. No secrets: a fixed set of fields. */
+export interface InventoryFacts {
+  version: string
+  build: { node: string; executable: boolean }
+  board: { arch: string; platform: string; model: string | null; hostname: string }
+  startedAt: number
+  parts: Record<string, { health: Health; reason?: string }>
+  /** Entries waiting in each uplink's queue. */
+  backlog: Record<string, number>
+}
+
+export interface ConfigFacts {
+  hash: string
+  source: 'file' | 'remote'
+  committedAt: string | null
+}
+
+export function worst(parts: Record<string, { health: Health }>): Health {
+  const hs = Object.values(parts).map((p) => p.health)
+  return hs.includes('down') ? 'down' : hs.includes('degraded') ? 'degraded' : 'ok'
+}
+
+export function inventory(id: string, online: boolean, f: InventoryFacts, c: ConfigFacts, now: number, protocolVersion: 4 | 5): Record<string, unknown> {
+  return {
+    id,
+    online,
+    version: f.version,
+    build: f.build,
+    board: f.board,
+    config: { hash: c.hash, source: c.source, committed_at: c.committedAt },
+    started_at: new Date(f.startedAt).toISOString(),
+    uptime_s: Math.max(0, Math.round((now - f.startedAt) / 1000)),
+    health: { overall: worst(f.parts), parts: Object.fromEntries(Object.entries(f.parts).map(([k, v]) => [k, v.reason ? { health: v.health, reason: v.reason } : { health: v.health }])) },
+    backlog: f.backlog,
+    mgmt: { protocol: protocolVersion === 5 ? 'mqtt5' : 'mqtt3.1.1', requests: `fieldgate/${id}/mgmt/req/{config,inventory}` },
+    ts: new Date(now).toISOString(),
+  }
+}
+
+/** What counts as a change worth republishing at once: not uptime nor exact backlog, which the periodic refresh carries. */
+export function fingerprint(inv: Record<string, unknown>): string {
+  const h = inv.health as { parts: Record<string, { health: Health }> }
+  return JSON.stringify([inv.online, inv.version, inv.config, Object.entries(h.parts).map(([k, v]) => [k, v.health])])
+}

@@ -1,0 +1,225 @@
+import { connect, type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt'
+import { Backoff, errorMessage, redactText, redactUrl, systemClock, type Clock, type Logger, type TimerHandle } from '../core/index.ts'
+
+/** How to reach the cloud broker: built by the gateway from the management uplink's settings. */
+export interface LinkSpec {
+  /** Servers tried in turn (the uplink's url, then its failover list). */
+  servers: string[]
+  /** MQTT.js URL and options for one attempt; files (password, certificates) are read here each time. */
+  connectArgs(server: string): { url: string; options: IClientOptions }
+  protocolVersion: 4 | 5
+  backoff: { min: number; max: number }
+}
+
+export interface LinkHandlers {
+  /** The Will for this attempt (the inventory marked offline). */
+  will(): { topic: string; payload: Buffer }
+  /** Topic filter subscribed on every connect. */
+  subscription: string
+  onOnline(): void
+  onMessage(topic: string, payload: Buffer, props: { responseTopic?: string; correlationData?: Buffer }): void
+}
+
+interface Outgoing {
+  topic: string
+  payload: Buffer
+  opts: IClientPublishOptions
+}
+
+/** Replies and events kept while offline; a flood of requests cannot grow memory past this. */
+const OUTBOX_MAX = 100
+
+/**
+ * The management connection: one MQTT.js client at a time on its own client id, reconnecting with
+ * jitter. `reconfigure` switches to new settings at once (a pushed config); `generation` tells which
+ * settings the current connection was made with, so a commit waits for the new ones to work.
+ */
+export class MgmtLink {
+  private client: MqttClient | null = null
+  private spec: LinkSpec
+  private gen = 0
+  private attempt = 0
+  private backoff: Backoff
+  private timer: TimerHandle | null = null
+  private running = false
+  private onlineGen = -1
+  /** Bumped by reconfigure: which settings a connection was made with. */
+  private specGen = 0
+  private onlineSpecGen = -1
+  private outbox: Outgoing[] = []
+  lastError: string | null = null
+  connects = 0
+
+  constructor(
+    spec: LinkSpec,
+    private readonly handlers: LinkHandlers,
+    private readonly log: Logger,
+    private readonly clock: Clock = systemClock,
+  ) {
+    this.spec = spec
+    this.backoff = new Backoff(spec.backoff.min, spec.backoff.max)
+  }
+
+  get online(): boolean {
+    return this.onlineGen === this.gen && this.client !== null
+  }
+
+  get generation(): number {
+    return this.specGen
+  }
+
+  /** True once a connection made with the settings of generation `g` is up. */
+  onlineWith(g: number): boolean {
+    return this.online && this.onlineSpecGen === g
+  }
+
+  start(): void {
+    if (this.running) return
+    this.running = true
+    this.connectNow()
+  }
+
+  /** Drops the current connection and connects with `spec` at once; returns the new generation. */
+  reconfigure(spec: LinkSpec): number {
+    this.spec = spec
+    this.backoff = new Backoff(spec.backoff.min, spec.backoff.max)
+    this.attempt = 0
+    this.lastError = null
+    this.specGen++
+    if (this.timer) this.clock.clearTimeout(this.timer)
+    this.timer = null
+    if (this.running) {
+      this.dropClient()
+      this.connectNow()
+    }
+    return this.specGen
+  }
+
+  /** Sends now, or keeps it (bounded) until the link is back. QoS 1 throughout. */
+  publish(topic: string, payload: Buffer, opts: IClientPublishOptions): void {
+    const out = { topic, payload, opts }
+    if (this.online && this.client) this.send(this.client, out)
+    else {
+      if (this.outbox.length >= OUTBOX_MAX) this.outbox.shift()
+      this.outbox.push(out)
+    }
+  }
+
+  /** Like publish, but resolves once the broker acknowledged it (or after `timeout` ms, or at once when offline: then it is kept). */
+  publishAcked(topic: string, payload: Buffer, opts: IClientPublishOptions, timeout = 2000): Promise<void> {
+    const client = this.client
+    if (!this.online || !client) {
+      this.publish(topic, payload, opts)
+      return Promise.resolve()
+    }
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, timeout)
+      t.unref()
+      client.publish(topic, payload, opts, () => {
+        clearTimeout(t)
+        resolve()
+      })
+    })
+  }
+
+  /** Publishes `last` (the inventory marked offline) and disconnects normally, so the Will is not sent. */
+  async stop(last?: { topic: string; payload: Buffer }): Promise<void> {
+    this.running = false
+    if (this.timer) this.clock.clearTimeout(this.timer)
+    this.timer = null
+    const client = this.client
+    if (client && this.online) {
+      const bounded = <T>(p: Promise<T>): Promise<unknown> => Promise.race([p, new Promise((r) => setTimeout(r, 2000).unref())]).catch(() => undefined)
+      if (last) await bounded(client.publishAsync(last.topic, last.payload, { qos: 1, retain: true }))
+      await bounded(client.endAsync(false))
+    }
+    this.dropClient()
+  }
+
+  private send(client: MqttClient, o: Outgoing): void {
+    client.publish(o.topic, o.payload, o.opts, (err) => {
+      if (err) this.log.debug({ err: errorMessage(err), topic: o.topic }, 'management message not acknowledged')
+    })
+  }
+
+  private dropClient(): void {
+    this.gen++
+    const c = this.client
+    this.client = null
+    if (c) {
+      c.removeAllListeners()
+      c.on('error', () => undefined)
+      c.end(true)
+    }
+  }
+
+  private connectNow(): void {
+    this.timer = null
+    if (!this.running) return
+    const gen = ++this.gen
+    const specGen = this.specGen
+    const servers = this.spec.servers
+    const server = servers[this.attempt++ % servers.length] as string
+    let client: MqttClient
+    try {
+      const { url, options } = this.spec.connectArgs(server)
+      const will = this.handlers.will()
+      client = connect(url, { ...options, reconnectPeriod: 0, will: { topic: will.topic, payload: will.payload, qos: 1, retain: true } })
+    } catch (err) {
+      this.retry(gen, errorMessage(err))
+      return
+    }
+    this.client = client
+    let lastErr: string | null = null
+    client.on('error', (err) => {
+      lastErr = redactText(err.message)
+    })
+    client.on('connect', () => {
+      if (gen !== this.gen) return
+      const sub = this.spec.protocolVersion === 5 ? { qos: 1 as const, nl: true } : { qos: 1 as const }
+      client.subscribe(this.handlers.subscription, sub, (err, granted) => {
+        if (gen !== this.gen) return
+        if (err || granted?.some((g) => g.qos === 128)) {
+          this.lastError = `the cloud broker refused the subscription to ${this.handlers.subscription}${err ? ` (${err.message})` : ''}; check its ACL`
+          this.log.warn({ server: redactUrl(server) }, this.lastError)
+          client.end(true)
+          return
+        }
+        this.onlineGen = gen
+        this.onlineSpecGen = specGen
+        this.connects++
+        this.backoff.reset()
+        this.lastError = null
+        this.log.info({ server: redactUrl(server) }, 'management channel online')
+        const queued = this.outbox.splice(0)
+        this.handlers.onOnline()
+        for (const o of queued) this.send(client, o)
+      })
+    })
+    client.on('message', (topic, payload, packet) => {
+      if (gen !== this.gen) return
+      const p = packet.properties
+      this.handlers.onMessage(topic, payload, {
+        ...(p?.responseTopic === undefined ? {} : { responseTopic: p.responseTopic }),
+        ...(p?.correlationData === undefined ? {} : { correlationData: p.correlationData }),
+      })
+    })
+    client.on('close', () => {
+      if (gen !== this.gen) return
+      const wasOnline = this.onlineGen === gen
+      this.onlineGen = -1
+      const why = lastErr ?? (wasOnline ? 'connection closed' : 'connection refused or closed before CONNACK')
+      if (wasOnline) this.log.warn({ reason: why }, 'management channel offline')
+      this.dropClient()
+      this.retry(this.gen, why)
+    })
+  }
+
+  private retry(gen: number, why: string): void {
+    if (!this.running || gen !== this.gen) return
+    this.lastError = redactText(why)
+    const delay = this.backoff.next()
+    this.log.debug({ reason: this.lastError, delay }, 'management channel reconnecting')
+    this.timer = this.clock.setTimeout(() => this.connectNow(), delay)
+  }
+}

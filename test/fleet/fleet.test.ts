@@ -1,0 +1,213 @@
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { after, before, test } from 'node:test'
+import { configHash } from '../../src/fleet/store.ts'
+import { startGateway, type GatewayProcess } from '../helpers/gateway.ts'
+import { startMosquitto, type MosquittoHandle } from '../helpers/mosquitto.ts'
+import { freePort } from '../helpers/ports.ts'
+import { tempDir, waitFor } from '../helpers/tmp.ts'
+import { connectAsync } from 'mqtt'
+import { Operator } from './operator.ts'
+
+/**
+ * Two real gateway processes under management through one Mosquitto (the cloud, with passwords):
+ * `fa` on MQTT 5, `fb` on MQTT 3.1.1. An MQTT.js operator watches inventories and events and sends requests.
+ */
+const cleanEnv = (): NodeJS.ProcessEnv => Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FIELDGATE_')))
+const SECRET = 'gw-s3cret'
+let dir: string
+let cleanup: () => void
+let cloud: MosquittoHandle
+let op5: Operator
+let op4: Operator
+
+interface Node {
+  id: string
+  version: 4 | 5
+  dir: string
+  lan: number
+  proc?: GatewayProcess
+  text: string
+}
+const nodes: Record<'a' | 'b', Node> = {} as Record<'a' | 'b', Node>
+
+function toml(n: Node, o: { password?: string; port?: number; level?: string; extra?: string } = {}): string {
+  return `[gateway]
+id = "${n.id}"
+[log]
+level = "${o.level ?? 'info'}"
+[[broker.listeners]]
+host = "127.0.0.1"
+port = ${n.lan}
+[storage]
+data_dir = "${join(n.dir, 'data')}"
+[status]
+enabled = false
+[[uplinks]]
+name = "cloud"
+url = "mqtt://127.0.0.1:${o.port ?? cloud.port}"
+protocol_version = ${n.version}
+username = "gw"
+${o.password === undefined ? `password_file = "${join(dir, 'gw.pass')}"` : `password = "${o.password}"`}
+backoff = { min = "200ms", max = "1s" }
+[uplinks.management]
+enabled = true
+commit_deadline = "20s"
+${n.version === 5 ? '[[uplinks.forward]]\nfilter = "#"\nqos = 1\n' : ''}${o.extra ?? ''}`
+}
+
+async function start(n: Node): Promise<void> {
+  n.proc = await startGateway(n.dir, n.text, { waitPort: n.lan, env: cleanEnv() })
+}
+
+const inv = (n: Node): Record<string, unknown> | undefined => op5.inventory.get(n.id)
+const invConfig = (n: Node): { hash?: string; source?: string } => (inv(n)?.config ?? {}) as { hash?: string; source?: string }
+
+before(async () => {
+  ;({ dir, cleanup } = tempDir('fieldgate-fleet-'))
+  const pw = join(dir, 'passwd')
+  writeFileSync(pw, '')
+  execFileSync('mosquitto_passwd', ['-b', pw, 'gw', SECRET], { timeout: 10_000 })
+  execFileSync('mosquitto_passwd', ['-b', pw, 'op', 'op-pass'], { timeout: 10_000 })
+  // Mosquitto started as root drops to its own user, which must read the file.
+  chmodSync(dir, 0o755)
+  chmodSync(pw, 0o644)
+  writeFileSync(join(dir, 'gw.pass'), `${SECRET}\n`)
+  cloud = await startMosquitto({ extra: ['allow_anonymous false', `password_file ${pw}`] })
+  for (const [k, version] of [['a', 5], ['b', 4]] as const) {
+    const n: Node = { id: `site-${k}`, version, dir: join(dir, k), lan: await freePort(), text: '' }
+    mkdirSync(n.dir)
+    n.text = toml(n)
+    nodes[k] = n
+  }
+  op5 = await Operator.connect(cloud.port, 5, { username: 'op', password: 'op-pass' })
+  op4 = await Operator.connect(cloud.port, 4, { username: 'op', password: 'op-pass' })
+  await Promise.all([start(nodes.a), start(nodes.b)])
+  // Requests sent before a gateway subscribed would be lost (clean sessions): wait for both inventories.
+  for (const n of Object.values(nodes)) await waitFor(() => inv(n)?.online === true, 20_000, 50, `${n.id} online`)
+})
+
+after(async () => {
+  await Promise.all(Object.values(nodes).map((n) => n.proc?.kill()))
+  await op5?.close()
+  await op4?.close()
+  await cloud?.stop()
+  cleanup()
+})
+
+test('each gateway publishes a retained inventory that names its version, config hash and health, and no secret', async () => {
+  for (const n of Object.values(nodes)) {
+    // Published on connect, then again as soon as the uplink is up too.
+    await waitFor(() => inv(n)?.online === true && (inv(n)?.health as { overall?: string }).overall === 'ok', 20_000, 50, `${n.id} inventory`).catch((err: unknown) => {
+      throw new Error(`${String(err)}: ${JSON.stringify(inv(n)?.health)}`)
+    })
+    const i = inv(n) as Record<string, unknown>
+    assert.equal(i.version, JSON.parse(readFileSync('package.json', 'utf8')).version)
+    assert.equal(invConfig(n).hash, configHash(n.text))
+    assert.ok(!JSON.stringify(i).includes(SECRET))
+    assert.equal(i.mgmt && (i.mgmt as { protocol: string }).protocol, n.version === 5 ? 'mqtt5' : 'mqtt3.1.1')
+  }
+  // Retained: a newcomer sees the fleet with one subscription.
+  const late = await Operator.connect(cloud.port, 5, { username: 'op', password: 'op-pass' })
+  await waitFor(() => late.inventory.size >= 2, 5000, 20, 'retained inventories')
+  await late.close()
+})
+
+test('an invalid config is refused with check\'s message and nothing changes', async () => {
+  const n = nodes.b
+  const kept = (): number => (existsSync(join(n.dir, 'data', 'fleet', 'configs')) ? readdirSync(join(n.dir, 'data', 'fleet', 'configs')).length : 0)
+  const before = kept()
+  const bad = n.text.replace('[status]\n', '[status]\nhots = "x"\n')
+  const r = await op4.request(n.id, 'config', { config: bad })
+  assert.equal(r.state, 'refused')
+  assert.match(String(r.reason), /status\.hots .*unknown key "hots"/)
+  assert.ok(Array.isArray(r.checks))
+  assert.equal(invConfig(n).hash, configHash(n.text))
+  assert.ok(!existsSync(join(n.dir, 'data', 'fleet', 'trial.json')))
+  assert.equal(kept(), before)
+})
+
+test('a good config is applied and committed (MQTT 5 request/response), and a restart keeps it', async () => {
+  const n = nodes.a
+  const next = toml(n, { level: 'debug' })
+  const r = await op5.request(n.id, 'config', { config: next })
+  assert.equal(r.state, 'committed', JSON.stringify(r))
+  assert.equal(r.hash, configHash(next))
+  assert.equal(r.previous_hash, configHash(n.text))
+  await waitFor(() => invConfig(n).hash === configHash(next), 10_000, 50, 'inventory with the new hash')
+  assert.equal(invConfig(n).source, 'remote')
+  assert.ok(op5.events.some((e) => e.id === n.id && e.state === 'committed'))
+  // A clean stop marks it offline itself; the restart runs the committed config, not the file.
+  await n.proc?.kill('SIGTERM')
+  await waitFor(() => inv(n)?.online === false, 10_000, 50, 'offline inventory')
+  n.proc = await startGateway(n.dir, n.text, { waitPort: n.lan, env: cleanEnv() })
+  await waitFor(() => inv(n)?.online === true, 20_000, 50, 'back online')
+  assert.equal(invConfig(n).hash, configHash(next))
+  assert.equal(invConfig(n).source, 'remote')
+  n.text = next
+})
+
+test('MQTT 3.1.1: the reply topic and correlation id travel in the JSON body', async () => {
+  const n = nodes.b
+  const next = toml(n, { level: 'warn' })
+  const r = await op4.request(n.id, 'config', { config: next })
+  assert.equal(r.state, 'committed', JSON.stringify(r))
+  assert.equal(typeof r.correlation_id, 'string')
+  n.text = next
+})
+
+test('a config with a wrong uplink password is rolled back by itself: the gateway is reachable again and says why', async () => {
+  const n = nodes.a
+  const wrong = toml(n, { password: 'not-the-password', level: 'debug' })
+  const r = await op5.request(n.id, 'config', { config: wrong, commit_deadline: '4s' })
+  assert.equal(r.state, 'rolled_back', JSON.stringify(r))
+  assert.match(String(r.reason), /not healthy within 4000 ms: management link not back online \(.*(Not authorized|Bad User Name or Password)/i)
+  assert.ok(!String(r._raw).includes('not-the-password'), 'the reply does not quote the password')
+  // Reachable on the previous config.
+  const ping = await op5.request(n.id, 'inventory', {}, 20_000)
+  assert.equal(ping.ok, true)
+  assert.equal(((ping.inventory as { config: { hash: string } }).config).hash, configHash(n.text))
+  const states = op5.events.filter((e) => e.id === n.id && e.hash === configHash(wrong)).map((e) => e.state)
+  assert.deepEqual(states, ['applying', 'rolling_back', 'rolled_back'])
+})
+
+test('kill -9 in the commit window leaves the gateway on the previous config after restart, and it reports the roll-back', async () => {
+  const n = nodes.b
+  const typo = toml(n, { port: await freePort(), level: 'debug' })
+  op4.send(n.id, 'config', { config: typo, commit_deadline: '60s' })
+  await waitFor(() => op5.events.some((e) => e.id === n.id && e.state === 'applying' && e.hash === configHash(typo)), 20_000, 20, 'applying event').catch(async (err: unknown) => {
+    throw new Error(`${String(err)}; events: ${JSON.stringify(op5.events.filter((e) => e.id === n.id))}`)
+  })
+  await n.proc?.kill('SIGKILL')
+  await waitFor(() => inv(n)?.online === false, 20_000, 50, 'Last Will marks it offline')
+  assert.equal((inv(n) as { reason?: string }).reason, 'connection lost (Last Will)')
+  n.proc = await startGateway(n.dir, n.text, { waitPort: n.lan, env: cleanEnv() })
+  await waitFor(() => inv(n)?.online === true, 20_000, 50, 'back online')
+  assert.equal(invConfig(n).hash, configHash(n.text))
+  const ev = await waitFor(() => op5.events.find((e) => e.id === n.id && e.after === 'restart'), 10_000, 50, 'restart event')
+  assert.equal(ev.state, 'rolled_back')
+  assert.equal(ev.hash, configHash(typo))
+  assert.ok(!existsSync(join(n.dir, 'data', 'fleet', 'trial.json')))
+})
+
+test('a LAN client cannot reach a management topic through a forward rule ("#" forwards everything else)', async () => {
+  const lan = await connectAsync(`mqtt://127.0.0.1:${nodes.a.lan}`, { clientId: 'lan-device', reconnectPeriod: 0 })
+  const seen: string[] = []
+  op5.client.on('message', (topic) => seen.push(topic))
+  await op5.client.subscribeAsync('plant/#', { qos: 1 })
+  try {
+    await lan.publishAsync(`fieldgate/${nodes.b.id}/mgmt/req/inventory`, JSON.stringify({ reply_to: 'ops/replies/lan', correlation_id: 'from-lan' }), { qos: 1 })
+    await lan.publishAsync('plant/line1/temp', '21.5', { qos: 1 })
+    // One FIFO queue: once the later message is in the cloud, the earlier one would have been too.
+    await waitFor(() => seen.includes('plant/line1/temp'), 10_000, 20, 'the control message in the cloud')
+    assert.ok(!seen.includes(`fieldgate/${nodes.b.id}/mgmt/req/inventory`))
+    // B answers in order: a LAN request that had reached it would show before this one.
+    const r = await op4.request(nodes.b.id, 'inventory', {}, 20_000)
+    assert.equal(r.ok, true)
+    assert.ok(!op5.events.some((e) => e.correlation_id === 'from-lan'))
+  } finally {
+    await lan.endAsync()
+  }
+})
