@@ -4,7 +4,7 @@ import { LinkDownError, ModbusExceptionError, ModbusFramingError, ModbusTimeoutE
 import { mbapFrame, scanMbap } from './mbap.ts'
 import { answerLength, decodeAnswer, encodeRequest, type PduRequest } from './pdu.ts'
 import { matchRtu, nextRtuFrame, rtuFrame } from './rtu-frame.ts'
-import type { BitTable, LinkCounters, ModbusTransport, RegisterTable } from './transport.ts'
+import type { BitTable, LinkCounters, ModbusTransport, RegisterTable } from './transport-api.ts'
 
 /** What outlives one connection of a line: its counters and, for RTU, which units may still answer late. */
 export class LinkState {
