@@ -42,7 +42,7 @@ function renderDevices() {
   $("devices").innerHTML = html || '<div class="dim">no devices configured</div>';
   var dr = S.status && S.status.sources && S.status.sources.drivers, dd = (dr && dr.details) || {}, lines = dd.lines || {}, lh = "";
   for (var ln in lines) { var L = lines[ln], bad = L.timeouts || L.framingErrors || L.lateAnswers || L.discardedBytes;
-    lh += '<div class="card" data-line="' + esc(ln) + '" data-health="' + (L.connected ? (bad ? "degraded" : "ok") : "down") + '"><div class="title"><span class="name">Line ' + esc(L.endpoint || ln) + "</span>" + pill(L.connected ? "ok" : "down", L.connected ? (L.onBackup ? "on backup" : "connected") : "not connected") + "</div>" +
+    lh += '<div class="card" data-line="' + esc(ln) + '" data-health="' + (L.connected ? (bad ? "degraded" : "ok") : "down") + '"><div class="title"><span class="name">Line ' + addr(L.endpoint || ln) + "</span>" + pill(L.connected ? "ok" : "down", L.connected ? (L.onBackup ? "on backup" : "connected") : "not connected") + "</div>" +
       (L.lastLinkError ? '<div class="reason">last link error' + (asTs(L.lastLinkErrorAt) ? " at " + clock(asTs(L.lastLinkErrorAt)) : "") + ": " + esc(L.lastLinkError) + "</div>" : "") + "<table>" +
       (typeof L.requests === "number" ? row("Requests / answers", num(L.requests) + " / " + num(L.answers)) + row("Timeouts", num(L.timeouts), L.timeouts ? "warnv" : "") + row("Exceptions from devices", num(L.exceptions)) +
         row("Late answers (raise timeout)", num(L.lateAnswers), L.lateAnswers ? "warnv" : "") + row("Framing errors / discarded frames", num(L.framingErrors) + " / " + num(L.discardedFrames), L.framingErrors ? "warnv" : "") +
@@ -62,7 +62,7 @@ function renderUplinks() {
     var s = st.sources[n], d = s.details || {}, name = n.slice(7), online = d.state === "online", since = asTs(online ? d.since : d.offlineSince || d.since), rate = S.rates[n];
     html += '<div class="card wide" data-source="' + esc(n) + '" data-health="' + esc(s.health) + '"><div class="title"><span class="name">Cloud uplink \u201C' + esc(name) + "\u201D</span>" + pill(s.health, d.state || s.health) + "</div>";
     if (s.reason) html += '<div class="reason">' + esc(s.reason) + "</div>";
-    html += '<div class="cols"><div><table>' + row("Cloud server", esc(d.server || "\u2013")) +
+    html += '<div class="cols"><div><table>' + row("Cloud server", addr(d.server || "\u2013")) +
       row(online ? "Online for" : "Offline since", since ? (online ? age(since + (S.lost ? Date.now() - st.now : 0)) + (S.lost ? " (when last seen)" : "") : clock(since) + " (" + age(since) + ")") : "\u2013") +
       row("Waiting to send (backlog)", count(d.backlog, "message") + (typeof d.backlogBytes === "number" ? " \u00B7 " + bytes(d.backlogBytes) : ""), d.backlog > 0 ? "warnv" : "") +
       row("Oldest waiting message", d.oldestAgeMs === null || d.oldestAgeMs === undefined ? "none" : age(Date.now() - d.oldestAgeMs) + " old", d.oldestAgeMs > 60000 ? "warnv" : "") +
@@ -75,7 +75,7 @@ function renderUplinks() {
       (d.dropped || d.rejected || d.expired ? row("Lost (disk budget / refused / expired)", num(d.dropped) + " / " + num(d.rejected) + " / " + num(d.expired), "badv") : "") + "</table></div>";
     html += "<div>" + uplinkChart(name, "backlog", "Backlog", "messages") + uplinkChart(name, "rate", "Sent per second", "msg/s") + "</div></div>";
     if (st.demo && st.demo.cloud) { var up = st.demo.cloud.up;
-      html += '<div class="controls"><span class="dim">Demo: this cloud is a stand-in broker inside the gateway (' + esc(st.demo.cloud.url) + ').</span><button type="button" id="democloud"' + (S.lost ? " disabled" : "") + ' data-want="' + (up ? "down" : "up") + '">' + (up ? "Cut the demo cloud" : "Restore the demo cloud") + "</button></div>"; }
+      html += '<div class="controls"><span class="dim">Demo: this cloud is a stand-in broker inside the gateway (' + addr(st.demo.cloud.url) + ').</span><button type="button" id="democloud"' + (S.lost ? " disabled" : "") + ' data-want="' + (up ? "down" : "up") + '">' + (up ? "Cut the demo cloud" : "Restore the demo cloud") + "</button></div>"; }
     html += "</div>";
   }
   $("uplinks").innerHTML = html || '<div class="dim">no uplink configured: readings stay on this gateway</div>';
@@ -84,7 +84,7 @@ function renderDisk() {
   var st = S.status, s = st.sources.store, sys = st.system || {}, disk = sys.disk, html = "";
   if (disk) { var pct = disk.total ? disk.free / disk.total * 100 : 0;
     html += '<div class="card" data-source="disk" data-health="' + (pct < 2 ? "down" : pct < 10 ? "degraded" : "ok") + '"><div class="title"><span class="name">Disk</span>' + pill(pct < 2 ? "down" : pct < 10 ? "degraded" : "ok", pct.toFixed(0) + "% free") + "</div><table>" +
-      row("Free", bytes(disk.free) + " of " + bytes(disk.total), pct < 10 ? "warnv" : "") + row("Filesystem of", esc(disk.path)) + "</table></div>"; }
+      row("Free", bytes(disk.free) + " of " + bytes(disk.total), pct < 10 ? "warnv" : "") + row("Filesystem of", addr(disk.path)) + "</table></div>"; }
   if (s) { var d = s.details || {}, b = d.disk || {}, qs = d.queues || {}, rows = "";
     rows += row("Gateway data on disk", bytes(b.bytes));
     for (var q in qs) { var Q = qs[q]; rows += row("Queue \u201C" + q + "\u201D", count(Q.depth, "message") + " \u00B7 " + bytes(Q.bytes) + (b.budgetBytesPerQueue ? " (" + (Q.bytes / b.budgetBytesPerQueue * 100).toFixed(1) + "% of budget)" : ""), Q.depth > 0 ? "warnv" : ""); }
@@ -93,14 +93,14 @@ function renderDisk() {
     if (typeof d.writeBytesPerMessage === "number") rows += row("Written to disk per message", bytes(d.writeBytesPerMessage) + " (SD card wear)");
     rows += row("Last write error", d.lastWriteError ? esc(typeof d.lastWriteError === "string" ? d.lastWriteError : d.lastWriteError.message || JSON.stringify(d.lastWriteError)) : "none", d.lastWriteError ? "badv" : "");
     if (d.repairs && d.repairs.length) rows += row("Repairs after a crash", count(d.repairs.length, "repair"), "warnv");
-    html += '<div class="card" data-source="store" data-health="' + esc(s.health) + '"><div class="title"><span class="name">Store (' + esc(d.dataDir || "") + ")</span>" + pill(s.health) + "</div>" + (s.reason ? '<div class="reason">' + esc(s.reason) + "</div>" : "") + "<table>" + rows + "</table></div>";
+    html += '<div class="card" data-source="store" data-health="' + esc(s.health) + '"><div class="title"><span class="name">Store (' + addr(d.dataDir || "") + ")</span>" + pill(s.health) + "</div>" + (s.reason ? '<div class="reason">' + esc(s.reason) + "</div>" : "") + "<table>" + rows + "</table></div>";
   }
   $("disk").innerHTML = html;
 }
 function renderConnected() {
   var st = S.status, b = st.sources.broker, sec = st.sources.security, html = "";
   if (b) { var d = b.details || {}, c = d.clients || {}, r = d.rates || {}, m = d.messages || {}, ls = d.listeners || [], lst = "", hits = [];
-    for (var i = 0; i < ls.length; i++) lst += (i ? "<br>" : "") + esc(ls[i].name) + ": " + esc(ls[i].protocol) + "://" + esc(ls[i].host) + ":" + esc(ls[i].port);
+    for (var i = 0; i < ls.length; i++) lst += (i ? "<br>" : "") + esc(ls[i].name) + ": " + addr(ls[i].protocol + "://" + ls[i].host + ":" + ls[i].port);
     for (var k in d.limitHits || {}) hits.push(esc(k) + " " + num(d.limitHits[k]));
     html += '<div class="card" data-source="broker" data-health="' + esc(b.health) + '"><div class="title"><span class="name">MQTT broker</span>' + pill(b.health) + "</div>" + (b.reason ? '<div class="reason">' + esc(b.reason) + "</div>" : "") + "<table>" +
       row("Listening on", lst || '<span class="badv">no listener open</span>') + row("Clients connected", num(c.connected) + (c.connections > c.connected ? " (" + num(c.connections - c.connected) + " connecting)" : "")) +

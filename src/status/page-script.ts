@@ -10,6 +10,8 @@ var S = { status: null, statusAt: 0, live: {}, recent: [], token: null, es: null
 var CONTACT_TIMEOUT_MS = 10000;
 var $ = function (id) { return document.getElementById(id); };
 function esc(v) { return String(v).replace(/[&<>"']/g, function (c) { return "&#" + c.charCodeAt(0) + ";"; }); }
+/** An address or path, escaped, with line-break chances after "/" and before ":" and "@": a phone wraps it there, never inside a number or name. */
+function addr(v) { return esc(v).replace(/\/+/g, "$&<wbr>").replace(/[:@](?!\/)/g, "<wbr>$&"); }
 function age(ts) {
   if (!ts) return "";
   var s = Math.max(0, Math.round((Date.now() - ts) / 1000));

@@ -12,12 +12,12 @@ section{margin:.5rem 0 1rem}h2{font-size:.95rem;margin:.4rem .2rem;color:var(--m
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:.6rem}
 .card{min-width:0;background:var(--card);border-radius:8px;padding:.55rem .7rem;border-left:6px solid var(--off);box-shadow:0 1px 2px #0002}
 .card[data-health=ok]{border-color:var(--ok)}.card[data-health=degraded]{border-color:var(--warn)}.card[data-health=down]{border-color:var(--bad);background:var(--badbg)}
-.title{display:flex;justify-content:space-between;align-items:center;gap:.5rem;font-weight:600}.title .name{overflow-wrap:anywhere}
+.title{display:flex;justify-content:space-between;align-items:center;gap:.5rem;font-weight:600}.title .name{min-width:0;overflow-wrap:break-word}
 .pill{font-size:.72rem;font-weight:700;padding:.08rem .5rem;border-radius:99px;color:#fff;background:var(--off);white-space:nowrap;text-transform:uppercase;letter-spacing:.03em}
 .pill.ok{background:var(--ok)}.pill.degraded{background:var(--warn)}.pill.down{background:var(--bad)}
 .reason{color:var(--bad);font-size:.85rem;margin:.2rem 0}.card[data-health=degraded] .reason{color:var(--warn)}.dim{color:var(--mute);font-size:.85rem}
 table{width:100%;border-collapse:collapse;font-size:.88rem;margin-top:.3rem}td{padding:.2rem .25rem;border-top:1px solid var(--line);vertical-align:middle}
-td.k{color:var(--mute)}td.v{text-align:right;font-variant-numeric:tabular-nums;font-weight:600;overflow-wrap:anywhere}td.age{text-align:right;color:var(--mute);white-space:nowrap;font-size:.8rem}
+td.k{color:var(--mute)}td.v{text-align:right;font-variant-numeric:tabular-nums;font-weight:600;overflow-wrap:break-word}td.age{text-align:right;color:var(--mute);white-space:nowrap;font-size:.8rem}
 td.spark{width:92px;padding:0 .2rem}td.spark svg{display:block;width:88px;height:26px}
 tr.pt{cursor:pointer}tr.pt:hover{background:#f6f8fb}
 tr.q-stale td.v,tr.q-stale td.age{color:var(--warn)}tr.q-error td.v{color:var(--bad)}.card[data-health=down] tr td.v{color:var(--mute)}.tag{font-size:.68rem;font-weight:700;text-transform:uppercase;margin-left:.2rem}

@@ -5,7 +5,7 @@ import { test } from 'node:test'
 import mqtt from 'mqtt'
 import { freePort } from '../helpers/ports.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
-import { attributes, DESKTOP, fitsWidth, launch, openPage, PHONE, RESULTS, shot, style } from './browser.ts'
+import { attributes, DESKTOP, fitsWidth, launch, midWordBreaks, openPage, PHONE, RESULTS, shot, style } from './browser.ts'
 
 const ROOT = join(import.meta.dirname, '../..')
 /** Resolved here: the demo runs in a temporary directory (its ./data) where tsx is not found. */
@@ -55,6 +55,7 @@ test('the built-in demo: live, its stand-in cloud cut (backlog grows) and restor
     await shot(page, 'status-demo-live-desktop')
     await phone.page.locator('[data-device="room1"][data-health="ok"] td.v').first().waitFor({ timeout: 10_000 })
     assert.ok(await fitsWidth(phone.page), 'no sideways scrolling on a phone')
+    assert.deepEqual(await midWordBreaks(phone.page), [], 'no word or number cut in two by a line wrap')
     await shot(phone.page, 'status-demo-live-phone')
 
     // The full JSON is one click away.
@@ -67,6 +68,13 @@ test('the built-in demo: live, its stand-in cloud cut (backlog grows) and restor
     assert.match(await page.locator('#chartbox').innerText(), /room1 · temperature \(°C\)[\s\S]*last hour: lowest \d+\.\d+ °C, highest/)
     await shot(page, 'status-demo-chart-desktop')
     await page.locator('#closechart').click()
+    await phone.page.locator('[data-device="room1"] tr[data-point="temperature"]').tap()
+    await phone.page.locator('#overlay.open #chartbox svg path.line').waitFor({ timeout: 5000 })
+    assert.match(await phone.page.locator('#chartbox').innerText(), /room1 · temperature \(°C\)[\s\S]*last hour: lowest \d+\.\d+ °C, highest/)
+    assert.ok(await fitsWidth(phone.page), 'the chart fits a phone')
+    assert.deepEqual(await midWordBreaks(phone.page), [])
+    await phone.page.screenshot({ path: join(RESULTS, 'status-demo-chart-phone.png') })
+    await phone.page.locator('#closechart').tap()
 
     // Cut the demo cloud: the uplink leaves green, the backlog grows, /healthz stays 200 (degraded).
     await page.locator('#democloud').click()
@@ -86,6 +94,7 @@ test('the built-in demo: live, its stand-in cloud cut (backlog grows) and restor
     await shot(page, 'status-demo-cloud-down-desktop')
     await phone.page.locator('[data-source="uplink:demo-cloud"]:not([data-health="ok"])').waitFor({ timeout: 10_000 })
     assert.ok(await fitsWidth(phone.page), 'a long error and server address still fit a phone')
+    assert.deepEqual(await midWordBreaks(phone.page), [])
     await shot(phone.page, 'status-demo-cloud-down-phone')
     // One phone screen (not the whole page): the picture docs/technician.md shows.
     await phone.page.screenshot({ path: join(RESULTS, 'status-demo-cloud-down-phone-screen.png') })
@@ -107,6 +116,11 @@ test('the built-in demo: live, its stand-in cloud cut (backlog grows) and restor
     }
     assert.ok(new Set(pulses).size >= backlogAtRestore / 5, `the cloud got the backlog's pulses (${new Set(pulses).size} distinct, backlog ${backlogAtRestore})`)
     await shot(page, 'status-demo-cloud-restored-desktop')
+    await phone.page.locator('[data-source="uplink:demo-cloud"][data-health="ok"]').waitFor({ timeout: 10_000 })
+    await waitFor(async () => /Waiting to send \(backlog\)\s+0 messages/.test(await phone.page.locator('[data-source="uplink:demo-cloud"]').innerText()), 10_000, 250, 'the phone shows the backlog drained')
+    assert.ok(await fitsWidth(phone.page))
+    assert.deepEqual(await midWordBreaks(phone.page), [])
+    await shot(phone.page, 'status-demo-cloud-restored-phone')
 
     // kill -9 with the page open: everything turns "last known", with a fixed "no contact since".
     gw.kill('SIGKILL')

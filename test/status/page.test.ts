@@ -10,7 +10,7 @@ import { createDriverHost } from '../../src/drivers/index.ts'
 import { createStatusServer, type StatusEvent } from '../../src/status/index.ts'
 import { freePort } from '../helpers/ports.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
-import { AMBER, colour, DESKTOP, fitsWidth, launch, openPage, PHONE, RED, shot } from './browser.ts'
+import { AMBER, colour, DESKTOP, fitsWidth, launch, midWordBreaks, openPage, PHONE, RED, shot } from './browser.ts'
 
 /** In-process broker stand-in: the drivers publish into it; the page test needs nothing routed. */
 function sinkBroker(): LocalBroker & { published: Message[] } {
@@ -67,6 +67,7 @@ async function checkStates(page: Page, name: string): Promise<void> {
   const text = await page.locator('main').innerText()
   for (const raw of ['inProcessSubscriptions', 'clients.connections', 'wcharPerMessage', 'budgetBytesPerQueue', 'lastLinkError', 'discardedBytes', ' items', '***']) assert.ok(!text.includes(raw), `${name}: shows ${raw}`)
   assert.match(text, /Clients connected\s+2/)
+  assert.deepEqual(await midWordBreaks(page), [], `${name}: no word or number cut in two by a line wrap`)
   await shot(page, `status-devices-${name}`)
 }
 
@@ -165,6 +166,7 @@ test('the running gateway: a refused reload shows in the header until the next g
   try {
     await waitFor(async () => (await fetch(`http://127.0.0.1:${statusPort}/healthz`)).ok, 20_000, 50, `gateway /healthz (${stderr})`)
     const { page, errors } = await openPage(browser, `http://127.0.0.1:${statusPort}/`, DESKTOP)
+    const phone = await openPage(browser, `http://127.0.0.1:${statusPort}/`, PHONE)
     await page.locator('[data-device="tank"][data-health="ok"] td.v').first().waitFor({ timeout: 10_000 })
     assert.equal(await page.locator('#reloadbanner').count(), 0)
 
@@ -175,6 +177,12 @@ test('the running gateway: a refused reload shows in the header until the next g
     assert.match(await page.locator('#reloadbanner').innerText(), /^Config reload refused at \d\d:\d\d:\d\d \(SIGHUP\): these changes need a restart: gateway\.id changed\. The gateway keeps running its previous config\.$/)
     assert.equal(await colour(page, '#reloadbanner'), RED)
     await shot(page, 'status-reload-refused-desktop')
+    await phone.page.locator('#reloadbanner').waitFor({ timeout: 5000 })
+    assert.match(await phone.page.locator('#reloadbanner').innerText(), /^Config reload refused at \d\d:\d\d:\d\d \(SIGHUP\): these changes need a restart: gateway\.id changed\./)
+    assert.equal(await colour(phone.page, '#reloadbanner'), RED)
+    assert.ok(await fitsWidth(phone.page), 'the reason fits a phone')
+    assert.deepEqual(await midWordBreaks(phone.page), [], 'no word or number cut in two by a line wrap')
+    await shot(phone.page, 'status-reload-refused-phone')
     // Still there after several refreshes of /status.
     await new Promise((r) => setTimeout(r, 4000))
     assert.equal(await page.locator('#reloadbanner').count(), 1)
@@ -189,7 +197,13 @@ test('the running gateway: a refused reload shows in the header until the next g
     await page.locator('[data-device="boiler"][data-health="ok"]').waitFor({ timeout: 5000 })
     assert.match(await page.locator('#gateway').innerText(), /Config reloads \(applied \/ refused\)\s+1 \/ 1/)
     await shot(page, 'status-reload-applied-desktop')
-    assert.deepEqual(errors, [])
+    await phone.page.locator('[data-device="tank"][data-health="down"]').waitFor({ timeout: 5000 })
+    await phone.page.locator('#reloadbanner').waitFor({ state: 'detached', timeout: 5000 })
+    assert.match(await phone.page.locator('#gateway').innerText(), /Config reloads \(applied \/ refused\)\s+1 \/ 1/)
+    assert.ok(await fitsWidth(phone.page))
+    assert.deepEqual(await midWordBreaks(phone.page), [])
+    await shot(phone.page, 'status-reload-applied-phone')
+    assert.deepEqual([...errors, ...phone.errors], [])
   } finally {
     await browser.close()
     gw.kill('SIGTERM')
