@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { byteSize, duration } from './common.ts'
 
 const ED25519_PUBLIC = /^[A-Za-z0-9+/]{43}=$/
