@@ -141,7 +141,10 @@ fi
 # The new version is staged beside the old one and checked from there before anything is replaced.
 STAGE="$LIBDIR/.staged"
 run rm -rf "$STAGE"
-run install -d -m 0755 "$LIBDIR" "$STAGE" "$STAGE/native"
+# The service user may write $LIBDIR (group fieldgate, 0775): over-the-air updates put the new
+# executable beside the running one there; the executables themselves stay 0755.
+run install -d -m 0775 -o 0 -g "$FG_GID" "$LIBDIR"
+run install -d -m 0755 "$STAGE" "$STAGE/native"
 run install -m 0755 "$FROM/fieldgate" "$STAGE/fieldgate"
 for f in "$FROM"/native/*.node; do run install -m 0644 "$f" "$STAGE/native/"; done
 
@@ -174,6 +177,12 @@ run install -d -m 0755 "$LIBDIR/native" "$PREFIX/bin"
 for f in "$FROM"/native/*.node; do run mv -f "$STAGE/native/$(basename "$f")" "$LIBDIR/native/$(basename "$f")"; done
 run mv -f "$STAGE/fieldgate" "$LIBDIR/fieldgate"
 run rm -rf "$STAGE"
+# The update guard the unit runs before each start. An install by hand supersedes an over-the-air update
+# on trial: its marker would name an executable that is gone.
+GUARD_SRC="$HERE/systemd/fieldgate-update-guard"
+[ -f "$GUARD_SRC" ] || die "$GUARD_SRC is missing (it travels with the unit)"
+run install -m 0755 "$GUARD_SRC" "$LIBDIR/fieldgate-update-guard"
+run rm -f "$LIBDIR/fieldgate.update" "$LIBDIR/fieldgate.update-tried"
 # The executable finds native/ beside its real path; the symlink keeps it on PATH.
 run ln -sfn /usr/local/lib/fieldgate/fieldgate "$BIN"
 run install -d -m 0755 "$(dirname "$UNIT")"

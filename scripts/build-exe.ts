@@ -148,6 +148,7 @@ function packageTarget(target: Target, distDir: string): string {
   copyFileSync(join(ROOT, 'hardware', 'install.sh'), join(stage, 'install.sh'))
   copyFileSync(join(ROOT, 'hardware', 'fieldgate.example.toml'), join(stage, 'fieldgate.example.toml'))
   copyFileSync(join(ROOT, 'hardware', 'systemd', 'fieldgate.service'), join(stage, 'systemd', 'fieldgate.service'))
+  copyFileSync(join(ROOT, 'hardware', 'systemd', 'fieldgate-update-guard'), join(stage, 'systemd', 'fieldgate-update-guard'))
   for (const doc of ['configuration.md', 'technician.md']) if (existsSync(join(ROOT, 'docs', doc))) copyFileSync(join(ROOT, 'docs', doc), join(stage, doc))
   execFileSync('cp', ['-a', join(distDir, `linux-${target}`), join(stage, `linux-${target}`)])
   // Built into the executable too; install.sh puts this copy in /usr/local/share/fieldgate/devices for reference.

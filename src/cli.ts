@@ -13,6 +13,9 @@ usage:
   fieldgate keygen FILE               make an update signing key pair: FILE (private) and FILE.pub
   fieldgate sign EXE --key FILE --version V [--allow-downgrade] [--out MANIFEST]
                                       write the signed update manifest of an executable
+  fieldgate update EXE --manifest MANIFEST --config FILE
+                                      check a signed executable and install it beside this one
+                                      (on trial at the next restart; rolled back if unhealthy)
   fieldgate --version                 print the version
 
 The config file can also be given as FIELDGATE_CONFIG; any key can be overridden with
@@ -24,13 +27,17 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   'in-place': { type: 'boolean' },
 } as const
-const COMMANDS = ['run', 'check', 'passwd', 'keygen', 'sign']
+const COMMANDS = ['run', 'check', 'passwd', 'keygen', 'sign', 'update']
 
 export async function cli(argv: string[]): Promise<number> {
   // These take their own options (sign's --version is the version to sign, not a request to print ours).
   if (argv[0] === 'keygen' || argv[0] === 'sign') {
     const { keygen, sign } = await import('./commands/sign.ts')
     return argv[0] === 'keygen' ? keygen(argv.slice(1)) : sign(argv.slice(1))
+  }
+  if (argv[0] === 'update') {
+    const { update } = await import('./commands/update.ts')
+    return update(argv.slice(1))
   }
   let parsed
   try {

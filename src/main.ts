@@ -6,6 +6,8 @@ import { buildGateway, type Gateway, type ReloadResult } from './gateway/build.t
 import { startDemoCloud, type DemoCloud } from './gateway/demo-cloud.ts'
 import { buildFleet, loadEffective, type ConfigChecker, type Effective, type GatewayFleet } from './gateway/fleet.ts'
 import { systemdNotifier } from './gateway/systemd.ts'
+import { runningExecutable, startUpdateTrial } from './gateway/update.ts'
+import { RESTART_EXIT_CODE } from './update/index.ts'
 import { createLogger } from './logging.ts'
 
 /** Stop must finish within this; systemd's TimeoutStopSec is larger. */
@@ -94,6 +96,18 @@ export async function run(configFile: string | null, opts: RunOptions = {}): Pro
   log.info(gateway.summary(), 'fieldgate running')
   const notifier = systemdNotifier(process.env, log)
   notifier.ready('running')
+  // An update on trial: commit once healthy, or stop with RESTART_EXIT_CODE so the guard rolls back.
+  let exitCode = 0
+  const trial = startUpdateTrial({
+    exe: runningExecutable(),
+    deadlineMs: loaded.config.update.health_deadline,
+    sources: () => gateway.sources(),
+    log,
+    restart: () => {
+      exitCode = RESTART_EXIT_CODE
+      process.kill(process.pid, 'SIGTERM')
+    },
+  })
 
   const onHup = (): void => {
     void (async () => {
@@ -109,6 +123,7 @@ export async function run(configFile: string | null, opts: RunOptions = {}): Pro
     process.once('SIGTERM', () => resolve('SIGTERM'))
   })
   process.off('SIGHUP', onHup)
+  trial.cancel()
   log.info({ signal }, 'fieldgate stopping')
   notifier.stopping()
   const deadline = setTimeout(() => {
@@ -122,5 +137,5 @@ export async function run(configFile: string | null, opts: RunOptions = {}): Pro
   await demo?.stop()
   clearTimeout(deadline)
   log.info('fieldgate stopped')
-  return 0
+  return exitCode
 }

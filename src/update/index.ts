@@ -5,3 +5,6 @@ export { checkManifest, elfArch, runningArch, type UpdatePolicy } from './verify
 export { compareSemver, parseSemver } from './semver.ts'
 export { UpdateReceiver, type AnnounceResult, type ChunkResult, type ReceiverStatus, type VerifiedUpdate } from './receiver.ts'
 export type { Range } from './receiver-state.ts'
+export { GUARD_NAME, RESTART_EXIT_CODE, updateFiles, type UpdateFiles } from './files.ts'
+export { commitTrial, installUpdate, lastOutcome, noteTrialFailure, readTrial, verifyFile, type InstallStep, type Outcome, type Trial } from './install.ts'
+export { awaitHealthy, type GateResult, type HealthVerdict } from './health-gate.ts'

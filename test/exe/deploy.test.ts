@@ -124,7 +124,7 @@ test('install.sh --root into a scratch root, then the installed unit\'s ExecStar
     // The unit passes systemd's own verification, with its ExecStart pointing at the installed executable.
     const checked = join(root, 'verify', 'fieldgate.service')
     mkdirSync(join(root, 'verify'))
-    writeFileSync(checked, readFileSync(unitFile, 'utf8').replaceAll('/usr/local/bin/fieldgate', exe))
+    writeFileSync(checked, readFileSync(unitFile, 'utf8').replaceAll('/usr/local/lib/fieldgate/', `${join(root, 'usr/local/lib/fieldgate')}/`).replaceAll('/usr/local/bin/fieldgate', exe))
     const v = await run('systemd-analyze', ['verify', checked], { timeout: 30_000 }).catch((err: { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: err.stderr ?? '' }))
     assert.equal(`${v.stdout}${v.stderr}`.trim(), '', 'systemd-analyze verify complained')
   } finally {
