@@ -31,7 +31,7 @@ import { connect, type MqttClient } from 'mqtt'
 import { fieldgateExe, mosquittoVersion, probeEnv, reportedNode } from './lib/runtime.ts'
 import { cpuMs } from './lib/proc.ts'
 import { createUplink } from '../src/bridge/index.ts'
-import { encodePublish } from '../src/bridge/frames.ts'
+import { encodePublish } from '../src/core/mqtt-wire/index.ts'
 import { uplinkSchema } from '../src/config/sections/bridge.ts'
 import { storageSchema } from '../src/config/sections/storage.ts'
 import { silentLogger, type Message } from '../src/core/index.ts'
@@ -304,7 +304,7 @@ async function rawCeiling(up: MosquittoHandle, window: number): Promise<{ rate: 
       rest = buf.subarray(o)
       const frames: Buffer[] = []
       while (next < N && next - acked < window) {
-        frames.push(encodePublish(`raw/${next % 10}`, PAYLOAD, 1, false, (next % 65535) + 1, null))
+        frames.push(encodePublish(`raw/${next % 10}`, PAYLOAD, 1, false, false, (next % 65535) + 1, false))
         next++
       }
       if (frames.length > 0) sock.write(Buffer.concat(frames))

@@ -1,5 +1,5 @@
 import type { MqttClient, Packet } from 'mqtt'
-import type { PublishProperties } from '../core/index.ts'
+import { encodePublish, type PublishProperties } from '../core/index.ts'
 
 /** Settles one publish: null on PUBACK (QoS 1) or once written (QoS 0), an Error when refused. */
 export type PublishDone = (err: Error | null) => void
@@ -62,7 +62,7 @@ export class FramePublisher {
     } else {
       this.written.push(done)
     }
-    const frame = encodePublish(topic, payload, qos, retain, id, this.v5 ? (props ?? {}) : null)
+    const frame = encodePublish(topic, payload, qos, retain, false, id, this.v5, props)
     this.frames.push(frame)
     this.bytes += frame.length
     if (!this.scheduled) {
@@ -104,75 +104,5 @@ export class FramePublisher {
     // MQTT 5: a reason code of 0x80 or more refuses the publish [MQTT-3.4.2.1]; 3.1.1 PUBACKs have none.
     if (reasonCode !== undefined && reasonCode >= 0x80) done(new Error(`PUBACK reason code 0x${reasonCode.toString(16)}`))
     else done(null)
-  }
-}
-
-/**
- * One PUBLISH packet [MQTT-3.3]: fixed header, topic, packet id (QoS > 0), properties (MQTT 5: `props`
- * non-null; 3.1.1: null), payload.
- */
-export function encodePublish(topic: string, payload: Buffer, qos: 0 | 1, retain: boolean, id: number, props: PublishProperties | null): Buffer {
-  const topicLen = Buffer.byteLength(topic, 'utf8')
-  const propBytes = props ? encodeProperties(props) : null
-  const propLen = propBytes ? varintSize(propBytes.length) + propBytes.length : 0
-  const remaining = 2 + topicLen + (qos > 0 ? 2 : 0) + propLen + payload.length
-  const out = Buffer.allocUnsafe(1 + varintSize(remaining) + remaining)
-  out[0] = 0x30 | (qos << 1) | (retain ? 1 : 0)
-  let o = writeVarint(out, 1, remaining)
-  out.writeUInt16BE(topicLen, o)
-  o += 2
-  o += out.write(topic, o, 'utf8')
-  if (qos > 0) {
-    out.writeUInt16BE(id, o)
-    o += 2
-  }
-  if (propBytes) {
-    o = writeVarint(out, o, propBytes.length)
-    o += propBytes.copy(out, o)
-  }
-  payload.copy(out, o)
-  return out
-}
-
-/** PUBLISH properties [MQTT-3.3.2.3]: identifier byte, then the value in its type's encoding. */
-function encodeProperties(p: PublishProperties): Buffer {
-  const parts: Buffer[] = []
-  if (p.payloadFormatIndicator !== undefined) parts.push(Buffer.from([0x01, p.payloadFormatIndicator ? 1 : 0]))
-  if (p.messageExpiryInterval !== undefined) {
-    const b = Buffer.allocUnsafe(5)
-    b[0] = 0x02
-    b.writeUInt32BE(p.messageExpiryInterval, 1)
-    parts.push(b)
-  }
-  if (p.contentType !== undefined) parts.push(Buffer.from([0x03]), lengthPrefixed(Buffer.from(p.contentType, 'utf8')))
-  if (p.responseTopic !== undefined) parts.push(Buffer.from([0x08]), lengthPrefixed(Buffer.from(p.responseTopic, 'utf8')))
-  if (p.correlationData !== undefined) parts.push(Buffer.from([0x09]), lengthPrefixed(p.correlationData))
-  for (const [k, v] of Object.entries(p.userProperties ?? {})) {
-    for (const value of Array.isArray(v) ? v : [v]) {
-      parts.push(Buffer.from([0x26]), lengthPrefixed(Buffer.from(k, 'utf8')), lengthPrefixed(Buffer.from(value, 'utf8')))
-    }
-  }
-  return Buffer.concat(parts)
-}
-
-function lengthPrefixed(b: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(2 + b.length)
-  out.writeUInt16BE(b.length, 0)
-  b.copy(out, 2)
-  return out
-}
-
-function varintSize(n: number): number {
-  return n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4
-}
-
-/** Variable byte integer: 7 bits per byte, high bit = more follows [MQTT-1.5.5]. Returns the next offset. */
-function writeVarint(out: Buffer, at: number, n: number): number {
-  let o = at
-  for (let x = n; ; ) {
-    const digit = x % 128
-    x = Math.floor(x / 128)
-    out[o++] = x > 0 ? digit | 0x80 : digit
-    if (x === 0) return o
   }
 }

@@ -1,21 +1,7 @@
 /**
- * Topic remapping between the local broker and the cloud: filter matching and topic templates.
- * Pure functions; the uplink compiles the rules once at construction.
+ * Topic remapping between the local broker and the cloud: topic templates and what filters they cover
+ * (filters are matched by core's `topicMatches`). Pure functions; the uplink compiles the rules once at construction.
  */
-
-/** MQTT filter match ([MQTT-4.7.1]); `$`-topics only match filters that start with the same `$` level [MQTT-4.7.2-1]. */
-export function topicMatches(filter: string, topic: string): boolean {
-  if (topic.startsWith('$') && !filter.startsWith('$')) return false
-  const f = filter.split('/')
-  const t = topic.split('/')
-  for (let i = 0; i < f.length; i++) {
-    const level = f[i] as string
-    if (level === '#') return true // also matches the parent level [MQTT-4.7.1-2]
-    if (i >= t.length) return false
-    if (level !== '+' && level !== t[i]) return false
-  }
-  return f.length === t.length
-}
 
 export type TemplatePart = { text: string } | { var: 'topic' | 'gateway' } | { level: number }
 

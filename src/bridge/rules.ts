@@ -1,7 +1,7 @@
 import type { DownlinkRule, ForwardRule } from '../config/sections/bridge.ts'
-import type { Message, PublishProperties, Qos } from '../core/index.ts'
+import { topicMatches, type Message, type PublishProperties, type Qos } from '../core/index.ts'
 import { buildEnvelope } from './envelope.ts'
-import { compileTemplate, coverFilter, renderTemplate, stripPrefix, topicMatches, type Template } from './remap.ts'
+import { compileTemplate, coverFilter, renderTemplate, stripPrefix, type Template } from './remap.ts'
 
 /** User properties that let the cloud side de-duplicate re-sent messages (v5 uplinks). */
 export const MESSAGE_ID_PROPERTY = 'fg-id'

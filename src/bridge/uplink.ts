@@ -7,6 +7,7 @@ import {
   redactText,
   redactUrl,
   systemClock,
+  topicMatches,
   type Clock,
   type LocalBroker,
   type Logger,
@@ -24,7 +25,7 @@ import { InflightGate, NO_LIMITS, limitsFromConnack, type ServerLimits } from '.
 import { clientOptions, serverList, urlWithOptions, uplinkTopics, type ReadFile, type UplinkTopics } from './options.ts'
 import { Probe } from './probe.ts'
 import { Qos2Recovery } from './qos2.ts'
-import { filtersOverlap, topicMatches } from './remap.ts'
+import { filtersOverlap } from './remap.ts'
 import { DownlinkRules, ForwardRules } from './rules.ts'
 import { Supervisor } from './supervisor.ts'
 

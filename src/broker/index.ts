@@ -7,7 +7,7 @@ export { openHooks } from './hooks.ts'
 export { MemoryRetainedStore, MemorySessionStore } from './persistence/memory.ts'
 export { isLoopbackHost, listenerName, startListener, type ConnectionHandler, type StartedListener } from './listeners/index.ts'
 export { tlsServerOptions } from './listeners/tls.ts'
-export { filterMatches, parseFilter, topicNameProblem } from './topics.ts'
+export { parseFilter, topicNameProblem } from './topics.ts'
 
 /** Builds the broker and restores persisted sessions and retained messages; call `listen()` to open the listeners. */
 export async function createBroker(opts: BrokerOptions): Promise<Broker> {

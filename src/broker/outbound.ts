@@ -1,11 +1,11 @@
-import { generate, writeToStream, type IPublishPacket } from 'mqtt-packet'
+import { writeToStream } from 'mqtt-packet'
+import { encodePublish, type PublishWireProperties } from '../core/mqtt-wire/index.ts'
 import type { Message, Qos } from '../core/types.ts'
-import { encodePublish } from './encode.ts'
 import type { Stats } from './stats.ts'
 
 // Unless told otherwise, mqtt-packet's first generate() fills a cache of 65,536 two-byte Buffers, 6.5 MB
-// of heap for the life of the process (a third of the executable's idle heap). The hot packets have their
-// own encoders (encode.ts); the rest (CONNACK, SUBACK, v5 PUBLISH with properties) allocate their few numbers.
+// of heap for the life of the process (a third of the executable's idle heap). PUBLISH and the acks have
+// their own encoders (core/mqtt-wire, encode.ts); the rest (CONNACK, SUBACK, ...) allocate their few numbers.
 writeToStream.cacheNumbers = false
 
 /** Cache of the last QoS 0 PUBLISH encoded, so fan-out of one message encodes once per protocol level. */
@@ -41,7 +41,7 @@ export function encodeOutgoing(
     if (v5) return (cacheV5 ??= encodePublish(m.topic, m.payload, 0, retain, false, 0, true))
     return (cacheV4 ??= encodePublish(m.topic, m.payload, 0, retain, false, 0, false))
   }
-  const props: NonNullable<IPublishPacket['properties']> = {}
+  const props: PublishWireProperties = {}
   if (mp !== undefined) {
     if (mp.payloadFormatIndicator !== undefined) props.payloadFormatIndicator = mp.payloadFormatIndicator
     if (expiry !== undefined) props.messageExpiryInterval = expiry
@@ -52,9 +52,7 @@ export function encodeOutgoing(
   }
   if (subIds !== null) props.subscriptionIdentifier = subIds.length === 1 ? (subIds[0] as number) : subIds
   if (topicAlias > 0) props.topicAlias = topicAlias
-  const packet: IPublishPacket = { cmd: 'publish', topic, payload: m.payload, qos, retain, dup, properties: props }
-  if (qos > 0) packet.messageId = packetId
-  return generate(packet, { protocolVersion: 5 })
+  return encodePublish(topic, m.payload, qos, retain, dup, packetId, true, props)
 }
 
 /** A connection's outbound PUBLISH settings, negotiated at CONNECT (v5). Implemented by Connection. */

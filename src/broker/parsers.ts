@@ -1,5 +1,6 @@
 import { parser as mqttParser, type Packet } from 'mqtt-packet'
 import { FieldgateError, errorMessage } from '../core/errors.ts'
+import { packetSize } from '../core/mqtt-wire/index.ts'
 import { checkPacket, publishHeaderBytes, type ByteSource } from './wellformed.ts'
 
 /** Who receives what a borrowed parser produces. */
@@ -44,7 +45,7 @@ export function borrowParser(owner: ParserOwner, protocolVersion: number): Share
 
 /** Maximum Packet Size counts the whole packet: fixed header byte, length bytes and the rest [MQTT-3.1.2.24]. */
 export function wholePacket(remaining: number): number {
-  return remaining < 0 ? 0 : 1 + (remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4) + remaining
+  return remaining < 0 ? 0 : packetSize(remaining)
 }
 
 /** True when the parser holds no partial packet and can go back to the pool. */

@@ -58,17 +58,3 @@ export function limitProblem(s: string, limits: TopicLimits): string | null {
   if (levels > limits.maxLevels) return `more than ${limits.maxLevels} levels`
   return null
 }
-
-/** Does a (non-shared) filter match a topic name? Used for small checks; routing uses the trie. */
-export function filterMatches(filter: string, topic: string): boolean {
-  if (topic.startsWith('$') && (filter.startsWith('+') || filter.startsWith('#'))) return false // [MQTT-4.7.2-1]
-  const f = filter.split('/')
-  const t = topic.split('/')
-  for (let i = 0; i < f.length; i++) {
-    const fl = f[i]
-    if (fl === '#') return true
-    if (i >= t.length) return false
-    if (fl !== '+' && fl !== t[i]) return false
-  }
-  return f.length === t.length
-}

@@ -1,8 +1,7 @@
 import { connect, type MqttClient } from 'mqtt'
 import { createUplink, type Uplink, type UplinkDeps } from '../../src/bridge/index.ts'
 import { uplinkSchema, type UplinkInput } from '../../src/config/sections/bridge.ts'
-import { topicMatches } from '../../src/bridge/remap.ts'
-import { silentLogger, type InProcessSubscribeOptions, type LocalBroker, type Message, type Status } from '../../src/core/index.ts'
+import { silentLogger, topicMatches, type InProcessSubscribeOptions, type LocalBroker, type Message, type Status } from '../../src/core/index.ts'
 import { waitFor } from '../helpers/tmp.ts'
 
 /**

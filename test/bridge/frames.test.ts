@@ -2,68 +2,12 @@ import assert from 'node:assert/strict'
 import { chmodSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import mqttPacket, { type IPublishPacket, type Packet } from 'mqtt-packet'
-import { encodePublish } from '../../src/bridge/frames.ts'
-import { isFieldgateError, type PublishProperties } from '../../src/core/index.ts'
+import { isFieldgateError } from '../../src/core/index.ts'
 import { startMosquitto } from '../helpers/mosquitto.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
 import { startUplink, waitOnline, watch } from './fixtures.ts'
 
-function decode(frame: Buffer, protocolVersion: 4 | 5): IPublishPacket {
-  const parser = mqttPacket.parser({ protocolVersion })
-  const got: Packet[] = []
-  const errors: Error[] = []
-  parser.on('packet', (p: Packet) => got.push(p))
-  parser.on('error', (e: Error) => errors.push(e))
-  const left = parser.parse(frame)
-  assert.deepEqual(errors, [])
-  assert.equal(left, 0, 'the frame is consumed exactly')
-  assert.equal(got.length, 1)
-  const p = got[0] as Packet
-  assert.equal(p.cmd, 'publish')
-  return p as IPublishPacket
-}
-
-test('a pre-encoded 3.1.1 PUBLISH decodes to the same topic, payload, QoS, retain flag and packet id', () => {
-  for (const [qos, retain, id, size] of [
-    [0, false, 0, 0],
-    [1, true, 1, 64],
-    [1, false, 65535, 300],
-    [1, false, 42, 200_000],
-  ] as const) {
-    const payload = Buffer.alloc(size, 7)
-    const p = decode(encodePublish('plant/ü/temp', payload, qos, retain, id, null), 4)
-    assert.equal(p.topic, 'plant/ü/temp')
-    assert.equal(p.qos, qos)
-    assert.equal(p.retain, retain)
-    if (qos > 0) assert.equal(p.messageId, id)
-    assert.ok(Buffer.from(p.payload).equals(payload), `payload of ${size} bytes intact`)
-  }
-})
-
-test('a pre-encoded MQTT 5 PUBLISH carries every publish property, with or without any', () => {
-  const props: PublishProperties = {
-    payloadFormatIndicator: true,
-    messageExpiryInterval: 3600,
-    contentType: 'application/json',
-    responseTopic: 'reply/here',
-    correlationData: Buffer.from([1, 2, 3]),
-    userProperties: { 'fg-id': 'abc', multi: ['x', 'y'] },
-  }
-  const p = decode(encodePublish('a/b', Buffer.from('{}'), 1, false, 9, props), 5)
-  assert.equal(p.messageId, 9)
-  assert.equal(p.payload.toString(), '{}')
-  const got = p.properties ?? {}
-  assert.equal(got.payloadFormatIndicator, true)
-  assert.equal(got.messageExpiryInterval, 3600)
-  assert.equal(got.contentType, 'application/json')
-  assert.equal(got.responseTopic, 'reply/here')
-  assert.deepEqual([...(got.correlationData ?? Buffer.alloc(0))], [1, 2, 3])
-  assert.deepEqual({ ...got.userProperties }, { 'fg-id': 'abc', multi: ['x', 'y'] })
-  const bare = decode(encodePublish('a/b', Buffer.from('x'), 0, true, 0, {}), 5)
-  assert.equal(bare.retain, true)
-  assert.equal(bare.payload.toString(), 'x')
-})
+// The frames' bytes come from core's encodePublish, checked against mqtt-packet in test/core/mqtt-wire.test.ts.
 
 // Mosquitto forwards a QoS 2 message only at PUBREL, so only the QoS 0/1 order is observable upstream.
 test('publishes of one turn keep their order across QoS 0 and 1 with QoS 2 (MQTT.js) in between, and all arrive', { timeout: 20_000 }, async () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { compileTemplate, coverFilter, filtersOverlap, renderTemplate, stripPrefix, topicMatches } from '../../src/bridge/remap.ts'
+import { compileTemplate, coverFilter, filtersOverlap, renderTemplate, stripPrefix } from '../../src/bridge/remap.ts'
+import { topicMatches } from '../../src/core/mqtt-wire/index.ts'
 
 test('filters match topics by levels, with + for one level and # for the rest including the parent', () => {
   assert.equal(topicMatches('a/+/c', 'a/b/c'), true)

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import fc from 'fast-check'
 import { RetainedTree } from '../../src/broker/retained.ts'
-import { filterMatches, parseFilter, topicNameProblem } from '../../src/broker/topics.ts'
+import { parseFilter, topicNameProblem } from '../../src/broker/topics.ts'
 import { TopicTrie } from '../../src/broker/trie.ts'
 import type { Subscription } from '../../src/broker/types.ts'
+import { topicMatches } from '../../src/core/mqtt-wire/index.ts'
 import type { Message } from '../../src/core/types.ts'
+import { narrowFilter, narrowTopic, referenceMatches } from '../helpers/topic-filters.ts'
 
 const limits = { maxLength: 100, maxLevels: 8 }
 
@@ -38,11 +41,34 @@ const cases: Array<[string, string, boolean]> = [
 
 test('the trie and the reference matcher agree on every spec example', () => {
   for (const [filter, topic, expected] of cases) {
-    assert.equal(filterMatches(filter, topic), expected, `${filter} vs ${topic} (reference)`)
+    assert.equal(topicMatches(filter, topic), expected, `${filter} vs ${topic} (reference)`)
     const trie = new TopicTrie()
     trie.add(sub(filter))
     assert.equal(trie.match(topic).subs.length === 1, expected, `${filter} vs ${topic} (trie)`)
   }
+})
+
+test('the trie delivers to exactly the subscriptions and shared groups whose filters the reference matcher matches', () => {
+  const filters = fc.uniqueArray(narrowFilter.filter((f) => f !== ''), { minLength: 1, maxLength: 6 })
+  let delivered = 0
+  fc.assert(
+    fc.property(filters, fc.array(narrowTopic, { minLength: 1, maxLength: 6 }), (fs, topics) => {
+      const trie = new TopicTrie()
+      fs.forEach((f, i) => {
+        trie.add(sub(f))
+        trie.add(sub(`$share/g${i}/${f}`))
+      })
+      for (const topic of topics) {
+        const r = trie.match(topic)
+        const want = fs.filter((f) => referenceMatches(f, topic))
+        assert.deepEqual(r.subs.map((s) => s.filter).sort(), [...want].sort(), `subscriptions for ${JSON.stringify(topic)}`)
+        assert.deepEqual(r.groups.map((g) => g.name).sort(), fs.flatMap((f, i) => (want.includes(f) ? [`g${i}`] : [])).sort(), `groups for ${JSON.stringify(topic)}`)
+        delivered += want.length
+      }
+    }),
+    { seed: 20261206, numRuns: 1500 },
+  )
+  assert.ok(delivered > 1000, `${delivered} deliveries`)
 })
 
 test('removing subscriptions prunes the trie and invalidates cached matches', () => {

@@ -1,6 +1,7 @@
 import { parse as parseToml, TomlError } from 'smol-toml'
 import * as z from 'zod'
 import { FieldgateError } from '../../core/errors.ts'
+import { stripShare, topicMatches } from '../../core/mqtt-wire/index.ts'
 
 /**
  * ACL file (TOML). Once an ACL is configured everything not granted is denied.
@@ -33,8 +34,8 @@ interface Rule {
   device?: string
   access: Access
   topic: string
-  /** Pre-split when the topic has no substitutions. */
-  levels: string[] | null
+  /** False when the topic has %u or %c substitutions. */
+  fixed: boolean
 }
 
 const ruleSchema = z
@@ -73,8 +74,7 @@ export function parseAclFile(text: string, file: string): Acl {
       throw new FieldgateError('AUTH_FILE', `${where}: $SYS rules must name a user or device`)
     }
     if (!validPattern(r.topic)) throw new FieldgateError('AUTH_FILE', `${where}: "#" may only be the last level and wildcards must fill a whole level`)
-    const subst = r.topic.includes('%u') || r.topic.includes('%c')
-    return { ...r, levels: subst ? null : r.topic.split('/') }
+    return { ...r, fixed: !r.topic.includes('%u') && !r.topic.includes('%c') }
   })
   return new Acl(rules)
 }
@@ -82,18 +82,6 @@ export function parseAclFile(text: string, file: string): Acl {
 function validPattern(topic: string): boolean {
   const levels = topic.split('/')
   return levels.every((l, i) => (l.includes('#') ? l === '#' && i === levels.length - 1 : !l.includes('+') || l === '+'))
-}
-
-/** MQTT topic matching of a concrete topic against a pattern (filter) split into levels. */
-export function matchTopic(pattern: string[], topic: string[]): boolean {
-  if (topic[0]?.startsWith('$') && (pattern[0] === '+' || pattern[0] === '#')) return false
-  for (let i = 0; i < pattern.length; i++) {
-    const p = pattern[i]
-    if (p === '#') return true
-    if (i >= topic.length) return false
-    if (p !== '+' && p !== topic[i]) return false
-  }
-  return pattern.length === topic.length
 }
 
 /** True when every topic that `filter` matches is also matched by `pattern`. */
@@ -120,27 +108,28 @@ export class Acl {
   }
 
   canWrite(who: AclIdentity, topic: string): boolean {
-    const t = topic.split('/')
-    return this.decide(who, (levels) => matchTopic(levels, t), 'write')
+    return this.decide(who, (pattern) => topicMatches(pattern, topic), 'write')
   }
 
   canRead(who: AclIdentity, topic: string): boolean {
-    const t = topic.split('/')
-    return this.decide(who, (levels) => matchTopic(levels, t), 'read')
+    return this.decide(who, (pattern) => topicMatches(pattern, topic), 'read')
   }
 
-  /** A subscription is granted when a read rule covers the whole filter; deliveries are re-checked with canRead. */
+  /**
+   * A subscription is granted when a read rule covers the whole filter (`$share/<group>/<filter>` as
+   * `<filter>` [MQTT-4.8.2]); deliveries are re-checked with canRead.
+   */
   canSubscribe(who: AclIdentity, filter: string): boolean {
     const f = stripShare(filter).split('/')
-    return this.decide(who, (levels) => coversFilter(levels, f), 'read')
+    return this.decide(who, (pattern) => coversFilter(pattern.split('/'), f), 'read')
   }
 
-  private decide(who: AclIdentity, test: (levels: string[]) => boolean, want: 'read' | 'write'): boolean {
+  private decide(who: AclIdentity, test: (pattern: string) => boolean, want: 'read' | 'write'): boolean {
     let granted = false
     for (const rule of this.rules) {
       if (!applies(rule, who)) continue
-      const levels = rule.levels ?? substitute(rule.topic, who)
-      if (!levels || !test(levels)) continue
+      const pattern = rule.fixed ? rule.topic : substitute(rule.topic, who)
+      if (pattern === null || !test(pattern)) continue
       if (rule.access === 'deny') return false
       if (rule.access === 'readwrite' || rule.access === want) granted = true
     }
@@ -158,19 +147,9 @@ function safe(v: string | undefined): v is string {
   return v !== undefined && v !== '' && !/[/+#]/.test(v)
 }
 
-function substitute(topic: string, who: AclIdentity): string[] | null {
+function substitute(topic: string, who: AclIdentity): string | null {
   const user = who.deviceId ?? who.username
   if (topic.includes('%u') && !safe(user)) return null
   if (topic.includes('%c') && !safe(who.clientId)) return null
-  return topic
-    .replaceAll('%u', user ?? '')
-    .replaceAll('%c', who.clientId)
-    .split('/')
-}
-
-/** `$share/group/filter` [MQTT-4.8.2] is authorized as `filter`. */
-export function stripShare(filter: string): string {
-  if (!filter.startsWith('$share/')) return filter
-  const rest = filter.indexOf('/', 7)
-  return rest < 0 ? filter : filter.slice(rest + 1)
+  return topic.replaceAll('%u', user ?? '').replaceAll('%c', who.clientId)
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet'
 import { errorMessage } from '../../core/errors.ts'
+import { TOPIC_ALIAS_MAX } from '../../core/mqtt-wire/index.ts'
 import type { Message } from '../../core/types.ts'
 import type { HandlerConnection } from './context.ts'
 import type { AuthResult } from '../hooks.ts'
@@ -9,7 +10,6 @@ import { badUtf8, topicNameProblem } from '../topics.ts'
 
 /** 3.1.1 CONNACK return codes for the v5 reason codes we use. */
 const V4_RETURN: Record<number, number> = { 0x84: 1, 0x85: 2, 0x88: 3, 0x89: 3, 0x80: 3, 0x86: 4, 0x87: 5, 0x8c: 5 }
-const TOPIC_ALIAS_MAX = 64
 const CONNACK_OK = Buffer.from([0x20, 2, 0, 0])
 const CONNACK_PRESENT = Buffer.from([0x20, 2, 1, 0])
 

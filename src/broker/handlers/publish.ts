@@ -1,10 +1,9 @@
 import type { IPublishPacket } from 'mqtt-packet'
+import { TOPIC_ALIAS_MAX } from '../../core/mqtt-wire/index.ts'
 import type { Message } from '../../core/types.ts'
 import type { HandlerConnection } from './context.ts'
 import { publishProperties } from '../props.ts'
 import { badUtf8, limitProblem } from '../topics.ts'
-
-const TOPIC_ALIAS_MAX = 64
 
 /** Inbound PUBLISH: resolve aliases, validate, authorise, admit, route, then acknowledge in order. */
 export function handlePublish(c: HandlerConnection, p: IPublishPacket): void {
