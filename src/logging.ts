@@ -20,8 +20,32 @@ function withMergedChildren(inst: Pino, fromRoot: MakeChild, bound: Record<strin
   return Object.assign(inst, { child })
 }
 
-/** JSON lines to stdout (pino). Synchronous writes so a crash never loses the last lines. */
-export function createLogger(level: LogLevel, bindings: Record<string, unknown> = {}): Logger & { level: string } {
+/** The most recent log lines, bounded in count and bytes, for remote diagnostics (docs/fleet.md). */
+export class LogRing {
+  private lines: string[] = []
+  private bytes = 0
+
+  constructor(
+    readonly maxLines = 1000,
+    readonly maxBytes = 512_000,
+  ) {}
+
+  push(line: string): void {
+    const text = line.endsWith('\n') ? line.slice(0, -1) : line
+    this.lines.push(text)
+    this.bytes += text.length
+    while (this.lines.length > this.maxLines || (this.bytes > this.maxBytes && this.lines.length > 1)) this.bytes -= (this.lines.shift() as string).length
+  }
+
+  /** The newest `n` lines, oldest first. */
+  recent(n: number): string[] {
+    return this.lines.slice(Math.max(0, this.lines.length - n))
+  }
+}
+
+/** JSON lines to stdout (pino). Synchronous writes so a crash never loses the last lines. `ring` also keeps the latest. */
+export function createLogger(level: LogLevel, bindings: Record<string, unknown> = {}, ring?: LogRing): Logger & { level: string } {
+  const out = pino.destination({ sync: true })
   const root = pino(
     {
       level,
@@ -35,7 +59,14 @@ export function createLogger(level: LogLevel, bindings: Record<string, unknown> 
         },
       },
     },
-    pino.destination({ sync: true }),
+    ring
+      ? {
+          write(line: string) {
+            out.write(line)
+            ring.push(line)
+          },
+        }
+      : out,
   )
   const fromRoot: MakeChild = root.child.bind(root)
   return withMergedChildren(root, fromRoot, {})

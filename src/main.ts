@@ -4,11 +4,11 @@ import type { Logger } from './core/logger.ts'
 import { DEMO_CONFIG } from './demo-config.ts'
 import { buildGateway, type Gateway, type ReloadResult } from './gateway/build.ts'
 import { startDemoCloud, type DemoCloud } from './gateway/demo-cloud.ts'
-import { buildFleet, loadEffective, type ConfigChecker, type Effective, type GatewayFleet } from './gateway/fleet.ts'
+import { buildFleet, loadEffective, managedUplink, type ConfigChecker, type Effective, type GatewayFleet } from './gateway/fleet.ts'
 import { systemdNotifier } from './gateway/systemd.ts'
 import { runningExecutable, startUpdateTrial } from './gateway/update.ts'
 import { RESTART_EXIT_CODE } from './update/index.ts'
-import { createLogger } from './logging.ts'
+import { createLogger, LogRing } from './logging.ts'
 
 /** Stop must finish within this; systemd's TimeoutStopSec is larger. */
 const STOP_DEADLINE_MS = 4500
@@ -45,7 +45,9 @@ export async function run(configFile: string | null, opts: RunOptions = {}): Pro
   const effective = load(configFile)
   const loaded = effective.loaded
   const startedAt = Date.now()
-  const log = createLogger(loaded.config.log.level, { gateway: loaded.config.gateway.id })
+  // Recent lines for remote diagnostics, kept only when management is on.
+  const ring = configFile !== null && managedUplink(loaded.config) ? new LogRing() : undefined
+  const log = createLogger(loaded.config.log.level, { gateway: loaded.config.gateway.id }, ring)
   log.info({ config: loaded.file ?? '(built-in demo config)', source: effective.source, overrides: loaded.overrides.map((o) => o.variable) }, 'fieldgate starting')
   // The built-in demo also runs its stand-in cloud, on the port its uplink's url names.
   let demo: DemoCloud | null = null
@@ -90,7 +92,7 @@ export async function run(configFile: string | null, opts: RunOptions = {}): Pro
     throw startFailure(err, log)
   }
   if (configFile !== null) {
-    managed = buildFleet({ file: configFile, effective, gateway, logger: log, startedAt, ...(opts.check ? { check: opts.check } : {}) })
+    managed = buildFleet({ file: configFile, effective, gateway, logger: log, startedAt, ...(opts.check ? { check: opts.check } : {}), ...(ring ? { logs: (n: number) => ring.recent(n) } : {}) })
     managed?.fleet.start()
   }
   log.info(gateway.summary(), 'fieldgate running')

@@ -1,4 +1,5 @@
 import { errorMessage, redactText, systemClock, type Clock, type Logger, type Status, type TimerHandle } from '../core/index.ts'
+import { fieldsWithin, MAX_DIAGNOSTICS_BYTES, newestWithin, RateLimit } from './bounds.ts'
 import { fingerprint, inventory, type InventoryFacts } from './inventory.ts'
 import { MgmtLink } from './link.ts'
 import { RemoteConfig, type ConfigHost, type Current, type Outcome } from './remote-config.ts'
@@ -27,6 +28,10 @@ export interface FleetOptions<C> {
   host: ConfigHost<C>
   settings(c: C): FleetSettings
   facts(): InventoryFacts
+  /** Remote diagnostics: recent log lines and the /status JSON. */
+  diagnostics?: { logs(n: number): string[]; status(): Record<string, unknown> }
+  /** Diagnostics requests (inventory, logs, status): `burst` at once, then one per `everyMs`. Default 5 and 2 s. */
+  rate?: { burst: number; everyMs: number }
   /** What the start found in the state directory (an interrupted commit window), reported once online. */
   started?: StartState
   clock?: Clock
@@ -57,6 +62,8 @@ export function createFleet<C>(o: FleetOptions<C>): Fleet<C> {
   let lastInventoryAt = 0
   let timer: TimerHandle | null = null
   let requests = 0
+  let limited = 0
+  const rate = new RateLimit(o.rate?.burst ?? 5, o.rate?.everyMs ?? 2000, clock.now())
 
   const describe = (online: boolean): Record<string, unknown> => {
     const c = remote.current
@@ -118,6 +125,30 @@ export function createFleet<C>(o: FleetOptions<C>): Fleet<C> {
   }
 
   async function run(r: Request, ref: Record<string, unknown>): Promise<void> {
+    if (r.op !== 'config') {
+      const wait = rate.take(clock.now())
+      if (wait > 0) {
+        limited++
+        const reason = `rate limited: diagnostics requests are limited to ${o.rate?.burst ?? 5} at once and one per ${(o.rate?.everyMs ?? 2000) / 1000} s; retry in ${Math.ceil(wait / 1000)} s`
+        log.warn({ ...ref, waitMs: wait }, 'management request rate limited')
+        void event('refused', { ...ref, reason })
+        reply(r.route, r.op, { ok: false, state: 'refused', reason, retry_after_ms: wait })
+        return
+      }
+    }
+    if (r.op === 'logs' || r.op === 'status') {
+      if (!o.diagnostics) throw new Error(`${r.op} is not available on this gateway`)
+      const bound = MAX_DIAGNOSTICS_BYTES - 512
+      if (r.op === 'logs') {
+        const { lines, omitted } = newestWithin(o.diagnostics.logs(r.lines ?? 100), bound)
+        reply(r.route, r.op, { ok: true, state: 'done', lines, ...(omitted > 0 ? { omitted_lines: omitted, bound_bytes: MAX_DIAGNOSTICS_BYTES } : {}) })
+      } else {
+        const { value, omitted } = fieldsWithin(o.diagnostics.status(), bound)
+        reply(r.route, r.op, { ok: true, state: 'done', status: value, ...(omitted.length > 0 ? { omitted_fields: omitted, bound_bytes: MAX_DIAGNOSTICS_BYTES } : {}) })
+      }
+      void event('done', ref)
+      return
+    }
     if (r.op === 'inventory') {
       publishInventory(true)
       reply(r.route, r.op, { ok: true, state: 'done', inventory: describe(true) })
@@ -173,7 +204,7 @@ export function createFleet<C>(o: FleetOptions<C>): Fleet<C> {
       log.info({ hash: next.hash.slice(0, 12), source: next.source }, 'management: running the reloaded config')
     },
     status() {
-      const details = { id: o.id, online: link.online, lastError: link.lastError, connects: link.connects, requests, config: remote.current.hash, source: remote.current.source, inTrial: remote.inTrial }
+      const details = { id: o.id, online: link.online, lastError: link.lastError, connects: link.connects, requests, rateLimited: limited, config: remote.current.hash, source: remote.current.source, inTrial: remote.inTrial }
       return link.online ? { health: 'ok', details } : { health: 'degraded', reason: `management channel offline${link.lastError ? `: ${link.lastError}` : ''}`, details }
     },
   }

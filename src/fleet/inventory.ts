@@ -34,7 +34,7 @@ export function inventory(id: string, online: boolean, f: InventoryFacts, c: Con
     uptime_s: Math.max(0, Math.round((now - f.startedAt) / 1000)),
     health: { overall: worst(f.parts), parts: Object.fromEntries(Object.entries(f.parts).map(([k, v]) => [k, v.reason ? { health: v.health, reason: v.reason } : { health: v.health }])) },
     backlog: f.backlog,
-    mgmt: { protocol: protocolVersion === 5 ? 'mqtt5' : 'mqtt3.1.1', requests: `fieldgate/${id}/mgmt/req/{config,inventory}` },
+    mgmt: { protocol: protocolVersion === 5 ? 'mqtt5' : 'mqtt3.1.1', requests: `fieldgate/${id}/mgmt/req/{config,inventory,logs,status}` },
     ts: new Date(now).toISOString(),
   }
 }

@@ -1,7 +1,7 @@
 import { mgmtTopics, validReplyTopic, type MgmtTopics } from './topics.ts'
 
-/** The operations this stage understands. */
-export const OPERATIONS = ['config', 'inventory'] as const
+/** The operations this gateway understands. */
+export const OPERATIONS = ['config', 'inventory', 'logs', 'status'] as const
 export type Operation = (typeof OPERATIONS)[number]
 
 /** Where and how to answer: MQTT 5 Response Topic + Correlation Data, or the 3.1.1 fallback in the JSON body. */
@@ -18,6 +18,8 @@ export interface Request {
   config?: string
   /** For `config`: the commit deadline asked for, in ms (bounded by the caller). */
   deadlineMs?: number
+  /** For `logs`: how many recent lines (1…1000). */
+  lines?: number
 }
 
 export type Parsed = { ok: true; request: Request } | { ok: false; route: ReplyRoute; op: string; reason: string }
@@ -77,6 +79,11 @@ export function parseRequest(topics: MgmtTopics, topic: string, payload: Buffer,
       if (ms === null) return fail('commit_deadline must be milliseconds or a duration such as "45s"')
       request.deadlineMs = ms
     }
+  }
+  if (op === 'logs') {
+    const n = body.lines ?? 100
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 1000) return fail('lines must be a whole number from 1 to 1000')
+    request.lines = n
   }
   return { ok: true, request }
 }

@@ -4,7 +4,7 @@ import type { Config } from '../config/index.ts'
 import type { Logger, Status } from '../core/index.ts'
 import { errorMessage, FieldgateError, isFieldgateError } from '../core/index.ts'
 import { createDriverHost, type DriverHost } from '../drivers/index.ts'
-import { createStatusServer, type DemoCloudControl, type StatusEvent, type StatusServer } from '../status/index.ts'
+import { createStatusServer, scrub, type DemoCloudControl, type StatusEvent, type StatusServer } from '../status/index.ts'
 import { openStore, type GatewayStore } from '../store-forward/index.ts'
 import { VERSION } from '../version.ts'
 import { planReload, type ReloadPlan } from './reload-plan.ts'
@@ -22,6 +22,8 @@ export interface Gateway {
   reportReload(result: ReloadResult, via: string): void
   sources(): Record<string, Status>
   summary(): Record<string, unknown>
+  /** The /status JSON (scrubbed); with the page off, the parts' status scrubbed the same way. */
+  statusSnapshot(): Record<string, unknown>
 }
 
 export interface BuildOptions {
@@ -239,6 +241,7 @@ export async function buildGateway(initial: Config, log: Logger, opts: BuildOpti
       status?.reportReload(result, via)
     },
     sources,
+    statusSnapshot: () => status?.snapshot() ?? (scrub({ version: VERSION, gateway_id: gatewayId, started_at: startedAt, now: Date.now(), sources: sources() }) as Record<string, unknown>),
     summary: () => ({ ...bound, uplinks: [...uplinks.keys()], devices: config.devices.map((d) => d.id) }),
   }
 }

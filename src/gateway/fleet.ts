@@ -127,6 +127,8 @@ export interface GatewayFleetDeps {
   startedAt: number
   check?: ConfigChecker
   env?: NodeJS.ProcessEnv
+  /** Recent log lines for remote diagnostics. */
+  logs?: (n: number) => string[]
 }
 
 export interface GatewayFleet {
@@ -191,6 +193,7 @@ export function buildFleet(d: GatewayFleetDeps): GatewayFleet | null {
     current: { text: d.effective.text, hash: configHash(d.effective.text), config: first, source: d.effective.source, committedAt: d.effective.committedAt },
     ...(d.effective.start ? { started: d.effective.start } : {}),
     facts,
+    diagnostics: { logs: d.logs ?? (() => []), status: () => d.gateway.statusSnapshot() },
     settings: (c) => {
       const m = managedUplink(c)
       store.setKeep(m?.management.history ?? 5)

@@ -39,6 +39,8 @@ export interface StatusServer {
   close(): Promise<void>
   /** Records a reload done elsewhere (SIGHUP) so the page shows its outcome. */
   reportReload(result: ReloadResult, via?: string): void
+  /** What GET /status answers (scrubbed), for remote diagnostics. */
+  snapshot(): Record<string, unknown>
 }
 
 const PAGE_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'"
@@ -227,6 +229,7 @@ export function createStatusServer(opts: StatusServerOptions): StatusServer {
 
   return {
     reportReload,
+    snapshot,
     listen() {
       return new Promise((resolve, reject) => {
         const onError = (err: Error): void => reject(new Error(`status: cannot listen on ${config.host}:${config.port} (status.host, status.port): ${err.message}${(err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? '; pick another status.port or stop what uses it' : ''}`, { cause: err }))

@@ -211,3 +211,24 @@ test('a LAN client cannot reach a management topic through a forward rule ("#" f
     await lan.endAsync()
   }
 })
+
+test('remote diagnostics: recent log lines and the /status JSON on request, rate-limited, without secrets', async () => {
+  const n = nodes.a
+  const logs = await op5.request(n.id, 'logs', { lines: 50 }, 20_000)
+  assert.equal(logs.ok, true, JSON.stringify(logs))
+  const lines = logs.lines as string[]
+  assert.ok(lines.length > 0 && lines.length <= 50)
+  assert.ok(lines.some((l) => (JSON.parse(l) as { msg?: string }).msg === 'management request received'))
+  const st = await op5.request(n.id, 'status', {}, 20_000)
+  assert.equal(st.ok, true, JSON.stringify(st))
+  const status = st.status as { gateway_id: string; sources: Record<string, unknown> }
+  assert.equal(status.gateway_id, n.id)
+  assert.ok('fleet' in status.sources && 'uplink:cloud' in status.sources)
+  assert.ok(!String(st._raw).includes(SECRET) && !String(logs._raw).includes(SECRET))
+  // A burst: the first few are answered, the rest refused with when to retry.
+  const burst = await Promise.all(Array.from({ length: 12 }, () => op5.request(n.id, 'status', {}, 20_000)))
+  const refused = burst.filter((r) => r.state === 'refused')
+  assert.ok(refused.length >= 1 && refused.length < 12, `refused ${refused.length} of 12`)
+  assert.match(String(refused[0]?.reason), /rate limited: .* retry in \d+ s/)
+  assert.equal(typeof refused[0]?.retry_after_ms, 'number')
+})

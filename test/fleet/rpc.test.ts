@@ -47,7 +47,8 @@ test('refusals name the problem: wildcard reply topics, unknown operations, empt
   }
   assert.match(reason('fieldgate/site-1/mgmt/req/config', TOML, { responseTopic: 'ops/#' }), /not a topic name/)
   assert.match(reason('fieldgate/site-1/mgmt/req/config', JSON.stringify({ config: TOML, reply_to: '$SYS/x' })), /reply_to must be a topic name/)
-  assert.match(reason('fieldgate/site-1/mgmt/req/reboot', ''), /unknown operation "reboot"; this gateway understands config, inventory/)
+  assert.match(reason('fieldgate/site-1/mgmt/req/reboot', ''), /unknown operation "reboot"; this gateway understands config, inventory, logs, status/)
+  assert.match(reason('fieldgate/site-1/mgmt/req/logs', JSON.stringify({ lines: 5000 })), /lines must be a whole number from 1 to 1000/)
   assert.match(reason('fieldgate/site-1/mgmt/req/config', '   '), /carries the whole TOML config/)
   assert.match(reason('fieldgate/site-1/mgmt/req/config', '{"config": 1'), /not JSON/)
   assert.match(reason('fieldgate/site-1/mgmt/req/config', JSON.stringify({ config: TOML, commit_deadline: 'soon' })), /commit_deadline/)
