@@ -219,7 +219,8 @@ export function buildFleet(d: GatewayFleetDeps): GatewayFleet | null {
       },
       restart(reason) {
         d.logger.fatal({ reason }, 'exiting so the service manager restarts the gateway on its committed config')
-        setTimeout(() => process.exit(75), 1000).unref()
+        // Status 1: a failure, which Restart=on-failure restarts (75 means "run another executable" to the update guard).
+        setTimeout(() => process.exit(1), 1000).unref()
       },
     },
   })
