@@ -11,15 +11,27 @@ function extent(vals) {
   if (hi - lo < 1e-9) { var pad = Math.abs(hi) * 0.01 || 1; lo -= pad; hi += pad; }
   return [lo, hi];
 }
-function pathOf(xs, ys, lo, hi, w, h) {
-  var d = "", pen = false;
+/**
+ * A line through the values; up to maxGap empty buckets in a row are bridged (a point read once a
+ * minute fills one 20 s bucket in three and is still a line), longer gaps lift the pen. A value with no
+ * neighbour draws as a short tick, so it is seen.
+ */
+function pathOf(xs, ys, lo, hi, w, h, maxGap) {
+  var d = "", pen = false, empty = 0, lone = false;
   for (var i = 0; i < xs.length; i++) {
     var y = ys[i];
-    if (y === null || y === undefined) { pen = false; continue; }
+    if (y === null || y === undefined) { if (++empty > maxGap) { if (lone) d += "h1"; pen = false; lone = false; } continue; }
     var px = (xs[i] * w).toFixed(1), py = (h - ((y - lo) / (hi - lo)) * h).toFixed(1);
-    d += (pen ? "L" : "M") + px + " " + py; pen = true;
+    d += (pen ? "L" : "M") + px + " " + py; lone = !pen; pen = true; empty = 0;
   }
-  return d;
+  return lone ? d + "h1" : d;
+}
+/** The sparkline of a row of /history, built again only when the row (or its version, bumped by histAdd) changed. */
+var sparkCache = new WeakMap();
+function sparkOf(row) {
+  var c = sparkCache.get(row);
+  if (!c || c.ver !== row.ver) { c = { ver: row.ver, svg: sparkSvg(row) }; sparkCache.set(row, c); }
+  return c.svg;
 }
 /** Sparkline of the last value per bucket (row: one entry per bucket, null where empty). */
 function sparkSvg(row) {
@@ -28,9 +40,9 @@ function sparkSvg(row) {
   var e = row ? extent(row) : null;
   if (!e) return '<svg viewBox="0 0 100 30" aria-hidden="true"></svg>';
   var xs = []; for (var i = 0; i < row.length; i++) xs.push(row.length > 1 ? i / (row.length - 1) : 1);
-  var d = pathOf(xs, row, e[0], e[1], 100, 28);
-  // A lone sample draws as a dot, so a just-started point is not an empty box.
-  if (d.indexOf("L") < 0) { var m = /M([\d.]+) ([\d.]+)/.exec(d), y = m ? Number(m[2]) + 1 : 15; return '<svg viewBox="0 0 100 30" preserveAspectRatio="none" aria-hidden="true"><path class="line" d="M96 ' + y + 'H100"/></svg>'; }
+  var d = pathOf(xs, row, e[0], e[1], 100, 28, 3);
+  // A single value in the hour draws as a dot at the end, so a just-started point is not an empty box.
+  if (d.indexOf("L") < 0 && d.indexOf("M", 1) < 0) { var m = /M([\d.]+) ([\d.]+)/.exec(d), y = m ? Number(m[2]) + 1 : 15; return '<svg viewBox="0 0 100 30" preserveAspectRatio="none" aria-hidden="true"><path class="line" d="M96 ' + y + 'H100"/></svg>'; }
   return '<svg viewBox="0 0 100 30" preserveAspectRatio="none" aria-hidden="true"><path class="line" transform="translate(0 1)" d="' + d + '"/></svg>';
 }
 /** The chart's time window: the last hour, or from the first value when there is less (at least 5 min). */

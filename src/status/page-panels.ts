@@ -34,12 +34,12 @@ function renderDevices() {
         if (q === "error") v = '<span title="' + esc(p.error || "") + '">read failed</span>' + (p.value !== null && p.value !== undefined ? ' <span class="dim">(last ' + withUnit(fmtValue(p.value, n, p.unit), p.unit) + ")</span>" : "");
         else v = withUnit(fmtValue(p.value, n, p.unit), p.unit) + (q === "stale" ? ' <span class="tag">stale</span>' : "");
         var sp = spark[id] && spark[id][n];
-        html += '<tr class="pt q-' + esc(q) + '" data-point="' + esc(n) + '" title="' + (q === "error" ? esc(p.error || "") : "tap for the last hour") + '"><td class="k">' + esc(n) + '</td><td class="spark">' + (sp ? sparkSvg(sp) : "") +
+        html += '<tr class="pt q-' + esc(q) + '" data-point="' + esc(n) + '" title="' + (q === "error" ? esc(p.error || "") : "tap for the last hour") + '"><td class="k">' + esc(n) + '</td><td class="spark">' + (sp ? sparkOf(sp) : "") +
           '</td><td class="v">' + v + '</td><td class="age"' + (p.ts ? ' data-ts="' + p.ts + '"' : "") + ">" + (p.ts ? age(p.ts) : "never") + "</td></tr>"; }
       html += "</table>"; } else html += '<div class="dim">no readings yet</div>';
     html += "</div>";
   }
-  $("devices").innerHTML = html || '<div class="dim">no devices configured</div>';
+  setHtml("devices", html || '<div class="dim">no devices configured</div>');
   var dr = S.status && S.status.sources && S.status.sources.drivers, dd = (dr && dr.details) || {}, lines = dd.lines || {}, lh = "";
   for (var ln in lines) { var L = lines[ln], bad = L.timeouts || L.framingErrors || L.lateAnswers || L.discardedBytes;
     lh += '<div class="card" data-line="' + esc(ln) + '" data-health="' + (L.connected ? (bad ? "degraded" : "ok") : "down") + '"><div class="title"><span class="name">Line ' + addr(L.endpoint || ln) + "</span>" + pill(L.connected ? "ok" : "down", L.connected ? (L.onBackup ? "on backup" : "connected") : "not connected") + "</div>" +
@@ -48,8 +48,8 @@ function renderDevices() {
         row("Late answers (raise timeout)", num(L.lateAnswers), L.lateAnswers ? "warnv" : "") + row("Framing errors / discarded frames", num(L.framingErrors) + " / " + num(L.discardedFrames), L.framingErrors ? "warnv" : "") +
         row("Noise (discarded bytes)", num(L.discardedBytes), L.discardedBytes ? "warnv" : "") : "") +
       row("Opened", count(L.opens, "time")) + (L.pending ? row("Requests waiting", num(L.pending)) : "") + "</table></div>"; }
-  $("lines").innerHTML = lh;
-  $("devsummary").innerHTML = dr ? count(dd.published, "reading") + " published to the broker" + (dd.publishErrors ? ', <span class="badv">' + count(dd.publishErrors, "publish error") + "</span>" : "") + ", " + count(dd.commands, "command") + " received" : "";
+  setHtml("lines", lh);
+  setHtml("devsummary", dr ? count(dd.published, "reading") + " published to the broker" + (dd.publishErrors ? ', <span class="badv">' + count(dd.publishErrors, "publish error") + "</span>" : "") + ", " + count(dd.commands, "command") + " received" : "");
 }
 function uplinkChart(name, key, label, unit) {
   var h = S.uplinkHist[name]; if (!h || !h[key]) return "";
@@ -78,7 +78,7 @@ function renderUplinks() {
       html += '<div class="controls"><span class="dim">Demo: this cloud is a stand-in broker inside the gateway (' + addr(st.demo.cloud.url) + ').</span><button type="button" id="democloud"' + (S.lost ? " disabled" : "") + ' data-want="' + (up ? "down" : "up") + '">' + (up ? "Cut the demo cloud" : "Restore the demo cloud") + "</button></div>"; }
     html += "</div>";
   }
-  $("uplinks").innerHTML = html || '<div class="dim">no uplink configured: readings stay on this gateway</div>';
+  setHtml("uplinks", html || '<div class="dim">no uplink configured: readings stay on this gateway</div>');
 }
 function renderDisk() {
   var st = S.status, s = st.sources.store, sys = st.system || {}, disk = sys.disk, html = "";
@@ -95,7 +95,7 @@ function renderDisk() {
     if (d.repairs && d.repairs.length) rows += row("Repairs after a crash", count(d.repairs.length, "repair"), "warnv");
     html += '<div class="card" data-source="store" data-health="' + esc(s.health) + '"><div class="title"><span class="name">Store (' + addr(d.dataDir || "") + ")</span>" + pill(s.health) + "</div>" + (s.reason ? '<div class="reason">' + esc(s.reason) + "</div>" : "") + "<table>" + rows + "</table></div>";
   }
-  $("disk").innerHTML = html;
+  setHtml("disk", html);
 }
 function renderConnected() {
   var st = S.status, b = st.sources.broker, sec = st.sources.security, html = "";
@@ -115,7 +115,7 @@ function renderConnected() {
       row("Access rules (ACL)", s.aclRules === null || s.aclRules === undefined ? "none: every client may use every topic" : num(s.aclRules)) +
       row("Failed logins since start", num(s.failedLogins), s.failedLogins ? "warnv" : "") + row("Addresses locked out now", num(s.lockedAddresses), s.lockedAddresses ? "warnv" : "") +
       (s.publishRateRefused ? row("Publishes refused (rate limit)", num(s.publishRateRefused), "warnv") : "") + "</table></div>"; }
-  $("connected").innerHTML = html;
+  setHtml("connected", html);
 }
 function humanKey(k) { return k.replace(/([a-z])([A-Z])/g, "$1 $2").replace(/[_.]/g, " ").replace(/^./, function (c) { return c.toUpperCase(); }); }
 function renderOther() {
@@ -125,7 +125,7 @@ function renderOther() {
     for (var k in d) { var v = d[k]; if (v === null || typeof v === "object") continue;
       rows += row(humanKey(k), esc(typeof v === "number" ? (/Ms$|_ms$/.test(k) ? v + " ms" : /bytes/i.test(k) ? bytes(v) : num(v)) : typeof v === "boolean" ? (v ? "yes" : "no") : v)); }
     html += '<div class="card" data-source="' + esc(n) + '" data-health="' + esc(s.health) + '"><div class="title"><span class="name">' + esc(sourceLabel(n)) + "</span>" + pill(s.health) + "</div>" + (s.reason ? '<div class="reason">' + esc(s.reason) + "</div>" : "") + (rows ? "<table>" + rows + "</table>" : "") + "</div>"; }
-  $("other").innerHTML = html; $("othersec").style.display = html ? "" : "none";
+  setHtml("other", html); $("othersec").style.display = html ? "" : "none";
 }
 function renderGateway() {
   var st = S.status, sys = st.system || {}, mem = sys.memory || {}, loop = sys.event_loop || {}, rl = st.reload || {};
@@ -137,7 +137,7 @@ function renderGateway() {
     row("Longest event-loop stall (last minute)", typeof loop.max_ms === "number" ? loop.max_ms + " ms" : "not measured yet", loop.max_ms > 1000 ? "warnv" : "") +
     row("Config reloads (applied / refused)", num(rl.applied_total) + " / " + num(rl.failed_total), rl.failed_since_last_good ? "badv" : "") +
     (rl.last ? row("Last reload", (rl.last.ok ? "applied" : "refused") + " at " + clock(rl.last.at) + " via " + esc(rl.last.via), rl.last.ok ? "" : "badv") : "") + "</table>";
-  $("gateway").innerHTML = html; $("gateway").setAttribute("data-health", st.health);
+  setHtml("gateway", html); $("gateway").setAttribute("data-health", st.health);
   $("reloadbox").style.display = rl.allowed ? "" : "none";
 }
 function renderRecent() {
@@ -146,10 +146,20 @@ function renderRecent() {
   list.sort(function (a, b) { return b.ts - a.ts; });
   var html = ""; for (var j = 0; j < list.length && j < 20; j++) { var r = list[j];
     html += '<li><span class="dim">' + clock(r.ts) + ' (<span data-ts="' + r.ts + '">' + age(r.ts) + "</span> ago)</span> \u00B7 <b>" + esc(r.device || sourceLabel(r.source)) + "</b> " + esc(r.state) + (r.reason ? ": " + esc(r.reason) : "") + "</li>"; }
-  $("recent").innerHTML = html || '<li class="dim">nothing went wrong recently</li>';
+  setHtml("recent", html || '<li class="dim">nothing went wrong recently</li>');
 }
-var pending = null;
-function render() { if (pending) return; pending = setTimeout(function () { pending = null; renderAll(); }, 150); }
+/**
+ * One render at most every 150 ms. For live readings (slow = true) at most one per three times the last
+ * render took: many points read every second would keep a slow phone rendering with no time for a tap.
+ * A new snapshot, history or state change is shown within 150 ms.
+ */
+var pending = null, pendingAt = 0, lastRenderMs = 0;
+function render(slow) {
+  var delay = slow ? Math.max(150, 3 * lastRenderMs) : 150, at = Date.now() + delay;
+  if (pending) { if (at >= pendingAt) return; clearTimeout(pending); }
+  pendingAt = at;
+  pending = setTimeout(function () { pending = null; var t = performance.now(); renderAll(); lastRenderMs = performance.now() - t; }, delay);
+}
 function renderAll() {
   renderHeader(); if (!S.status) return;
   renderDevices(); renderUplinks(); renderDisk(); renderConnected(); renderOther(); renderGateway(); renderRecent();

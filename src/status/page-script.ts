@@ -37,6 +37,8 @@ function fmtValue(v, point, unit) {
 }
 function withUnit(text, unit) { return esc(text) + (unit ? (unit === "\u00B0" || unit === "%" ? "" : " ") + esc(unit) : ""); }
 function pill(h, text) { return '<span class="pill ' + (S.lost ? "" : esc(h)) + '">' + esc(text || h) + "</span>"; }
+/** Replaces a section's HTML only when it changed: most renders change a few values, and an unchanged section then costs no layout. */
+function setHtml(id, html) { var el = $(id); if (el.__html !== html) { el.__html = html; el.innerHTML = html; } }
 function row(k, v, cls) { return '<tr><td class="k">' + esc(k) + '</td><td class="v' + (cls ? " " + cls : "") + '">' + v + "</td></tr>"; }
 function token() {
   if (S.token !== null) return S.token;
@@ -99,10 +101,10 @@ function histAdd(r) {
   var N = 180, b = Math.floor((r.ts - h.start) / h.step);
   if (b < 0) return;
   if (b >= N) { var shift = b - N + 1; h.start += shift * h.step; b = N - 1;
-    for (var d in h.points) for (var p in h.points[d]) { var a = h.points[d][p]; a.splice(0, Math.min(shift, N)); while (a.length < N) a.push(null); } }
+    for (var d in h.points) for (var p in h.points[d]) { var a = h.points[d][p]; a.splice(0, Math.min(shift, N)); while (a.length < N) a.push(null); a.ver = (a.ver || 0) + 1; } }
   var rowArr = (h.points[r.device] = h.points[r.device] || {})[r.point];
   if (!rowArr) { rowArr = []; for (var i = 0; i < N; i++) rowArr.push(null); h.points[r.device][r.point] = rowArr; }
-  rowArr[b] = Number(r.value);
+  if (rowArr[b] !== Number(r.value)) { rowArr[b] = Number(r.value); rowArr.ver = (rowArr.ver || 0) + 1; }
 }
 function connect() {
   if (S.es) S.es.close();
@@ -112,7 +114,7 @@ function connect() {
   S.es.onerror = function () { refreshSoon(100); };
   S.es.addEventListener("reading", function (m) { var r = JSON.parse(m.data).reading, d = liveDevice(r.device);
     d.points[r.point] = { value: r.value, unit: r.unit, ts: r.ts, quality: r.quality, error: r.error, at: Date.now() };
-    histAdd(r); contactOk(); render(); });
+    histAdd(r); contactOk(); render(true); });
   S.es.addEventListener("state", function (m) { var e = JSON.parse(m.data), ts = e.ts || Date.now();
     if (e.device !== undefined) { var d = liveDevice(e.device); d.state = e.state; d.reason = e.reason; d.at = Date.now(); }
     if (/^(down|error|failed|stopped|disconnected|offline|closed|unavailable|degraded)$|refused|error|fail|lost/i.test(e.state)) S.recent.push({ ts: ts, at: Date.now(), source: e.source, device: e.device, state: e.state, reason: e.reason });
@@ -141,7 +143,7 @@ function renderHeader() {
     for (var i = 0; i < st.problems.length; i++) { var p = st.problems[i]; parts.push("<b>" + esc(sourceLabel(p.source)) + "</b>" + (p.reason ? ": " + esc(p.reason) : " " + esc(p.health))); }
     b += '<div class="' + (st.health === "down" ? "b-down" : "b-problems") + '" id="problembanner">' + (st.health === "down" ? "The gateway cannot do its job: " : "Needs attention: ") + parts.join("; ") + "</div>";
   }
-  $("banners").innerHTML = b;
+  setHtml("banners", b);
 }
 function sourceLabel(n) {
   var map = { broker: "MQTT broker", store: "disk store", security: "security", drivers: "devices", process: "gateway process" };

@@ -22,7 +22,7 @@ td.spark{width:92px;padding:0 .2rem}td.spark svg{display:block;width:88px;height
 tr.pt{cursor:pointer}tr.pt:hover{background:#f6f8fb}
 tr.q-stale td.v,tr.q-stale td.age{color:var(--warn)}tr.q-error td.v{color:var(--bad)}.card[data-health=down] tr td.v{color:var(--mute)}.tag{font-size:.68rem;font-weight:700;text-transform:uppercase;margin-left:.2rem}
 .warnv{color:var(--warn)}.badv{color:var(--bad)}
-.chart{margin-top:.4rem}.chart svg{display:block;width:100%;height:90px}.chart .cap{font-size:.78rem;color:var(--mute);display:flex;justify-content:space-between}
+.chart{margin-top:.4rem}.chart svg{display:block;width:100%;height:90px}.chart .cap{font-size:.78rem;color:var(--mute);display:flex;justify-content:space-between;gap:.6rem}
 svg .line{fill:none;stroke:#2563eb;stroke-width:1.5;vector-effect:non-scaling-stroke}svg .band{fill:#2563eb22;stroke:none}svg .grid{stroke:#d8dce3;stroke-width:1;vector-effect:non-scaling-stroke}
 ul.recent{list-style:none;margin:0;padding:0;background:var(--card);border-radius:8px}ul.recent li{padding:.35rem .7rem;border-top:1px solid var(--line);font-size:.88rem}
 details.raw{background:var(--card);border-radius:8px;padding:.5rem .7rem}details.raw pre{max-height:60vh;overflow:auto;font-size:.78rem;white-space:pre-wrap;overflow-wrap:anywhere}
