@@ -149,6 +149,18 @@ test('a good config is applied and committed (MQTT 5 request/response), and a re
   n.text = next
 })
 
+test('a technician\'s edit of the config file wins over the committed remote config (SIGHUP)', async () => {
+  const n = nodes.a
+  assert.equal(invConfig(n).source, 'remote')
+  const edited = `${toml(n)}# edited on site\n`
+  writeFileSync(join(n.dir, 'gateway.toml'), edited)
+  n.proc?.proc.kill('SIGHUP')
+  await waitFor(() => invConfig(n).hash === configHash(edited), 20_000, 50, 'inventory on the edited file')
+  assert.equal(invConfig(n).source, 'file')
+  assert.ok(!existsSync(join(n.dir, 'data', 'fleet', 'committed.json')))
+  n.text = edited
+})
+
 test('MQTT 3.1.1: the reply topic and correlation id travel in the JSON body', async () => {
   const n = nodes.b
   const next = toml(n, { level: 'warn' })
