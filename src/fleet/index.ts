@@ -75,7 +75,7 @@ export function createFleet<C>(o: FleetOptions<C>): Fleet<C> {
       will: () => ({ topic: topics.inventory, payload: Buffer.from(JSON.stringify({ ...describe(false), reason: 'connection lost (Last Will)' })) }),
       subscription: topics.requests,
       onOnline: () => publishInventory(true),
-      onMessage: (topic, payload, props) => void handle(topic, payload, props),
+      onMessage: (topic, payload, props, retained) => void handle(topic, payload, props, retained),
     },
     log,
     clock,
@@ -99,10 +99,17 @@ export function createFleet<C>(o: FleetOptions<C>): Fleet<C> {
     link.publish(route.topic, replyBody(route, op, fields), opts)
   }
 
-  async function handle(topic: string, payload: Buffer, props: { responseTopic?: string; correlationData?: Buffer }): Promise<void> {
+  async function handle(topic: string, payload: Buffer, props: { responseTopic?: string; correlationData?: Buffer }, retained: boolean): Promise<void> {
     const parsed = parseRequest(topics, topic, payload, props)
     if (parsed === null) {
       log.warn({ topic }, 'management: message outside this gateway\'s request topics ignored')
+      return
+    }
+    if (retained) {
+      // A retained request would come back on every reconnect, a roll-back's included, and be tried again.
+      const reason = `retained request on ${topic} ignored: requests must not be retained (clear it with: mosquitto_pub -r -n -t '${topic}')`
+      log.warn({ topic }, reason)
+      void event('refused', { op: parsed.ok ? parsed.request.op : parsed.op, reason })
       return
     }
     requests++

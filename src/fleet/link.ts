@@ -17,7 +17,7 @@ export interface LinkHandlers {
   /** Topic filter subscribed on every connect. */
   subscription: string
   onOnline(): void
-  onMessage(topic: string, payload: Buffer, props: { responseTopic?: string; correlationData?: Buffer }): void
+  onMessage(topic: string, payload: Buffer, props: { responseTopic?: string; correlationData?: Buffer }, retained: boolean): void
 }
 
 interface Outgoing {
@@ -202,7 +202,7 @@ export class MgmtLink {
       this.handlers.onMessage(topic, payload, {
         ...(p?.responseTopic === undefined ? {} : { responseTopic: p.responseTopic }),
         ...(p?.correlationData === undefined ? {} : { correlationData: p.correlationData }),
-      })
+      }, packet.retain)
     })
     client.on('close', () => {
       if (gen !== this.gen) return

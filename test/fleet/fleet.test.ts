@@ -170,6 +170,26 @@ test('MQTT 3.1.1: the reply topic and correlation id travel in the JSON body', a
   n.text = next
 })
 
+test('a retained request is ignored (it would come back on every reconnect) and reported', async () => {
+  const n = nodes.a
+  const topic = `fieldgate/${n.id}/mgmt/req/config`
+  const bad = toml(n, { password: 'retained-wrong' })
+  // Sent while the gateway is down, it is delivered flagged retained when the gateway subscribes again
+  // (a live one is tried once like any request; its retained copy would come back after the roll-back).
+  await n.proc?.kill('SIGTERM')
+  await op5.client.publishAsync(topic, bad, { qos: 1, retain: true })
+  try {
+    n.proc = await startGateway(n.dir, n.text, { waitPort: n.lan, env: cleanEnv() })
+    const ev = await waitFor(() => op5.events.find((e) => e.id === n.id && typeof e.reason === 'string' && e.reason.startsWith('retained request')), 20_000, 50, 'retained refusal')
+    assert.equal(ev.state, 'refused')
+    assert.ok(!op5.events.some((e) => e.id === n.id && e.hash === configHash(bad)), 'never tried')
+    await waitFor(() => inv(n)?.online === true, 20_000, 50, 'back online')
+    assert.equal(invConfig(n).hash, configHash(n.text))
+  } finally {
+    await op5.client.publishAsync(topic, '', { qos: 1, retain: true })
+  }
+})
+
 test('a config with a wrong uplink password is rolled back by itself: the gateway is reachable again and says why', async () => {
   const n = nodes.a
   const wrong = toml(n, { password: 'not-the-password', level: 'debug' })
