@@ -25,6 +25,7 @@ const BENCHES: readonly { name: string; limitS: number }[] = [
   { name: 'idle', limitS: 180 },
   { name: 'history', limitS: 180 },
   { name: 'page', limitS: 300 },
+  { name: 'update', limitS: 180 },
   { name: 'fuzz', limitS: 1200 },
 ]
 

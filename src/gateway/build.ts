@@ -52,7 +52,7 @@ export async function buildGateway(initial: Config, log: Logger, opts: BuildOpti
   let broker: Broker
   const uplinks = new Map<string, UplinkUnit>()
   try {
-    store = await openStore(config.storage, log.child({ module: 'store' })).catch((err: unknown) => {
+    store = await openStore(config.storage, log.child({ module: 'store' }), { version: VERSION }).catch((err: unknown) => {
       throw new FieldgateError(isFieldgateError(err) ? err.code : 'STORE_UNAVAILABLE', `storage.data_dir: ${errorMessage(err)}`, { cause: err })
     })
     const s = store

@@ -4,6 +4,7 @@ import type { Clock, Logger, RetainedStore, SessionStore, Status } from '../core
 import { systemClock } from '../core/index.ts'
 import type { StorageConfig } from '../config/sections/storage.ts'
 import { LevelHandle, type RepairEvent } from './db.ts'
+import { checkFormat } from './format.ts'
 import { LevelQueue } from './level-queue.ts'
 import { LevelRetainedStore, LevelSessionStore } from './level-sessions.ts'
 import type { SequencedQueue } from './types.ts'
@@ -40,13 +41,21 @@ function dirBytes(dir: string): number {
 
 /**
  * Opens the gateway's one LevelDB at `cfg.data_dir` (repairing or moving aside a corrupt one) with
- * the broker's sessions, retained messages and one queue per uplink in it.
+ * the broker's sessions, retained messages and one queue per uplink in it. `version` (the running
+ * fieldgate's) goes into the data format record (format.ts).
  */
-export async function openStore(cfg: StorageConfig, logger: Logger, opts: { clock?: Clock } = {}): Promise<GatewayStore> {
+export async function openStore(cfg: StorageConfig, logger: Logger, opts: { clock?: Clock; version?: string } = {}): Promise<GatewayStore> {
   const clock = opts.clock ?? systemClock
   const log = logger.child({ module: 'store' })
   const tuning = { ...(cfg.write_buffer_size ? { writeBufferSize: cfg.write_buffer_size } : {}), ...(cfg.cache_size ? { cacheSize: cfg.cache_size } : {}) }
   const h = await LevelHandle.open(cfg.data_dir, log, clock, tuning)
+  // Before anything reads the data: a layout this version cannot read is refused, not misread.
+  try {
+    await checkFormat(h.db, h.location, opts.version ?? 'unknown')
+  } catch (err) {
+    await h.close().catch(() => undefined)
+    throw err
+  }
   const sessions = await LevelSessionStore.open(h)
   const retained = new LevelRetainedStore(h)
   const queues = new Map<string, LevelQueue>()
