@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path'
 import type { Config, UplinkConfig } from '../config/index.ts'
 import { loadConfig, loadConfigText } from '../config/index.ts'
 import { listenerName, tlsServerOptions } from '../broker/index.ts'
+import { committedOver } from '../gateway/fleet.ts'
 import { errorMessage, redactText, silentLogger, splitCredentials, type Logger } from '../core/index.ts'
 
 export interface CheckResult {
@@ -44,6 +45,10 @@ export async function check(configFile: string | null, opts: CheckOptions = {}):
   const print = (r: CheckResult): void => out(`  ${r.ok ? 'PASS' : 'FAIL'}  ${r.name.padEnd(22)} ${r.detail}`)
   print(results[0] as CheckResult)
   if (opts.inPlace) out('  (in place: what the running fieldgate holds counts as available)')
+  const remote = configFile === null ? null : committedOver(configFile, config)
+  if (remote) {
+    out(`  (fleet: remote config ${remote.hash.slice(0, 12)}, committed ${remote.committedAt}, runs instead of this file while the file stays unchanged; an edit of the file takes over; see docs/fleet.md)`)
+  }
   for await (const r of probes(config, opts)) {
     results.push(r)
     print(r)

@@ -92,6 +92,23 @@ function plain(loaded: LoadedConfig, text: string): Effective {
   return { loaded, text, baseText: text, source: 'file', committedAt: null, start: null }
 }
 
+/**
+ * The remote config that runs instead of `file` while the file stays as it is, if any. Read only
+ * (for `fieldgate check`): nothing in the state directory is changed.
+ */
+export function committedOver(file: string, c: Config): { hash: string; committedAt: string } | null {
+  const m = managedUplink(c)
+  if (!m) return null
+  const committed = new FleetStore(fleetDir(c), m.management.history).readCommitted()
+  if (!committed) return null
+  try {
+    if (committed.base_hash !== configHash(readFileSync(resolve(file), 'utf8'))) return null
+  } catch {
+    return null
+  }
+  return { hash: committed.hash, committedAt: committed.committed_at }
+}
+
 /** How the management connection reaches the cloud: the uplink's servers, credentials and TLS, its own client id, clean. */
 export function linkSpecOf(c: Config): LinkSpec {
   const u = managedUplink(c)

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { existsSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { check } from '../../src/commands/check.ts'
 import { configHash, FleetStore } from '../../src/fleet/store.ts'
 import { tempDir } from '../helpers/tmp.ts'
 
@@ -88,5 +89,24 @@ test('only the last N configs are kept, the committed one always, and no tempora
   assert.ok(left.includes(committed))
   assert.deepEqual(readdirSync(store.configsDir).filter((f) => f.endsWith('.tmp')), [])
   assert.ok(!existsSync(join(store.dir, 'trial.json')))
+  cleanup()
+})
+
+test('fieldgate check says when a committed remote config runs instead of the file, and changes nothing', async () => {
+  const { dir, cleanup } = tempDir('fieldgate-fleet-check-')
+  const file = join(dir, 'gw.toml')
+  const text = `[gateway]\nid = "chk"\n[storage]\ndata_dir = "${join(dir, 'data')}"\n[status]\nenabled = false\n[[broker.listeners]]\nport = 0\n[[uplinks]]\nname = "cloud"\nurl = "mqtt://127.0.0.1:1"\nconnect_timeout = "1s"\n[uplinks.management]\nenabled = true\n`
+  writeFileSync(file, text)
+  const store = new FleetStore(join(dir, 'data', 'fleet'), 5)
+  const f = store.saveConfig(NEXT, configHash(NEXT))
+  store.commit({ file: f, hash: configHash(NEXT), base_hash: configHash(text), committed_at: '2026-12-06T16:00:00.000Z' })
+  const lines: string[] = []
+  await check(file, { out: (l) => lines.push(l), env: {}, probeTimeout: 1000 })
+  assert.ok(lines.some((l) => l.includes(`(fleet: remote config ${configHash(NEXT).slice(0, 12)}, committed 2026-12-06T16:00:00.000Z, runs instead of this file`)), lines.join('\n'))
+  assert.equal(store.readCommitted()?.hash, configHash(NEXT))
+  writeFileSync(file, `${text}# edited\n`)
+  const after: string[] = []
+  await check(file, { out: (l) => after.push(l), env: {}, probeTimeout: 1000 })
+  assert.ok(!after.some((l) => l.includes('(fleet:')))
   cleanup()
 })
