@@ -35,7 +35,7 @@ export function maxBig(a: bigint, b: bigint): bigint {
 }
 
 /** Why an append of `total` bytes must be refused now (`used` bytes held or pending), or null. */
-export function fullReason(o: QueueOptions, used: number, oldestAt: number | null, total: number, now: number): string | null {
+export function fullReason(o: Pick<QueueOptions, 'maxBytes' | 'maxAge' | 'policy'>, used: number, oldestAt: number | null, total: number, now: number): string | null {
   if (total > o.maxBytes) return `${total} bytes exceed the whole budget storage.max_bytes=${o.maxBytes}`
   if (o.policy !== 'reject-new') return null
   if (used + total > o.maxBytes) {
