@@ -34,7 +34,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 
 test('any interleaving of sends, deliveries, drops and stalls keeps room within the limit and lost to what was dropped', () => {
   fc.assert(
-    fc.property(fc.integer({ min: 1, max: 32 }), fc.array(op, { maxLength: 200 }), (limit, ops) => {
+    fc.property(fc.integer({ min: 1, max: 32 }), fc.array(op, { maxLength: 200, size: 'max' }), (limit, ops) => {
       const w = new DeliveryWindow(limit)
       let inFlight = 0
       let dropped = 0

@@ -32,7 +32,7 @@ const ops: fc.Arbitrary<Op[]> = fc.array(
     { weight: 1, arbitrary: fc.constant({ t: 'timer' as const }) },
     { weight: 1, arbitrary: fc.constant({ t: 'crash' as const }) },
   ),
-  { maxLength: 120 },
+  { maxLength: 120, size: 'max' },
 )
 
 interface Outstanding {

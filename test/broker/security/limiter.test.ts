@@ -59,7 +59,7 @@ test('under any sequence of logins and releases the limiter keeps its bounds and
   await fc.assert(
     fc.asyncProperty(
       fc.record({ maxRunning: fc.integer({ min: 1, max: 3 }), maxRunningPerAddress: fc.integer({ min: 1, max: 2 }), maxWaitingPerAddress: fc.integer({ min: 0, max: 3 }) }),
-      fc.array(fc.oneof(fc.record({ acquire: fc.integer({ min: 0, max: 3 }), open: fc.boolean() }), fc.record({ release: fc.nat(20) })), { maxLength: 60 }),
+      fc.array(fc.oneof(fc.record({ acquire: fc.integer({ min: 0, max: 3 }), open: fc.boolean() }), fc.record({ release: fc.nat(20) })), { maxLength: 60, size: 'max' }),
       async (opts, steps) => {
         const lim = new HashLimiter(opts)
         const running: Array<{ address: number; release: Release }> = []
