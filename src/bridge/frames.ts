@@ -1,22 +1,15 @@
 import type { MqttClient, Packet } from 'mqtt'
 import { encodePublish, type PublishProperties } from '../core/index.ts'
+import { allocateId, releaseId, writeFrames } from './mqttjs.ts'
 
 /** Settles one publish: null on PUBACK (QoS 1) or once written (QoS 0), an Error when refused. */
 export type PublishDone = (err: Error | null) => void
 
-interface Writable {
-  write(chunk: Buffer): boolean
-  destroyed?: boolean
-  writable?: boolean
-}
-
 /**
  * The forwarder's QoS 0/1 publishes (with their v5 properties), written as pre-encoded PUBLISH frames on the
- * MQTT.js connection's stream; MQTT.js keeps the connection (CONNECT, TLS, will, keep-alive, subscribe,
- * QoS 2, properties). Measured (bench/bridge.ts): MQTT.js spends per publish a deep copy of the packet
- * (payload included), ~15 debug calls, an outgoing-store entry and ~6 stream writes; a backlog drain
- * with it used more CPU than the upstream broker. Here a publish is one Buffer, and all publishes of one
- * event-loop turn leave in one write.
+ * MQTT.js connection's stream (mqttjs.ts says why and what that relies on); MQTT.js keeps the connection
+ * (CONNECT, TLS, will, keep-alive, subscribe, QoS 2). Here a publish is one Buffer, and all publishes of
+ * one event-loop turn leave in one write.
  *
  * Packet ids come from the connection's own MQTT.js id provider, so they never collide with the ids
  * MQTT.js uses for its own packets. A PUBACK for an id we sent settles it; MQTT.js ignores acks for ids
@@ -50,11 +43,11 @@ export class FramePublisher {
     if (this.closed || topic.length === 0) return false
     let id = 0
     if (qos === 1) {
-      const got = this.client.messageIdProvider.allocate()
+      const got = allocateId(this.client)
       if (got === null) return false // all ids taken: MQTT.js queues it until one is free
       if (this.acks.has(got)) {
         // An id still waiting here: give it back and let MQTT.js decide (never two publishes on one id).
-        this.client.messageIdProvider.deallocate(got)
+        releaseId(this.client, got)
         return false
       }
       id = got
@@ -82,9 +75,9 @@ export class FramePublisher {
     this.frames = []
     this.bytes = 0
     this.written = []
-    const stream = this.client.stream as unknown as Writable
-    if (this.closed || stream.destroyed === true || stream.writable === false) return // the owner rejects them on close
-    stream.write(frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames, bytes))
+    if (this.closed) return // the owner rejects them on close
+    // A closed stream: the connection is going down, and its owner rejects them too.
+    if (!writeFrames(this.client, frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames, bytes))) return
     for (const done of written) done(null)
   }
 
@@ -100,7 +93,7 @@ export class FramePublisher {
     const done = this.acks.get(id)
     if (!done) return
     this.acks.delete(id)
-    this.client.messageIdProvider.deallocate(id)
+    releaseId(this.client, id)
     // MQTT 5: a reason code of 0x80 or more refuses the publish [MQTT-3.4.2.1]; 3.1.1 PUBACKs have none.
     if (reasonCode !== undefined && reasonCode >= 0x80) done(new Error(`PUBACK reason code 0x${reasonCode.toString(16)}`))
     else done(null)

@@ -1,7 +1,8 @@
 import type { UplinkConfig } from '../config/sections/bridge.ts'
-import { MqttUplink, type Uplink, type UplinkDeps } from './uplink.ts'
+import type { Uplink, UplinkDeps } from './types.ts'
+import { MqttUplink } from './uplink.ts'
 
-export type { Uplink, UplinkDeps } from './uplink.ts'
+export type { Uplink, UplinkDeps } from './types.ts'
 export type { LinkState } from './supervisor.ts'
 export { MESSAGE_ID_PROPERTY, TIMESTAMP_PROPERTY, ForwardRules, DownlinkRules } from './rules.ts'
 export { parseEnvelope, envelopePayload, type Envelope } from './envelope.ts'

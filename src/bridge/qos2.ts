@@ -1,6 +1,5 @@
 import type { MqttClient, Packet } from 'mqtt'
-
-type PubrelSender = { _sendPacket?: (packet: { cmd: 'pubrel'; messageId: number }, cb?: () => void) => void }
+import { pubrelSender } from './mqttjs.ts'
 
 /**
  * QoS 2 exchanges the broker may still hold open after a drop. Each connection is a fresh MQTT.js
@@ -47,8 +46,8 @@ export class Qos2Recovery {
     if (!sessionPresent) this.stale.clear()
     const ids = [...this.stale]
     if (ids.length === 0) return Promise.resolve(0)
-    const send = (client as unknown as PubrelSender)._sendPacket
-    if (typeof send !== 'function') {
+    const send = pubrelSender(client)
+    if (send === null) {
       this.stale.clear() // this MQTT.js cannot send a bare PUBREL; nothing better to do than forget them
       return Promise.resolve(0)
     }
@@ -62,7 +61,7 @@ export class Qos2Recovery {
         this.drained = null
         resolve(ids.length)
       }
-      for (const id of ids) send.call(client, { cmd: 'pubrel', messageId: id })
+      for (const id of ids) send(id)
     })
   }
 }
