@@ -1,7 +1,8 @@
 import type { Message, Qos } from '../core/types.ts'
+import { DeliveryState, INBOUND_THIS, INBOUND_UNKNOWN, type DeliveryCommands } from './delivery-state.ts'
 import type { BrokerHooks } from './hooks.ts'
 import type { Persistence } from './persist.ts'
-import { messageBytes, type Delivery, type Session } from './session.ts'
+import type { Delivery, Session, SessionLink } from './session.ts'
 import type { Stats } from './stats.ts'
 import type { BrokerLimits } from './types.ts'
 
@@ -28,11 +29,16 @@ export interface InboundLink {
 }
 
 /**
- * Moves QoS 1/2 messages through a session: queue → in flight (sent) → released (QoS 2) → done,
- * persisting each step for persistent sessions, plus the inbound QoS 2 packet-id bookkeeping.
+ * The IO shell around `DeliveryState` (delivery-state.ts, the QoS 1/2 state machine): runs its
+ * commands on the session's live connection and, for persistent sessions, on the session store, and
+ * answers acks on the connection they came in on.
  */
-export class DeliveryEngine {
-  constructor(private readonly ctx: DeliveryContext) {}
+export class DeliveryEngine implements DeliveryCommands<Session, Promise<void>> {
+  readonly state: DeliveryState<Session, Promise<void>>
+
+  constructor(private readonly ctx: DeliveryContext) {
+    this.state = new DeliveryState(ctx.limits, this)
+  }
 
   /**
    * Returns, for a persistent session, a promise that resolves once the message is durably queued for
@@ -40,153 +46,97 @@ export class DeliveryEngine {
    * handled and logged) if the message could not be stored.
    */
   deliver(s: Session, m: Message, qos: Qos, retain: boolean, subIds: number[] | null): Promise<void> | undefined {
-    const link = s.link
-    if (qos === 0) {
-      if (link !== null) link.sendPublish(m, 0, retain, 0, false, subIds)
-      return undefined
-    }
-    if (link === null && !s.persistent) return undefined
-    const limits = this.ctx.limits
-    const bytes = messageBytes(m)
-    const d: Delivery = { message: m, qos, retain, subIds, packetId: 0, state: 'queued', storeId: null, storeTail: null, bytes }
-    const direct = link !== null && s.queue.length === 0 && s.inflight.size < link.outMax
-    if (!direct) {
-      // 0 = no limit, as in Mosquitto
-      if (limits.max_queued_messages > 0 && s.queue.length >= limits.max_queued_messages) {
-        this.ctx.stats.limit('queued_messages', s.clientId, `queue holds ${s.queue.length} messages; new message dropped`)
-        return undefined
-      }
-      if (limits.max_queued_bytes > 0 && s.queuedBytes + bytes > limits.max_queued_bytes) {
-        this.ctx.stats.limit('queued_bytes', s.clientId, `queue holds ${s.queuedBytes} bytes; new message dropped`)
-        return undefined
-      }
-    }
-    // stored before it is sent, so that the 'sent' update and the removal find it
-    const durable = s.persistent ? this.ctx.persistence.add(s, d, qos === m.qos && retain === m.retain ? m : { ...m, qos, retain }) : undefined
-    if (direct) this.send(s, d)
-    else s.enqueue(d)
-    return durable
+    return this.state.deliver(s, m, qos, retain, subIds)
   }
 
-  /** Send queued messages while the in-flight window has room. */
-  pump(s: Session): void {
-    const link = s.link
-    if (link === null) return
-    while (s.queue.length > 0 && s.inflight.size < link.outMax && s.link === link) {
-      const d = s.dequeue() as Delivery
-      this.send(s, d)
-    }
-  }
-
-  /** After a persistent session reconnects: resend what was in flight, DUP set [MQTT-4.4.0-1], then the queue. */
+  /** After a persistent session reconnects: resend what was in flight, then the queue. */
   resume(s: Session): void {
-    const link = s.link
-    if (link === null) return
-    for (const d of [...s.inflight.values()]) {
-      if (d.state === 'released') link.sendPubrel(d.packetId)
-      else if (!link.sendPublish(d.message, d.qos, d.retain, d.packetId, true, d.subIds)) this.finish(s, d)
-    }
-    this.pump(s)
+    this.state.resume(s)
   }
 
   onPuback(s: Session, packetId: number): void {
-    const d = s.inflight.get(packetId)
-    if (d === undefined || d.qos !== 1) return
-    this.finish(s, d)
-    this.pump(s)
+    this.state.onPuback(s, packetId)
   }
 
   onPubrec(c: PubrelSender, s: Session, packetId: number, reasonCode: number): void {
-    const d = s.inflight.get(packetId)
-    if (d === undefined || d.qos !== 2) {
+    const answer = this.state.onPubrec(s, packetId, reasonCode)
+    if (answer === 'pubrel') c.sendPubrel(packetId)
+    else if (answer === 'unknown') {
       if (c.v5) c.sendAck('pubrel', packetId, 0x92, 'packet identifier not found')
       else c.sendPubrel(packetId)
-      return
     }
-    if (reasonCode >= 0x80) {
-      this.finish(s, d)
-      this.pump(s)
-      return
-    }
-    if (d.state !== 'released') {
-      d.state = 'released'
-      if (s.persistent) this.persistUpdate(s, d)
-    }
-    c.sendPubrel(packetId)
   }
 
   onPubcomp(s: Session, packetId: number): void {
-    const d = s.inflight.get(packetId)
-    if (d === undefined || d.qos !== 2) return
-    this.finish(s, d)
-    this.pump(s)
+    this.state.onPubcomp(s, packetId)
   }
 
-  /**
-   * Inbound QoS 2: 'new' to route it, 'dup' when the id is already awaiting PUBREL (a resend of the same
-   * message), 'reused' when a fresh publish reuses an id still in use on this connection. Changes nothing.
-   */
+  /** Inbound QoS 2: 'new' to route it, 'dup' for a resend of an id awaiting PUBREL, 'reused' for a fresh publish on an id in use. */
   inboundQos2State(c: InboundLink, packetId: number, dup: boolean): 'new' | 'dup' | 'reused' {
-    const seen = c.session?.incomingQos2?.get(packetId)
-    if (seen === undefined) return 'new'
-    return seen === c.serial && !dup ? 'reused' : 'dup'
+    return this.state.inboundQos2State(c.session, c.serial, packetId, dup)
   }
 
-  /** Record an accepted inbound QoS 2 id until its PUBREL arrives (in memory; persisted by inboundQos2Stored). */
   inboundQos2Add(c: InboundLink, packetId: number): void {
-    const s = c.session as Session
-    ;(s.incomingQos2 ??= new Map()).set(packetId, c.serial)
+    this.state.inboundQos2Add(c.session as Session, c.serial, packetId)
   }
 
-  /**
-   * The message behind an inbound QoS 2 id is stored (in-process subscribers accepted it): only now is
-   * the id persisted. Persisting it on receipt would let a crash before the queue's commit keep the id
-   * without the message, and the client's resend would then be answered without being routed.
-   */
   inboundQos2Stored(c: InboundLink, packetId: number): void {
-    const s = c.session
-    if (s === null || !s.persistent || s.incomingQos2?.has(packetId) !== true) return
-    this.ctx.persistence.run(s, 'add inbound QoS 2 id', (st) => st.addIncomingQos2(s.clientId, packetId))
+    this.state.inboundQos2Stored(c.session, packetId)
   }
 
-  /** PUBREL received (or the publish was refused): the id is free again. */
+  /** PUBREL received (or the publish was refused): the id is free again. False for an unknown id. */
   inboundQos2Done(c: InboundLink, packetId: number): boolean {
-    const s = c.session
-    const serial = s?.incomingQos2?.get(packetId)
-    if (s === null || serial === undefined) return false
-    s.incomingQos2?.delete(packetId)
-    if (serial === c.serial) c.inboundCount--
-    if (s.persistent) this.ctx.persistence.run(s, 'remove inbound QoS 2 id', (st) => st.removeIncomingQos2(s.clientId, packetId))
-    return true
+    const found = this.state.inboundQos2Done(c.session, c.serial, packetId)
+    if (found === INBOUND_THIS) c.inboundCount--
+    return found !== INBOUND_UNKNOWN
   }
 
-  private send(s: Session, d: Delivery): void {
-    const link = s.link
-    if (link === null) return s.enqueue(d)
-    // queued while the session was offline (possibly restored, identity unknown): check read access now
+  // DeliveryCommands: called by the state machine only.
+
+  publishQos0(s: Session, m: Message, retain: boolean, subIds: number[] | null): void {
+    ;(s.link as SessionLink).sendPublish(m, 0, retain, 0, false, subIds)
+  }
+
+  publish(s: Session, d: Delivery, dup: boolean): boolean {
+    return (s.link as SessionLink).sendPublish(d.message, d.qos, d.retain, d.packetId, dup, d.subIds)
+  }
+
+  pubrel(s: Session, packetId: number): void {
+    ;(s.link as SessionLink).sendPubrel(packetId)
+  }
+
+  mayDeliver(s: Session, d: Delivery): boolean {
     const check = this.ctx.hooks.authorizeDelivery
-    if (check !== undefined && !check(link.identity, d.message.topic)) return this.finish(s, d)
-    d.packetId = s.allocPacketId()
-    d.state = 'sent'
-    s.addInflight(d)
-    // QoS 1: a message restored as queued goes out again under a new id, which the receiver cannot tell
-    // from a resend; not storing 'sent' saves a write per message. QoS 2 keeps its id, or the receiver
-    // would take the resend for a second message.
-    if (s.persistent && d.qos === 2) this.persistUpdate(s, d)
-    if (!link.sendPublish(d.message, d.qos, d.retain, d.packetId, false, d.subIds)) this.finish(s, d)
+    return check === undefined || check((s.link as SessionLink).identity, d.message.topic)
   }
 
-  private finish(s: Session, d: Delivery): void {
-    s.removeInflight(d.packetId)
-    if (!s.persistent) return
-    this.ctx.persistence.onStored(s, d, 'remove delivered message', (st, id) => st.removeOutgoing(s.clientId, id))
+  store(s: Session, d: Delivery): Promise<void> {
+    const m = d.message
+    return this.ctx.persistence.add(s, d, d.qos === m.qos && d.retain === m.retain ? m : { ...m, qos: d.qos, retain: d.retain })
   }
 
-  private persistUpdate(s: Session, d: Delivery): void {
+  update(s: Session, d: Delivery): void {
     const state = d.state
     this.ctx.persistence.onStored(s, d, 'update message state', async (st, id) => {
       // skipped once finished (removed) or superseded; the session may have been deleted meanwhile too
       if (s.inflight.get(d.packetId) === d && d.state === state) await st.updateOutgoing(s.clientId, id, state, d.packetId)
     })
+  }
+
+  remove(s: Session, d: Delivery): void {
+    this.ctx.persistence.onStored(s, d, 'remove delivered message', (st, id) => st.removeOutgoing(s.clientId, id))
+  }
+
+  full(s: Session, limit: 'queued_messages' | 'queued_bytes'): void {
+    if (limit === 'queued_messages') this.ctx.stats.limit(limit, s.clientId, `queue holds ${s.queue.length} messages; new message dropped`)
+    else this.ctx.stats.limit(limit, s.clientId, `queue holds ${s.queuedBytes} bytes; new message dropped`)
+  }
+
+  storeInbound(s: Session, packetId: number): void {
+    this.ctx.persistence.run(s, 'add inbound QoS 2 id', (st) => st.addIncomingQos2(s.clientId, packetId))
+  }
+
+  removeInbound(s: Session, packetId: number): void {
+    this.ctx.persistence.run(s, 'remove inbound QoS 2 id', (st) => st.removeIncomingQos2(s.clientId, packetId))
   }
 }

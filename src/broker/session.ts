@@ -60,8 +60,8 @@ const NONE: ReadonlyMap<number, Delivery> = new Map()
 const NO_SUBS: ReadonlyMap<string, Subscription> = new Map()
 
 /**
- * Session state only (subscriptions, queue, in-flight window, packet ids); no IO. delivery.ts moves
- * messages through it and tells the connection what to send.
+ * Session state only (subscriptions, queue, in-flight window, packet ids); no IO. delivery-state.ts
+ * moves messages through it; delivery.ts runs what that decides.
  */
 export class Session {
   protocolVersion: 3 | 4 | 5
@@ -134,6 +134,12 @@ export class Session {
 
   clearInflight(): void {
     this.inflightMap = null
+  }
+
+  /** The live connection's outbound window; 0 while offline. */
+  get window(): number {
+    const link = this.link
+    return link === null ? 0 : link.outMax
   }
 
   get persistent(): boolean {
