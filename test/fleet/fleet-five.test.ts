@@ -84,7 +84,7 @@ test('one subscription sees the fleet; a push to all commits where the config wo
     } else assert.equal(r.state, 'committed', `${g.id}: ${JSON.stringify(r)}`)
   }
   // Every gateway answers again, on the config it should run.
-  const after = await Promise.all(gws.map((g) => op.request(g.id, 'inventory', {}, 20_000)))
+  const after = await Promise.all(gws.map((g) => op.request(g.id, 'inventory', {}, 60_000)))
   for (const [i, r] of after.entries()) {
     const g = gws[i] as (typeof gws)[number]
     const hash = (r.inventory as { config: { hash: string } }).config.hash

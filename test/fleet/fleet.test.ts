@@ -59,7 +59,7 @@ ${n.version === 5 ? '[[uplinks.forward]]\nfilter = "#"\nqos = 1\n' : ''}${o.extr
 }
 
 async function start(n: Node): Promise<void> {
-  n.proc = await startGateway(n.dir, n.text, { waitPort: n.lan, env: cleanEnv() })
+  n.proc = await startGateway(n.dir, n.text, { waitPort: n.lan, env: cleanEnv(), timeout: 60_000 })
 }
 
 const inv = (n: Node): Record<string, unknown> | undefined => op5.inventory.get(n.id)
@@ -86,7 +86,7 @@ before(async () => {
   op4 = await Operator.connect(cloud.port, 4, { username: 'op', password: 'op-pass' })
   await Promise.all([start(nodes.a), start(nodes.b)])
   // Requests sent before a gateway subscribed would be lost (clean sessions): wait for both inventories.
-  for (const n of Object.values(nodes)) await waitFor(() => inv(n)?.online === true, 20_000, 50, `${n.id} online`)
+  for (const n of Object.values(nodes)) await waitFor(() => inv(n)?.online === true, 60_000, 50, `${n.id} online`)
 })
 
 after(async () => {
@@ -100,7 +100,7 @@ after(async () => {
 test('each gateway publishes a retained inventory that names its version, config hash and health, and no secret', async () => {
   for (const n of Object.values(nodes)) {
     // Published on connect, then again as soon as the uplink is up too.
-    await waitFor(() => inv(n)?.online === true && (inv(n)?.health as { overall?: string }).overall === 'ok', 20_000, 50, `${n.id} inventory`).catch((err: unknown) => {
+    await waitFor(() => inv(n)?.online === true && (inv(n)?.health as { overall?: string }).overall === 'ok', 60_000, 50, `${n.id} inventory`).catch((err: unknown) => {
       throw new Error(`${String(err)}: ${JSON.stringify(inv(n)?.health)}`)
     })
     const i = inv(n) as Record<string, unknown>
@@ -136,14 +136,14 @@ test('a good config is applied and committed (MQTT 5 request/response), and a re
   assert.equal(r.state, 'committed', JSON.stringify(r))
   assert.equal(r.hash, configHash(next))
   assert.equal(r.previous_hash, configHash(n.text))
-  await waitFor(() => invConfig(n).hash === configHash(next), 10_000, 50, 'inventory with the new hash')
+  await waitFor(() => invConfig(n).hash === configHash(next), 30_000, 50, 'inventory with the new hash')
   assert.equal(invConfig(n).source, 'remote')
   assert.ok(op5.events.some((e) => e.id === n.id && e.state === 'committed'))
   // A clean stop marks it offline itself; the restart runs the committed config, not the file.
   await n.proc?.kill('SIGTERM')
-  await waitFor(() => inv(n)?.online === false, 10_000, 50, 'offline inventory')
-  n.proc = await startGateway(n.dir, n.text, { waitPort: n.lan, env: cleanEnv() })
-  await waitFor(() => inv(n)?.online === true, 20_000, 50, 'back online')
+  await waitFor(() => inv(n)?.online === false, 30_000, 50, 'offline inventory')
+  n.proc = await startGateway(n.dir, n.text, { waitPort: n.lan, env: cleanEnv(), timeout: 60_000 })
+  await waitFor(() => inv(n)?.online === true, 60_000, 50, 'back online')
   assert.equal(invConfig(n).hash, configHash(next))
   assert.equal(invConfig(n).source, 'remote')
   n.text = next
@@ -155,7 +155,7 @@ test('a technician\'s edit of the config file wins over the committed remote con
   const edited = `${toml(n)}# edited on site\n`
   writeFileSync(join(n.dir, 'gateway.toml'), edited)
   n.proc?.proc.kill('SIGHUP')
-  await waitFor(() => invConfig(n).hash === configHash(edited), 20_000, 50, 'inventory on the edited file')
+  await waitFor(() => invConfig(n).hash === configHash(edited), 60_000, 50, 'inventory on the edited file')
   assert.equal(invConfig(n).source, 'file')
   assert.ok(!existsSync(join(n.dir, 'data', 'fleet', 'committed.json')))
   n.text = edited
@@ -179,11 +179,11 @@ test('a retained request is ignored (it would come back on every reconnect) and 
   await n.proc?.kill('SIGTERM')
   await op5.client.publishAsync(topic, bad, { qos: 1, retain: true })
   try {
-    n.proc = await startGateway(n.dir, n.text, { waitPort: n.lan, env: cleanEnv() })
-    const ev = await waitFor(() => op5.events.find((e) => e.id === n.id && typeof e.reason === 'string' && e.reason.startsWith('retained request')), 20_000, 50, 'retained refusal')
+    n.proc = await startGateway(n.dir, n.text, { waitPort: n.lan, env: cleanEnv(), timeout: 60_000 })
+    const ev = await waitFor(() => op5.events.find((e) => e.id === n.id && typeof e.reason === 'string' && e.reason.startsWith('retained request')), 60_000, 50, 'retained refusal')
     assert.equal(ev.state, 'refused')
     assert.ok(!op5.events.some((e) => e.id === n.id && e.hash === configHash(bad)), 'never tried')
-    await waitFor(() => inv(n)?.online === true, 20_000, 50, 'back online')
+    await waitFor(() => inv(n)?.online === true, 60_000, 50, 'back online')
     assert.equal(invConfig(n).hash, configHash(n.text))
   } finally {
     await op5.client.publishAsync(topic, '', { qos: 1, retain: true })
@@ -198,7 +198,7 @@ test('a config with a wrong uplink password is rolled back by itself: the gatewa
   assert.match(String(r.reason), /not healthy within 4000 ms: management link not back online \(.*(Not authorized|Bad User Name or Password)/i)
   assert.ok(!String(r._raw).includes('not-the-password'), 'the reply does not quote the password')
   // Reachable on the previous config.
-  const ping = await op5.request(n.id, 'inventory', {}, 20_000)
+  const ping = await op5.request(n.id, 'inventory', {}, 60_000)
   assert.equal(ping.ok, true)
   assert.equal(((ping.inventory as { config: { hash: string } }).config).hash, configHash(n.text))
   const states = op5.events.filter((e) => e.id === n.id && e.hash === configHash(wrong)).map((e) => e.state)
@@ -209,16 +209,16 @@ test('kill -9 in the commit window leaves the gateway on the previous config aft
   const n = nodes.b
   const typo = toml(n, { port: await freePort(), level: 'debug' })
   op4.send(n.id, 'config', { config: typo, commit_deadline: '60s' })
-  await waitFor(() => op5.events.some((e) => e.id === n.id && e.state === 'applying' && e.hash === configHash(typo)), 20_000, 20, 'applying event').catch(async (err: unknown) => {
+  await waitFor(() => op5.events.some((e) => e.id === n.id && e.state === 'applying' && e.hash === configHash(typo)), 60_000, 20, 'applying event').catch(async (err: unknown) => {
     throw new Error(`${String(err)}; events: ${JSON.stringify(op5.events.filter((e) => e.id === n.id))}`)
   })
   await n.proc?.kill('SIGKILL')
-  await waitFor(() => inv(n)?.online === false, 20_000, 50, 'Last Will marks it offline')
+  await waitFor(() => inv(n)?.online === false, 60_000, 50, 'Last Will marks it offline')
   assert.equal((inv(n) as { reason?: string }).reason, 'connection lost (Last Will)')
-  n.proc = await startGateway(n.dir, n.text, { waitPort: n.lan, env: cleanEnv() })
-  await waitFor(() => inv(n)?.online === true, 20_000, 50, 'back online')
+  n.proc = await startGateway(n.dir, n.text, { waitPort: n.lan, env: cleanEnv(), timeout: 60_000 })
+  await waitFor(() => inv(n)?.online === true, 60_000, 50, 'back online')
   assert.equal(invConfig(n).hash, configHash(n.text))
-  const ev = await waitFor(() => op5.events.find((e) => e.id === n.id && e.after === 'restart'), 10_000, 50, 'restart event')
+  const ev = await waitFor(() => op5.events.find((e) => e.id === n.id && e.after === 'restart'), 30_000, 50, 'restart event')
   assert.equal(ev.state, 'rolled_back')
   assert.equal(ev.hash, configHash(typo))
   assert.ok(!existsSync(join(n.dir, 'data', 'fleet', 'trial.json')))
@@ -233,10 +233,10 @@ test('a LAN client cannot reach a management topic through a forward rule ("#" f
     await lan.publishAsync(`fieldgate/${nodes.b.id}/mgmt/req/inventory`, JSON.stringify({ reply_to: 'ops/replies/lan', correlation_id: 'from-lan' }), { qos: 1 })
     await lan.publishAsync('plant/line1/temp', '21.5', { qos: 1 })
     // One FIFO queue: once the later message is in the cloud, the earlier one would have been too.
-    await waitFor(() => seen.includes('plant/line1/temp'), 10_000, 20, 'the control message in the cloud')
+    await waitFor(() => seen.includes('plant/line1/temp'), 30_000, 20, 'the control message in the cloud')
     assert.ok(!seen.includes(`fieldgate/${nodes.b.id}/mgmt/req/inventory`))
     // B answers in order: a LAN request that had reached it would show before this one.
-    const r = await op4.request(nodes.b.id, 'inventory', {}, 20_000)
+    const r = await op4.request(nodes.b.id, 'inventory', {}, 60_000)
     assert.equal(r.ok, true)
     assert.ok(!op5.events.some((e) => e.correlation_id === 'from-lan'))
   } finally {
@@ -246,19 +246,19 @@ test('a LAN client cannot reach a management topic through a forward rule ("#" f
 
 test('remote diagnostics: recent log lines and the /status JSON on request, rate-limited, without secrets', async () => {
   const n = nodes.a
-  const logs = await op5.request(n.id, 'logs', { lines: 50 }, 20_000)
+  const logs = await op5.request(n.id, 'logs', { lines: 50 }, 60_000)
   assert.equal(logs.ok, true, JSON.stringify(logs))
   const lines = logs.lines as string[]
   assert.ok(lines.length > 0 && lines.length <= 50)
   assert.ok(lines.some((l) => (JSON.parse(l) as { msg?: string }).msg === 'management request received'))
-  const st = await op5.request(n.id, 'status', {}, 20_000)
+  const st = await op5.request(n.id, 'status', {}, 60_000)
   assert.equal(st.ok, true, JSON.stringify(st))
   const status = st.status as { gateway_id: string; sources: Record<string, unknown> }
   assert.equal(status.gateway_id, n.id)
   assert.ok('fleet' in status.sources && 'uplink:cloud' in status.sources)
   assert.ok(!String(st._raw).includes(SECRET) && !String(logs._raw).includes(SECRET))
   // A burst: the first few are answered, the rest refused with when to retry.
-  const burst = await Promise.all(Array.from({ length: 12 }, () => op5.request(n.id, 'status', {}, 20_000)))
+  const burst = await Promise.all(Array.from({ length: 12 }, () => op5.request(n.id, 'status', {}, 60_000)))
   const refused = burst.filter((r) => r.state === 'refused')
   assert.ok(refused.length >= 1 && refused.length < 12, `refused ${refused.length} of 12`)
   assert.match(String(refused[0]?.reason), /rate limited: .* retry in \d+ s/)

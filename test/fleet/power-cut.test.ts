@@ -50,12 +50,12 @@ async function powerCut(): Promise<void> {
   const dying = gw as GatewayProcess
   dying.proc.kill('SIGSTOP')
   await disk.cut(() => dying.kill('SIGKILL'))
-  await waitFor(() => inv().online === false, 20_000, 50, 'Last Will')
+  await waitFor(() => inv().online === false, 60_000, 50, 'Last Will')
 }
 
 async function boot(file: string): Promise<void> {
-  gw = await startGateway(dir, file, { waitPort: lan, env: cleanEnv() })
-  await waitFor(() => inv().online === true, 20_000, 50, 'inventory online')
+  gw = await startGateway(dir, file, { waitPort: lan, env: cleanEnv(), timeout: 60_000 })
+  await waitFor(() => inv().online === true, 60_000, 50, 'inventory online')
 }
 
 before(async () => {
@@ -90,10 +90,10 @@ test('a power cut in the commit window leaves the previous config, and the resta
   const previous = inv().config?.hash
   const typo = toml({ port: await freePort(), level: 'debug' })
   op.send(ID, 'config', { config: typo })
-  await waitFor(() => op.events.some((e) => e.state === 'applying' && e.hash === configHash(typo)), 20_000, 20, 'applying event')
+  await waitFor(() => op.events.some((e) => e.state === 'applying' && e.hash === configHash(typo)), 60_000, 20, 'applying event')
   await powerCut()
   await boot(file)
   assert.equal(inv().config?.hash, previous)
-  const ev = await waitFor(() => op.events.find((e) => e.after === 'restart' && e.hash === configHash(typo)), 10_000, 50, 'restart report')
+  const ev = await waitFor(() => op.events.find((e) => e.after === 'restart' && e.hash === configHash(typo)), 30_000, 50, 'restart report')
   assert.equal(ev.state, 'rolled_back')
 })
