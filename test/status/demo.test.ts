@@ -64,12 +64,15 @@ test('the built-in demo: live, its stand-in cloud cut (backlog grows) and restor
     await page.locator('#raw summary').click()
     // Tap a value: the last hour as a larger chart.
     await page.locator('[data-device="room1"] tr[data-point="temperature"]').click()
-    await page.locator('#overlay.open #chartbox svg path.line').waitFor({ timeout: 5000 })
+    await page.locator('#overlay.open #chartbox').waitFor({ timeout: 5000 })
+    // Attached, not "visible": a flat line (the same value in every bucket) has no height, and Playwright calls that hidden.
+    await page.locator('#overlay.open #chartbox svg path.line').waitFor({ state: 'attached', timeout: 5000 })
     assert.match(await page.locator('#chartbox').innerText(), /room1 · temperature \(°C\)[\s\S]*last hour: lowest \d+\.\d+ °C, highest/)
     await shot(page, 'status-demo-chart-desktop')
     await page.locator('#closechart').click()
     await phone.page.locator('[data-device="room1"] tr[data-point="temperature"]').tap()
-    await phone.page.locator('#overlay.open #chartbox svg path.line').waitFor({ timeout: 5000 })
+    await phone.page.locator('#overlay.open #chartbox').waitFor({ timeout: 5000 })
+    await phone.page.locator('#overlay.open #chartbox svg path.line').waitFor({ state: 'attached', timeout: 5000 })
     assert.match(await phone.page.locator('#chartbox').innerText(), /room1 · temperature \(°C\)[\s\S]*last hour: lowest \d+\.\d+ °C, highest/)
     assert.ok(await fitsWidth(phone.page), 'the chart fits a phone')
     assert.deepEqual(await midWordBreaks(phone.page), [])
