@@ -20,6 +20,7 @@ export class Supervisor {
   private child: ChildProcess | null = null
   private stopping = false
   private readonly unit: { pre: string[]; start: string[]; restart: string; success: number[]; force: number[] }
+  private readonly preMayFail: boolean
 
   constructor(
     unitFile: string,
@@ -30,7 +31,9 @@ export class Supervisor {
   ) {
     const text = readFileSync(unitFile, 'utf8')
     const value = (key: string): string => text.split('\n').find((l) => l.startsWith(`${key}=`))?.slice(key.length + 1) ?? ''
-    const argv = (key: string): string[] => value(key).split(/\s+/).filter(Boolean).map(map)
+    // A leading "-" (failure ignored) is systemd's, not part of the path.
+    const argv = (key: string): string[] => value(key).replace(/^-/, '').split(/\s+/).filter(Boolean).map(map)
+    this.preMayFail = value('ExecStartPre').startsWith('-')
     this.unit = {
       pre: argv('ExecStartPre'),
       start: argv('ExecStart'),
@@ -72,7 +75,7 @@ export class Supervisor {
     const pre = preCmd ? spawnSync(preCmd, preArgs, { env: this.env, encoding: 'utf8' }) : null
     const run: Run = { pid: null, code: null, signal: null, guard: pre ? pre.stderr.trim() : '' }
     this.runs.push(run)
-    if (pre && pre.status !== 0) {
+    if (pre && pre.status !== 0 && !this.preMayFail) {
       run.code = pre.status
       return
     }
