@@ -63,7 +63,7 @@ export class MqttBroker implements Broker {
     const persistence = (this.persistence = new Persistence(opts.sessions ?? new MemorySessionStore(), stats.logs))
     const delivery = (this.delivery = new DeliveryEngine({ limits, stats, persistence, hooks }))
     const trie = this.trie
-    this.sessions = new SessionRegistry({ clock, trie, persistence, publishWill: (m, s) => this.publishWill(m, s) })
+    this.sessions = new SessionRegistry({ clock, trie, persistence, delivery: delivery.state, publishWill: (m, s) => this.publishWill(m, s) })
     this.routing = { trie, hooks, delivery, stats, logger }
     this.ctx = {
       limits,

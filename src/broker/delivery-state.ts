@@ -1,3 +1,4 @@
+import type { StoredDelivery } from '../core/persistence.ts'
 import type { Message, Qos } from '../core/types.ts'
 import { messageBytes, type Delivery } from './session.ts'
 
@@ -15,6 +16,8 @@ export interface DeliverySession {
   addInflight(d: Delivery): void
   removeInflight(packetId: number): void
   allocPacketId(): number
+  /** Keep new packet ids clear of one restored from the store. */
+  notePacketId(packetId: number): void
   /** Inbound QoS 2 packet ids awaiting PUBREL → the connection serial they arrived on (-1: restored). */
   incomingQos2: Map<number, number> | null
 }
@@ -101,6 +104,28 @@ export class DeliveryState<S extends DeliverySession, W> {
     if (direct) this.send(s, d)
     else s.enqueue(d)
     return durable
+  }
+
+  /**
+   * A message read back from the store at start, in store order: a QoS 2 message stored as 'sent' or
+   * 'released' is in flight again under its packet id (the receiver may hold that id); anything else,
+   * QoS 1 'sent' included (not stored), is queued and goes out under a new id.
+   */
+  restore(s: S, stored: StoredDelivery): void {
+    const m = stored.message
+    const d: Delivery = { message: m, qos: m.qos, retain: m.retain, subIds: null, packetId: 0, state: 'queued', storeId: stored.id, storeTail: null, bytes: messageBytes(m) }
+    const id = stored.packetId
+    if (stored.state !== 'queued' && id !== undefined && !s.inflight.has(id)) {
+      d.state = stored.state
+      d.packetId = id
+      s.addInflight(d)
+      s.notePacketId(id)
+    } else s.enqueue(d)
+  }
+
+  /** Inbound QoS 2 ids read back from the store: awaiting PUBREL, from no connection of this process. */
+  restoreInbound(s: S, packetIds: readonly number[]): void {
+    if (packetIds.length > 0) s.incomingQos2 = new Map(packetIds.map((id) => [id, -1]))
   }
 
   /** Send queued messages while the window has room. */

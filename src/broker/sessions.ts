@@ -1,9 +1,10 @@
 import type { Clock } from '../core/clock.ts'
 import type { LoadedSession } from '../core/persistence.ts'
 import type { Message } from '../core/types.ts'
+import type { DeliveryState } from './delivery-state.ts'
 import type { ClientIdentity } from './hooks.ts'
 import type { Persistence } from './persist.ts'
-import { Session, messageBytes, type Delivery, type SessionLink, type Subscription, type WillSpec } from './session.ts'
+import { Session, type SessionLink, type Subscription, type WillSpec } from './session.ts'
 import { parseFilter } from './topics.ts'
 import type { TopicTrie } from './trie.ts'
 
@@ -12,6 +13,8 @@ export interface SessionsContext {
   readonly clock: Clock
   readonly trie: Pick<TopicTrie, 'add' | 'remove'>
   readonly persistence: Pick<Persistence, 'saveSession' | 'deleteSession'>
+  /** Messages and inbound QoS 2 ids read back from the store go through the delivery state machine. */
+  readonly delivery: Pick<DeliveryState<Session, unknown>, 'restore' | 'restoreInbound'>
   /** Publish a will now (authorised as its session's client); never throws. */
   publishWill(m: Message, s: Session): void
 }
@@ -162,17 +165,8 @@ export class SessionRegistry {
         s.setSubscription(sub)
         this.ctx.trie.add(sub)
       }
-      for (const o of outgoing) {
-        const m: Message = o.message
-        const d: Delivery = { message: m, qos: m.qos, retain: m.retain, subIds: null, packetId: 0, state: 'queued', storeId: o.id, storeTail: null, bytes: messageBytes(m) }
-        if (o.state !== 'queued' && o.packetId !== undefined && !s.inflight.has(o.packetId)) {
-          d.state = o.state
-          d.packetId = o.packetId
-          s.addInflight(d)
-          s.notePacketId(o.packetId)
-        } else s.enqueue(d)
-      }
-      if (incomingQos2.length > 0) s.incomingQos2 = new Map(incomingQos2.map((id) => [id, -1]))
+      for (const o of outgoing) this.ctx.delivery.restore(s, o)
+      this.ctx.delivery.restoreInbound(s, incomingQos2)
       this.map.set(s.clientId, s)
       this.scheduleExpiry(s, now - gone)
     }

@@ -40,6 +40,7 @@ type Op =
   | { t: 'unknown'; kind: ToBroker['t']; k: number }
   | { t: 'wrongType'; k: number; alt: boolean }
   | { t: 'duplicate' }
+  | { t: 'crash' }
 
 const ops: fc.Arbitrary<Op[]> = fc.array(
   fc.oneof(
@@ -51,6 +52,7 @@ const ops: fc.Arbitrary<Op[]> = fc.array(
     { weight: 1, arbitrary: fc.record({ t: fc.constant('unknown' as const), kind: fc.constantFrom<ToBroker['t']>('puback', 'pubrec', 'pubcomp'), k: fc.nat(100) }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('wrongType' as const), k: fc.nat(100), alt: fc.boolean() }) },
     { weight: 1, arbitrary: fc.constant({ t: 'duplicate' as const }) },
+    { weight: 1, arbitrary: fc.constant({ t: 'crash' as const }) },
   ),
   { maxLength: 150, size: 'max' },
 )
@@ -259,7 +261,43 @@ class Harness implements DeliveryCommands<Session, number> {
         if (p !== undefined) this.toBroker.unshift({ ...p })
         return
       }
+      case 'crash':
+        return this.crash()
     }
+  }
+
+  /** The broker process restarts: the session comes back from the store (as sessions.ts restores it); the client keeps its state. */
+  crash(): void {
+    const wasOnline = this.online
+    this.online = false
+    this.toClient = []
+    this.toBroker = []
+    this.lastFirstSent = 0
+    if (!this.persistent) {
+      if (wasOnline) this.endSession()
+      return
+    }
+    const s = new Session('c', 5, 3600)
+    const byMessage = new Map<Message, { state: string; id: number }>()
+    let k = 0n
+    for (const [d, r] of this.stored) {
+      byMessage.set(d.message, r)
+      this.machine.restore(s, { id: k++, message: d.message, state: r.state as Delivery['state'], ...(r.id === 0 ? {} : { packetId: r.id }) })
+    }
+    this.stored = new Map([...s.inflight.values(), ...s.queue].map((d) => [d, byMessage.get(d.message) ?? { state: '?', id: -1 }]))
+    this.s = s
+    // the model: a QoS 2 message stored with its id is in flight again under it; the rest goes out again under new ids
+    const owed = [...this.queued, ...this.inflight.values()].sort((a, b) => a.n - b.n)
+    this.queued = []
+    this.inflight.clear()
+    for (const o of owed) {
+      if (o.qos === 2 && o.id !== 0) this.inflight.set(o.id, o)
+      else {
+        o.id = 0
+        this.queued.push(o)
+      }
+    }
+    this.checkSession()
   }
 
   message(qos: Qos, fate: Fate): void {
@@ -400,7 +438,7 @@ function check(h: Harness): void {
   }
 }
 
-test('any interleaving of messages, acks (right, duplicate, unknown, wrong type), drops and reconnects keeps order, the window and the QoS guarantees', () => {
+test('any interleaving of messages, acks (right, duplicate, unknown, wrong type), drops, reconnects and restarts keeps order, the window and the QoS guarantees', () => {
   fc.assert(
     fc.property(ops, fc.integer({ min: 1, max: 4 }), fc.boolean(), fc.constantFrom(0, 1, 3), fc.constantFrom(1, 65_530), (seq, window, persistent, maxQueued, startId) => {
       const h = new Harness(window, persistent, maxQueued, startId)
@@ -413,7 +451,7 @@ test('any interleaving of messages, acks (right, duplicate, unknown, wrong type)
 
 type InToBroker = { t: 'publish'; id: number; n: number; dup: boolean } | { t: 'pubrel'; id: number }
 type InToClient = { t: 'pubrec'; id: number; rc: number } | { t: 'pubcomp'; id: number }
-type InOp = { t: 'send' } | { t: 'resend'; k: number } | { t: 'client' } | { t: 'broker'; refuse: boolean } | { t: 'drop' } | { t: 'connect'; clean: boolean }
+type InOp = { t: 'send' } | { t: 'resend'; k: number } | { t: 'client' } | { t: 'broker'; refuse: boolean } | { t: 'drop' } | { t: 'connect'; clean: boolean } | { t: 'crash' }
 
 const inOps: fc.Arbitrary<InOp[]> = fc.array(
   fc.oneof(
@@ -423,6 +461,7 @@ const inOps: fc.Arbitrary<InOp[]> = fc.array(
     { weight: 5, arbitrary: fc.record({ t: fc.constant('broker' as const), refuse: fc.constantFrom(false, false, false, true) }) },
     { weight: 1, arbitrary: fc.constant({ t: 'drop' as const }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('connect' as const), clean: fc.constantFrom(false, false, true) }) },
+    { weight: 1, arbitrary: fc.constant({ t: 'crash' as const }) },
   ),
   { maxLength: 120, size: 'max' },
 )
@@ -504,6 +543,16 @@ class InboundHarness implements DeliveryCommands<Session, number> {
         // the client resends what it has not finished, PUBLISH with DUP set, or PUBREL
         for (const [id, o] of this.outgoing) this.toBroker.push(o.stage === 'publish' ? { t: 'publish', id, n: o.n, dup: true } : { t: 'pubrel', id })
         return
+      case 'crash': {
+        // the broker restarts: a persistent session gets back the ids whose message was stored
+        if (this.online) this.drop()
+        if (!this.persistent) return
+        const s = this.freshSession()
+        this.machine.restoreInbound(s, [...this.storedIds])
+        this.s = s
+        this.accepted = new Map([...this.accepted].filter(([id]) => this.storedIds.has(id)).map(([id, a]) => [id, { n: a.n, serial: -1 }]))
+        return
+      }
     }
   }
 
@@ -605,7 +654,7 @@ class InboundHarness implements DeliveryCommands<Session, number> {
   full = noIo
 }
 
-test('an inbound QoS 2 message is routed exactly once through resends, refusals, drops and reconnects, and its id is freed by PUBREL', () => {
+test('an inbound QoS 2 message is routed exactly once through resends, refusals, drops, reconnects and restarts, and its id is freed by PUBREL', () => {
   fc.assert(
     fc.property(inOps, fc.boolean(), fc.boolean(), (seq, persistent, v5) => {
       const h = new InboundHarness(persistent, v5)
