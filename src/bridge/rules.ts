@@ -1,5 +1,5 @@
 import type { DownlinkRule, ForwardRule } from '../config/sections/bridge.ts'
-import { topicMatches, type Message, type PublishProperties, type Qos } from '../core/index.ts'
+import { isManagementTopic, topicMatches, type Message, type PublishProperties, type Qos } from '../core/index.ts'
 import { buildEnvelope } from './envelope.ts'
 import { compileTemplate, coverFilter, renderTemplate, stripPrefix, type Template } from './remap.ts'
 
@@ -114,6 +114,8 @@ export class DownlinkRules {
 
   /** The local message for a message that came down, or null when no rule matches. */
   inbound(m: Message): Message | null {
+    // Management traffic (pushed configs with their credentials, diagnostics) never reaches the LAN broker.
+    if (isManagementTopic(m.topic)) return null
     const c = this.rules.find((r) => topicMatches(r.rule.remote_filter, m.topic))
     if (!c) return null
     const topic = renderTemplate(c.local, stripPrefix(m.topic, c.rule.strip_prefix), this.gateway)

@@ -44,7 +44,7 @@ export function parseRequest(topics: MgmtTopics, topic: string, payload: Buffer,
   if (props.correlationData !== undefined) route.correlationData = props.correlationData
   const fail = (reason: string): Parsed => ({ ok: false, route, op, reason })
   if (props.responseTopic !== undefined) {
-    if (!validReplyTopic(props.responseTopic)) return fail(`response topic "${props.responseTopic}" is not a topic name (no wildcards, not $...)`)
+    if (!validReplyTopic(props.responseTopic)) return fail(`response topic "${props.responseTopic}" is not a topic name outside a management request tree (no wildcards, not $..., not fieldgate/<id>/mgmt/ except .../mgmt/res/...)`)
     route.topic = props.responseTopic
   }
   if (payload.length > MAX_REQUEST_BYTES) return fail(`request of ${payload.length} bytes is over the ${MAX_REQUEST_BYTES}-byte limit`)
@@ -64,7 +64,7 @@ export function parseRequest(topics: MgmtTopics, topic: string, payload: Buffer,
       route.correlationId = body.correlation_id
     }
     if (body.reply_to !== undefined && props.responseTopic === undefined) {
-      if (typeof body.reply_to !== 'string' || !validReplyTopic(body.reply_to)) return fail('reply_to must be a topic name (no wildcards, not $...)')
+      if (typeof body.reply_to !== 'string' || !validReplyTopic(body.reply_to)) return fail('reply_to must be a topic name outside a management request tree (no wildcards, not $..., not fieldgate/<id>/mgmt/ except .../mgmt/res/...)')
       route.topic = body.reply_to
     }
   }

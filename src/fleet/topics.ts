@@ -1,3 +1,5 @@
+import { isManagementReplyTopic, isManagementTopic } from '../core/index.ts'
+
 /**
  * The management topic tree on the cloud broker (docs/fleet.md). Everything lives under
  * `fieldgate/<gateway id>/mgmt/`; the gateway subscribes only to `req/#` below its own prefix.
@@ -29,18 +31,14 @@ export function mgmtTopics(gatewayId: string): MgmtTopics {
   }
 }
 
-/** A topic a reply may be published to: no wildcards, no empty string, no `$` system topics [MQTT-4.7.2-1]. */
+/**
+ * A topic a reply may be published to: no wildcards, no empty string, no `$` system topics
+ * [MQTT-4.7.2-1], and inside a management tree only a `res/` subtree: a reply sent into a request tree
+ * would be a request to this or another gateway, made with this gateway's cloud credentials.
+ */
 export function validReplyTopic(t: string): boolean {
+  if (isManagementTopic(t) && !isManagementReplyTopic(t)) return false
   return t.length > 0 && t.length <= 1024 && !/[+#]/.test(t) && !t.includes('\0') && !t.startsWith('$')
 }
 
-/**
- * True for any topic in a management tree (`fieldgate/<any id>/mgmt/...`). Forwarded LAN traffic never
- * goes there: otherwise a forward rule such as `#` → `{topic}` would let a LAN client send management
- * requests to this or another gateway through the cloud.
- */
-export function isManagementTopic(topic: string): boolean {
-  if (!topic.startsWith('fieldgate/')) return false
-  const slash = topic.indexOf('/', 10)
-  return slash > 10 && (topic.startsWith('/mgmt/', slash) || topic.length === slash + 5 && topic.endsWith('/mgmt'))
-}
+export { isManagementTopic }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { arch, hostname, platform } from 'node:os'
 import { basename, join, resolve } from 'node:path'
+import { isDeepStrictEqual } from 'node:util'
 import { clientOptions, serverList, urlWithOptions } from '../bridge/options.ts'
 import { loadConfig, loadConfigText, type Config, type LoadedConfig, type UplinkConfig } from '../config/index.ts'
 import { errorMessage, type Logger } from '../core/index.ts'
@@ -35,6 +36,19 @@ function defaultMachineId(): string {
     }
   }
   return hostname()
+}
+
+/** Why a valid config may not be applied by remote configuration, or null when it may. */
+export function remoteRefusal(running: Config, next: Config): string | null {
+  if (!managedUplink(next)) return 'the new config enables management on no uplink: the gateway would be cut off from management; keep [uplinks.management] enabled = true on one uplink'
+  if (!isDeepStrictEqual(running.update, next.update)) {
+    // The keys that may sign executables are the root of trust for updates: a config pushed over the
+    // channel must not be able to add its own (docs/fleet.md, Security).
+    return 'update.* (the keys trusted to sign executables, max_size, health_deadline) cannot be changed by remote configuration; change it in the config file on the gateway'
+  }
+  const plan = planReload(running, next)
+  if (plan.refused.length > 0) return `these changes need a restart, which remote configuration does not do: ${plan.refused.join('; ')}`
+  return null
 }
 
 export function managedUplink(c: Config): UplinkConfig | undefined {
@@ -119,7 +133,9 @@ export function linkSpecOf(c: Config): LinkSpec {
     backoff: { min: u.backoff.min, max: u.backoff.max },
     connectArgs(server) {
       const options = clientOptions(u, c.gateway.id)
-      options.clientId = `${options.clientId ?? c.gateway.id}-mgmt`
+      // Unique per gateway even when gateway.id is left at its default (gateways flashed from one image):
+      // a shared client id would make them take each other's session over, and their Last Wills mark them offline.
+      options.clientId = u.client_id !== undefined ? `${u.client_id}-mgmt` : `${managementId(c)}-${u.name}-mgmt`
       options.clean = true
       delete options.properties
       delete options.will
@@ -196,11 +212,8 @@ export function buildFleet(d: GatewayFleetDeps): GatewayFleet | null {
       }
       checks = [{ name: 'config', ok: true, detail: 'valid' }]
     }
-    if (!managedUplink(config)) {
-      return { ok: false, reason: 'the new config enables management on no uplink: the gateway would be cut off from management; keep [uplinks.management] enabled = true on one uplink', checks }
-    }
-    const plan = planReload(running, config)
-    if (plan.refused.length > 0) return { ok: false, reason: `these changes need a restart, which remote configuration does not do: ${plan.refused.join('; ')}`, checks }
+    const refusal = remoteRefusal(running, config)
+    if (refusal !== null) return { ok: false, reason: refusal, checks }
     return { ok: true, config, checks }
   }
   const fleet = createFleet<Config>({
