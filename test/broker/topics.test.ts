@@ -7,7 +7,7 @@ import { TopicTrie } from '../../src/broker/trie.ts'
 import type { Subscription } from '../../src/broker/types.ts'
 import { topicMatches } from '../../src/core/mqtt-wire/index.ts'
 import type { Message } from '../../src/core/types.ts'
-import { narrowFilter, narrowTopic, referenceMatches } from '../helpers/topic-filters.ts'
+import { narrowFilter, narrowTopic, referenceMatches, wideTopic } from '../helpers/topic-filters.ts'
 
 const limits = { maxLength: 100, maxLevels: 8 }
 
@@ -69,6 +69,23 @@ test('the trie delivers to exactly the subscriptions and shared groups whose fil
     { seed: 20261206, numRuns: 1500 },
   )
   assert.ok(delivered > 1000, `${delivered} deliveries`)
+})
+
+test('the retained tree returns exactly the retained topics the reference matcher matches for any filter', () => {
+  let found = 0
+  fc.assert(
+    fc.property(fc.uniqueArray(fc.oneof(narrowTopic, wideTopic), { minLength: 1, maxLength: 8 }), fc.array(narrowFilter.filter((f) => f !== ''), { minLength: 1, maxLength: 4 }), (topics, filters) => {
+      const tree = new RetainedTree()
+      for (const t of topics) tree.set(msg(t))
+      for (const f of filters) {
+        const want = topics.filter((t) => referenceMatches(f, t)).sort()
+        assert.deepEqual(tree.match(f).map((m) => m.topic).sort(), want, `retained for ${JSON.stringify(f)}`)
+        found += want.length
+      }
+    }),
+    { seed: 20261206, numRuns: 1500 },
+  )
+  assert.ok(found > 1000, `${found} retained messages found`)
 })
 
 test('removing subscriptions prunes the trie and invalidates cached matches', () => {

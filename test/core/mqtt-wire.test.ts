@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import fc from 'fast-check'
 import mqttPacket, { generate, type IPublishPacket, type Packet } from 'mqtt-packet'
 import type { PublishProperties } from '../../src/core/index.ts'
-import { VARINT_MAX, encodePublish, packetSize, stripShare, topicMatches, varintSize, writeVarint, type PublishWireProperties } from '../../src/core/mqtt-wire/index.ts'
+import { VARINT_MAX, encodePublish, packetSize, stripShare, topicMatches, varintSize, wildcardsInPlace, writeVarint, type PublishWireProperties } from '../../src/core/mqtt-wire/index.ts'
 import { filterFrom, narrowFilter, narrowTopic, referenceMatches, shareName, wideTopic } from '../helpers/topic-filters.ts'
 
 /* Seeded like test/broker/property.test.ts; FUZZ_SEED overrides, fast-check prints seed and counterexample. */
@@ -189,4 +189,22 @@ test('a shared subscription matches as its filter once stripShare takes the $sha
     }),
     { seed: SEED, numRuns: 2000 },
   )
+})
+
+test('wildcardsInPlace accepts exactly the filters whose + fill a level and whose # is the whole last level', () => {
+  // reference: levels of anything but / + #, or a lone +, and a lone # only at the end [MQTT-4.7.1-2, MQTT-4.7.1-3]
+  const reference = /^(?:(?:[^/+#]*|\+)\/)*(?:[^/+#]*|\+|#)$/
+  const chars = fc.array(fc.constantFrom('a', 'b', '/', '+', '#', '$', 'ü'), { maxLength: 8 }).map((c) => c.join(''))
+  let valid = 0
+  fc.assert(
+    fc.property(fc.oneof(chars, narrowFilter), (f) => {
+      const want = reference.test(f)
+      assert.equal(wildcardsInPlace(f), want, JSON.stringify(f))
+      if (want) valid++
+    }),
+    { seed: SEED, numRuns: 4000 },
+  )
+  assert.ok(valid > 1000 && valid < 3500, `${valid} of 4000 valid`)
+  for (const f of ['a/#', '#', '+', '+/+', 'a/+/c', '/#', '']) assert.equal(wildcardsInPlace(f), true, f)
+  for (const f of ['a/#/b', 'a#', 'a/b#', '+a', 'a/+b', '##', '#/']) assert.equal(wildcardsInPlace(f), false, f)
 })

@@ -1,7 +1,8 @@
 /**
  * A reference for MQTT topic filter matching [MQTT-4.7], written differently from the code under test
  * (a regular expression per filter instead of a scan), and fast-check generators of topic names and
- * valid filters. Used by test/core/mqtt-wire.test.ts (core's topicMatches) and test/broker/topics.test.ts (the trie).
+ * valid filters. Used by test/core/mqtt-wire.test.ts (core's topicMatches) and test/broker/topics.test.ts
+ * (the subscription trie and the retained tree).
  */
 import fc from 'fast-check'
 

@@ -1,7 +1,7 @@
 import { parse as parseToml, TomlError } from 'smol-toml'
 import * as z from 'zod'
 import { FieldgateError } from '../../core/errors.ts'
-import { stripShare, topicMatches } from '../../core/mqtt-wire/index.ts'
+import { stripShare, topicMatches, wildcardsInPlace } from '../../core/mqtt-wire/index.ts'
 
 /**
  * ACL file (TOML). Once an ACL is configured everything not granted is denied.
@@ -73,15 +73,10 @@ export function parseAclFile(text: string, file: string): Acl {
     if (r.topic.startsWith('$SYS') && r.user === undefined && r.device === undefined) {
       throw new FieldgateError('AUTH_FILE', `${where}: $SYS rules must name a user or device`)
     }
-    if (!validPattern(r.topic)) throw new FieldgateError('AUTH_FILE', `${where}: "#" may only be the last level and wildcards must fill a whole level`)
+    if (!wildcardsInPlace(r.topic)) throw new FieldgateError('AUTH_FILE', `${where}: "#" may only be the last level and wildcards must fill a whole level`)
     return { ...r, fixed: !r.topic.includes('%u') && !r.topic.includes('%c') }
   })
   return new Acl(rules)
-}
-
-function validPattern(topic: string): boolean {
-  const levels = topic.split('/')
-  return levels.every((l, i) => (l.includes('#') ? l === '#' && i === levels.length - 1 : !l.includes('+') || l === '+'))
 }
 
 /** True when every topic that `filter` matches is also matched by `pattern`. */

@@ -1,4 +1,5 @@
 import * as z from 'zod'
+import { wildcardsInPlace } from '../../core/mqtt-wire/index.ts'
 import { duration, qos } from './common.ts'
 
 /** mqtt://, mqtts://, ws:// or wss:// followed by a host. */
@@ -15,7 +16,7 @@ const topicTemplate = z
 const topicFilter = z
   .string()
   .min(1)
-  .refine((f) => f.split('/').every((l, i, all) => (l.includes('#') ? l === '#' && i === all.length - 1 : !l.includes('+') || l === '+')), 'a filter such as "plant/+/temp" or "plant/#"')
+  .refine(wildcardsInPlace, 'a filter such as "plant/+/temp" or "plant/#"')
 
 /** QoS / retain either fixed or taken from each message. */
 const qosOrMessage = z.union([z.literal('message'), qos])

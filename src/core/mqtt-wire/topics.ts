@@ -3,6 +3,7 @@
  * (forward and downlink rules, echo detection). Subscription routing has its own trie (broker/trie.ts).
  */
 
+const SLASH = 47
 const PLUS = 43
 const HASH = 35
 const DOLLAR = 36
@@ -40,6 +41,21 @@ export function topicMatches(filter: string, topic: string): boolean {
     t = te + 1
   }
   return t > tl
+}
+
+/**
+ * Are the wildcards of `filter` where they may be: `#` only as the whole last level [MQTT-4.7.1-2],
+ * `+` only as a whole level [MQTT-4.7.1-3]? Emptiness, length limits and `$share/` are the caller's.
+ */
+export function wildcardsInPlace(filter: string): boolean {
+  const fl = filter.length
+  for (let i = 0; i < fl; i++) {
+    const c = filter.charCodeAt(i)
+    if (c !== PLUS && c !== HASH) continue
+    const alone = (i === 0 || filter.charCodeAt(i - 1) === SLASH) && (i === fl - 1 || filter.charCodeAt(i + 1) === SLASH)
+    if (!alone || (c === HASH && i !== fl - 1)) return false
+  }
+  return true
 }
 
 /** The filter of a shared subscription `$share/<group>/<filter>` [MQTT-4.8.2]; other filters unchanged. */
