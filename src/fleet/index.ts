@@ -197,6 +197,7 @@ export function createFleet<C>(o: FleetOptions<C>): Fleet<C> {
       timer.unref?.()
     },
     async stop() {
+      remote.abort()
       if (timer) clock.clearInterval(timer)
       timer = null
       await link.stop({ topic: topics.inventory, payload: Buffer.from(JSON.stringify({ ...describe(false), reason: 'stopped' })) })

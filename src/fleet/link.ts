@@ -146,11 +146,9 @@ export class MgmtLink {
     this.gen++
     const c = this.client
     this.client = null
-    if (c) {
-      c.removeAllListeners()
-      c.on('error', () => undefined)
-      c.end(true)
-    }
+    // Our handlers ignore a stale client's events (generation check). Its listeners stay: MQTT.js's own
+    // 'close' handler clears its CONNACK timer, which would otherwise hold the process for connect_timeout.
+    if (c) c.end(true)
   }
 
   private connectNow(): void {

@@ -1,4 +1,4 @@
-import { errorMessage, redactText, systemClock, type Clock, type Health, type Logger } from '../core/index.ts'
+import { errorMessage, redactText, systemClock, type Clock, type Health, type Logger, type TimerHandle } from '../core/index.ts'
 import type { LinkSpec, MgmtLink } from './link.ts'
 import { configHash, type FleetStore } from './store.ts'
 
@@ -53,6 +53,9 @@ const GATE_POLL_MS = 200
  */
 export class RemoteConfig<C> {
   private busy = false
+  /** Set by abort(): the gateway is stopping, a commit window in progress ends without a commit. */
+  private aborted = false
+  private wake: (() => void) | null = null
 
   constructor(
     public current: Current<C>,
@@ -64,11 +67,21 @@ export class RemoteConfig<C> {
     private readonly clock: Clock = systemClock,
   ) {}
 
+  /**
+   * The gateway is stopping: a commit window in progress ends now, uncommitted. Its trial marker stays,
+   * so the next start runs the previous config and reports the roll-back (as after a crash).
+   */
+  abort(): void {
+    this.aborted = true
+    this.wake?.()
+  }
+
   get inTrial(): boolean {
     return this.busy
   }
 
   async push(text: string, deadlineMs: number, ref: Record<string, unknown>): Promise<Outcome> {
+    if (this.aborted) return { state: 'refused', reason: 'the gateway is stopping' }
     if (this.busy) return { state: 'refused', reason: 'another config is being tried; wait for its outcome on the events topic' }
     this.busy = true
     try {
@@ -103,6 +116,9 @@ export class RemoteConfig<C> {
     const gen = this.link.reconfigure(this.host.linkSpec(v.config))
     this.log.warn({ hash: short, deadlineMs }, 'remote config applied; commits once the management link and uplinks are healthy on it')
     const gate = await this.waitHealthy(v.config, gen, before, started + deadlineMs)
+    if (this.aborted) {
+      return { state: 'rolled_back', reason: 'the gateway stopped during the commit window; it starts again on the previous config', hash, previous_hash: prev.hash, took_ms: this.clock.now() - started }
+    }
     if (gate.ok) {
       const committedAt = new Date(this.clock.now()).toISOString()
       this.store.commit({ file, hash, base_hash: this.host.baseHash(), committed_at: committedAt })
@@ -126,14 +142,22 @@ export class RemoteConfig<C> {
     return { state: 'rolled_back', reason, hash, previous_hash: prev.hash, took_ms: this.clock.now() - started }
   }
 
-  /** Polls until healthy or the deadline; bounded by the deadline. */
+  /** Polls until healthy, the deadline, or abort(); bounded by the deadline. */
   private waitHealthy(c: C, gen: number, before: Record<string, { health: Health }>, until: number): Promise<{ ok: true } | { ok: false; reason: string }> {
     return new Promise((resolve) => {
+      let timer: TimerHandle | null = null
+      const done = (r: { ok: true } | { ok: false; reason: string }): void => {
+        if (timer) this.clock.clearTimeout(timer)
+        this.wake = null
+        resolve(r)
+      }
+      this.wake = () => done({ ok: false, reason: 'stopping' })
       const tick = (): void => {
+        if (this.aborted) return done({ ok: false, reason: 'stopping' })
         const problem = this.problem(c, gen, before)
-        if (problem === null) return resolve({ ok: true })
-        if (this.clock.now() >= until) return resolve({ ok: false, reason: problem })
-        this.clock.setTimeout(tick, Math.min(GATE_POLL_MS, Math.max(1, until - this.clock.now())))
+        if (problem === null) return done({ ok: true })
+        if (this.clock.now() >= until) return done({ ok: false, reason: problem })
+        timer = this.clock.setTimeout(tick, Math.min(GATE_POLL_MS, Math.max(1, until - this.clock.now())))
       }
       tick()
     })

@@ -204,6 +204,9 @@ export async function buildGateway(initial: Config, log: Logger, opts: BuildOpti
       }
     },
     async stop() {
+      // A reload under way (SIGHUP, a pushed config) first finishes: else uplinks it starts after the
+      // others stopped would keep the process running.
+      await reloading.catch(() => undefined)
       const step = async (what: string, fn: () => Promise<void>): Promise<void> => {
         try {
           await fn()

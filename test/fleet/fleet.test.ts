@@ -224,6 +224,21 @@ test('kill -9 in the commit window leaves the gateway on the previous config aft
   assert.ok(!existsSync(join(n.dir, 'data', 'fleet', 'trial.json')))
 })
 
+test('SIGTERM in the commit window stops at once, uncommitted: the restart runs the previous config and reports it', async () => {
+  const n = nodes.b
+  const typo = toml(n, { port: await freePort(), level: 'info' })
+  op4.send(n.id, 'config', { config: typo, commit_deadline: '120s' })
+  await waitFor(() => op5.events.some((e) => e.id === n.id && e.state === 'applying' && e.hash === configHash(typo)), 60_000, 20, 'applying event')
+  // The helper escalates to SIGKILL after 10 s: a clean exit shows the window did not hold the stop up.
+  const dying = n.proc as GatewayProcess
+  const exit = await dying.kill('SIGTERM')
+  assert.deepEqual(exit, { code: 0, signal: null }, dying.log.join('').split('\n').slice(-15).join('\n'))
+  n.proc = await startGateway(n.dir, n.text, { waitPort: n.lan, env: cleanEnv(), timeout: 60_000 })
+  await waitFor(() => inv(n)?.online === true && invConfig(n).hash === configHash(n.text), 60_000, 50, 'back online on the previous config')
+  const ev = await waitFor(() => op5.events.find((e) => e.id === n.id && e.after === 'restart' && e.hash === configHash(typo)), 30_000, 50, 'restart report')
+  assert.equal(ev.state, 'rolled_back')
+})
+
 test('a LAN client cannot reach a management topic through a forward rule ("#" forwards everything else)', async () => {
   const lan = await connectAsync(`mqtt://127.0.0.1:${nodes.a.lan}`, { clientId: 'lan-device', reconnectPeriod: 0 })
   const seen: string[] = []
