@@ -67,7 +67,10 @@ export function mergeDevices(drivers: Status | undefined, events: Map<string, De
     for (const [name, p] of Object.entries(e?.points ?? {})) {
       const have = points[name]
       const unit = p.unit === undefined ? {} : { unit: p.unit }
-      if (!have || have.ts === null || p.ts >= have.ts) points[name] = { value: p.value, ts: p.ts, quality: p.quality, ...unit, ...(p.error ? { error: p.error } : {}) }
+      if (p.quality === 'error' && have && (have.ts === null || p.ts >= have.ts)) {
+        // An error reading carries no value (Modbus and serial send 0): keep the host's last good value and its time.
+        points[name] = { value: have.value, ts: have.ts, quality: 'error', ...unit, ...(p.error ? { error: p.error } : have.error ? { error: have.error } : {}) }
+      } else if (!have || have.ts === null || p.ts >= have.ts) points[name] = { value: p.value, ts: p.ts, quality: p.quality, ...unit, ...(p.error ? { error: p.error } : {}) }
       else points[name] = { ...have, ...unit }
     }
     const configured = drivers === undefined || r !== undefined

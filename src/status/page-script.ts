@@ -112,9 +112,12 @@ function connect() {
   S.es.onopen = function () { refreshSoon(50); };
   // A dropped stream is checked at once: a dead gateway shows as "no contact" within seconds.
   S.es.onerror = function () { refreshSoon(100); };
-  S.es.addEventListener("reading", function (m) { var r = JSON.parse(m.data).reading, d = liveDevice(r.device);
-    d.points[r.point] = { value: r.value, unit: r.unit, ts: r.ts, quality: r.quality, error: r.error, at: Date.now() };
-    histAdd(r); contactOk(); render(true); });
+  S.es.addEventListener("reading", function (m) { var r = JSON.parse(m.data).reading, d = liveDevice(r.device), snap = S.status && S.status.devices && S.status.devices[r.device];
+    // A failed read carries no measured value (Modbus and serial send 0): keep the last good one and its time.
+    var prev = d.points[r.point] || (snap && snap.points[r.point]), bad = r.quality === "error";
+    d.points[r.point] = { value: bad ? (prev ? prev.value : null) : r.value, unit: r.unit, ts: bad ? (prev ? prev.ts : null) : r.ts, quality: r.quality, error: r.error, at: Date.now() };
+    if (!bad) histAdd(r);
+    contactOk(); render(true); });
   S.es.addEventListener("state", function (m) { var e = JSON.parse(m.data), ts = e.ts || Date.now();
     if (e.device !== undefined) { var d = liveDevice(e.device); d.state = e.state; d.reason = e.reason; d.at = Date.now(); }
     if (/^(down|error|failed|stopped|disconnected|offline|closed|unavailable|degraded)$|refused|error|fail|lost/i.test(e.state)) S.recent.push({ ts: ts, at: Date.now(), source: e.source, device: e.device, state: e.state, reason: e.reason });

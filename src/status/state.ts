@@ -80,8 +80,11 @@ export class StatusState {
     const known = r.point in d.points
     if (!known && this.points >= this.limits.maxPoints) return
     if (!known) this.points++
-    const prevQuality = d.points[r.point]?.quality
-    d.points[r.point] = { value: r.value, ts: r.ts, quality: r.quality, ...(r.unit ? { unit: r.unit } : {}), ...(r.error ? { error: r.error } : {}) }
+    const prev = d.points[r.point]
+    const prevQuality = prev?.quality
+    // A failed read carries no measured value (Modbus and serial send 0): the last good value and its time stay.
+    const kept = r.quality === 'error' && prev ? { value: prev.value, ts: prev.ts } : { value: r.value, ts: r.ts }
+    d.points[r.point] = { ...kept, quality: r.quality, ...(r.unit ? { unit: r.unit } : {}), ...(r.error ? { error: r.error } : {}) }
     // Record only the change into error, not every failed poll.
     if (r.quality === 'error' && prevQuality !== 'error') {
       this.note({ ts: r.ts, source: `device:${r.device}`, device: r.device, state: 'error', reason: `${r.point}: ${r.error ?? 'read failed'}` })

@@ -31,6 +31,12 @@ test('a live reading redraws its point\'s sparkline and value; the other points\
     }, 5000, 50, 'the level sparkline redrawn')
     assert.notEqual(level1, level0)
     assert.equal(temp1, temp0, 'a point without a new reading keeps its sparkline')
+    // A failed read (Modbus and serial send 0): "read failed" with the last good value and its age; the sparkline does not dip to 0.
+    const age = await page.locator('[data-device="tank"] tr[data-point="level"] td.age').getAttribute('data-ts')
+    events.emit({ type: 'reading', reading: { device: 'tank', point: 'level', value: 0, unit: 'cm', ts: Date.now() + 1000, quality: 'error', error: 'timeout' } })
+    await waitFor(async () => /^read failed \(last 50 cm\)$/.test(await page.locator('[data-device="tank"] tr[data-point="level"] td.v').innerText()), 5000, 50, 'read failed (last 50 cm)')
+    assert.equal(await page.locator('[data-device="tank"] tr[data-point="level"] td.age').getAttribute('data-ts'), age, 'the age is the last good value\'s')
+    assert.equal((await paths())[0], level1, 'no 0 drawn into the sparkline')
     assert.deepEqual(errors, [])
   } finally {
     await browser.close()
