@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { execFile, spawnSync } from 'node:child_process'
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { test } from 'node:test'
 import { promisify } from 'node:util'
@@ -125,6 +125,36 @@ test('install refuses without the guard beside the executable, and while another
     } finally {
       c2()
     }
+  } finally {
+    cleanup()
+  }
+})
+
+test('a rollback whose restore fails keeps the trial markers, says so and exits non-zero; the executable in place still starts and the next start rolls back', { timeout: 60_000 }, async () => {
+  const { dir, cleanup } = tempDir('fieldgate-kill-')
+  try {
+    const { exe, file, manifest } = layout(dir)
+    await run(process.execPath, ['--import', TSX, CHILD, exe, file, manifest, 'never'], { timeout: 30_000 })
+    assert.equal(start(exe).ran, 'new')
+    // The tests run as root, for whom a read-only directory does not stop a rename; an `mv` ahead in PATH
+    // fails the restore (`mv -f EXE.previous EXE`) the way EROFS or EIO would, and runs every other mv.
+    const shims = join(dir, 'shims')
+    mkdirSync(shims)
+    writeFileSync(join(shims, 'mv'), `#!/bin/sh\nfor a in "$@"; do case "$a" in *.previous) echo "mv: cannot move '$a': Read-only file system" >&2; exit 1;; esac; done\nexec ${spawnSync('sh', ['-c', 'command -v mv'], { encoding: 'utf8' }).stdout.trim()} "$@"\n`, { mode: 0o755 })
+    const g = spawnSync(join(dir, GUARD_NAME), [exe], { env: { ...process.env, PATH: `${shims}:${process.env.PATH ?? ''}` }, encoding: 'utf8' })
+    assert.notEqual(g.status, 0)
+    assert.match(g.stderr, /rollback .*failed/)
+    assert.doesNotMatch(g.stderr, /rolled back to/)
+    assert.ok(readTrial(exe), 'the trial marker is kept')
+    assert.ok(existsSync(updateFiles(exe).tried), 'the tried marker is kept')
+    // ExecStartPre=-: the unit starts the gateway anyway, and what is in place runs.
+    const r = spawnSync(exe, [], { encoding: 'utf8' })
+    assert.deepEqual({ code: r.status, ran: r.stdout.trim() }, { code: 0, ran: 'new' })
+    // The next start (the fault gone) retries the rollback and finishes it.
+    assert.deepEqual(start(exe), { guard: 0, ran: 'old', code: 0 })
+    assert.equal(readTrial(exe), null)
+    assert.equal(existsSync(updateFiles(exe).tried), false)
+    assert.equal(lastOutcome(exe)?.outcome, 'rolled-back')
   } finally {
     cleanup()
   }
