@@ -183,7 +183,7 @@ export function createFleet<C>(o: FleetOptions<C>): Fleet<C> {
         const reason =
           s.interrupted.outcome === 'committed'
             ? 'the gateway restarted just after committing; the new config stays'
-            : 'the gateway restarted during the commit window before the config was committed; it runs the previous config'
+            : (t.failure ?? 'the gateway restarted during the commit window before the config was committed; it runs the previous config')
         log.warn({ hash: t.hash.slice(0, 12), outcome: s.interrupted.outcome }, reason)
         void event(s.interrupted.outcome, { op: 'config', hash: t.hash, previous_hash: t.previous_hash, reason, after: 'restart' })
       }

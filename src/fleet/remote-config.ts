@@ -1,6 +1,6 @@
 import { errorMessage, redactText, systemClock, type Clock, type Health, type Logger, type TimerHandle } from '../core/index.ts'
 import type { LinkSpec, MgmtLink } from './link.ts'
-import { configHash, type FleetStore } from './store.ts'
+import { configHash, type FleetStore, type Trial } from './store.ts'
 
 /** One line of `fieldgate check`'s output. */
 export interface CheckLine {
@@ -104,7 +104,8 @@ export class RemoteConfig<C> {
     const prev = this.current
     const started = this.clock.now()
     const file = this.store.saveConfig(text, hash)
-    this.store.beginTrial({ file, hash, previous_hash: prev.hash, started_at: new Date(started).toISOString(), deadline_ms: deadlineMs })
+    const trial: Trial = { file, hash, previous_hash: prev.hash, started_at: new Date(started).toISOString(), deadline_ms: deadlineMs }
+    this.store.beginTrial(trial)
     const before = this.host.health()
     // Said before the link goes down for the new settings, and acknowledged by the cloud.
     await this.event('applying', { ...ref, hash, previous_hash: prev.hash, deadline_ms: deadlineMs })
@@ -132,13 +133,17 @@ export class RemoteConfig<C> {
     void this.event('rolling_back', { ...ref, hash, reason })
     const back = await this.host.apply(prev.config)
     this.link.reconfigure(this.host.linkSpec(prev.config))
-    this.store.endTrial()
-    this.store.prune()
     if (!back.ok) {
       const why = `rollback could not re-apply the previous config (${redactText(back.reason ?? '')}); restarting on it`
+      // The process exits before the reply below can leave: the trial record stays, with the outcome,
+      // so the next start reports rolled_back upstream with this reason.
+      this.store.beginTrial({ ...trial, failure: `${reason}; ${why}` })
       void this.event('restarting', { ...ref, hash, reason: why })
       this.host.restart(why)
+      return { state: 'rolled_back', reason: `${reason}; ${why}`, hash, previous_hash: prev.hash, took_ms: this.clock.now() - started }
     }
+    this.store.endTrial()
+    this.store.prune()
     return { state: 'rolled_back', reason, hash, previous_hash: prev.hash, took_ms: this.clock.now() - started }
   }
 

@@ -49,6 +49,11 @@ export interface Trial {
   previous_hash: string
   started_at: string
   deadline_ms: number
+  /**
+   * Set when the window ended rolled back but the process must exit before its reply can leave (the
+   * previous config did not re-apply): the next start reports `rolled_back` with this reason.
+   */
+  failure?: string
 }
 
 /** What a restart found in the state directory and did about it. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { configHash } from '../../src/fleet/store.ts'
@@ -237,6 +238,40 @@ test('SIGTERM in the commit window stops at once, uncommitted: the restart runs 
   await waitFor(() => inv(n)?.online === true && invConfig(n).hash === configHash(n.text), 60_000, 50, 'back online on the previous config')
   const ev = await waitFor(() => op5.events.find((e) => e.id === n.id && e.after === 'restart' && e.hash === configHash(typo)), 30_000, 50, 'restart report')
   assert.equal(ev.state, 'rolled_back')
+})
+
+/** Listens on `port` when it is free, else null. */
+function takePort(port: number): Promise<Server | null> {
+  return new Promise((resolve) => {
+    const srv = createServer()
+    srv.once('error', () => resolve(null))
+    srv.listen(port, '127.0.0.1', () => resolve(srv))
+  })
+}
+
+test('a rollback that cannot re-apply the previous config restarts the gateway, and the next start reports rolled_back with the reason', async () => {
+  const n = nodes.a
+  // The pushed config moves the LAN listener and has a wrong password: it fails its gate. Once it runs,
+  // the old port is taken, so re-applying the previous config fails and the gateway exits to restart.
+  const moved = { ...n, lan: await freePort() }
+  const wrong = toml(moved, { password: 'not-the-password' })
+  op5.send(n.id, 'config', { config: wrong, commit_deadline: '5s' })
+  const blocker = await waitFor(() => takePort(n.lan), 60_000, 20, 'the old LAN port released by the new config')
+  try {
+    const dying = n.proc as GatewayProcess
+    const exit = await dying.exited
+    assert.equal(exit.code, 1, dying.log.join('').split('\n').slice(-15).join('\n'))
+  } finally {
+    await new Promise<void>((resolve) => blocker.close(() => resolve()))
+  }
+  n.proc = await startGateway(n.dir, n.text, { waitPort: n.lan, env: cleanEnv(), timeout: 60_000 })
+  await waitFor(() => inv(n)?.online === true && invConfig(n).hash === configHash(n.text), 60_000, 50, 'back online on the previous config')
+  const ev = await waitFor(() => op5.events.find((e) => e.id === n.id && e.after === 'restart' && e.hash === configHash(wrong)), 30_000, 50, 'restart report')
+  assert.equal(ev.state, 'rolled_back')
+  assert.match(String(ev.reason), /not healthy within 5000 ms: management link not back online/)
+  assert.match(String(ev.reason), /could not re-apply the previous config/)
+  assert.ok(!String(ev.reason).includes('not-the-password'))
+  assert.ok(!existsSync(join(n.dir, 'data', 'fleet', 'trial.json')))
 })
 
 test('a LAN client cannot reach a management topic through a forward rule ("#" forwards everything else)', async () => {
