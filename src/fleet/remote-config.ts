@@ -23,7 +23,7 @@ export interface ConfigHost<C> {
   health(): Record<string, { health: Health; reason?: string }>
   /** The parts that must be healthy under `c` for it to commit (its uplinks). */
   required(c: C): string[]
-  /** Hash of the config file now (a commit records it: a later edit of the file wins). */
+  /** Hash of the config file now (taken when a push starts and recorded by its commit: a later edit of the file wins). */
   baseHash(): string
   /** Last resort when the previous config cannot be re-applied: exit, so the service restarts on it. */
   restart(reason: string): void
@@ -96,6 +96,9 @@ export class RemoteConfig<C> {
   }
 
   private async tryConfig(text: string, deadlineMs: number, ref: Record<string, unknown>): Promise<Outcome> {
+    // The config file as the push found it: the commit is recorded against it, so an edit of the file
+    // during the commit window (a technician on site) wins at the next reload or restart.
+    const base = this.host.baseHash()
     const hash = configHash(text)
     const short = hash.slice(0, 12)
     const v = await this.host.validate(text, `remote config ${short}`)
@@ -122,11 +125,17 @@ export class RemoteConfig<C> {
     }
     if (gate.ok) {
       const committedAt = new Date(this.clock.now()).toISOString()
-      this.store.commit({ file, hash, base_hash: this.host.baseHash(), committed_at: committedAt })
+      this.store.commit({ file, hash, base_hash: base, committed_at: committedAt })
       this.store.endTrial()
       this.store.prune()
       this.current = { text, hash, config: v.config, source: 'remote', committedAt }
-      return { state: 'committed', hash, previous_hash: prev.hash, took_ms: this.clock.now() - started }
+      const took = this.clock.now() - started
+      if (this.host.baseHash() !== base) {
+        const detail = 'the config file changed during the commit window: the edit wins over this config at the next reload (SIGHUP) or restart'
+        this.log.warn({ hash: short }, `remote config committed, but ${detail}`)
+        return { state: 'committed', hash, previous_hash: prev.hash, took_ms: took, detail }
+      }
+      return { state: 'committed', hash, previous_hash: prev.hash, took_ms: took }
     }
     const reason = `not healthy within ${deadlineMs} ms: ${gate.reason}`
     this.log.error({ hash: short, reason }, 'remote config failed its commit gate; rolling back to the previous config')

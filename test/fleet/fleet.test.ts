@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { createServer, type Server } from 'node:net'
+import { connect, createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { configHash } from '../../src/fleet/store.ts'
@@ -272,6 +272,41 @@ test('a rollback that cannot re-apply the previous config restarts the gateway, 
   assert.match(String(ev.reason), /could not re-apply the previous config/)
   assert.ok(!String(ev.reason).includes('not-the-password'))
   assert.ok(!existsSync(join(n.dir, 'data', 'fleet', 'trial.json')))
+})
+
+test('a config file edited during the commit window wins: the commit is recorded against the file as it was when the push started, and says so', async () => {
+  const n = nodes.a
+  // The pushed config reaches the cloud through a port nobody listens on yet, so its window stays open
+  // until the test opens a relay there: the technician's edit happens in between.
+  const relayPort = await freePort()
+  const pushed = toml(n, { port: relayPort, level: 'debug' })
+  const reply = op5.request(n.id, 'config', { config: pushed, commit_deadline: '60s' }, 90_000)
+  await waitFor(() => op5.events.some((e) => e.id === n.id && e.state === 'applying' && e.hash === configHash(pushed)), 60_000, 20, 'applying event')
+  const edited = `${n.text}# edited on site during the window\n`
+  writeFileSync(join(n.dir, 'gateway.toml'), edited)
+  const relay = createServer((sock) => {
+    const up = connect(cloud.port, '127.0.0.1')
+    sock.pipe(up).pipe(sock)
+    sock.on('error', () => up.destroy())
+    up.on('error', () => sock.destroy())
+  })
+  await new Promise<void>((resolve) => relay.listen(relayPort, '127.0.0.1', () => resolve()))
+  try {
+    const r = await reply
+    assert.equal(r.state, 'committed', JSON.stringify(r))
+    assert.match(String(r.detail), /config file changed during the commit window/)
+    const committed = JSON.parse(readFileSync(join(n.dir, 'data', 'fleet', 'committed.json'), 'utf8')) as { base_hash: string }
+    assert.equal(committed.base_hash, configHash(n.text))
+    // A restart runs the edited file, not the remote config.
+    await n.proc?.kill()
+    n.text = edited
+    n.proc = await startGateway(n.dir, n.text, { waitPort: n.lan, env: cleanEnv(), timeout: 60_000 })
+    await waitFor(() => inv(n)?.online === true && invConfig(n).hash === configHash(edited), 60_000, 50, 'back online on the edited file')
+    assert.equal(invConfig(n).source, 'file')
+  } finally {
+    relay.close()
+    relay.unref()
+  }
 })
 
 test('a LAN client cannot reach a management topic through a forward rule ("#" forwards everything else)', async () => {
