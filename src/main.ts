@@ -7,7 +7,7 @@ import { buildGateway, type Gateway, type ReloadResult } from './gateway/build.t
 import { startDemoCloud, type DemoCloud } from './gateway/demo-cloud.ts'
 import { buildFleet, loadEffective, managedUplink, type ConfigChecker, type Effective, type GatewayFleet } from './gateway/fleet.ts'
 import { systemdNotifier } from './gateway/systemd.ts'
-import { runningExecutable, startUpdateTrial } from './gateway/update.ts'
+import { lastUpdate, runningExecutable, startUpdateTrial } from './gateway/update.ts'
 import { RESTART_EXIT_CODE } from './update/index.ts'
 import { createLogger, LogRing } from './logging.ts'
 
@@ -95,7 +95,8 @@ export async function run(configFile: string | null, opts: RunOptions = {}): Pro
     throw startFailure(err, log)
   }
   if (configFile !== null) {
-    managed = buildFleet({ file: configFile, effective, gateway, logger: log, startedAt, ...(opts.check ? { check: opts.check } : {}), ...(ring ? { logs: (n: number) => ring.recent(n) } : {}) })
+    const exe = runningExecutable()
+    managed = buildFleet({ file: configFile, effective, gateway, logger: log, startedAt, lastUpdate: () => lastUpdate(exe), ...(opts.check ? { check: opts.check } : {}), ...(ring ? { logs: (n: number) => ring.recent(n) } : {}) })
     managed?.fleet.start()
   }
   log.info(gateway.summary(), 'fieldgate running')

@@ -11,7 +11,7 @@ export { FleetStore, configHash, writeAtomic, type StartState } from './store.ts
 export { isManagementTopic, mgmtTopics } from './topics.ts'
 export type { LinkSpec } from './link.ts'
 export type { CheckLine, ConfigHost, Current, Validation } from './remote-config.ts'
-export type { InventoryFacts } from './inventory.ts'
+export type { InventoryFacts, UpdateFacts } from './inventory.ts'
 
 export interface FleetSettings {
   commitDeadline: number

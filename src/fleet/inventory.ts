@@ -1,4 +1,4 @@
-import type { Health } from '../core/index.ts'
+import { redactText, type Health } from '../core/index.ts'
 
 /** What the gateway knows about itself; the fleet module adds the management fields. No secrets: a fixed set of fields. */
 export interface InventoryFacts {
@@ -9,7 +9,20 @@ export interface InventoryFacts {
   parts: Record<string, { health: Health; reason?: string }>
   /** Entries waiting in each uplink's queue. */
   backlog: Record<string, number>
+  /** The last over-the-air update's outcome (`<exe>.update-result`), or null. */
+  update?: UpdateFacts | null
 }
+
+export interface UpdateFacts {
+  outcome: 'committed' | 'rolled-back'
+  version: string
+  previousVersion: string
+  at: string
+  reason: string
+}
+
+/** Longest update reason the inventory carries. */
+const MAX_REASON = 500
 
 export interface ConfigFacts {
   hash: string
@@ -34,6 +47,9 @@ export function inventory(id: string, online: boolean, f: InventoryFacts, c: Con
     uptime_s: Math.max(0, Math.round((now - f.startedAt) / 1000)),
     health: { overall: worst(f.parts), parts: Object.fromEntries(Object.entries(f.parts).map(([k, v]) => [k, v.reason ? { health: v.health, reason: v.reason } : { health: v.health }])) },
     backlog: f.backlog,
+    update: f.update
+      ? { running: f.version, version: f.update.version, previous_version: f.update.previousVersion, outcome: f.update.outcome, reason: redactText(f.update.reason).slice(0, MAX_REASON), at: f.update.at }
+      : null,
     mgmt: { protocol: protocolVersion === 5 ? 'mqtt5' : 'mqtt3.1.1', requests: `fieldgate/${id}/mgmt/req/{config,inventory,logs,status}` },
     ts: new Date(now).toISOString(),
   }
@@ -42,5 +58,5 @@ export function inventory(id: string, online: boolean, f: InventoryFacts, c: Con
 /** What counts as a change worth republishing at once: not uptime nor exact backlog, which the periodic refresh carries. */
 export function fingerprint(inv: Record<string, unknown>): string {
   const h = inv.health as { parts: Record<string, { health: Health }> }
-  return JSON.stringify([inv.online, inv.version, inv.config, Object.entries(h.parts).map(([k, v]) => [k, v.health])])
+  return JSON.stringify([inv.online, inv.version, inv.config, inv.update, Object.entries(h.parts).map(([k, v]) => [k, v.health])])
 }

@@ -5,7 +5,7 @@ import { isDeepStrictEqual } from 'node:util'
 import { clientOptions, serverList, urlWithOptions } from '../bridge/options.ts'
 import { loadConfig, loadConfigText, type Config, type LoadedConfig, type UplinkConfig } from '../config/index.ts'
 import { errorMessage, type Logger } from '../core/index.ts'
-import { configHash, createFleet, FleetStore, type CheckLine, type Fleet, type InventoryFacts, type LinkSpec, type StartState, type Validation } from '../fleet/index.ts'
+import { configHash, createFleet, FleetStore, type CheckLine, type Fleet, type InventoryFacts, type LinkSpec, type UpdateFacts, type StartState, type Validation } from '../fleet/index.ts'
 import { VERSION } from '../version.ts'
 import type { Gateway } from './build.ts'
 import { planReload } from './reload-plan.ts'
@@ -162,6 +162,8 @@ export interface GatewayFleetDeps {
   env?: NodeJS.ProcessEnv
   /** Recent log lines for remote diagnostics. */
   logs?: (n: number) => string[]
+  /** The last over-the-air update's outcome, for the inventory. */
+  lastUpdate?: () => UpdateFacts | null
 }
 
 export interface GatewayFleet {
@@ -193,6 +195,7 @@ export function buildFleet(d: GatewayFleetDeps): GatewayFleet | null {
       startedAt: d.startedAt,
       parts,
       backlog,
+      update: d.lastUpdate?.() ?? null,
     }
   }
   const validate = async (text: string, label: string): Promise<Validation<Config>> => {

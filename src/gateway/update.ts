@@ -1,7 +1,7 @@
 import { realpathSync } from 'node:fs'
 import type { Logger, Status } from '../core/index.ts'
 import { errorMessage, systemClock } from '../core/index.ts'
-import { awaitHealthy, commitTrial, lastOutcome, noteTrialFailure, readTrial, type HealthVerdict } from '../update/index.ts'
+import { awaitHealthy, commitTrial, lastOutcome, noteTrialFailure, readTrial, type HealthVerdict, type Outcome } from '../update/index.ts'
 
 /** The gateway's health gate for an update on trial: the store is not down and every uplink is online. */
 export function updateHealth(sources: Record<string, Status>): HealthVerdict {
@@ -21,6 +21,11 @@ export function runningExecutable(): string {
   } catch {
     return process.execPath
   }
+}
+
+/** The last update's outcome for the fleet inventory (read each time: a commit writes it after the start). */
+export function lastUpdate(exe: string): Outcome | null {
+  return lastOutcome(exe)
 }
 
 /**
