@@ -17,12 +17,12 @@ const STOP_DEADLINE_MS = 4500
 const SETTLE_MS = 5000
 
 /** The config to run: the file, or a remote config committed over it (gateway/fleet.ts). */
-function load(configFile: string | null): Effective {
+function load(configFile: string | null, opts: { coldStart?: boolean } = {}): Effective {
   if (configFile === null) {
     const loaded = loadConfigText(DEMO_CONFIG, '(built-in demo config)')
     return { loaded, text: DEMO_CONFIG, baseText: DEMO_CONFIG, source: 'file', committedAt: null, start: null }
   }
-  return loadEffective(configFile)
+  return loadEffective(configFile, process.env, opts)
 }
 
 export interface RunOptions {
@@ -45,7 +45,8 @@ function withDeadline(p: Promise<void>, ms: number): Promise<void> {
 
 /** Composition root: config → modules → wiring → signals and graceful shutdown. */
 export async function run(configFile: string | null, opts: RunOptions = {}): Promise<number> {
-  const effective = load(configFile)
+  // A cold start: a committed remote config counts it until it reaches health (FleetStore.resolve).
+  const effective = load(configFile, { coldStart: true })
   const loaded = effective.loaded
   const startedAt = Date.now()
   // Recent lines for remote diagnostics, kept only when management is on.

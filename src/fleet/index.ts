@@ -187,13 +187,34 @@ export function createFleet<C>(o: FleetOptions<C>): Fleet<C> {
         log.warn({ hash: t.hash.slice(0, 12), outcome: s.interrupted.outcome }, reason)
         void event(s.interrupted.outcome, { op: 'config', hash: t.hash, previous_hash: t.previous_hash, reason, after: 'restart' })
       }
+      if (s?.fallback) {
+        const reason = `committed remote config did not reach health in ${s.fallback.starts} starts; running the config file`
+        log.error({ hash: s.fallback.hash.slice(0, 12), starts: s.fallback.starts }, reason)
+        void event('rolled_back', { op: 'config', hash: s.fallback.hash, reason, after: 'restart' })
+      }
       for (const note of s?.notes ?? []) {
         log.warn({ note }, 'management state on start')
         void event('note', { reason: note })
       }
       link.start()
       const every = Math.min(1000, settings.inventoryInterval)
-      timer = clock.setInterval(() => publishInventory(false), every)
+      // This cold start of a committed remote config was counted (FleetStore.resolve): clear the count
+      // once healthy, i.e. as for a commit, the management link online and the required uplinks ok.
+      let coldPending = s?.counted === true
+      timer = clock.setInterval(() => {
+        if (coldPending && link.online) {
+          const now = o.host.health()
+          if (o.host.required(remote.current.config).every((n) => now[n]?.health === 'ok')) {
+            coldPending = false
+            try {
+              o.store.clearColdStarts()
+            } catch (err) {
+              log.warn({ err: errorMessage(err) }, 'cannot clear the cold-start count of the committed remote config')
+            }
+          }
+        }
+        publishInventory(false)
+      }, every)
       timer.unref?.()
     },
     async stop() {

@@ -63,8 +63,15 @@ export interface StartState {
   committed: Committed | null
   /** A commit window a crash or kill interrupted, with what became of it. */
   interrupted: { trial: Trial; outcome: 'committed' | 'rolled_back' } | null
+  /** This cold start of the committed remote config was counted: clear it once healthy (clearColdStarts). */
+  counted: boolean
+  /** The committed remote config was dropped: it did not reach health in `starts` cold starts. */
+  fallback: { hash: string; starts: number } | null
   notes: string[]
 }
+
+/** Cold starts of a committed remote config that never reached health before the config file runs instead. */
+export const MAX_UNHEALTHY_STARTS = 3
 
 /**
  * `<data_dir>/fleet/`: `configs/<time>-<hash>.toml` (the last N pushed configs, mode 0600: they hold
@@ -108,6 +115,18 @@ export class FleetStore {
     writeAtomic(join(this.dir, 'committed.json'), JSON.stringify(c))
   }
 
+  /**
+   * `cold-starts.json`: starts of the committed remote config `hash` that did not reach health yet.
+   * Written before the health gate at each cold start, removed once healthy.
+   */
+  readColdStarts(): { hash: string; starts: number } | null {
+    return readJson<{ hash: string; starts: number }>(join(this.dir, 'cold-starts.json'), (v) => typeof v.hash === 'string' && typeof v.starts === 'number')
+  }
+
+  clearColdStarts(): void {
+    rmSync(join(this.dir, 'cold-starts.json'), { force: true })
+  }
+
   uncommit(): void {
     rmSync(join(this.dir, 'committed.json'), { force: true })
   }
@@ -142,11 +161,26 @@ export class FleetStore {
    * commit window interrupted by a crash ends here: committed if committed.json already names it,
    * otherwise rolled back, as the previous config is what runs.
    */
-  resolve(baseText: string): StartState {
+  resolve(baseText: string, opts: { coldStart?: boolean } = {}): StartState {
     const notes: string[] = []
     let committed = this.readCommitted()
     let text = baseText
     let source: StartState['source'] = 'file'
+    let counted = false
+    let fallback: StartState['fallback'] = null
+    if (committed && opts.coldStart) {
+      // A committed config that crashes the gateway at start would otherwise be restarted until the
+      // service manager gives up: after MAX_UNHEALTHY_STARTS starts that never reached health, the file runs.
+      const cold = this.readColdStarts()
+      const starts = cold?.hash === committed.hash ? cold.starts : 0
+      if (starts >= MAX_UNHEALTHY_STARTS) {
+        notes.push(`committed remote config ${committed.hash.slice(0, 12)} did not reach health in ${starts} starts: running the config file`)
+        fallback = { hash: committed.hash, starts }
+        this.uncommit()
+        this.clearColdStarts()
+        committed = null
+      }
+    }
     if (committed) {
       if (committed.base_hash !== configHash(baseText)) {
         notes.push(`the config file changed since remote config ${committed.hash.slice(0, 12)} was committed: the file wins`)
@@ -165,13 +199,18 @@ export class FleetStore {
         }
       }
     }
+    if (committed && opts.coldStart && source === 'remote') {
+      const cold = this.readColdStarts()
+      writeAtomic(join(this.dir, 'cold-starts.json'), JSON.stringify({ hash: committed.hash, starts: (cold?.hash === committed.hash ? cold.starts : 0) + 1 }))
+      counted = true
+    }
     const trial = this.readTrial()
     let interrupted: StartState['interrupted'] = null
     if (trial) {
       interrupted = { trial, outcome: committed?.hash === trial.hash ? 'committed' : 'rolled_back' }
       this.endTrial()
     }
-    return { text, source, committed, interrupted, notes }
+    return { text, source, committed, interrupted, counted, fallback, notes }
   }
 }
 

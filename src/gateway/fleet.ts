@@ -75,7 +75,7 @@ export interface Effective {
  * The config to run: the file, or the remote config committed while the file stayed as it is now.
  * A committed config that no longer validates is dropped (with a note) and the file runs.
  */
-export function loadEffective(file: string, env: NodeJS.ProcessEnv = process.env): Effective {
+export function loadEffective(file: string, env: NodeJS.ProcessEnv = process.env, opts: { coldStart?: boolean } = {}): Effective {
   const abs = resolve(file)
   let baseText: string
   try {
@@ -87,7 +87,7 @@ export function loadEffective(file: string, env: NodeJS.ProcessEnv = process.env
   const managed = managedUplink(base.config)
   if (!managed) return plain(base, baseText)
   const store = new FleetStore(fleetDir(base.config), managed.management.history)
-  const start = store.resolve(baseText)
+  const start = store.resolve(baseText, opts)
   if (start.source === 'remote' && start.committed) {
     try {
       const loaded = loadConfigText(start.text, join(store.configsDir, start.committed.file), env)
@@ -95,6 +95,8 @@ export function loadEffective(file: string, env: NodeJS.ProcessEnv = process.env
     } catch (err) {
       start.notes.push(`committed remote config ${start.committed.hash.slice(0, 12)} no longer validates (${errorMessage(err)}): running the config file`)
       store.uncommit()
+      store.clearColdStarts()
+      start.counted = false
       start.committed = null
       start.source = 'file'
     }

@@ -4,7 +4,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { connect, createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import { configHash } from '../../src/fleet/store.ts'
+import { configHash, FleetStore } from '../../src/fleet/store.ts'
 import { startGateway, type GatewayProcess } from '../helpers/gateway.ts'
 import { startMosquitto, type MosquittoHandle } from '../helpers/mosquitto.ts'
 import { freePort } from '../helpers/ports.ts'
@@ -306,6 +306,34 @@ test('a config file edited during the commit window wins: the commit is recorded
   } finally {
     relay.close()
     relay.unref()
+  }
+})
+
+test('a committed remote config that crashes every cold start is dropped after 3 of them: the config file runs and the fall-back is reported', async () => {
+  const n = nodes.b
+  await n.proc?.kill()
+  // A committed remote config whose LAN listener cannot bind: every start with it fails.
+  const blocker = await waitFor(async () => takePort(await freePort()), 10_000, 20, 'a port to block')
+  try {
+    const port = (blocker.address() as { port: number }).port
+    const bad = toml({ ...n, lan: port })
+    const store = new FleetStore(join(n.dir, 'data', 'fleet'), 5)
+    const file = store.saveConfig(bad, configHash(bad))
+    store.commit({ file, hash: configHash(bad), base_hash: configHash(n.text), committed_at: new Date().toISOString() })
+    for (let i = 1; i <= 3; i++) {
+      await assert.rejects(startGateway(n.dir, n.text, { waitPort: n.lan, env: cleanEnv(), timeout: 60_000 }), /exited early/, `start ${i}`)
+      assert.deepEqual(store.readColdStarts(), { hash: configHash(bad), starts: i })
+    }
+    n.proc = await startGateway(n.dir, n.text, { waitPort: n.lan, env: cleanEnv(), timeout: 60_000 })
+    await waitFor(() => inv(n)?.online === true && invConfig(n).hash === configHash(n.text), 60_000, 50, 'online on the config file')
+    assert.equal(invConfig(n).source, 'file')
+    const ev = await waitFor(() => op5.events.find((e) => e.id === n.id && e.after === 'restart' && e.hash === configHash(bad)), 30_000, 50, 'fall-back report')
+    assert.equal(ev.state, 'rolled_back')
+    assert.match(String(ev.reason), /did not reach health in 3 starts/)
+    assert.equal(store.readCommitted(), null)
+    assert.equal(store.readColdStarts(), null)
+  } finally {
+    await new Promise<void>((resolve) => blocker.close(() => resolve()))
   }
 })
 

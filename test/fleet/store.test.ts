@@ -110,3 +110,37 @@ test('fieldgate check says when a committed remote config runs instead of the fi
   assert.ok(!after.some((l) => l.includes('(fleet:')))
   cleanup()
 })
+
+test('a committed remote config that never reaches health in 3 cold starts is dropped at the 4th: the config file runs and the fall-back is reported', () => {
+  const { store, cleanup } = fresh()
+  commitNext(store)
+  for (let i = 1; i <= 3; i++) {
+    const s = store.resolve(BASE, { coldStart: true })
+    assert.equal(s.source, 'remote', `start ${i}`)
+    assert.equal(s.counted, true)
+  }
+  const s = store.resolve(BASE, { coldStart: true })
+  assert.equal(s.source, 'file')
+  assert.equal(s.text, BASE)
+  assert.equal(s.fallback?.hash, configHash(NEXT))
+  assert.equal(s.fallback?.starts, 3)
+  assert.match(s.notes.join('\n'), /did not reach health in 3 starts: running the config file/)
+  assert.equal(store.readCommitted(), null)
+  // And the next start runs the file without counting anything.
+  const next = store.resolve(BASE, { coldStart: true })
+  assert.equal(next.source, 'file')
+  assert.equal(next.fallback, null)
+  cleanup()
+})
+
+test('a start that reaches health clears the count; a reload (no cold start) does not count', () => {
+  const { store, cleanup } = fresh()
+  commitNext(store)
+  for (let i = 0; i < 10; i++) {
+    assert.equal(store.resolve(BASE, { coldStart: true }).source, 'remote')
+    assert.equal(store.resolve(BASE).counted, false)
+    store.clearColdStarts()
+  }
+  assert.equal(store.resolve(BASE, { coldStart: true }).fallback, null)
+  cleanup()
+})
