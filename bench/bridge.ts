@@ -8,10 +8,10 @@
  *   node --import tsx bench/bridge.ts [--messages 100000] [--window 1024] [--samples 300] [--only exe,drain,live,uplink,raw,mosquitto,latency]
  *                                     [--profile drain.cpuprofile] [--exe dist/fieldgate-linux-x64]
  *                                     [--exe-flags "--cpu-prof --cpu-prof-dir /tmp/p"]   (node flags for the executable, via NODE_OPTIONS)
- *                                     [--exe-window 32]   (the executable's uplink window; default: the schema's)
+ *                                     [--exe-window 100]  (the executable's uplink window; default: the schema's)
  *
  * `exe` is the drain as shipped: the x64 executable (`fieldgate run`, its embedded Node) restarted on a
- * LevelDB data dir holding the backlog, with the uplink at its schema defaults (window 32) except
+ * LevelDB data dir holding the backlog, with the uplink at its schema defaults (window 100) except
  * replay_rate = 0; its CPU per drained message is printed beside that of Mosquitto's bridge (the local
  * Mosquitto's CPU over its replay). `drain` is the same Forwarder + Uplink in this process (tsx) at --window.
  *
