@@ -198,13 +198,15 @@ export function createFleet<C>(o: FleetOptions<C>): Fleet<C> {
       }
       link.start()
       const every = Math.min(1000, settings.inventoryInterval)
-      // This cold start of a committed remote config was counted (FleetStore.resolve): clear the count
-      // once healthy, i.e. as for a commit, the management link online and the required uplinks ok.
+      // This cold start of a committed remote config was counted (FleetStore.resolve): clear the count once
+      // it is settled (coldStartSettled), so only starts that crash keep counting.
       let coldPending = s?.counted === true
+      const startedAt = clock.now()
       timer = clock.setInterval(() => {
-        if (coldPending && link.online) {
+        if (coldPending) {
           const now = o.host.health()
-          if (o.host.required(remote.current.config).every((n) => now[n]?.health === 'ok')) {
+          const requiredOk = o.host.required(remote.current.config).every((n) => now[n]?.health === 'ok')
+          if (coldStartSettled({ aliveMs: clock.now() - startedAt, linkOnline: link.online, requiredOk })) {
             coldPending = false
             try {
               o.store.clearColdStarts()
@@ -244,4 +246,17 @@ function correlationRef(route: ReplyRoute): Record<string, unknown> {
     ...(route.correlationId === undefined ? {} : { correlation_id: route.correlationId }),
     ...(route.correlationData === undefined ? {} : { correlation_data: route.correlationData.toString('utf8').slice(0, 64) }),
   }
+}
+
+/** How long a cold start on a committed remote config must keep running before it no longer counts as a crash. */
+export const COLD_START_SETTLED_MS = 60_000
+
+/**
+ * Whether a cold start on a committed remote config has shown that the config does not crash the gateway:
+ * as for a commit (the management link online, the required uplinks ok), or simply by running for
+ * COLD_START_SETTLED_MS. A committed config had reached the cloud once; a cloud outage later is not its
+ * fault, so power cuts during an outage must not drop it back to the config file.
+ */
+export function coldStartSettled(s: { aliveMs: number; linkOnline: boolean; requiredOk: boolean }): boolean {
+  return (s.linkOnline && s.requiredOk) || s.aliveMs >= COLD_START_SETTLED_MS
 }
