@@ -1,3 +1,4 @@
+import { track } from '../helpers/children.ts'
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
 import { existsSync, writeFileSync } from 'node:fs'
@@ -39,11 +40,13 @@ export async function smoke(cmd: string, args: string[]): Promise<void> {
   const { dir, cleanup } = tempDir()
   const mqttPort = await freePort()
   const statusPort = await freePort()
-  const child = spawn(cmd, args, {
-    cwd: dir,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: cleanEnv({ FIELDGATE_STORAGE__DATA_DIR: join(dir, 'data'), FIELDGATE_BROKER__LISTENERS__0__PORT: String(mqttPort), FIELDGATE_STATUS__PORT: String(statusPort), XDG_RUNTIME_DIR: dir }),
-  })
+  const child = track(
+    spawn(cmd, args, {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: cleanEnv({ FIELDGATE_STORAGE__DATA_DIR: join(dir, 'data'), FIELDGATE_BROKER__LISTENERS__0__PORT: String(mqttPort), FIELDGATE_STATUS__PORT: String(statusPort), XDG_RUNTIME_DIR: dir }),
+    }),
+  )
   const output: string[] = []
   child.stdout.on('data', (d: Buffer) => output.push(d.toString()))
   child.stderr.on('data', (d: Buffer) => output.push(d.toString()))

@@ -1,3 +1,4 @@
+import { track } from './children.ts'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -23,11 +24,11 @@ export async function startGateway(dir: string, toml: string, opts: { waitPort?:
   const file = join(dir, 'gateway.toml')
   writeFileSync(file, toml)
   const argv = opts.exe !== undefined ? [opts.exe] : [process.execPath, '--import', TSX, join(opts.root ?? ROOT, 'src', 'cli.ts')]
-  const proc = spawn(argv[0] as string, [...argv.slice(1), 'run', '--config', file], {
+  const proc = track(spawn(argv[0] as string, [...argv.slice(1), 'run', '--config', file], {
     cwd: dir,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  }))
   const log: string[] = []
   proc.stdout?.on('data', (d: Buffer) => log.push(d.toString()))
   proc.stderr?.on('data', (d: Buffer) => log.push(d.toString()))

@@ -1,3 +1,4 @@
+import { track } from './children.ts'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
@@ -37,7 +38,7 @@ export async function startMosquitto(opts: { extra?: string[]; port?: number; li
     ...(opts.extra ?? []),
   ]
   writeFileSync(conf, lines.join('\n') + '\n')
-  const proc = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = track(spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] }))
   const log: string[] = []
   proc.stdout?.on('data', (d: Buffer) => log.push(d.toString()))
   proc.stderr?.on('data', (d: Buffer) => log.push(d.toString()))

@@ -1,3 +1,4 @@
+import { track } from './children.ts'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -168,7 +169,7 @@ export async function startPymodbus(opts: PymodbusOptions): Promise<PymodbusPeer
     args.push('--device', opts.device, '--baud', String(opts.baudRate ?? 9600))
   } else args.push('--port', String(port))
   if (opts.strict) args.push('--strict')
-  const child = new JsonChild(spawn(PYTHON, args, { stdio: ['pipe', 'pipe', 'pipe'] }), `pymodbus ${opts.mode} slave`)
+  const child = new JsonChild(track(spawn(PYTHON, args, { stdio: ['pipe', 'pipe', 'pipe'] })), `pymodbus ${opts.mode} slave`)
   try {
     await child.ready
   } catch (err) {
@@ -213,7 +214,7 @@ export async function pacedBus(dir: string, baudRate: number, name = 'bus'): Pro
   }
   try {
     right = await ptyPair(dir, `${name}S`)
-    relay = new JsonChild(spawn(PYTHON, [join(here, 'paced_bus.py'), '--a', left.b, '--b', right.a, '--baud', String(baudRate)], { stdio: ['pipe', 'pipe', 'pipe'] }), 'paced bus')
+    relay = new JsonChild(track(spawn(PYTHON, [join(here, 'paced_bus.py'), '--a', left.b, '--b', right.a, '--baud', String(baudRate)], { stdio: ['pipe', 'pipe', 'pipe'] })), 'paced bus')
     await relay.ready
   } catch (err) {
     await stop()

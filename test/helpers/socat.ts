@@ -1,3 +1,4 @@
+import { track } from './children.ts'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
@@ -17,7 +18,7 @@ export interface PtyPair {
 export async function ptyPair(dir: string, name = 'tty'): Promise<PtyPair> {
   const a = join(dir, `${name}A`)
   const b = join(dir, `${name}B`)
-  const proc = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: 'ignore' })
+  const proc = track(spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: 'ignore' }))
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()))
   await waitFor(() => existsSync(a) && existsSync(b), 5000, 5, `socat pty pair ${a}`)
   return {
