@@ -64,9 +64,9 @@ export class Connection implements HandlerConnection, ParserOwner {
   /** Set on DISCONNECT 0x00 or when the will must not be sent. */
   dropWill = false
   /** Client's Maximum Packet Size (v5); 0 = no limit. */
-  maxOut = 0
+  maxPacketOut = 0
   /** Outbound in-flight window: min(client Receive Maximum, max_inflight). */
-  outMax: number
+  inflightMax: number
   aliasIn: Map<number, string> | null = null
   aliasOut: Map<string, number> | null = null
   aliasOutMax = 0
@@ -102,7 +102,7 @@ export class Connection implements HandlerConnection, ParserOwner {
     this.serial = serial
     this.createdAt = ctx.clock.now()
     this.lastRx = this.createdAt
-    this.outMax = ctx.limits.max_inflight
+    this.inflightMax = ctx.limits.max_inflight
     this.identity = { clientId: '', info }
     this.writer = new Writer(stream, ctx.stats)
     // shared listener functions instead of per-connection closures: idle connections must stay small

@@ -60,7 +60,7 @@ export interface PublishTarget {
   readonly v5: boolean
   readonly clientId: string
   /** Client's Maximum Packet Size; 0 = no limit. */
-  readonly maxOut: number
+  readonly maxPacketOut: number
   /** Client's Topic Alias Maximum; 0 = no aliases. */
   readonly aliasOutMax: number
   aliasOut: Map<string, number> | null
@@ -102,7 +102,7 @@ export function publishFor(
     stats.dropped('encode', t.clientId, m.topic, err)
     return null
   }
-  if (t.maxOut > 0 && buf.length > t.maxOut) {
+  if (t.maxPacketOut > 0 && buf.length > t.maxPacketOut) {
     // too large for the client: discarded as if sent
     stats.limit('packet_size', t.clientId, `message of ${buf.length} bytes exceeds the client's Maximum Packet Size`)
     return null

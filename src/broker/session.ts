@@ -19,7 +19,8 @@ export interface Delivery {
 
 /** What a session needs from its live connection to send. Implemented by Connection. */
 export interface SessionLink {
-  readonly outMax: number
+  /** Outbound in-flight window: min(client Receive Maximum, max_inflight). */
+  readonly inflightMax: number
   readonly identity: ClientIdentity
   sendPublish(m: Message, qos: Qos, retain: boolean, packetId: number, dup: boolean, subIds: number[] | null): boolean
   sendPubrel(packetId: number): void
@@ -139,7 +140,7 @@ export class Session {
   /** The live connection's outbound window; 0 while offline. */
   get window(): number {
     const link = this.link
-    return link === null ? 0 : link.outMax
+    return link === null ? 0 : link.inflightMax
   }
 
   get persistent(): boolean {

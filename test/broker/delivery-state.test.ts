@@ -21,8 +21,8 @@ function noIo(): never {
 }
 
 /** Online with a window: the only thing the machine reads of a session's link. */
-function windowLink(outMax: number): SessionLink {
-  return { outMax, identity: IDENTITY, sendPublish: noIo, sendPubrel: noIo, disconnect: noIo }
+function windowLink(inflightMax: number): SessionLink {
+  return { inflightMax, identity: IDENTITY, sendPublish: noIo, sendPubrel: noIo, disconnect: noIo }
 }
 
 /** What happens to a message when it meets the client. */

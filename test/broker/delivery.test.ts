@@ -15,7 +15,7 @@ class FakeLink implements SessionLink {
   sent: Array<{ topic: string; qos: Qos; packetId: number; dup: boolean }> = []
   pubrels: number[] = []
   readonly identity: ClientIdentity = { clientId: 'c1', info: { remoteAddress: '127.0.0.1', remotePort: 1, listener: 'x', protocol: 'mqtt', allowAnonymous: true } }
-  constructor(readonly outMax: number) {}
+  constructor(readonly inflightMax: number) {}
   sendPublish(m: Message, qos: Qos, _retain: boolean, packetId: number, dup: boolean): boolean {
     this.sent.push({ topic: m.topic, qos, packetId, dup })
     return true

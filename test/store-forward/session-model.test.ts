@@ -30,7 +30,7 @@ class FakeLink implements SessionLink {
   readonly sent: Array<{ seq: number; packetId: number; dup: boolean }> = []
   readonly identity: ClientIdentity = { clientId: CLIENT, info: { remoteAddress: '127.0.0.1', remotePort: 1, listener: 'x', protocol: 'mqtt', allowAnonymous: true } }
   readonly v5 = false
-  constructor(readonly outMax: number) {}
+  constructor(readonly inflightMax: number) {}
   sendPublish(m: Message, _qos: Qos, _retain: boolean, packetId: number, dup: boolean): boolean {
     this.sent.push({ seq: Number(m.topic.slice(2)), packetId, dup })
     return true

@@ -114,8 +114,8 @@ function accept(c: HandlerConnection, p: IConnectPacket, a: Accepted): void {
   c.keepaliveMs = a.keepalive * 1000
   if (v5) {
     const props = p.properties
-    c.outMax = Math.min(props?.receiveMaximum ?? 65535, limits.max_inflight)
-    c.maxOut = props?.maximumPacketSize ?? 0
+    c.inflightMax = Math.min(props?.receiveMaximum ?? 65535, limits.max_inflight)
+    c.maxPacketOut = props?.maximumPacketSize ?? 0
     c.aliasOutMax = props?.topicAliasMaximum ?? 0
   }
   if (p.will !== undefined) c.will = { message: willMessage(c, p.will), delay: v5 ? (p.will.properties?.willDelayInterval ?? 0) : 0 }

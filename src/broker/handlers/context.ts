@@ -48,8 +48,9 @@ export interface HandlerConnection extends SessionClient, InboundLink, PubrelSen
   will: WillSpec | null
   dropWill: boolean
   /** Client's Maximum Packet Size (v5); 0 = no limit. */
-  maxOut: number
-  outMax: number
+  maxPacketOut: number
+  /** Outbound in-flight window: min(client Receive Maximum, max_inflight). */
+  inflightMax: number
   aliasIn: Map<number, string> | null
   aliasOutMax: number
   /** QoS 1 packet ids (QoS 2 ids negated) whose acknowledgement waits for in-process subscribers. */
