@@ -8,7 +8,8 @@ interface Item extends QueueEntry {
 }
 
 /**
- * The same queue semantics without a disk: for tests, and for gateways configured without storage.
+ * The same queue semantics without a disk, for tests: the queue conformance suite runs against it and
+ * LevelQueue, and unit tests of the forwarder use it. (The gateway itself always queues in LevelDB.)
  * Sizes are charged as the LevelDB queue charges them, so budgets behave the same.
  */
 export class MemoryQueue implements SequencedQueue {
