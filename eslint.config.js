@@ -11,7 +11,7 @@ export const units = [
   { name: 'config', paths: ['src/config'], may: ['core'], packages: ['smol-toml', 'zod'] },
   { name: 'broker', paths: ['src/broker'], may: ['core'], packages: ['mqtt-packet', 'ws'], typeOnly: ['config'] },
   { name: 'drivers', paths: ['src/drivers'], may: ['core'], packages: ['serialport', 'modbus-serial'], typeOnly: ['config'] },
-  { name: 'store-forward', paths: ['src/store-forward'], may: ['core'], packages: ['classic-level'], typeOnly: ['config'] },
+  { name: 'store-forward', paths: ['src/store-forward'], may: ['core'], packages: ['classic-level'] },
   { name: 'bridge', paths: ['src/bridge'], may: ['core'], packages: ['mqtt'], typeOnly: ['config'] },
   { name: 'status', paths: ['src/status'], may: ['core'], packages: ['prom-client'] },
   { name: 'update', paths: ['src/update'], may: ['core'] },

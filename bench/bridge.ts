@@ -34,6 +34,7 @@ import { createUplink } from '../src/bridge/index.ts'
 import { encodePublish } from '../src/core/mqtt-wire/index.ts'
 import { uplinkSchema } from '../src/config/sections/bridge.ts'
 import { storageSchema } from '../src/config/sections/storage.ts'
+import { storeOptions } from '../src/gateway/options/storage.ts'
 import { silentLogger, type Message } from '../src/core/index.ts'
 import { Forwarder, openStore } from '../src/store-forward/index.ts'
 import { startMosquitto, type MosquittoHandle } from '../test/helpers/mosquitto.ts'
@@ -157,7 +158,7 @@ function rate(n: number, ms: number): number {
 /** Forwarder + Uplink draining a LevelDB backlog built while the uplink was stopped. */
 async function fieldgateDrain(up: MosquittoHandle, window: number): Promise<{ rate: number; ms: number; ackMs: number; cpuMs: number; brokerCpuMs: number }> {
   const tmp = tempDir('fieldgate-bench-bridge-')
-  const store = await openStore(storageSchema.parse({ data_dir: join(tmp.dir, 'data') }), silentLogger)
+  const store = await openStore(storeOptions(storageSchema.parse({ data_dir: join(tmp.dir, 'data') })), silentLogger)
   try {
     const queue = await store.openQueue('cloud')
     const cfg = uplinkSchema.parse({ name: 'bench', url: `mqtt://127.0.0.1:${up.port}`, protocol_version: 4, window, replay_rate: 0, probe: { interval: 0 } })
@@ -203,7 +204,7 @@ async function fieldgateDrain(up: MosquittoHandle, window: number): Promise<{ ra
 const LIVE_INFLIGHT = 640
 async function fieldgateLive(up: MosquittoHandle, window: number): Promise<{ rate: number; acceptRate: number; ms: number; cpuMs: number; batches: number; reads: number }> {
   const tmp = tempDir('fieldgate-bench-live-')
-  const store = await openStore(storageSchema.parse({ data_dir: join(tmp.dir, 'data') }), silentLogger)
+  const store = await openStore(storeOptions(storageSchema.parse({ data_dir: join(tmp.dir, 'data') })), silentLogger)
   try {
     const queue = await store.openQueue('cloud')
     const cfg = uplinkSchema.parse({ name: 'benchlive', url: `mqtt://127.0.0.1:${up.port}`, protocol_version: 4, window, replay_rate: 0, probe: { interval: 0 } })
@@ -330,7 +331,7 @@ async function exeDrain(up: MosquittoHandle): Promise<{ rate: number; ms: number
   const tmp = tempDir('fieldgate-bench-exe-drain-')
   try {
     const dataDir = join(tmp.dir, 'data')
-    const store = await openStore(storageSchema.parse({ data_dir: dataDir }), silentLogger)
+    const store = await openStore(storeOptions(storageSchema.parse({ data_dir: dataDir })), silentLogger)
     const queue = await store.openQueue('cloud')
     for (let i = 0; i < N; i += 1000) {
       const batch: Message[] = []
@@ -468,7 +469,7 @@ async function latency(send: (i: number) => void | Promise<unknown>, sub: MqttCl
 
 async function liveLatency(up: MosquittoHandle, qos: 0 | 1, groupCommit: number): Promise<{ direct: number[]; bridge: number[] }> {
   const tmp = tempDir('fieldgate-bench-live-')
-  const store = await openStore(storageSchema.parse({ data_dir: join(tmp.dir, 'data'), group_commit_window: groupCommit }), silentLogger)
+  const store = await openStore(storeOptions(storageSchema.parse({ data_dir: join(tmp.dir, 'data'), group_commit_window: groupCommit })), silentLogger)
   try {
     const queue = await store.openQueue('cloud')
     const cfg = uplinkSchema.parse({ name: 'live', url: `mqtt://127.0.0.1:${up.port}`, protocol_version: 4, probe: { interval: 0 } })

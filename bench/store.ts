@@ -84,7 +84,7 @@ const msg = (i: number, qos: 0 | 1 = 1): Message => ({ topic: `plant/line1/senso
 
 async function strictAppenders(rawBatch: number, window: number): Promise<void> {
   const { dir, done } = tmp()
-  const store = await openStore({ data_dir: dir, max_bytes: 2e9, max_age: 0, policy: 'drop-oldest', group_commit_window: window, max_batch: 1000, write_buffer_size: 4 << 20, cache_size: 8 << 20 }, silentLogger)
+  const store = await openStore({ dataDir: dir, maxBytes: 2e9, maxAge: 0, policy: 'drop-oldest', groupCommitWindow: window, maxBatch: 1000, writeBufferSize: 4 << 20, cacheSize: 8 << 20 }, silentLogger)
   const q = await store.openQueue('bench')
   // 10 publishers, each one append at a time (a QoS 1 client with one message in flight).
   const t = performance.now()
@@ -102,7 +102,7 @@ async function queue(rawBatch: number): Promise<void> {
   await strictAppenders(rawBatch, 2)
   await strictAppenders(rawBatch, 0)
   const { dir, done } = tmp()
-  const store = await openStore({ data_dir: dir, max_bytes: 2e9, max_age: 0, policy: 'drop-oldest', group_commit_window: 2, max_batch: 1000, write_buffer_size: 4 << 20, cache_size: 8 << 20 }, silentLogger)
+  const store = await openStore({ dataDir: dir, maxBytes: 2e9, maxAge: 0, policy: 'drop-oldest', groupCommitWindow: 2, maxBatch: 1000, writeBufferSize: 4 << 20, cacheSize: 8 << 20 }, silentLogger)
   const q = await store.openQueue('bench')
   let t = performance.now()
 
@@ -161,7 +161,7 @@ async function fillTo(q: SequencedQueue, count: number): Promise<void> {
 
 async function rss(count: number): Promise<void> {
   const { dir, done } = tmp()
-  const cfg = { data_dir: dir, max_bytes: 2e9, max_age: 0, policy: 'drop-oldest' as const, group_commit_window: 2, max_batch: 1000, write_buffer_size: 4 << 20, cache_size: 8 << 20 }
+  const cfg = { dataDir: dir, maxBytes: 2e9, maxAge: 0, policy: 'drop-oldest' as const, groupCommitWindow: 2, maxBatch: 1000, writeBufferSize: 4 << 20, cacheSize: 8 << 20 }
   let store = await openStore(cfg, silentLogger)
   let q = await store.openQueue('rss')
   // Baseline: an empty queue that has already carried 100k messages, so LevelDB's fixed buffers are warm.

@@ -7,6 +7,7 @@ import { createDriverHost, type DriverHost } from '../drivers/index.ts'
 import { createStatusServer, scrub, type DemoCloudControl, type StatusEvent, type StatusServer } from '../status/index.ts'
 import { openStore, type GatewayStore } from '../store-forward/index.ts'
 import { VERSION } from '../version.ts'
+import { storeOptions } from './options/storage.ts'
 import { planReload, type ReloadPlan } from './reload-plan.ts'
 import { buildUplink, type UplinkUnit } from './uplinks.ts'
 
@@ -52,7 +53,7 @@ export async function buildGateway(initial: Config, log: Logger, opts: BuildOpti
   let broker: Broker
   const uplinks = new Map<string, UplinkUnit>()
   try {
-    store = await openStore(config.storage, log.child({ module: 'store' }), { version: VERSION }).catch((err: unknown) => {
+    store = await openStore(storeOptions(config.storage), log.child({ module: 'store' }), { version: VERSION }).catch((err: unknown) => {
       throw new FieldgateError(isFieldgateError(err) ? err.code : 'STORE_UNAVAILABLE', `storage.data_dir: ${errorMessage(err)}`, { cause: err })
     })
     const s = store

@@ -1,4 +1,4 @@
-export { openStore, readProcIo, type GatewayStore } from './store.ts'
+export { openStore, readProcIo, type GatewayStore, type StoreOptions } from './store.ts'
 export { LevelQueue } from './level-queue.ts'
 export { MemoryQueue } from './memory-queue.ts'
 export { LevelSessionStore, LevelRetainedStore } from './level-sessions.ts'

@@ -2,12 +2,21 @@ import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Clock, Logger, RetainedStore, SessionStore, Status } from '../core/index.ts'
 import { systemClock } from '../core/index.ts'
-import type { StorageConfig } from '../config/sections/storage.ts'
 import { LevelHandle, type RepairEvent } from './db.ts'
 import { checkFormat } from './format.ts'
 import { LevelQueue } from './level-queue.ts'
 import { LevelRetainedStore, LevelSessionStore } from './level-sessions.ts'
-import type { SequencedQueue } from './types.ts'
+import type { QueueOptions, SequencedQueue } from './types.ts'
+
+/** What the store takes: where its LevelDB lives, each uplink queue's budget and batching, and LevelDB's memory. */
+export interface StoreOptions extends Pick<QueueOptions, 'maxBytes' | 'maxAge' | 'policy' | 'groupCommitWindow' | 'maxBatch'> {
+  /** Directory of the one LevelDB (created when missing). */
+  dataDir: string
+  /** LevelDB memtable size in bytes (up to two are held in memory); 0 keeps LevelDB's default. */
+  writeBufferSize: number
+  /** LevelDB block cache in bytes; 0 keeps LevelDB's default. */
+  cacheSize: number
+}
 
 export interface GatewayStore {
   /** Opens (or creates) a queue and restores its state; resolves when it is usable. */
@@ -40,15 +49,15 @@ function dirBytes(dir: string): number {
 }
 
 /**
- * Opens the gateway's one LevelDB at `cfg.data_dir` (repairing or moving aside a corrupt one) with
+ * Opens the gateway's one LevelDB at `o.dataDir` (repairing or moving aside a corrupt one) with
  * the broker's sessions, retained messages and one queue per uplink in it. `version` (the running
  * fieldgate's) goes into the data format record (format.ts).
  */
-export async function openStore(cfg: StorageConfig, logger: Logger, opts: { clock?: Clock; version?: string } = {}): Promise<GatewayStore> {
+export async function openStore(o: StoreOptions, logger: Logger, opts: { clock?: Clock; version?: string } = {}): Promise<GatewayStore> {
   const clock = opts.clock ?? systemClock
   const log = logger.child({ module: 'store' })
-  const tuning = { ...(cfg.write_buffer_size ? { writeBufferSize: cfg.write_buffer_size } : {}), ...(cfg.cache_size ? { cacheSize: cfg.cache_size } : {}) }
-  const h = await LevelHandle.open(cfg.data_dir, log, clock, tuning)
+  const tuning = { ...(o.writeBufferSize ? { writeBufferSize: o.writeBufferSize } : {}), ...(o.cacheSize ? { cacheSize: o.cacheSize } : {}) }
+  const h = await LevelHandle.open(o.dataDir, log, clock, tuning)
   // Before anything reads the data: a layout this version cannot read is refused, not misread.
   try {
     await checkFormat(h.db, h.location, opts.version ?? 'unknown')
@@ -68,7 +77,7 @@ export async function openStore(cfg: StorageConfig, logger: Logger, opts: { cloc
     if (ready) return Promise.resolve(ready)
     let p = opening.get(name)
     if (!p) {
-      const qo = { maxBytes: cfg.max_bytes, maxAge: cfg.max_age, policy: cfg.policy, groupCommitWindow: cfg.group_commit_window, maxBatch: cfg.max_batch, clock, logger: log }
+      const qo = { maxBytes: o.maxBytes, maxAge: o.maxAge, policy: o.policy, groupCommitWindow: o.groupCommitWindow, maxBatch: o.maxBatch, clock, logger: log }
       p = LevelQueue.open(name, h, qo, h.recovered).then((q) => {
         queues.set(name, q)
         appended0.n += q.stats().appended
@@ -104,7 +113,7 @@ export async function openStore(cfg: StorageConfig, logger: Logger, opts: { cloc
       if (h.lastWriteError) reasons.push(`writes failing since ${h.lastWriteError}; QoS 1/2 publishes for the uplinks are refused until they succeed`)
       if (errors > 0) reasons.push(`${errors} queue(s) report write errors`)
       if (repairs.length > 0) reasons.push(`database ${repairs.map((r) => r.action).join(', ')} at start`)
-      if (bytes > cfg.max_bytes * 0.9 * Math.max(1, queues.size)) reasons.push('queues above 90% of storage.max_bytes')
+      if (bytes > o.maxBytes * 0.9 * Math.max(1, queues.size)) reasons.push('queues above 90% of storage.max_bytes')
       return {
         // Writes failing right now (lastWriteError clears on the next good write) means QoS 1/2 uplink
         // publishes are being refused: that is down, not degraded, for whoever watches /healthz.
@@ -113,7 +122,7 @@ export async function openStore(cfg: StorageConfig, logger: Logger, opts: { cloc
         details: {
           dataDir: h.location,
           queues: perQueue,
-          disk: { bytes: diskBytes, budgetBytesPerQueue: cfg.max_bytes, maxAgeMs: cfg.max_age, policy: cfg.policy },
+          disk: { bytes: diskBytes, budgetBytesPerQueue: o.maxBytes, maxAgeMs: o.maxAge, policy: o.policy },
           lastWriteError: h.lastWriteError,
           // /proc/self/io write_bytes counts what reached the block layer (what wears an SD card).
           writeBytesPerMessage: per(io?.writeBytes, io0?.writeBytes),

@@ -6,6 +6,7 @@ import { connect } from 'mqtt'
 import { createUplink } from '../../src/bridge/index.ts'
 import { storageSchema } from '../../src/config/sections/storage.ts'
 import { silentLogger } from '../../src/core/index.ts'
+import { storeOptions } from '../../src/gateway/options/storage.ts'
 import { Forwarder, openStore } from '../../src/store-forward/index.ts'
 import { startFaultProxy } from '../helpers/fault-proxy.ts'
 import { startMosquitto, type MosquittoHandle } from '../helpers/mosquitto.ts'
@@ -28,7 +29,7 @@ test(
     let mq: MosquittoHandle = await startMosquitto({ extra: mosqLines })
     const port = mq.port
     const proxy = await startFaultProxy(port)
-    const store = await openStore(storageSchema.parse({ data_dir: join(tmp.dir, 'data'), group_commit_window: 1 }), silentLogger)
+    const store = await openStore(storeOptions(storageSchema.parse({ data_dir: join(tmp.dir, 'data'), group_commit_window: 1 })), silentLogger)
     const queue = await store.openQueue('cloud')
     const uplink = createUplink(
       uplinkConfig({
@@ -128,7 +129,7 @@ test(
   async () => {
     const tmp = tempDir('fieldgate-bridge-big-')
     const mq = await startMosquitto()
-    const store = await openStore(storageSchema.parse({ data_dir: join(tmp.dir, 'data') }), silentLogger)
+    const store = await openStore(storeOptions(storageSchema.parse({ data_dir: join(tmp.dir, 'data') })), silentLogger)
     const uplink = createUplink(uplinkConfig({ name: 'big', url: `mqtt://127.0.0.1:${mq.port}`, window: 32, probe: { interval: 0 } }), {
       gatewayId: 'gw1',
       logger: silentLogger,

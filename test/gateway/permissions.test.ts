@@ -5,6 +5,7 @@ import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, writeFileSy
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { silentLogger } from '../../src/core/index.ts'
+import { storeOptions } from '../../src/gateway/options/storage.ts'
 import { openStore } from '../../src/store-forward/index.ts'
 import { freePort } from '../helpers/ports.ts'
 import { tempDir } from '../helpers/tmp.ts'
@@ -66,7 +67,7 @@ test('a data dir whose files the service user cannot read stops the start with a
     const data = join(state, 'data')
     mkdirSync(state)
     // ... but the database files were written by root (a restore or a manual run as root): 0600 root.
-    const store = await openStore({ data_dir: data, max_bytes: 1e8, max_age: 86_400_000, policy: 'drop-oldest', group_commit_window: 0, max_batch: 100, write_buffer_size: 1 << 20, cache_size: 1 << 20 }, silentLogger)
+    const store = await openStore(storeOptions({ data_dir: data, max_bytes: 1e8, max_age: 86_400_000, policy: 'drop-oldest', group_commit_window: 0, max_batch: 100, write_buffer_size: 1 << 20, cache_size: 1 << 20 }), silentLogger)
     const q = await store.openQueue('cloud')
     await q.append([{ topic: 'a/b', payload: Buffer.from('kept'), qos: 1, retain: false }])
     await store.close()

@@ -188,12 +188,13 @@ test('a failure while building (a missing status token file) closes the database
     const { loadConfigText } = await import('../../src/config/index.ts')
     const { buildGateway } = await import('../../src/gateway/build.ts')
     const { openStore } = await import('../../src/store-forward/index.ts')
+    const { storeOptions } = await import('../../src/gateway/options/storage.ts')
     const { silentLogger } = await import('../../src/core/index.ts')
     const toml = `[storage]\ndata_dir = "${join(dir, 'data')}"\n[status]\nport = ${await freePort()}\ntoken_file = "${join(dir, 'missing.token')}"\n[[devices]]\nid = "d"\ndriver = "simulated"\n`
     const { config } = loadConfigText(toml, join(dir, 'gw.toml'), {})
     await assert.rejects(buildGateway(config, silentLogger), /status\.token_file/)
     // LevelDB refuses a second open of a database this process still holds: this open proves it was closed.
-    const store = await openStore(config.storage, silentLogger)
+    const store = await openStore(storeOptions(config.storage), silentLogger)
     await store.close()
   } finally {
     cleanup()

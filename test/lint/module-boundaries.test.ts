@@ -52,6 +52,16 @@ test('config may be imported for types only by the modules (a known deviation), 
   assert.equal((await boundaryErrors('src/status/fixture.ts', "import type { Config } from '../config/index.ts'\nexport type C = Config")).length, 1)
 })
 
+test('store-forward takes its own options: importing config there fails lint, even for types only', async () => {
+  for (const file of ['src/store-forward/fixture.ts']) {
+    for (const code of ["import type { Config } from '../config/index.ts'\nexport type C = Config", "import { type StorageConfig } from '../config/sections/storage.ts'\nexport type C = StorageConfig"]) {
+      const errors = await boundaryErrors(file, code)
+      assert.equal(errors.length, 1, `${file}: ${code}`)
+      assert.match(errors[0] ?? '', /may not import config/)
+    }
+  }
+})
+
 test('dynamic import() and import types are checked like static imports', async () => {
   const errors = await boundaryErrors(
     'src/status/fixture.ts',

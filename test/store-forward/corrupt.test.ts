@@ -7,7 +7,7 @@ import { silentLogger, type Logger } from '../../src/core/index.ts'
 import { openStore } from '../../src/store-forward/index.ts'
 import type { RepairEvent } from '../../src/store-forward/db.ts'
 import { tempDir } from '../helpers/tmp.ts'
-import { storageConfig } from './helpers.ts'
+import { storeOptionsFor } from './helpers.ts'
 import { msg } from './queue-conformance.ts'
 
 /** A logger that records warn/error lines so tests can see what an operator would read. */
@@ -21,7 +21,7 @@ function recordingLogger(lines: string[]): Logger {
 
 /** Fills a queue past LevelDB's 4 MB write buffer so table (.ldb) files exist. */
 async function filledStore(dir: string, n: number, payload = 1000): Promise<void> {
-  const store = await openStore(storageConfig(dir), silentLogger)
+  const store = await openStore(storeOptionsFor(dir), silentLogger)
   const q = await store.openQueue('up')
   for (let b = 0; b < n / 500; b++) await q.append(Array.from({ length: 500 }, (_, i) => msg(b * 500 + i, { payload: Buffer.alloc(payload, i) })))
   await store.retained.put(msg(0, { retain: true }))
@@ -29,7 +29,7 @@ async function filledStore(dir: string, n: number, payload = 1000): Promise<void
 }
 
 async function drain(dir: string, logger: Logger): Promise<{ topics: string[]; depth: number; repairs: RepairEvent[]; health: string; appendedAfter: boolean }> {
-  const store = await openStore(storageConfig(dir), logger)
+  const store = await openStore(storeOptionsFor(dir), logger)
   const q = await store.openQueue('up')
   const depth = q.stats().depth
   const topics: string[] = []
@@ -102,7 +102,7 @@ test('an open failure that LevelDB does not call corruption stops with a clear e
   mkdirSync(join(data, 'LOCK'))
   const before = snapshot(dir)
   const lines: string[] = []
-  await assert.rejects(openStore(storageConfig(data), recordingLogger(lines)), (err: Error & { code?: string }) => {
+  await assert.rejects(openStore(storeOptionsFor(data), recordingLogger(lines)), (err: Error & { code?: string }) => {
     assert.equal(err.code, 'QUEUE_WRITE_FAILED')
     assert.match(err.message, /left untouched/)
     return true

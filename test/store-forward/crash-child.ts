@@ -2,12 +2,12 @@
 // "ack <appender> <i>" once each append has resolved (i.e. is durable). The parent kills it with -9.
 import { silentLogger } from '../../src/core/index.ts'
 import { openStore } from '../../src/store-forward/index.ts'
-import { storageConfig } from './helpers.ts'
+import { storeOptionsFor } from './helpers.ts'
 
 async function main(): Promise<void> {
   const dir = process.argv[2]
   if (!dir) throw new Error('usage: crash-child.ts <data_dir>')
-  const store = await openStore(storageConfig(dir, { group_commit_window: 2 }), silentLogger)
+  const store = await openStore(storeOptionsFor(dir, { groupCommitWindow: 2 }), silentLogger)
   const q = await store.openQueue('up')
   process.stdout.write('ready\n')
   const appender = async (a: number): Promise<void> => {

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { silentLogger } from '../../src/core/index.ts'
 import { openStore } from '../../src/store-forward/index.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
-import { storageConfig } from './helpers.ts'
+import { storeOptionsFor } from './helpers.ts'
 
 const child = join(fileURLToPath(new URL('.', import.meta.url)), 'crash-child.ts')
 
@@ -36,7 +36,7 @@ test('every append acknowledged before kill -9 is in the queue after reopening, 
   proc.kill('SIGKILL')
   await exited
   // Lines read after the kill were written before it: they count as acknowledged too.
-  const store = await openStore(storageConfig(data), silentLogger)
+  const store = await openStore(storeOptionsFor(data), silentLogger)
   const q = await store.openQueue('up')
   const seen = new Map<number, number[]>()
   for (let guard = 0; guard < 10_000; guard++) {

@@ -9,13 +9,13 @@ import { FORMAT, FORMAT_KEY, decodeFormat, encodeFormat } from '../../src/store-
 import { openStore } from '../../src/store-forward/index.ts'
 import { freePort } from '../helpers/ports.ts'
 import { tempDir } from '../helpers/tmp.ts'
-import { storageConfig } from './helpers.ts'
+import { storeOptionsFor } from './helpers.ts'
 
 const msg = (i: number): Message => ({ topic: `data/${i}`, payload: Buffer.from(`m${i}`), qos: 1, retain: false })
 
 /** A data dir holding three queued messages, with its format record set by `record` (null: none). */
 async function dataDir(dir: string, record: Buffer | null): Promise<void> {
-  const store = await openStore(storageConfig(dir), silentLogger, { version: '0.1.0' })
+  const store = await openStore(storeOptionsFor(dir), silentLogger, { version: '0.1.0' })
   const q = await store.openQueue('cloud')
   await q.append([msg(1), msg(2), msg(3)])
   await store.close()
@@ -38,7 +38,7 @@ async function rawRecord(dir: string): Promise<ReturnType<typeof decodeFormat> |
 }
 
 async function queued(dir: string): Promise<string[]> {
-  const store = await openStore(storageConfig(dir), silentLogger, { version: '0.2.0' })
+  const store = await openStore(storeOptionsFor(dir), silentLogger, { version: '0.2.0' })
   try {
     const q = await store.openQueue('cloud')
     return (await q.peek(10)).map((e) => e.message.topic)
@@ -75,7 +75,7 @@ test('rollback: data in a format this version cannot read is refused with one li
   try {
     const record = { format: FORMAT + 1, oldestReader: FORMAT + 1, writtenBy: '0.9.0' }
     await dataDir(dir, encodeFormat(record))
-    await assert.rejects(openStore(storageConfig(dir), silentLogger, { version: '0.1.0' }), (err: unknown) => {
+    await assert.rejects(openStore(storeOptionsFor(dir), silentLogger, { version: '0.1.0' }), (err: unknown) => {
       assert.ok(isFieldgateError(err, 'STORE_FORMAT'))
       assert.equal(err.message, `${resolve(dir)} holds data format 2 (written by fieldgate 0.9.0), which fieldgate 0.1.0 (format 1) cannot read. Run fieldgate 0.9.0 or newer, or move the directory away to start empty`)
       return true

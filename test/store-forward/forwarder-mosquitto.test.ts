@@ -5,7 +5,7 @@ import { silentLogger, type Message, type Sink } from '../../src/core/index.ts'
 import { Forwarder, openStore } from '../../src/store-forward/index.ts'
 import { startMosquitto } from '../helpers/mosquitto.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
-import { storageConfig } from './helpers.ts'
+import { storeOptionsFor } from './helpers.ts'
 
 /** A minimal uplink on MQTT.js for this test (the real one is src/bridge's Uplink). */
 class MqttSink implements Sink {
@@ -39,7 +39,7 @@ class MqttSink implements Sink {
 test('a backlog queued while the cloud broker is away drains to a real Mosquitto in order', { timeout: 40_000 }, async () => {
   const broker = await startMosquitto()
   const { dir, cleanup } = tempDir('fieldgate-fwd-')
-  const store = await openStore(storageConfig(dir, { group_commit_window: 2 }), silentLogger)
+  const store = await openStore(storeOptionsFor(dir, { groupCommitWindow: 2 }), silentLogger)
   const queue = await store.openQueue('cloud')
   const url = `mqtt://127.0.0.1:${broker.port}`
   const sub = mqtt.connect(url, { clientId: 'cloud-app', reconnectPeriod: 0 })

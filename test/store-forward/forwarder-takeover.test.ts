@@ -3,13 +3,13 @@ import { test } from 'node:test'
 import { silentLogger, type Message, type Sink } from '../../src/core/index.ts'
 import { Forwarder, openStore } from '../../src/store-forward/index.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
-import { storageConfig } from './helpers.ts'
+import { storeOptionsFor } from './helpers.ts'
 
 const sink = (publish: (m: Message) => Promise<void>): Sink => ({ online: true, onOnline: () => () => undefined, publish })
 
 test('a new forwarder on a queue another one read starts at the oldest unacknowledged entry (uplink rebuilt by a reload)', { timeout: 15_000 }, async () => {
   const { dir, cleanup } = tempDir()
-  const store = await openStore(storageConfig(dir), silentLogger)
+  const store = await openStore(storeOptionsFor(dir), silentLogger)
   try {
     const q = await store.openQueue('up')
     for (let i = 0; i < 20; i++) await q.append([{ topic: 't', payload: Buffer.from(String(i)), qos: 1, retain: false }])
@@ -41,7 +41,7 @@ test('a new forwarder on a queue another one read starts at the oldest unacknowl
 
 test('a QoS 0 message never overtakes a QoS 1 message accepted before it', { timeout: 15_000 }, async () => {
   const { dir, cleanup } = tempDir()
-  const store = await openStore(storageConfig(dir), silentLogger)
+  const store = await openStore(storeOptionsFor(dir), silentLogger)
   try {
     const order: string[] = []
     const f = new Forwarder({ queue: await store.openQueue('up'), sink: sink(async (m) => void order.push(m.payload.toString())), window: 32 })

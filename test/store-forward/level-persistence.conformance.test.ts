@@ -1,12 +1,12 @@
 import { silentLogger } from '../../src/core/index.ts'
 import { openStore, type GatewayStore } from '../../src/store-forward/index.ts'
 import { tempDir } from '../helpers/tmp.ts'
-import { storageConfig } from './helpers.ts'
+import { storeOptionsFor } from './helpers.ts'
 import { persistenceConformance } from './persistence-conformance.ts'
 
 persistenceConformance('LevelDB sessions/retained', async () => {
   const { dir, cleanup } = tempDir('fieldgate-sf-')
-  const cfg = storageConfig(dir)
+  const cfg = storeOptionsFor(dir)
   let store: GatewayStore = await openStore(cfg, silentLogger)
   return {
     sessions: store.sessions,

@@ -5,7 +5,7 @@ import { LevelHandle } from '../../src/store-forward/db.ts'
 import { LevelQueue, openStore } from '../../src/store-forward/index.ts'
 import type { QueueOptions } from '../../src/store-forward/types.ts'
 import { tempDir } from '../helpers/tmp.ts'
-import { storageConfig } from './helpers.ts'
+import { storeOptionsFor } from './helpers.ts'
 import { msg } from './queue-conformance.ts'
 
 const opts = (over: Partial<QueueOptions> = {}): QueueOptions => ({
@@ -82,7 +82,7 @@ test('an ack whose write failed is retried with the next batch', { timeout: 20_0
 test('both budget policies hold on real files across a restart', { timeout: 30_000 }, async () => {
   for (const policy of ['drop-oldest', 'reject-new'] as const) {
     const { dir, cleanup } = tempDir('fieldgate-sf-')
-    const cfg = storageConfig(dir, { max_bytes: 200_000, policy })
+    const cfg = storeOptionsFor(dir, { maxBytes: 200_000, policy })
     let store = await openStore(cfg, silentLogger)
     let q = await store.openQueue('up')
     let rejected = 0
@@ -114,7 +114,7 @@ test('both budget policies hold on real files across a restart', { timeout: 30_0
 
 test('draining a deep queue keeps memory flat: peeks continue from the kept position', { timeout: 30_000 }, async () => {
   const { dir, cleanup } = tempDir('fieldgate-sf-')
-  const store = await openStore(storageConfig(dir), silentLogger)
+  const store = await openStore(storeOptionsFor(dir), silentLogger)
   const q = await store.openQueue('up')
   for (let b = 0; b < 20; b++) await q.append(Array.from({ length: 1000 }, (_, i) => msg(b * 1000 + i, { qos: 0 })))
   let n = 0
@@ -137,7 +137,7 @@ test('draining a deep queue keeps memory flat: peeks continue from the kept posi
 
 test('a peek running while a batch deletes entries it has not reached never hands them out again nor charges them twice', { timeout: 30_000 }, async () => {
   const { dir, cleanup } = tempDir('fieldgate-sf-')
-  const store = await openStore(storageConfig(dir), silentLogger)
+  const store = await openStore(storeOptionsFor(dir), silentLogger)
   const q = await store.openQueue('up')
   const seqs = await q.appendSeq(Array.from({ length: 2000 }, (_, i) => msg(i, { qos: 1 })))
   const acked = new Set<bigint>()
@@ -176,7 +176,7 @@ test('a peek running while a batch deletes entries it has not reached never hand
 
 test('an ack arriving just as the write loop finishes is still written (a drain could stall on its last acks)', { timeout: 30_000 }, async () => {
   const { dir, cleanup } = tempDir('fieldgate-sf-')
-  const store = await openStore(storageConfig(dir), silentLogger)
+  const store = await openStore(storeOptionsFor(dir), silentLogger)
   const q = await store.openQueue('up')
   const stranded: number[] = []
   // The window between the loop's last check and its end is a few microtasks wide: try every offset.

@@ -4,13 +4,13 @@ import { ClassicLevel } from 'classic-level'
 import { silentLogger, type Message } from '../../src/core/index.ts'
 import { openStore } from '../../src/store-forward/index.ts'
 import { tempDir } from '../helpers/tmp.ts'
-import { storageConfig } from './helpers.ts'
+import { storeOptionsFor } from './helpers.ts'
 
 const msg = (i: number): Message => ({ topic: `t/${i}`, payload: Buffer.from(String(i)), qos: 1, retain: false })
 
 test('session writes made in one burst share batches yet keep call order, across a delete and a reopen', { timeout: 20_000 }, async () => {
   const { dir, cleanup } = tempDir()
-  const cfg = storageConfig(dir)
+  const cfg = storeOptionsFor(dir)
   let store = await openStore(cfg, silentLogger)
   try {
     const s = store.sessions
@@ -44,7 +44,7 @@ test('session writes made in one burst share batches yet keep call order, across
 
 test('state updates are kept apart from the message, win over its first state, and leave nothing behind after removal, delete or an update that came too late', { timeout: 20_000 }, async () => {
   const { dir, cleanup } = tempDir()
-  const cfg = storageConfig(dir)
+  const cfg = storeOptionsFor(dir)
   let store = await openStore(cfg, silentLogger)
   try {
     const s = store.sessions

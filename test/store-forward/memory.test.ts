@@ -5,7 +5,7 @@ import { runInNewContext } from 'node:vm'
 import { silentLogger } from '../../src/core/index.ts'
 import { openStore } from '../../src/store-forward/index.ts'
 import { tempDir } from '../helpers/tmp.ts'
-import { storageConfig } from './helpers.ts'
+import { storeOptionsFor } from './helpers.ts'
 import { msg } from './queue-conformance.ts'
 
 setFlagsFromString('--expose-gc')
@@ -19,7 +19,7 @@ function heapMb(): number {
 
 test('the JavaScript heap does not grow with queue depth: entries live on disk, not in memory', { timeout: 40_000 }, async () => {
   const { dir, cleanup } = tempDir('fieldgate-sf-')
-  const store = await openStore(storageConfig(dir), silentLogger)
+  const store = await openStore(storeOptionsFor(dir), silentLogger)
   const q = await store.openQueue('up')
   await q.append(Array.from({ length: 1000 }, (_, i) => msg(i, { qos: 0 })))
   const before = heapMb()

@@ -13,7 +13,7 @@ import { silentLogger } from '../../src/core/logger.ts'
 import type { Message, Qos } from '../../src/core/types.ts'
 import { openStore, type GatewayStore } from '../../src/store-forward/index.ts'
 import { tempDir } from '../helpers/tmp.ts'
-import { storageConfig } from './helpers.ts'
+import { storeOptionsFor } from './helpers.ts'
 
 /*
  * Model test of a persistent session's queue on a real LevelDB: random interleavings of publishes
@@ -58,7 +58,7 @@ class World {
   constructor(readonly dir: string) {}
 
   async open(): Promise<void> {
-    this.store = await openStore(storageConfig(this.dir), silentLogger)
+    this.store = await openStore(storeOptionsFor(this.dir), silentLogger)
     this.broker = new MqttBroker({
       config: brokerSchema.parse({ listeners: [], sys_interval: 0, limits: { max_queued_messages: 0, max_queued_bytes: 0 } }),
       logger: silentLogger,

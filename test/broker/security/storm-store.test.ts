@@ -5,6 +5,7 @@ import { test } from 'node:test'
 import { hashPassword } from '../../../src/broker/auth/passwords.ts'
 import { storageSchema } from '../../../src/config/sections/storage.ts'
 import { silentLogger } from '../../../src/core/index.ts'
+import { storeOptions } from '../../../src/gateway/options/storage.ts'
 import { openStore } from '../../../src/store-forward/index.ts'
 import { tempDir, waitFor } from '../../helpers/tmp.ts'
 import { connectOk, startSecureBroker } from './setup.ts'
@@ -19,7 +20,7 @@ import { loginStorm, loopbackHosts } from './storm-client.ts'
  */
 test('during a login storm from 40 hosts, a QoS 1 PUBACK never waits behind more than max_password_checks hashes', { timeout: 180_000 }, async () => {
   const tmp = tempDir('fieldgate-storm-store-')
-  const store = await openStore(storageSchema.parse({ data_dir: join(tmp.dir, 'data') }), silentLogger)
+  const store = await openStore(storeOptions(storageSchema.parse({ data_dir: join(tmp.dir, 'data') })), silentLogger)
   let inPool = 0
   let windowMax = 0
   let hashed = 0
