@@ -2,7 +2,7 @@ import type { QueueEntry } from '../core/index.ts'
 import { Backoff } from '../core/index.ts'
 import type { Command, ForwarderEnv, ForwarderStateOptions, TimerKind } from './forwarder-types.ts'
 import { Pacer } from './pacer.ts'
-import { ReadyList } from './ready-list.ts'
+import { SendOrder } from './send-order.ts'
 
 /**
  * Entries held read ahead of the window: the window clamped to [256, 1024] (bounded memory: window +
@@ -23,9 +23,9 @@ interface Flight {
  * for old publishes to settle, what to resend and in which order. Inputs are events (appended, read,
  * published, failed, online, timer fired); outputs are `Command`s collected until `take()`.
  *
- * Order: nothing is sent from the ready or live lists while an older one waits to be resent, and after
- * a failure nothing new goes out until every in-flight publish has settled; then the failed ones go
- * again in sequence order. Duplicates are bounded by the window.
+ * Order (the lists themselves: send-order.ts): nothing is sent from the ready or live lists while an
+ * older one waits to be resent, and after a failure nothing new goes out until every in-flight publish
+ * has settled; then the failed ones go again in sequence order. Duplicates are bounded by the window.
  */
 export class ForwarderState {
   private out: Command[] = []
@@ -33,12 +33,7 @@ export class ForwarderState {
   private everStarted = false
   private appending = 0
   private readonly inflight = new Map<bigint, Flight>()
-  private resend: QueueEntry[] = []
-  private readonly ready = new ReadyList()
-  private readonly alreadySent = (e: QueueEntry): boolean => this.skipReady(e)
-  private live: QueueEntry[] = []
-  /** Sequences sent live (increasing), skipped when the backlog cursor reaches them. */
-  private liveSent: bigint[] = []
+  private readonly order = new SendOrder((seq) => this.inflight.has(seq))
   private queueMayHaveMore = true
   private broken = false
   private resumeOnSettle = false
@@ -116,7 +111,7 @@ export class ForwarderState {
       // appends not yet committed count too: a QoS 0 must not overtake a QoS 1 accepted before it
       this.appending === 0 &&
       this.env.queueDepth() === 0 &&
-      this.resend.length + this.ready.count + this.live.length === 0 &&
+      this.order.waiting === 0 &&
       this.inflight.size + this.directInflight < this.o.window
     )
   }
@@ -142,7 +137,7 @@ export class ForwarderState {
     this.appending--
     if (!entry) return
     this.appended()
-    if (this.o.mode === 'live-first' && this.running && this.env.online() && this.live.length < this.o.maxLive) this.live.push(entry)
+    if (this.o.mode === 'live-first' && this.running && this.env.online() && this.order.liveCount < this.o.maxLive) this.order.addLive(entry)
   }
 
   /** Something new is in the queue (an append, a spilled QoS 0). */
@@ -173,7 +168,7 @@ export class ForwarderState {
       this.kick()
     } else if (this.inflight.size > 0) {
       this.o.logger.warn({ inflight: this.inflight.size }, 'forwarder: publishes of the previous connection never settled; sending them again')
-      for (const f of this.inflight.values()) this.addResend(f.entry)
+      for (const f of this.inflight.values()) this.order.addResend(f.entry)
       this.inflight.clear()
       this.gen++
       this.settled()
@@ -182,20 +177,19 @@ export class ForwarderState {
 
   fill(): void {
     while (this.running && this.env.online() && !this.broken && this.inflight.size < this.o.window) {
-      let next = this.resend.shift()
-      let src: 'resend' | 'live' | 'ready' = 'resend'
-      if (!next && (next = this.live.shift())) src = 'live'
-      if (!next && (next = this.ready.take(this.alreadySent))) src = 'ready'
-      if (!next) break
+      const taken = this.order.next()
+      if (!taken) break
+      const { entry: next, src } = taken
       // Live entries are never paced: replayRate limits only the backlog.
-      const wait = src !== 'live' && this.pacer.isBacklog(next.enqueuedAt) ? this.pacer.wait(this.env.now()) : 0
-      if (wait > 0) {
-        this.setTimer('pace', wait)
-        if (src === 'resend') this.resend.unshift(next)
-        else this.ready.untake()
-        break
+      if (src !== 'live' && this.pacer.isBacklog(next.enqueuedAt)) {
+        const wait = this.pacer.wait(this.env.now())
+        if (wait > 0) {
+          this.setTimer('pace', wait)
+          this.order.putBack(next, src)
+          break
+        }
       }
-      if (src === 'live') this.liveSent.push(next.seq)
+      if (src === 'live') this.order.sentLive(next.seq)
       this.inflight.set(next.seq, { entry: next, gen: this.gen })
       this.counters.sent++
       this.out.push({ t: 'send', entry: next, gen: this.gen })
@@ -206,7 +200,7 @@ export class ForwarderState {
   /** Reads the next chunk while the window is still busy, so the sink never waits for the disk. */
   private readAhead(): void {
     if (this.reading || !this.queueMayHaveMore || !this.running || !this.env.online() || this.broken) return
-    const room = this.o.window + this.readAheadMax - this.inflight.size - this.ready.count
+    const room = this.o.window + this.readAheadMax - this.inflight.size - this.order.readyCount
     if (room < this.readAheadMax / 2) return
     this.reading = true
     this.queueMayHaveMore = false
@@ -218,7 +212,7 @@ export class ForwarderState {
     // A read returns up to n; only an empty one means the queue is drained (appends set the flag again).
     if (got.length > 0) {
       this.queueMayHaveMore = true
-      this.ready.append(this.ackedDuringRead.size > 0 ? got.filter((e) => !this.ackedDuringRead.has(e.seq)) : got)
+      this.order.addRead(this.ackedDuringRead.size > 0 ? got.filter((e) => !this.ackedDuringRead.has(e.seq)) : got)
     }
     this.ackedDuringRead.clear()
     this.fill()
@@ -238,7 +232,7 @@ export class ForwarderState {
     if (this.acks.push(seq) === 1) this.out.push({ t: 'flushAcks' })
     if (this.inflight.get(seq)?.gen === gen) this.inflight.delete(seq)
     if (this.reading) this.ackedDuringRead.add(seq)
-    this.forgetAcked(seq)
+    this.order.forgetAcked(seq, this.o.mode === 'live-first')
     this.backoff.reset()
     this.settled()
   }
@@ -249,7 +243,7 @@ export class ForwarderState {
     this.inflight.delete(seq)
     this.counters.failures++
     this.lastError = err
-    this.addResend(f.entry)
+    this.order.addResend(f.entry)
     this.broken = true
     this.settled()
   }
@@ -261,43 +255,14 @@ export class ForwarderState {
     return a
   }
 
-  private skipReady(e: QueueEntry): boolean {
-    if (this.liveSent.length > 0) {
-      while (this.liveSent.length > 0 && (this.liveSent[0] as bigint) < e.seq) this.liveSent.shift()
-      if (this.liveSent[0] === e.seq) {
-        this.liveSent.shift()
-        return true
-      }
-    }
-    return this.inflight.has(e.seq)
-  }
-
-  private addResend(e: QueueEntry): void {
-    if (this.resend.some((r) => r.seq === e.seq)) return
-    this.resend.push(e)
-    this.resend.sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0))
-  }
-
-  /** An acknowledged entry must not go out again from the resend, ready or live-skip lists. */
-  private forgetAcked(seq: bigint): void {
-    if (this.resend.length > 0) this.resend = this.resend.filter((r) => r.seq !== seq)
-    if (this.o.mode !== 'live-first') return
-    const i = this.liveSent.indexOf(seq)
-    if (i >= 0) {
-      // Deleted from the queue now, so the cursor may never meet it; drop it from a read window too.
-      this.liveSent.splice(i, 1)
-      this.ready.remove(seq)
-    }
-  }
-
   /** After a failure, wait for every in-flight publish to settle, then retry in order. */
   private settled(): void {
     if (!(this.broken && this.inflight.size === 0)) {
       this.kick()
       return
     }
-    this.counters.resent += this.resend.length
-    this.o.logger.info({ resend: this.resend.length, err: this.lastError }, 'forwarder: uplink publish failed; resending in order')
+    this.counters.resent += this.order.resendCount
+    this.o.logger.info({ resend: this.order.resendCount, err: this.lastError }, 'forwarder: uplink publish failed; resending in order')
     this.clearTimer('settle')
     if (this.resumeOnSettle && this.env.online()) {
       // The uplink already reconnected while we waited.
@@ -325,5 +290,4 @@ export class ForwarderState {
     if (!this.timers.delete(kind)) return
     this.out.push({ t: 'clear', kind })
   }
-
 }
