@@ -12,7 +12,7 @@ export const units = [
   { name: 'broker', paths: ['src/broker'], may: ['core'], packages: ['mqtt-packet', 'ws'], typeOnly: ['config'] },
   { name: 'drivers', paths: ['src/drivers'], may: ['core'], packages: ['serialport', 'modbus-serial'], typeOnly: ['config'] },
   { name: 'store-forward', paths: ['src/store-forward'], may: ['core'], packages: ['classic-level'] },
-  { name: 'bridge', paths: ['src/bridge'], may: ['core'], packages: ['mqtt'], typeOnly: ['config'] },
+  { name: 'bridge', paths: ['src/bridge'], may: ['core'], packages: ['mqtt'] },
   { name: 'status', paths: ['src/status'], may: ['core'], packages: ['prom-client'] },
   { name: 'update', paths: ['src/update'], may: ['core'] },
   { name: 'fleet', paths: ['src/fleet'], may: ['core'], packages: ['mqtt'] },

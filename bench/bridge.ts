@@ -33,6 +33,7 @@ import { cpuMs } from './lib/proc.ts'
 import { createUplink } from '../src/bridge/index.ts'
 import { encodePublish } from '../src/core/mqtt-wire/index.ts'
 import { uplinkSchema } from '../src/config/sections/bridge.ts'
+import { uplinkOptions } from '../src/gateway/options/uplink.ts'
 import { storageSchema } from '../src/config/sections/storage.ts'
 import { storeOptions } from '../src/gateway/options/storage.ts'
 import { silentLogger, type Message } from '../src/core/index.ts'
@@ -161,7 +162,7 @@ async function fieldgateDrain(up: MosquittoHandle, window: number): Promise<{ ra
   const store = await openStore(storeOptions(storageSchema.parse({ data_dir: join(tmp.dir, 'data') })), silentLogger)
   try {
     const queue = await store.openQueue('cloud')
-    const cfg = uplinkSchema.parse({ name: 'bench', url: `mqtt://127.0.0.1:${up.port}`, protocol_version: 4, window, replay_rate: 0, probe: { interval: 0 } })
+    const cfg = uplinkOptions(uplinkSchema.parse({ name: 'bench', url: `mqtt://127.0.0.1:${up.port}`, protocol_version: 4, window, replay_rate: 0, probe: { interval: 0 } }))
     const uplink = createUplink(cfg, { gatewayId: 'bench', logger: silentLogger })
     for (let i = 0; i < N; i += 1000) {
       const batch: Message[] = []
@@ -207,7 +208,7 @@ async function fieldgateLive(up: MosquittoHandle, window: number): Promise<{ rat
   const store = await openStore(storeOptions(storageSchema.parse({ data_dir: join(tmp.dir, 'data') })), silentLogger)
   try {
     const queue = await store.openQueue('cloud')
-    const cfg = uplinkSchema.parse({ name: 'benchlive', url: `mqtt://127.0.0.1:${up.port}`, protocol_version: 4, window, replay_rate: 0, probe: { interval: 0 } })
+    const cfg = uplinkOptions(uplinkSchema.parse({ name: 'benchlive', url: `mqtt://127.0.0.1:${up.port}`, protocol_version: 4, window, replay_rate: 0, probe: { interval: 0 } }))
     const uplink = createUplink(cfg, { gatewayId: 'bench', logger: silentLogger })
     const forwarder = new Forwarder({ queue, sink: uplink, window, replayRate: 0, mode: 'backlog-first', logger: silentLogger })
     forwarder.start()
@@ -248,7 +249,7 @@ async function fieldgateLive(up: MosquittoHandle, window: number): Promise<{ rat
 
 /** The Uplink alone, fed from memory with `window` publishes in flight: the bridge's own ceiling without the queue. */
 async function uplinkAlone(up: MosquittoHandle, window: number): Promise<{ rate: number; ms: number; cpuMs: number }> {
-  const cfg = uplinkSchema.parse({ name: 'alone', url: `mqtt://127.0.0.1:${up.port}`, protocol_version: 4, probe: { interval: 0 } })
+  const cfg = uplinkOptions(uplinkSchema.parse({ name: 'alone', url: `mqtt://127.0.0.1:${up.port}`, protocol_version: 4, probe: { interval: 0 } }))
   const uplink = createUplink(cfg, { gatewayId: 'bench', logger: silentLogger })
   const cnt = await externalCounter(up, 'ua/#', N)
   uplink.start()
@@ -472,7 +473,7 @@ async function liveLatency(up: MosquittoHandle, qos: 0 | 1, groupCommit: number)
   const store = await openStore(storeOptions(storageSchema.parse({ data_dir: join(tmp.dir, 'data'), group_commit_window: groupCommit })), silentLogger)
   try {
     const queue = await store.openQueue('cloud')
-    const cfg = uplinkSchema.parse({ name: 'live', url: `mqtt://127.0.0.1:${up.port}`, protocol_version: 4, probe: { interval: 0 } })
+    const cfg = uplinkOptions(uplinkSchema.parse({ name: 'live', url: `mqtt://127.0.0.1:${up.port}`, protocol_version: 4, probe: { interval: 0 } }))
     const uplink = createUplink(cfg, { gatewayId: 'bench', logger: silentLogger })
     const forwarder = new Forwarder({ queue, sink: uplink, window: 32, replayRate: 0, mode: 'backlog-first', logger: silentLogger })
     forwarder.start()

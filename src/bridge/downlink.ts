@@ -1,9 +1,9 @@
 import type { IPublishPacket } from 'mqtt'
-import type { DownlinkRule } from '../config/sections/bridge.ts'
 import { errorMessage, topicMatches, type Clock, type LocalBroker, type Logger, type Message, type Qos } from '../core/index.ts'
 import { fromPacketProperties } from './packet.ts'
 import { filtersOverlap } from './remap.ts'
 import { DownlinkRules } from './rules.ts'
+import type { DownlinkRule } from './uplink-options.ts'
 
 /**
  * Messages from the cloud into the local broker: the downlink subscriptions, our own messages echoed

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import type { IClientOptions } from 'mqtt'
-import type { UplinkConfig } from '../config/sections/bridge.ts'
 import { FieldgateError, errorMessage, splitCredentials } from '../core/index.ts'
+import type { UplinkOptions } from './uplink-options.ts'
 
 export type ReadFile = (path: string) => Buffer
 
@@ -13,10 +13,10 @@ export interface UplinkTopics {
   probeTopic: string
 }
 
-export function uplinkTopics(cfg: UplinkConfig, gatewayId: string): UplinkTopics {
+export function uplinkTopics(cfg: UplinkOptions, gatewayId: string): UplinkTopics {
   const statusTopic = cfg.will.topic ?? `fieldgate/${gatewayId}/status`
   return {
-    clientId: cfg.client_id ?? `${gatewayId}-${cfg.name}`,
+    clientId: cfg.clientId ?? `${gatewayId}-${cfg.name}`,
     statusTopic,
     birthTopic: cfg.birth.topic ?? statusTopic,
     probeTopic: cfg.probe.topic ?? `fieldgate/${gatewayId}/probe/${cfg.name}`,
@@ -36,7 +36,7 @@ export function urlWithOptions(server: string, opts: IClientOptions): string {
 }
 
 /** Every server to try, in turn: url first, then the failover list. */
-export function serverList(cfg: UplinkConfig): string[] {
+export function serverList(cfg: UplinkOptions): string[] {
   return [cfg.url, ...cfg.servers.filter((s) => s !== cfg.url)]
 }
 
@@ -44,14 +44,14 @@ export function serverList(cfg: UplinkConfig): string[] {
  * MQTT.js options for one connection attempt. Files (password, certificates) are read here, on every
  * attempt, so rotated credentials are picked up without a restart. Reconnects are ours: reconnectPeriod 0.
  */
-export function clientOptions(cfg: UplinkConfig, gatewayId: string, readFile: ReadFile = readFileSync): IClientOptions {
+export function clientOptions(cfg: UplinkOptions, gatewayId: string, readFile: ReadFile = readFileSync): IClientOptions {
   const t = uplinkTopics(cfg, gatewayId)
   const opts: IClientOptions = {
     clientId: t.clientId,
-    protocolVersion: cfg.protocol_version,
+    protocolVersion: cfg.protocolVersion,
     clean: cfg.clean,
     keepalive: Math.ceil(cfg.keepalive / 1000),
-    connectTimeout: cfg.connect_timeout,
+    connectTimeout: cfg.connectTimeout,
     reconnectPeriod: 0,
     resubscribe: false,
     queueQoSZero: false,
@@ -66,22 +66,22 @@ export function clientOptions(cfg: UplinkConfig, gatewayId: string, readFile: Re
       retain: cfg.will.retain,
     },
   }
-  if (cfg.protocol_version === 5 && cfg.session_expiry > 0) {
-    opts.properties = { sessionExpiryInterval: Math.min(0xffffffff, Math.ceil(cfg.session_expiry / 1000)) }
+  if (cfg.protocolVersion === 5 && cfg.sessionExpiry > 0) {
+    opts.properties = { sessionExpiryInterval: Math.min(0xffffffff, Math.ceil(cfg.sessionExpiry / 1000)) }
   }
   if (cfg.username !== undefined) opts.username = cfg.username
   // An explicit password (the environment override) wins over the file.
   if (cfg.password !== undefined) opts.password = cfg.password
-  else if (cfg.password_file !== undefined) opts.password = firstLine(read(readFile, cfg, 'password_file', cfg.password_file))
+  else if (cfg.passwordFile !== undefined) opts.password = firstLine(read(readFile, cfg, 'password_file', cfg.passwordFile))
   const tls = cfg.tls
   if (tls) {
-    if (tls.ca_file !== undefined) opts.ca = read(readFile, cfg, 'tls.ca_file', tls.ca_file)
-    if (tls.cert_file !== undefined) opts.cert = read(readFile, cfg, 'tls.cert_file', tls.cert_file)
-    if (tls.key_file !== undefined) opts.key = read(readFile, cfg, 'tls.key_file', tls.key_file)
-    if (tls.passphrase_file !== undefined) {
-      ;(opts as IClientOptions & { passphrase?: string }).passphrase = firstLine(read(readFile, cfg, 'tls.passphrase_file', tls.passphrase_file))
+    if (tls.caFile !== undefined) opts.ca = read(readFile, cfg, 'tls.ca_file', tls.caFile)
+    if (tls.certFile !== undefined) opts.cert = read(readFile, cfg, 'tls.cert_file', tls.certFile)
+    if (tls.keyFile !== undefined) opts.key = read(readFile, cfg, 'tls.key_file', tls.keyFile)
+    if (tls.passphraseFile !== undefined) {
+      ;(opts as IClientOptions & { passphrase?: string }).passphrase = firstLine(read(readFile, cfg, 'tls.passphrase_file', tls.passphraseFile))
     }
-    opts.rejectUnauthorized = tls.reject_unauthorized
+    opts.rejectUnauthorized = tls.rejectUnauthorized
     if (tls.servername !== undefined) opts.servername = tls.servername
   } else {
     opts.rejectUnauthorized = true
@@ -89,7 +89,7 @@ export function clientOptions(cfg: UplinkConfig, gatewayId: string, readFile: Re
   return opts
 }
 
-function read(readFile: ReadFile, cfg: UplinkConfig, key: string, path: string): Buffer {
+function read(readFile: ReadFile, cfg: UplinkOptions, key: string, path: string): Buffer {
   try {
     return readFile(path)
   } catch (err) {

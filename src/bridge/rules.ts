@@ -1,7 +1,7 @@
-import type { DownlinkRule, ForwardRule } from '../config/sections/bridge.ts'
 import { isManagementTopic, topicMatches, type Message, type PublishProperties, type Qos } from '../core/index.ts'
 import { buildEnvelope } from './envelope.ts'
 import { compileTemplate, coverFilter, renderTemplate, stripPrefix, type Template } from './remap.ts'
+import type { DownlinkRule, ForwardRule } from './uplink-options.ts'
 
 /** User properties that let the cloud side de-duplicate re-sent messages (v5 uplinks). */
 export const MESSAGE_ID_PROPERTY = 'fg-id'
@@ -47,7 +47,7 @@ export class ForwardRules {
   ) {
     this.rules = rules.map((rule) => {
       const remote = compileTemplate(rule.remote)
-      return { rule, remote, cover: coverFilter(remote, rule.filter, rule.strip_prefix, gateway) }
+      return { rule, remote, cover: coverFilter(remote, rule.filter, rule.stripPrefix, gateway) }
     })
   }
 
@@ -68,7 +68,7 @@ export class ForwardRules {
   outbound(m: Message, viaFilter?: string): Message | null {
     const c = this.rules.find((r) => topicMatches(r.rule.filter, m.topic))
     if (!c || (viaFilter !== undefined && c.rule.filter !== viaFilter)) return null
-    const topic = renderTemplate(c.remote, stripPrefix(m.topic, c.rule.strip_prefix), this.gateway)
+    const topic = renderTemplate(c.remote, stripPrefix(m.topic, c.rule.stripPrefix), this.gateway)
     if (topic === null) return null
     const qos: Qos = c.rule.qos === 'message' ? m.qos : c.rule.qos
     const retain = c.rule.retain === 'message' ? m.retain : c.rule.retain
@@ -109,16 +109,16 @@ export class DownlinkRules {
   }
 
   subscriptions(): Array<{ filter: string; qos: Qos }> {
-    return this.rules.map((r) => ({ filter: r.rule.remote_filter, qos: r.rule.qos }))
+    return this.rules.map((r) => ({ filter: r.rule.remoteFilter, qos: r.rule.qos }))
   }
 
   /** The local message for a message that came down, or null when no rule matches. */
   inbound(m: Message): Message | null {
     // Management traffic (pushed configs with their credentials, diagnostics) never reaches the LAN broker.
     if (isManagementTopic(m.topic)) return null
-    const c = this.rules.find((r) => topicMatches(r.rule.remote_filter, m.topic))
+    const c = this.rules.find((r) => topicMatches(r.rule.remoteFilter, m.topic))
     if (!c) return null
-    const topic = renderTemplate(c.local, stripPrefix(m.topic, c.rule.strip_prefix), this.gateway)
+    const topic = renderTemplate(c.local, stripPrefix(m.topic, c.rule.stripPrefix), this.gateway)
     if (topic === null) return null
     const retain = c.rule.retain === 'message' ? m.retain : c.rule.retain
     const out: Message = { topic, payload: m.payload, qos: m.qos, retain }

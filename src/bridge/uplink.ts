@@ -1,5 +1,4 @@
 import { connect, type MqttClient } from 'mqtt'
-import type { UplinkConfig } from '../config/sections/bridge.ts'
 import {
   Backoff,
   errorMessage,
@@ -24,6 +23,7 @@ import { Qos2Recovery } from './qos2.ts'
 import { ForwardRules } from './rules.ts'
 import { Supervisor } from './supervisor.ts'
 import type { Uplink, UplinkDeps } from './types.ts'
+import type { UplinkOptions } from './uplink-options.ts'
 
 /** One uplink to a cloud broker over MQTT.js; one MqttClient per connection, reconnects driven here. */
 export class MqttUplink implements Uplink {
@@ -52,7 +52,7 @@ export class MqttUplink implements Uplink {
   private readonly qos2: Qos2Recovery | null
 
   constructor(
-    private readonly cfg: UplinkConfig,
+    private readonly cfg: UplinkOptions,
     private readonly deps: UplinkDeps,
   ) {
     this.name = cfg.name
@@ -64,7 +64,7 @@ export class MqttUplink implements Uplink {
     this.sup = new Supervisor(serverList(cfg), backoff, this.clock, Math.max(10_000, cfg.backoff.min * 10))
     this.forward = new ForwardRules(cfg.forward, deps.gatewayId, undefined, () => this.clock.now())
     const ownTopics = [...this.forward.covers(), this.topics.statusTopic, this.topics.birthTopic]
-    const v5 = cfg.protocol_version === 5
+    const v5 = cfg.protocolVersion === 5
     this.down = new Downlink(cfg.downlink, deps.gatewayId, v5, ownTopics, deps.local, this.origin, this.clock, this.log)
     this.health = new HealthTopics(deps.local, cfg.name, this.origin, this.log)
     this.qos2 = cfg.clean ? null : new Qos2Recovery()
@@ -184,7 +184,7 @@ export class MqttUplink implements Uplink {
       this.retry(errorMessage(err))
       return
     }
-    const pub = new ConnectionPublisher(client, this.cfg.protocol_version === 5, this.name, this.clock, this.counters)
+    const pub = new ConnectionPublisher(client, this.cfg.protocolVersion === 5, this.name, this.clock, this.counters)
     this.client = client
     this.pub = pub
     this.qos2?.watch(client)
@@ -219,7 +219,7 @@ export class MqttUplink implements Uplink {
       Object.assign(subs, this.down.subscriptions())
       const setup = async (): Promise<void> => {
         // Before any new packet id is used: release what a resumed session still holds open.
-        const released = await (this.qos2?.recover(client, sessionPresent, this.cfg.connect_timeout) ?? 0)
+        const released = await (this.qos2?.recover(client, sessionPresent, this.cfg.connectTimeout) ?? 0)
         if (released > 0) this.log.info({ released }, 'released QoS 2 exchanges left open by the previous connection')
         this.qos2Released += released
         if (Object.keys(subs).length > 0) {
@@ -231,7 +231,7 @@ export class MqttUplink implements Uplink {
         await client.publishAsync(this.topics.birthTopic, b.payload, { qos: Math.min(b.qos, pub.limits.maximumQoS) as Qos, retain })
       }
       // CONNACK came, but SUBACK / PUBACK may not (a link that dies right now): bounded like the connect.
-      await withTimeout(setup(), this.cfg.connect_timeout)
+      await withTimeout(setup(), this.cfg.connectTimeout)
     } catch (err) {
       if (gen === this.gen) this.drop(`setup after connect failed: ${errorMessage(err)}`)
       return

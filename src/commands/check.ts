@@ -6,6 +6,7 @@ import type { Config, UplinkConfig } from '../config/index.ts'
 import { loadConfig, loadConfigText } from '../config/index.ts'
 import { listenerName, tlsServerOptions } from '../broker/index.ts'
 import { committedOver } from '../gateway/fleet.ts'
+import { uplinkOptions } from '../gateway/options/uplink.ts'
 import { errorMessage, redactText, silentLogger, splitCredentials, type Logger } from '../core/index.ts'
 
 export interface CheckResult {
@@ -241,7 +242,7 @@ export async function probeUplink(u: UplinkConfig, gatewayId: string, timeout: n
   const [{ connectAsync }, { clientOptions, urlWithOptions }] = await Promise.all([import('mqtt'), import('../bridge/options.ts')])
   let options
   try {
-    options = clientOptions(u, gatewayId)
+    options = clientOptions(uplinkOptions(u), gatewayId)
   } catch (err) {
     return { name, ok: false, detail: errorMessage(err) }
   }

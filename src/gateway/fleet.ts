@@ -8,6 +8,7 @@ import { errorMessage, type Logger } from '../core/index.ts'
 import { configHash, createFleet, FleetStore, type CheckLine, type Fleet, type InventoryFacts, type LinkSpec, type UpdateFacts, type StartState, type Validation } from '../fleet/index.ts'
 import { VERSION } from '../version.ts'
 import type { Gateway } from './build.ts'
+import { uplinkOptions } from './options/uplink.ts'
 import { planReload } from './reload-plan.ts'
 
 /** `fieldgate check`'s validation of a config text (commands/check.ts lends it; the gateway may not import commands). */
@@ -130,11 +131,11 @@ export function linkSpecOf(c: Config): LinkSpec {
   const u = managedUplink(c)
   if (!u) throw new Error('no uplink has management enabled')
   return {
-    servers: serverList(u),
+    servers: serverList(uplinkOptions(u)),
     protocolVersion: u.protocol_version,
     backoff: { min: u.backoff.min, max: u.backoff.max },
     connectArgs(server) {
-      const options = clientOptions(u, c.gateway.id)
+      const options = clientOptions(uplinkOptions(u), c.gateway.id)
       // Unique per gateway even when gateway.id is left at its default (gateways flashed from one image):
       // a shared client id would make them take each other's session over, and their Last Wills mark them offline.
       options.clientId = u.client_id !== undefined ? `${u.client_id}-mgmt` : `${managementId(c)}-${u.name}-mgmt`

@@ -4,6 +4,7 @@ import type { UplinkConfig } from '../config/index.ts'
 import type { Logger, Status } from '../core/index.ts'
 import { isManagementTopic } from '../fleet/index.ts'
 import { UplinkPipeline, type GatewayStore, type UplinkPort } from '../store-forward/index.ts'
+import { uplinkOptions } from './options/uplink.ts'
 
 /** One uplink wired: its queue, its MQTT connection and the pipeline between them (store-forward/pipeline.ts). Built detached. */
 export interface UplinkUnit {
@@ -21,7 +22,7 @@ export interface UplinkUnit {
 export async function buildUplink(cfg: UplinkConfig, deps: { broker: Broker; store: GatewayStore; gatewayId: string; logger: Logger }): Promise<UplinkUnit> {
   const log = deps.logger.child({ module: 'bridge', uplink: cfg.name })
   const queue = await deps.store.openQueue(cfg.name)
-  const uplink = createUplink(cfg, { gatewayId: deps.gatewayId, logger: log, local: deps.broker, queueStats: () => queue.stats() })
+  const uplink = createUplink(uplinkOptions(cfg), { gatewayId: deps.gatewayId, logger: log, local: deps.broker, queueStats: () => queue.stats() })
   const pipeline = new UplinkPipeline({ broker: deps.broker, queue, uplink: guardManagement(uplink, log), window: cfg.window, replayRate: cfg.replay_rate, mode: cfg.replay_mode, logger: log })
   return {
     name: cfg.name,

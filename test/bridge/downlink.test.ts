@@ -3,9 +3,9 @@ import { test } from 'node:test'
 import type { IPublishPacket } from 'mqtt'
 import { Downlink } from '../../src/bridge/downlink.ts'
 import { FakeClock, silentLogger } from '../../src/core/index.ts'
-import { FakeLocalBroker, uplinkConfig } from './fixtures.ts'
+import { FakeLocalBroker, uplinkOptionsOf } from './fixtures.ts'
 
-const rules = uplinkConfig({ url: 'mqtt://127.0.0.1:1', downlink: [{ remote_filter: 'site/gw1/cmd/#', strip_prefix: 'site/gw1/', local: '{topic}', qos: 1 }] }).downlink
+const rules = uplinkOptionsOf({ url: 'mqtt://127.0.0.1:1', downlink: [{ remote_filter: 'site/gw1/cmd/#', strip_prefix: 'site/gw1/', local: '{topic}', qos: 1 }] }).downlink
 
 function packet(topic: string, qos: 0 | 1 | 2 = 1): IPublishPacket {
   return { cmd: 'publish', topic, payload: Buffer.from('p'), qos, retain: false, dup: false }

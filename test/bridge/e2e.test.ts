@@ -11,7 +11,7 @@ import { Forwarder, openStore } from '../../src/store-forward/index.ts'
 import { startFaultProxy } from '../helpers/fault-proxy.ts'
 import { startMosquitto, type MosquittoHandle } from '../helpers/mosquitto.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
-import { sleep, uplinkConfig } from './fixtures.ts'
+import { sleep, uplinkOptionsOf } from './fixtures.ts'
 
 const WINDOW = 16
 
@@ -32,7 +32,7 @@ test(
     const store = await openStore(storeOptions(storageSchema.parse({ data_dir: join(tmp.dir, 'data'), group_commit_window: 1 })), silentLogger)
     const queue = await store.openQueue('cloud')
     const uplink = createUplink(
-      uplinkConfig({
+      uplinkOptionsOf({
         name: 'e2e',
         url: `mqtt://127.0.0.1:${proxy.port}`,
         keepalive: '2s',
@@ -130,7 +130,7 @@ test(
     const tmp = tempDir('fieldgate-bridge-big-')
     const mq = await startMosquitto()
     const store = await openStore(storeOptions(storageSchema.parse({ data_dir: join(tmp.dir, 'data') })), silentLogger)
-    const uplink = createUplink(uplinkConfig({ name: 'big', url: `mqtt://127.0.0.1:${mq.port}`, window: 32, probe: { interval: 0 } }), {
+    const uplink = createUplink(uplinkOptionsOf({ name: 'big', url: `mqtt://127.0.0.1:${mq.port}`, window: 32, probe: { interval: 0 } }), {
       gatewayId: 'gw1',
       logger: silentLogger,
     })

@@ -1,6 +1,7 @@
 import { connect, type MqttClient } from 'mqtt'
-import { createUplink, type Uplink, type UplinkDeps } from '../../src/bridge/index.ts'
+import { createUplink, type Uplink, type UplinkDeps, type UplinkOptions } from '../../src/bridge/index.ts'
 import { uplinkSchema, type UplinkInput } from '../../src/config/sections/bridge.ts'
+import { uplinkOptions } from '../../src/gateway/options/uplink.ts'
 import { silentLogger, topicMatches, type InProcessSubscribeOptions, type LocalBroker, type Message, type Status } from '../../src/core/index.ts'
 import { waitFor } from '../helpers/tmp.ts'
 
@@ -38,14 +39,15 @@ export class FakeLocalBroker implements LocalBroker {
   }
 }
 
-export function uplinkConfig(input: Partial<UplinkInput> & { url: string }) {
-  return uplinkSchema.parse({ name: 'cloud', keepalive: '5s', connect_timeout: '2s', backoff: { min: '100ms', max: '1s' }, ...input })
+/** An uplink's options from config text (`[[uplinks]]` keys), through the gateway's mapping, with quick timings for tests. */
+export function uplinkOptionsOf(input: Partial<UplinkInput> & { url: string }): UplinkOptions {
+  return uplinkOptions(uplinkSchema.parse({ name: 'cloud', keepalive: '5s', connect_timeout: '2s', backoff: { min: '100ms', max: '1s' }, ...input }))
 }
 
 export function startUplink(input: Partial<UplinkInput> & { url: string }, local?: LocalBroker, gatewayId = 'gw1', extra: Partial<UplinkDeps> = {}): Uplink {
   const deps: UplinkDeps = { gatewayId, logger: silentLogger, stopTimeout: 1000, ...extra }
   if (local) deps.local = local
-  const u = createUplink(uplinkConfig(input), deps)
+  const u = createUplink(uplinkOptionsOf(input), deps)
   u.start()
   return u
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { clientOptions, serverList, uplinkTopics } from '../../src/bridge/options.ts'
 import { uplinkSchema } from '../../src/config/sections/bridge.ts'
+import { uplinkOptions } from '../../src/gateway/options/uplink.ts'
 import { loadConfig } from '../../src/config/index.ts'
 import { isFieldgateError } from '../../src/core/index.ts'
 
@@ -19,7 +20,7 @@ const readFile = (p: string): Buffer => {
 }
 
 test('defaults: client id from the gateway id, MQTT 5, clean start, Will offline and birth online retained on the status topic', () => {
-  const cfg = uplinkSchema.parse({ name: 'cloud', url: 'mqtts://broker.example:8883' })
+  const cfg = uplinkOptions(uplinkSchema.parse({ name: 'cloud', url: 'mqtts://broker.example:8883' }))
   const t = uplinkTopics(cfg, 'gw9')
   assert.equal(t.clientId, 'gw9-cloud')
   assert.equal(t.statusTopic, 'fieldgate/gw9/status')
@@ -36,13 +37,13 @@ test('defaults: client id from the gateway id, MQTT 5, clean start, Will offline
 })
 
 test('credentials come from files: password, CA, client certificate, key and passphrase', () => {
-  const cfg = uplinkSchema.parse({
+  const cfg = uplinkOptions(uplinkSchema.parse({
     name: 'c',
     url: 'mqtts://h:8883',
     username: 'Token',
     password_file: '/s/pw',
     tls: { ca_file: '/s/ca.pem', cert_file: '/s/cert.pem', key_file: '/s/key.pem', passphrase_file: '/s/pass', servername: 'broker.example' },
-  })
+  }))
   const o = clientOptions(cfg, 'gw', readFile) as ReturnType<typeof clientOptions> & { passphrase?: string }
   assert.equal(o.username, 'Token')
   assert.equal(o.password, 'device-token-123')
@@ -62,11 +63,11 @@ test('an explicit password (the environment override) wins over the password fil
   })
   const cfg = config.uplinks[0]
   assert.ok(cfg)
-  assert.equal(clientOptions(cfg, 'gw', readFile).password, 'from-env')
+  assert.equal(clientOptions(uplinkOptions(cfg), 'gw', readFile).password, 'from-env')
 })
 
 test('an unreadable credential file is a coded error naming the uplink, the key and the path', () => {
-  const cfg = uplinkSchema.parse({ name: 'c', url: 'mqtts://h', tls: { ca_file: '/nope/ca.pem' } })
+  const cfg = uplinkOptions(uplinkSchema.parse({ name: 'c', url: 'mqtts://h', tls: { ca_file: '/nope/ca.pem' } }))
   assert.throws(
     () => clientOptions(cfg, 'gw', readFile),
     (err: unknown) => isFieldgateError(err, 'BRIDGE_CONNECT_FAILED') && /uplink "c".*tls\.ca_file.*\/nope\/ca\.pem/.test(err.message),
@@ -74,7 +75,7 @@ test('an unreadable credential file is a coded error naming the uplink, the key 
 })
 
 test('durations are accepted with units and keep-alive is sent in whole seconds', () => {
-  const cfg = uplinkSchema.parse({ name: 'c', url: 'mqtt://h', keepalive: '2500ms', session_expiry: '1h', protocol_version: 5, backoff: { min: '200ms', max: '5s' } })
+  const cfg = uplinkOptions(uplinkSchema.parse({ name: 'c', url: 'mqtt://h', keepalive: '2500ms', session_expiry: '1h', protocol_version: 5, backoff: { min: '200ms', max: '5s' } }))
   const o = clientOptions(cfg, 'gw', readFile)
   assert.equal(o.keepalive, 3)
   assert.deepEqual(o.properties, { sessionExpiryInterval: 3600 })
@@ -82,7 +83,7 @@ test('durations are accepted with units and keep-alive is sent in whole seconds'
 })
 
 test('the failover list follows the main url without repeating it', () => {
-  const cfg = uplinkSchema.parse({ name: 'c', url: 'mqtt://a:1', servers: ['mqtt://a:1', 'wss://b/mqtt', 'ws://c:8080'] })
+  const cfg = uplinkOptions(uplinkSchema.parse({ name: 'c', url: 'mqtt://a:1', servers: ['mqtt://a:1', 'wss://b/mqtt', 'ws://c:8080'] }))
   assert.deepEqual(serverList(cfg), ['mqtt://a:1', 'wss://b/mqtt', 'ws://c:8080'])
 })
 

@@ -3,10 +3,11 @@ import { test } from 'node:test'
 import { envelopePayload, parseEnvelope } from '../../src/bridge/envelope.ts'
 import { DownlinkRules, ForwardRules, MESSAGE_ID_PROPERTY, MessageIds, TIMESTAMP_PROPERTY } from '../../src/bridge/rules.ts'
 import { uplinkSchema } from '../../src/config/sections/bridge.ts'
+import { uplinkOptions } from '../../src/gateway/options/uplink.ts'
 import type { Message } from '../../src/core/index.ts'
 
 function rulesOf(input: Record<string, unknown>[]): ForwardRules {
-  const cfg = uplinkSchema.parse({ name: 'u', url: 'mqtt://127.0.0.1:1', forward: input })
+  const cfg = uplinkOptions(uplinkSchema.parse({ name: 'u', url: 'mqtt://127.0.0.1:1', forward: input }))
   return new ForwardRules(cfg.forward, 'gw1', new MessageIds(() => 0.5), () => 1_000)
 }
 
@@ -86,14 +87,16 @@ test('a message matching several subscribed filters is forwarded only through it
 })
 
 test('downlink rules remap remote topics to local ones and keep or fix the retain flag', () => {
-  const cfg = uplinkSchema.parse({
-    name: 'u',
-    url: 'mqtt://127.0.0.1:1',
-    downlink: [
-      { remote_filter: 'cmd/gw1/#', strip_prefix: 'cmd/gw1/', local: 'commands/{topic}' },
-      { remote_filter: 'cfg/#', local: 'config/{gateway}/{2}', retain: 'message' },
-    ],
-  })
+  const cfg = uplinkOptions(
+    uplinkSchema.parse({
+      name: 'u',
+      url: 'mqtt://127.0.0.1:1',
+      downlink: [
+        { remote_filter: 'cmd/gw1/#', strip_prefix: 'cmd/gw1/', local: 'commands/{topic}' },
+        { remote_filter: 'cfg/#', local: 'config/{gateway}/{2}', retain: 'message' },
+      ],
+    }),
+  )
   const d = new DownlinkRules(cfg.downlink, 'gw1')
   assert.deepEqual(d.subscriptions(), [
     { filter: 'cmd/gw1/#', qos: 1 },

@@ -42,7 +42,7 @@ test('two gateways flashed with one image (gateway.id left at its default) use d
 })
 
 test('a downlink rule never brings management traffic (pushed configs with their secrets) into the LAN broker', () => {
-  const rules = new DownlinkRules([{ remote_filter: '#', local: '{topic}', qos: 1, retain: false }], 'site-1')
+  const rules = new DownlinkRules([{ remoteFilter: '#', local: '{topic}', qos: 1, retain: false }], 'site-1')
   const pushed = Buffer.from('[[uplinks]]\nname = "cloud"\nurl = "mqtts://gw:cloud-secret@cloud.example"\n')
   assert.equal(rules.inbound({ topic: 'fieldgate/site-1/mgmt/req/config', payload: pushed, qos: 1, retain: false }), null)
   assert.equal(rules.inbound({ topic: 'fieldgate/site-2/mgmt/res/config', payload: pushed, qos: 1, retain: false }), null)

@@ -43,17 +43,17 @@ test('relative paths are resolved, so the same text is a neighbour at one depth 
 })
 
 test('config may be imported for types only by the modules (a known deviation), never at run time', async () => {
-  assert.deepEqual(await boundaryErrors('src/bridge/fixture.ts', "import type { Config } from '../config/index.ts'\nexport type C = Config"), [])
-  assert.deepEqual(await boundaryErrors('src/bridge/fixture.ts', "import { type Config } from '../config/index.ts'\nexport type C = Config"), [])
-  const errors = await boundaryErrors('src/bridge/fixture.ts', "import { validateConfig } from '../config/index.ts'\nexport const v = validateConfig")
+  assert.deepEqual(await boundaryErrors('src/broker/fixture.ts', "import type { Config } from '../config/index.ts'\nexport type C = Config"), [])
+  assert.deepEqual(await boundaryErrors('src/broker/fixture.ts', "import { type Config } from '../config/index.ts'\nexport type C = Config"), [])
+  const errors = await boundaryErrors('src/broker/fixture.ts', "import { validateConfig } from '../config/index.ts'\nexport const v = validateConfig")
   assert.equal(errors.length, 1)
   assert.match(errors[0] ?? '', /may import only types from config/)
   // status never had the deviation: not even types.
   assert.equal((await boundaryErrors('src/status/fixture.ts', "import type { Config } from '../config/index.ts'\nexport type C = Config")).length, 1)
 })
 
-test('store-forward takes its own options: importing config there fails lint, even for types only', async () => {
-  for (const file of ['src/store-forward/fixture.ts']) {
+test('bridge and store-forward take their own options: importing config there fails lint, even for types only', async () => {
+  for (const file of ['src/bridge/fixture.ts', 'src/store-forward/fixture.ts']) {
     for (const code of ["import type { Config } from '../config/index.ts'\nexport type C = Config", "import { type StorageConfig } from '../config/sections/storage.ts'\nexport type C = StorageConfig"]) {
       const errors = await boundaryErrors(file, code)
       assert.equal(errors.length, 1, `${file}: ${code}`)
