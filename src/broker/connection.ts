@@ -9,7 +9,8 @@ import type { ConnectionState, HandlerConnection, HandlerContext } from './handl
 import { dispatch } from './handlers/index.ts'
 import type { ClientIdentity, ConnectionInfo } from './hooks.ts'
 import { publishFor } from './outbound.ts'
-import { borrowParser, declaredLength, parserIdle, releaseParser, wholePacket, type ParserOwner, type SharedParser } from './parsers.ts'
+import { wholePacket, type SharedParser } from './parsers.ts'
+import { readChunk, type ReaderOwner } from './reader.ts'
 import type { Session, WillSpec } from './session.ts'
 import type { Stats } from './stats.ts'
 import { Writer } from './writer.ts'
@@ -49,7 +50,7 @@ export interface ConnectionContext extends HandlerContext {
  * One client connection: parses bytes into packets, hands them to the handler switch, and sends
  * packets through its Writer. Protocol decisions live in the handlers and in delivery.ts.
  */
-export class Connection implements HandlerConnection, ParserOwner {
+export class Connection implements HandlerConnection, ReaderOwner {
   /** Key of the per-address limits this connection counts under (null: exempt); set by Admission. */
   addressKey: string | null = null
   clientId = ''
@@ -73,8 +74,8 @@ export class Connection implements HandlerConnection, ParserOwner {
   /** QoS 1/2 publishes received and not yet fully acknowledged (Receive Maximum accounting). */
   inboundCount = 0
   backlog: Packet[] | null = null
-  /** Held only while a packet is split across chunks (see parsers.ts). */
-  private parser: SharedParser | null = null
+  /** Held only while a packet is split across chunks (reader.ts). */
+  parser: SharedParser | null = null
   private readonly writer: Writer
   /** Acknowledgements waiting for their publishes' promises; created on the first that has to wait. */
   private acks: AckOrder | null = null
@@ -134,22 +135,12 @@ export class Connection implements HandlerConnection, ParserOwner {
     if (this.state === 'closed') return
     this.ctx.stats.bytesIn += chunk.length
     this.lastRx = this.ctx.clock.now()
-    const parser = this.parser ?? borrowParser(this, this.protocolVersion)
-    try {
-      parser.parse(chunk)
-    } catch (err) {
-      // the parser should report through 'error'; a throw must still only cost this connection
-      this.parser = null
-      return this.onParseError(errorMessage(err), 0x81)
-    }
-    if (!this.isOpen() || parserIdle(parser)) {
-      this.parser = null
-      return releaseParser(parser)
-    }
-    this.parser = parser
-    // Refuse an oversized packet as soon as its length is known, before buffering it
-    const declared = declaredLength(parser)
-    if (wholePacket(declared) > this.ctx.limits.max_packet_size) this.tooLarge(wholePacket(declared))
+    readChunk(this, chunk)
+  }
+
+  /** Refuse an oversized packet as soon as its length is known, before buffering it. */
+  declared(remaining: number): void {
+    if (wholePacket(remaining) > this.ctx.limits.max_packet_size) this.tooLarge(wholePacket(remaining))
   }
 
   onParseError(message: string, reasonCode: number, clientId?: string): void {

@@ -10,11 +10,13 @@ export interface ParserOwner {
   onParseError(message: string, reasonCode: number, clientId?: string): void
 }
 
+type ByteList = ByteSource & { length: number; slice(start: number, end: number): Buffer; shallowSlice(start: number, end: number): ByteList; _bufs: Buffer[] }
+
 interface ParserInternals {
   settings: { protocolVersion: number }
   packet: { length: number; cmd: string; qos: number }
   error: unknown
-  _list: ByteSource & { length: number; slice(start: number, end: number): Buffer; _bufs: Buffer[] }
+  _list: ByteList
   _stateCounter: number
   _parsePayload(): boolean
   _emitError(err: Error): void
@@ -88,7 +90,15 @@ function guardPayload(parser: ReturnType<typeof mqttParser>): void {
       this._emitError(wireError(problem.reason, problem.reasonCode, problem.clientId))
       return true
     }
-    return decode.call(this)
+    if ((cmd !== 'disconnect' && cmd !== 'auth') || list.length === len) return decode.call(this)
+    // mqtt-packet reads a v5 DISCONNECT's or AUTH's reason code and properties while its list has bytes,
+    // the next packet's too: let it see only this packet
+    this._list = list.shallowSlice(0, len)
+    try {
+      return decode.call(this)
+    } finally {
+      this._list = list
+    }
   }
 }
 
