@@ -15,6 +15,7 @@ import ModbusRTU from 'modbus-serial'
 import { silentLogger, type LocalBroker, type Message, type Status } from '../src/core/index.ts'
 import { deviceSchema, loadDeviceTemplate, type ModbusPointConfig } from '../src/config/sections/drivers.ts'
 import { createDriverHost } from '../src/drivers/index.ts'
+import { deviceOptions } from '../src/gateway/options/devices.ts'
 import { pointWidth } from '../src/drivers/modbus/codec.ts'
 import { isBitTable, lowerBound, planReads, type PlanOptions, type PlanPoint } from '../src/drivers/modbus/planner.ts'
 
@@ -142,7 +143,7 @@ async function fieldgate(port: number): Promise<Result> {
     close: async () => undefined,
   }
   const points = Array.from({ length: POINTS }, (_, i) => ({ name: `r${i}`, address: i, type: 'uint16' }))
-  const dev = deviceSchema.parse({ id: 'bench', driver: 'modbus-tcp', host: '127.0.0.1', port, poll_interval: 10, jitter: 0, timeout: 1000, points })
+  const dev = deviceOptions(deviceSchema.parse({ id: 'bench', driver: 'modbus-tcp', host: '127.0.0.1', port, poll_interval: 10, jitter: 0, timeout: 1000, points }))
   const host = createDriverHost({ devices: [dev], gatewayId: 'bench', broker, logger: silentLogger })
   await host.start()
   // Warm up (connect, JIT) before measuring.

@@ -6,6 +6,7 @@ import type { Config, UplinkConfig } from '../config/index.ts'
 import { loadConfig, loadConfigText } from '../config/index.ts'
 import { listenerName, tlsServerOptions } from '../broker/index.ts'
 import { committedOver } from '../gateway/fleet.ts'
+import { deviceOptions } from '../gateway/options/devices.ts'
 import { uplinkOptions } from '../gateway/options/uplink.ts'
 import { errorMessage, redactText, silentLogger, splitCredentials, type Logger } from '../core/index.ts'
 
@@ -111,7 +112,7 @@ export async function* probes(config: Config, opts: CheckOptions = {}): AsyncGen
     const { probeDevice } = await import('../drivers/index.ts')
     for (const d of config.devices) {
       yield await bounded(`device ${d.id}`, timeout, async () => {
-        const r = await probeDevice(d, logger)
+        const r = await probeDevice(deviceOptions(d), logger)
         return { name: `device ${d.id}`, ok: r.ok, detail: r.detail }
       })
     }

@@ -1,8 +1,8 @@
-import type { DeviceConfig, ModbusDeviceConfig } from '../config/sections/drivers.ts'
 import type { Clock, Logger } from '../core/index.ts'
 import { ModbusDriver } from './modbus/driver.ts'
 import { ModbusLine } from './modbus/line.ts'
 import { linkKey, modbusFactory, type LinkSpec, type TransportFactory } from './modbus/transport.ts'
+import type { DeviceOptions, ModbusDeviceOptions } from './options.ts'
 import { SerialDriver } from './serial/driver.ts'
 import { openSerialPort, type OpenSerialPort } from './serial/port.ts'
 import { SimulatedDriver } from './simulated.ts'
@@ -16,17 +16,17 @@ export interface Hardware {
 
 export const realHardware: Hardware = { openSerialPort, modbusTransport: (spec) => modbusFactory(spec, { openSerialPort }) }
 
-export function linkSpec(cfg: ModbusDeviceConfig): LinkSpec {
+export function linkSpec(cfg: ModbusDeviceOptions): LinkSpec {
   if (cfg.driver === 'modbus-rtu') {
-    return { kind: 'rtu', path: cfg.port, baudRate: cfg.baud, dataBits: cfg.data_bits, parity: cfg.parity, stopBits: cfg.stop_bits, ...(cfg.frame_gap !== undefined ? { frameGap: cfg.frame_gap } : {}) }
+    return { kind: 'rtu', path: cfg.port, baudRate: cfg.baud, dataBits: cfg.dataBits, parity: cfg.parity, stopBits: cfg.stopBits, ...(cfg.frameGap !== undefined ? { frameGap: cfg.frameGap } : {}) }
   }
   return {
     kind: cfg.driver === 'modbus-tcp' ? 'tcp' : 'rtu-over-tcp',
     host: cfg.host,
     port: cfg.port,
     connectTimeout: cfg.timeout,
-    ...(cfg.backup_host ? { backup: { host: cfg.backup_host, port: cfg.backup_port ?? cfg.port } } : {}),
-    ...(cfg.frame_gap !== undefined ? { frameGap: cfg.frame_gap } : {}),
+    ...(cfg.backupHost ? { backup: { host: cfg.backupHost, port: cfg.backupPort ?? cfg.port } } : {}),
+    ...(cfg.frameGap !== undefined ? { frameGap: cfg.frameGap } : {}),
   }
 }
 
@@ -42,7 +42,7 @@ export class DriverFactory {
     private readonly hw: Hardware = realHardware,
   ) {}
 
-  create(cfg: DeviceConfig): FieldDriver {
+  create(cfg: DeviceOptions): FieldDriver {
     const deps = { ...this.deps, logger: this.deps.logger.child({ device: cfg.id }) }
     if ((cfg.driver === 'serial' || cfg.driver === 'modbus-rtu') && /^\/dev\/tty(USB|ACM)\d+$/.test(cfg.port)) {
       deps.logger.info({ port: cfg.port }, 'ttyUSB/ttyACM numbers change between boots and re-plugs; prefer /dev/serial/by-id/... or a udev symlink')
@@ -58,23 +58,23 @@ export class DriverFactory {
   }
 
   /** The line a device uses, or null for drivers that own their port. */
-  lineKey(cfg: DeviceConfig): string | null {
+  lineKey(cfg: DeviceOptions): string | null {
     if (cfg.driver === 'simulated' || cfg.driver === 'serial') return null
     const key = linkKey(linkSpec(cfg))
     return cfg.driver === 'modbus-tcp' ? `${key}#${cfg.id}` : key
   }
 
-  line(cfg: ModbusDeviceConfig): ModbusLine {
+  line(cfg: ModbusDeviceOptions): ModbusLine {
     const spec = linkSpec(cfg)
     const key = this.lineKey(cfg) as string
     let line = this.lines.get(key)
     if (!line) {
-      line = new ModbusLine(key, this.hw.modbusTransport(spec), this.deps.clock, this.deps.logger, { min: cfg.backoff_min, max: Math.max(cfg.backoff_min, cfg.backoff_max) })
+      line = new ModbusLine(key, this.hw.modbusTransport(spec), this.deps.clock, this.deps.logger, { min: cfg.backoffMin, max: Math.max(cfg.backoffMin, cfg.backoffMax) })
       this.lines.set(key, line)
     }
     // Devices sharing a line share its pacing: the longest pause any of them asks for applies.
-    line.requestDelay = Math.max(line.requestDelay, cfg.request_delay)
-    if (cfg.driver !== 'modbus-rtu') line.failbackInterval = cfg.failback_interval
+    line.requestDelay = Math.max(line.requestDelay, cfg.requestDelay)
+    if (cfg.driver !== 'modbus-rtu') line.failbackInterval = cfg.failbackInterval
     return line
   }
 

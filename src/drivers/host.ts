@@ -1,8 +1,8 @@
 import { isDeepStrictEqual } from 'node:util'
 import { errorMessage, systemClock, type Clock, type LocalBroker, type Logger, type Message, type Reading, type Status, type TimerHandle } from '../core/index.ts'
-import type { DeviceConfig } from '../config/sections/drivers.ts'
 import { handleCommand, handleRegisterCommand } from './commands.ts'
 import { DriverFactory, realHardware, type Hardware } from './factory.ts'
+import type { DeviceOptions } from './options.ts'
 import { commandTopics, formatReading, topicFor } from './payload.ts'
 import { ReportFilter, type ReportRule } from './report.ts'
 import type { FieldDriver } from './types.ts'
@@ -13,7 +13,7 @@ export const REGISTER_LEVEL = '$modbus'
 export type DriverEvent = { type: 'reading'; reading: Reading } | { type: 'state'; device: string; state: string; reason?: string }
 
 export interface DriverHostOptions {
-  devices: DeviceConfig[]
+  devices: DeviceOptions[]
   gatewayId: string
   broker: LocalBroker
   logger: Logger
@@ -31,16 +31,16 @@ export interface DriverHost {
   status(): Status
   onEvent(cb: (e: DriverEvent) => void): () => void
   /**
-   * Applies a new device list (config reload): only devices whose config changed restart, with every
+   * Applies a new device list (config reload): only devices whose options changed restart, with every
    * device on a Modbus line that one of them touches. Resolves with the ids restarted or removed.
    */
-  reconfigure(devices: DeviceConfig[]): Promise<string[]>
+  reconfigure(devices: DeviceOptions[]): Promise<string[]>
   /** The running driver of a device (tests use it to push a simulated device into error). */
   driver(id: string): FieldDriver | undefined
 }
 
 interface Entry {
-  cfg: DeviceConfig
+  cfg: DeviceOptions
   driver: FieldDriver
   rules: Map<string, PointRule>
   unsubscribe: () => void
@@ -94,15 +94,15 @@ export function createDriverHost(opts: DriverHostOptions): DriverHost {
     if (filter.offer(r, rule, clock.now())) publish(e, r)
   }
 
-  const rulesOf = (cfg: DeviceConfig): Map<string, PointRule> => {
+  const rulesOf = (cfg: DeviceOptions): Map<string, PointRule> => {
     const rules = new Map<string, PointRule>()
     for (const p of cfg.points) {
       const deadband = p.deadband ?? cfg.deadband
-      const every = p.poll_interval ?? cfg.poll_interval
+      const every = p.pollInterval ?? cfg.pollInterval
       rules.set(p.name, {
         ...(deadband !== undefined ? { deadband } : {}),
-        maxSilence: p.max_silence ?? cfg.max_silence,
-        staleAfter: cfg.stale_after ?? 3 * every,
+        maxSilence: p.maxSilence ?? cfg.maxSilence,
+        staleAfter: cfg.staleAfter ?? 3 * every,
         qos: p.qos ?? cfg.qos,
         retain: p.retain ?? cfg.retain,
       })
@@ -112,7 +112,7 @@ export function createDriverHost(opts: DriverHostOptions): DriverHost {
 
   let devices = opts.devices
 
-  const startDevice = async (cfg: DeviceConfig, signal: AbortSignal): Promise<void> => {
+  const startDevice = async (cfg: DeviceOptions, signal: AbortSignal): Promise<void> => {
     const driver = factory.create(cfg)
     const cmd = commandTopics(cfg.topic, opts.gatewayId, cfg.id)
     const ctx = { broker: opts.broker, logger: log.child({ device: cfg.id }), clock, origin: `$driver:${cfg.id}` }
@@ -124,7 +124,7 @@ export function createDriverHost(opts: DriverHostOptions): DriverHost {
         await handleCommand(m, point, driver, ctx)
       }),
     ]
-    if ('register_commands' in cfg && cfg.register_commands) {
+    if (cfg.driver !== 'simulated' && cfg.driver !== 'serial' && cfg.registerCommands) {
       // Commissioning access to any register: off unless the device enables it; the broker's ACL decides who may publish here.
       const base = topicFor(cfg.topic, opts.gatewayId, cfg.id, REGISTER_LEVEL)
       unsubs.push(

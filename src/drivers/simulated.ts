@@ -1,6 +1,6 @@
 import { FieldgateError, jitter, type Reading, type Status, type TimerHandle } from '../core/index.ts'
-import type { SimulatedDeviceConfig, SimulatedPointConfig } from '../config/sections/drivers.ts'
 import { DeviceStatus } from './device-status.ts'
+import type { SimulatedDeviceOptions, SimulatedPointOptions } from './options.ts'
 import type { DriverDeps, FieldDriver, StateListener, WriteOutcome } from './types.ts'
 import { checkWrite } from './write-check.ts'
 import { seededRandom } from '../core/random.ts'
@@ -23,7 +23,7 @@ export class SimulatedDriver implements FieldDriver {
   private readonly random: () => number
 
   constructor(
-    private readonly cfg: SimulatedDeviceConfig,
+    private readonly cfg: SimulatedDeviceOptions,
     private readonly deps: DriverDeps,
   ) {
     this.id = cfg.id
@@ -40,9 +40,9 @@ export class SimulatedDriver implements FieldDriver {
     this.emit = emit
     this.st.setState('running')
     signal.addEventListener('abort', () => void this.stop(), { once: true })
-    const groups = new Map<number, SimulatedPointConfig[]>()
+    const groups = new Map<number, SimulatedPointOptions[]>()
     for (const p of this.cfg.points) {
-      const every = p.poll_interval ?? this.cfg.poll_interval
+      const every = p.pollInterval ?? this.cfg.pollInterval
       groups.set(every, [...(groups.get(every) ?? []), p])
     }
     for (const [every, points] of groups) {
@@ -88,7 +88,7 @@ export class SimulatedDriver implements FieldDriver {
     return this.st.status()
   }
 
-  private sample(points: SimulatedPointConfig[]): void {
+  private sample(points: SimulatedPointOptions[]): void {
     const started = this.deps.clock.now()
     this.tick++
     if (this.fault) {
@@ -110,7 +110,7 @@ export class SimulatedDriver implements FieldDriver {
     this.st.pollLatencyMs = this.deps.clock.now() - started
   }
 
-  private next(p: SimulatedPointConfig): number {
+  private next(p: SimulatedPointOptions): number {
     const cur = this.values.get(p.name) ?? p.start
     const angle = (this.tick / 120) * 2 * Math.PI
     switch (p.kind) {

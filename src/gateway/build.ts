@@ -7,6 +7,7 @@ import { createDriverHost, type DriverHost } from '../drivers/index.ts'
 import { createStatusServer, scrub, type DemoCloudControl, type StatusEvent, type StatusServer } from '../status/index.ts'
 import { openStore, type GatewayStore } from '../store-forward/index.ts'
 import { VERSION } from '../version.ts'
+import { driverOptions } from './options/devices.ts'
 import { storeOptions } from './options/storage.ts'
 import { planReload, type ReloadPlan } from './reload-plan.ts'
 import { buildUplink, type UplinkUnit } from './uplinks.ts'
@@ -86,7 +87,7 @@ export async function buildGateway(initial: Config, log: Logger, opts: BuildOpti
   }
 
   function makeDrivers(c: Config): DriverHost {
-    const host = createDriverHost({ devices: c.devices, gatewayId, broker, logger: log.child({ module: 'drivers' }) })
+    const host = createDriverHost({ devices: driverOptions(c.devices), gatewayId, broker, logger: log.child({ module: 'drivers' }) })
     host.onEvent((e) =>
       emit(e.type === 'reading' ? e : { type: 'state', source: 'drivers', device: e.device, state: e.state, ...(e.reason ? { reason: e.reason } : {}), ts: Date.now() }),
     )
@@ -157,9 +158,9 @@ export async function buildGateway(initial: Config, log: Logger, opts: BuildOpti
         done.push(`listeners restarted: ${names.join(', ')}`)
       }
       if (plan.devicesChanged.length > 0) {
-        const before = config.devices
+        const before = driverOptions(config.devices)
         undo.push(() => drivers.reconfigure(before))
-        const restarted = await drivers.reconfigure(next.devices)
+        const restarted = await drivers.reconfigure(driverOptions(next.devices))
         done.push(`devices restarted: ${restarted.join(', ')}`)
       }
       await security.reload()

@@ -129,11 +129,11 @@ describe('register codec against pymodbus BinaryPayloadBuilder', { timeout: 120_
     const legacy: Record<LegacyOrder, [Endian, Endian]> = { ABCD: ['big', 'big'], BADC: ['little', 'big'], CDAB: ['big', 'little'], DCBA: ['little', 'little'] }
     for (const [order, [bo, wo]] of Object.entries(legacy) as Array<[LegacyOrder, [Endian, Endian]]>) {
       const words = await py.encode('float32', '4367199a', bo, wo) // 231.1f
-      const device = resolveOrder({ type: 'float32' }, { byte_order: order })
+      const device = resolveOrder({ type: 'float32' }, { byteOrder: order })
       assert.equal(decode(words, { table: 'holding', type: 'float32', ...device }), 231.1, order)
       // A 16-bit register under the device's old key reads as the Modbus spec says (258 stays 258).
       const w16 = await py.encode('uint16', '0102', 'big', 'big')
-      assert.equal(decode(w16, { table: 'holding', type: 'uint16', ...resolveOrder({ type: 'uint16' }, { byte_order: order }) }), 258, order)
+      assert.equal(decode(w16, { table: 'holding', type: 'uint16', ...resolveOrder({ type: 'uint16' }, { byteOrder: order }) }), 258, order)
     }
   })
 

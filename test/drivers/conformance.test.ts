@@ -3,11 +3,11 @@ import { after, describe, test } from 'node:test'
 import { ServerTCP } from 'modbus-serial'
 import { SerialPort } from 'serialport'
 import { silentLogger, systemClock, type Reading } from '../../src/core/index.ts'
-import { deviceSchema } from '../../src/config/sections/drivers.ts'
 import { DriverFactory, type FieldDriver } from '../../src/drivers/index.ts'
 import { freePort } from '../helpers/ports.ts'
 import { ptyPair } from '../helpers/socat.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
+import { device } from './devices.ts'
 import { RegisterBank } from './modbus-sim.ts'
 
 interface Subject {
@@ -74,14 +74,14 @@ function conformance(name: string, make: () => Promise<Subject>): void {
 }
 
 conformance('simulated', async () => {
-  const cfg = deviceSchema.parse({ id: 'sim', driver: 'simulated', poll_interval: 20 })
+  const cfg = device({ id: 'sim', driver: 'simulated', poll_interval: 20 })
   return { driver: factory.create(cfg), points: cfg.points.map((p) => p.name), cleanup: async () => undefined }
 })
 
 let ptyN = 0
 conformance('serial', async () => {
   const pair = await ptyPair(dir, `c${ptyN++}`)
-  const cfg = deviceSchema.parse({ id: 'line', driver: 'serial', port: pair.a, format: 'kv', points: [{ name: 't' }] })
+  const cfg = device({ id: 'line', driver: 'serial', port: pair.a, format: 'kv', points: [{ name: 't' }] })
   const dev = new SerialPort({ path: pair.b, baudRate: 9600, autoOpen: false })
   dev.on('error', () => undefined)
   await new Promise<void>((res, rej) => dev.open((e) => (e ? rej(e) : res())))
@@ -103,7 +103,7 @@ conformance('modbus-tcp', async () => {
   const srv = new ServerTCP(bank.vector(), { host: '127.0.0.1', port, unitID: 255 })
   srv.on('socketError', () => undefined)
   await new Promise<void>((r) => srv.on('initialized', () => r()))
-  const cfg = deviceSchema.parse({ id: 'plc', driver: 'modbus-tcp', host: '127.0.0.1', port, poll_interval: 20, points: [{ name: 'a', address: 0 }, { name: 'b', address: 1 }] })
+  const cfg = device({ id: 'plc', driver: 'modbus-tcp', host: '127.0.0.1', port, poll_interval: 20, points: [{ name: 'a', address: 0 }, { name: 'b', address: 1 }] })
   return {
     driver: factory.create(cfg),
     points: ['a', 'b'],

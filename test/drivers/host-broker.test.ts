@@ -4,11 +4,11 @@ import { after, describe, test } from 'node:test'
 import { promisify } from 'node:util'
 import { ServerTCP } from 'modbus-serial'
 import { silentLogger } from '../../src/core/index.ts'
-import { deviceSchema } from '../../src/config/sections/drivers.ts'
 import { createDriverHost, type DriverHost } from '../../src/drivers/index.ts'
 import { connectCollect, endClient, startBroker, type TestBroker } from '../broker/helpers.ts'
 import { freePort } from '../helpers/ports.ts'
 import { waitFor } from '../helpers/tmp.ts'
+import { device } from './devices.ts'
 import { RegisterBank } from './modbus-sim.ts'
 
 const run = promisify(execFile)
@@ -30,8 +30,8 @@ async function setup(): Promise<{ tb: TestBroker; host: DriverHost; bank: Regist
   const tb = await startBroker()
   closers.push(() => tb.close())
   const devices = [
-    deviceSchema.parse({ id: 'room', driver: 'simulated', poll_interval: 100, qos: 1, points: [{ name: 'temperature', kind: 'random_walk', start: 20, unit: '°C' }] }),
-    deviceSchema.parse({
+    device({ id: 'room', driver: 'simulated', poll_interval: 100, qos: 1, points: [{ name: 'temperature', kind: 'random_walk', start: 20, unit: '°C' }] }),
+    device({
       id: 'plc',
       driver: 'modbus-tcp',
       host: '127.0.0.1',

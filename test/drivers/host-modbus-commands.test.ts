@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
 import { silentLogger } from '../../src/core/index.ts'
-import { deviceSchema, type DeviceConfig } from '../../src/config/sections/drivers.ts'
-import { createDriverHost, type DriverHost } from '../../src/drivers/index.ts'
+import { createDriverHost, type DeviceOptions, type DriverHost } from '../../src/drivers/index.ts'
 import { pointWidth } from '../../src/drivers/modbus/codec.ts'
 import { planReads } from '../../src/drivers/modbus/planner.ts'
 import { connectCollect, endClient, startBroker, type Received, type TestBroker } from '../broker/helpers.ts'
@@ -10,6 +9,7 @@ import { startPymodbus, type PymodbusPeer, type UnitData } from '../helpers/pymo
 import { waitFor } from '../helpers/tmp.ts'
 import { hashPassword } from '../../src/broker/auth/passwords.ts'
 import { connectOk, startSecureBroker } from '../broker/security/setup.ts'
+import { device } from './devices.ts'
 
 /** Templates (issue 11 item 8) and commissioning register commands, through the broker with MQTT.js, against pymodbus. */
 
@@ -23,7 +23,7 @@ async function setup(units: Record<number, UnitData>, dev: (port: number) => Rec
   closers.push(() => peer.stop())
   const tb = await startBroker()
   closers.push(() => tb.close())
-  const devices: DeviceConfig[] = [deviceSchema.parse(dev(peer.port))]
+  const devices: DeviceOptions[] = [device(dev(peer.port))]
   const host = createDriverHost({ devices, gatewayId: 'gw', broker: tb.broker, logger: silentLogger })
   await host.start()
   closers.push(() => host.stop())
@@ -37,12 +37,12 @@ describe('device templates and register commands', { timeout: 60_000 }, () => {
     for (const template of ['eastron-sdm120', 'eastron-sdm630']) {
       // Every float32 parameter of 30001..30240 (120 parameters) on top of the template's own points.
       const points = Array.from({ length: 120 }, (_, i) => ({ name: `p${i}`, table: 'input', address: i * 2, type: 'float32' }))
-      const cfg = deviceSchema.parse({ id: 'm', template, port: '/dev/null', points })
+      const cfg = device({ id: 'm', template, port: '/dev/null', points })
       assert.ok(cfg.driver === 'modbus-rtu')
-      assert.equal(cfg.max_registers, 80)
+      assert.equal(cfg.maxRegisters, 80)
       const plan = planReads(
         cfg.points.map((p) => ({ key: p.name, table: p.table, address: p.address, width: pointWidth(p) })),
-        { maxRegisters: cfg.max_registers, maxBits: cfg.max_bits, maxGap: cfg.max_gap },
+        { maxRegisters: cfg.maxRegisters, maxBits: cfg.maxBits, maxGap: cfg.maxGap },
       )
       assert.ok(plan.every((r) => r.count <= 80), JSON.stringify(plan.map((r) => r.count)))
     }
@@ -142,7 +142,7 @@ describe('device templates and register commands', { timeout: 60_000 }, () => {
     const sb = await startSecureBroker({ listeners: [{ protocol: 'mqtt', allow_anonymous: false }], passwords: `${users.join('\n')}\n`, acl })
     closers.push(() => sb.close())
     const host = createDriverHost({
-      devices: [deviceSchema.parse({ id: 'plc', driver: 'modbus-tcp', host: '127.0.0.1', port: peer.port, poll_interval: 1000, register_commands: true, points: [{ name: 'x', address: 0 }] })],
+      devices: [device({ id: 'plc', driver: 'modbus-tcp', host: '127.0.0.1', port: peer.port, poll_interval: 1000, register_commands: true, points: [{ name: 'x', address: 0 }] })],
       gatewayId: 'gw',
       broker: sb.broker,
       logger: silentLogger,

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { deviceSchema, type DeviceConfig } from '../../src/config/sections/drivers.ts'
 import { FakeClock, silentLogger } from '../../src/core/index.ts'
-import { createDriverHost, DriverFactory } from '../../src/drivers/index.ts'
+import { createDriverHost, DriverFactory, type DeviceOptions } from '../../src/drivers/index.ts'
+import { device } from './devices.ts'
 import { FakeBroker } from './fake-broker.ts'
 
-const sim = (id: string, extra: Record<string, unknown> = {}): DeviceConfig =>
-  deviceSchema.parse({ id, driver: 'simulated', poll_interval: 1000, jitter: 0, seed: 3, ...extra })
+const sim = (id: string, extra: Record<string, unknown> = {}): DeviceOptions =>
+  device({ id, driver: 'simulated', poll_interval: 1000, jitter: 0, seed: 3, ...extra })
 
 async function flush(): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r))
@@ -42,9 +42,9 @@ test('a reload restarts only the device whose config changed; the others keep th
 
 test('devices sharing a Modbus serial line restart together when one of them changes', () => {
   const factory = new DriverFactory({ logger: silentLogger, clock: new FakeClock(0) })
-  const rtu = (id: string, unit: number): DeviceConfig =>
-    deviceSchema.parse({ id, driver: 'modbus-rtu', port: '/dev/ttyAMA0', unit_id: unit, points: [{ name: 'p', table: 'holding', address: 0, type: 'uint16' }] })
-  const tcp = (id: string): DeviceConfig => deviceSchema.parse({ id, driver: 'modbus-tcp', host: '127.0.0.1', port: 20502, points: [{ name: 'p', table: 'holding', address: 0, type: 'uint16' }] })
+  const rtu = (id: string, unit: number): DeviceOptions =>
+    device({ id, driver: 'modbus-rtu', port: '/dev/ttyAMA0', unit_id: unit, points: [{ name: 'p', table: 'holding', address: 0, type: 'uint16' }] })
+  const tcp = (id: string): DeviceOptions => device({ id, driver: 'modbus-tcp', host: '127.0.0.1', port: 20502, points: [{ name: 'p', table: 'holding', address: 0, type: 'uint16' }] })
   assert.equal(factory.lineKey(rtu('m1', 1)), factory.lineKey(rtu('m2', 2)))
   assert.notEqual(factory.lineKey(tcp('t1')), factory.lineKey(tcp('t2')), 'TCP devices poll independently')
   assert.equal(factory.lineKey(sim('s')), null)

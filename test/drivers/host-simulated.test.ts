@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { FakeClock, silentLogger } from '../../src/core/index.ts'
-import { deviceSchema } from '../../src/config/sections/drivers.ts'
 import { createDriverHost, type DriverEvent, SimulatedDriver } from '../../src/drivers/index.ts'
+import { simulatedDevice } from './devices.ts'
 import { FakeBroker } from './fake-broker.ts'
 
-const sim = (extra: Record<string, unknown> = {}) => deviceSchema.parse({ id: 'sim1', driver: 'simulated', poll_interval: 1000, jitter: 0, seed: 7, ...extra })
+const sim = (extra: Record<string, unknown> = {}) => simulatedDevice({ id: 'sim1', driver: 'simulated', poll_interval: 1000, jitter: 0, seed: 7, ...extra })
 
 async function flush(): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r))

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
 import { systemClock, type Logger, type Reading } from '../../src/core/index.ts'
-import { deviceSchema, type ModbusDeviceConfig } from '../../src/config/sections/drivers.ts'
 import { DriverFactory, probeDevice, type ModbusDriver } from '../../src/drivers/index.ts'
 import { startPymodbus, startPymodbusRtu, type PymodbusPeer, type UnitData } from '../helpers/pymodbus.ts'
 import { tempDir } from '../helpers/tmp.ts'
 import { captureLogger } from '../helpers/logger.ts'
+import { modbusDevice } from './devices.ts'
 
 /** Findings 3–7 of issue 11 and write_function, each against pymodbus (an implementation we did not write). */
 
@@ -21,7 +21,7 @@ async function peer(units: Record<number, UnitData>, strict = false): Promise<Py
 }
 
 function device(port: number, extra: Record<string, unknown>, logger: Logger = captureLogger()): ModbusDriver {
-  const cfg = deviceSchema.parse({ id: 'dev', driver: 'modbus-tcp', host: '127.0.0.1', port, timeout: 1000, retries: 0, jitter: 0, ...extra }) as ModbusDeviceConfig
+  const cfg = modbusDevice({ id: 'dev', driver: 'modbus-tcp', host: '127.0.0.1', port, timeout: 1000, retries: 0, jitter: 0, ...extra })
   const f = new DriverFactory({ logger, clock: systemClock })
   closers.push(() => f.close())
   return f.create(cfg) as ModbusDriver
@@ -80,7 +80,7 @@ describe('Modbus data path against pymodbus', { timeout: 120_000 }, () => {
     closers.push(async () => cleanup())
     const rtu = await startPymodbusRtu(dir, { baudRate: 9600, units: { 3: { holding: { 10: [0xffff] } } } })
     closers.push(() => rtu.stop())
-    const cfg = deviceSchema.parse({ id: 'rtu', driver: 'modbus-rtu', port: rtu.path, baud: 9600, unit_id: 3, timeout: 1000, retries: 0, points: [{ name: 'alarm', address: 10, type: 'bool', bit: 15, writable: true }] }) as ModbusDeviceConfig
+    const cfg = modbusDevice({ id: 'rtu', driver: 'modbus-rtu', port: rtu.path, baud: 9600, unit_id: 3, timeout: 1000, retries: 0, points: [{ name: 'alarm', address: 10, type: 'bool', bit: 15, writable: true }] })
     const f = new DriverFactory({ logger: captureLogger(), clock: systemClock })
     closers.push(() => f.close())
     const d = f.create(cfg) as ModbusDriver
@@ -116,7 +116,7 @@ describe('Modbus data path against pymodbus', { timeout: 120_000 }, () => {
     assert.equal(warnings.length, 1)
     assert.match(warnings[0]?.msg ?? '', /word_order = "little"/)
     // `fieldgate check` says it too (the probe's detail line).
-    const cfg = deviceSchema.parse({ id: 'dev', driver: 'modbus-tcp', host: '127.0.0.1', port: p.port, byte_order: 'DCBA', points: [{ name: 'u16', address: 0 }] })
+    const cfg = modbusDevice({ id: 'dev', driver: 'modbus-tcp', host: '127.0.0.1', port: p.port, byte_order: 'DCBA', points: [{ name: 'u16', address: 0 }] })
     const probe = await probeDevice(cfg, captureLogger())
     assert.ok(probe.ok)
     assert.match(probe.detail, /byte_order = "DCBA" is deprecated/)

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
 import { silentLogger, systemClock, type Reading } from '../../src/core/index.ts'
-import { deviceSchema, type ModbusDeviceConfig } from '../../src/config/sections/drivers.ts'
 import { createDriverHost, DriverFactory, ModbusDriver } from '../../src/drivers/index.ts'
 import { startPymodbus, startPymodbusRtu } from '../helpers/pymodbus.ts'
 import { freePort } from '../helpers/ports.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
+import { modbusDevice } from './devices.ts'
 import { FakeBroker } from './fake-broker.ts'
 
 // Link-level faults (late answers, broken frames, lost connections) against pymodbus on a paced bus / TCP.
@@ -19,7 +19,7 @@ after(async () => {
 function make(cfg: Record<string, unknown>): { drv: ModbusDriver; factory: DriverFactory } {
   const factory = new DriverFactory({ logger: silentLogger, clock: systemClock })
   closers.push(() => factory.close())
-  const drv = factory.create(deviceSchema.parse({ id: 'dev', jitter: 0, max_gap: 0, ...cfg }) as ModbusDeviceConfig) as ModbusDriver
+  const drv = factory.create(modbusDevice({ id: 'dev', jitter: 0, max_gap: 0, ...cfg })) as ModbusDriver
   return { drv, factory }
 }
 
@@ -72,8 +72,8 @@ describe('Modbus RTU: answers belong to their request', { timeout: 120_000 }, ()
     const factory = new DriverFactory({ logger: silentLogger, clock: systemClock })
     closers.push(() => factory.close())
     const common = { driver: 'modbus-rtu', port: rtu.path, baud: 19200, timeout: 200, retries: 1, jitter: 0, max_gap: 0, poll_interval: 50, backoff_min: 100, backoff_max: 200, points: fourAndFour }
-    const slow = factory.create(deviceSchema.parse({ ...common, id: 'slow', unit_id: 1 }) as ModbusDeviceConfig)
-    const fast = factory.create(deviceSchema.parse({ ...common, id: 'fast', unit_id: 2 }) as ModbusDeviceConfig)
+    const slow = factory.create(modbusDevice({ ...common, id: 'slow', unit_id: 1 }))
+    const fast = factory.create(modbusDevice({ ...common, id: 'fast', unit_id: 2 }))
     const got: Reading[] = []
     const ac = new AbortController()
     await slow.start((r) => got.push(r), ac.signal)
@@ -189,9 +189,9 @@ describe('integrators’ options: request_delay and a backup host', { timeout: 6
     const factory = new DriverFactory({ logger: silentLogger, clock: systemClock })
     closers.push(() => factory.close())
     const base = { driver: 'modbus-rtu', port: `${dir}/ttyShared`, jitter: 0, points: [{ name: 'x', address: 0 }] }
-    factory.create(deviceSchema.parse({ ...base, id: 'a', unit_id: 1, request_delay: '20ms' }) as ModbusDeviceConfig)
-    factory.create(deviceSchema.parse({ ...base, id: 'b', unit_id: 2, request_delay: '50ms' }) as ModbusDeviceConfig)
-    factory.create(deviceSchema.parse({ ...base, id: 'c', unit_id: 3 }) as ModbusDeviceConfig)
+    factory.create(modbusDevice({ ...base, id: 'a', unit_id: 1, request_delay: '20ms' }))
+    factory.create(modbusDevice({ ...base, id: 'b', unit_id: 2, request_delay: '50ms' }))
+    factory.create(modbusDevice({ ...base, id: 'c', unit_id: 3 }))
     assert.equal(factory.lines.size, 1)
     assert.equal([...factory.lines.values()][0]?.requestDelay, 50)
   })
@@ -239,7 +239,7 @@ describe('the line in the status', { timeout: 60_000 }, () => {
   test('the host status shows each line’s endpoint, counters and why it last reconnected', async () => {
     const peer = await startPymodbus({ mode: 'tcp', units: registers })
     closers.push(() => peer.stop())
-    const dev = deviceSchema.parse({ id: 'io', driver: 'modbus-tcp', host: '127.0.0.1', port: peer.port, poll_interval: 40, timeout: 300, jitter: 0, max_gap: 0, points: fourAndFour }) as ModbusDeviceConfig
+    const dev = modbusDevice({ id: 'io', driver: 'modbus-tcp', host: '127.0.0.1', port: peer.port, poll_interval: 40, timeout: 300, jitter: 0, max_gap: 0, points: fourAndFour })
     const host = createDriverHost({ devices: [dev], gatewayId: 'gw', broker: new FakeBroker(), logger: silentLogger })
     closers.push(() => host.stop())
     await peer.fault({ action: 'tid_offset', n: 7, fc: 3, address: 100, count: 4, after: 2, times: 1 })

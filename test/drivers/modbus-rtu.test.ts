@@ -2,10 +2,10 @@ import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
 import { ServerSerial } from 'modbus-serial'
 import { silentLogger, systemClock, type Reading } from '../../src/core/index.ts'
-import { deviceSchema, type ModbusDeviceConfig } from '../../src/config/sections/drivers.ts'
-import { DriverFactory, ModbusDriver, ModbusLine, modbusFactory, type TransactionRecord } from '../../src/drivers/index.ts'
+import { DriverFactory, ModbusDriver, ModbusLine, modbusFactory, type ModbusDeviceOptions, type TransactionRecord } from '../../src/drivers/index.ts'
 import { ptyPair, type PtyPair } from '../helpers/socat.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
+import { modbusDevice } from './devices.ts'
 import { FaultyRtuSlave } from './fake-rtu-slave.ts'
 import { RegisterBank } from './modbus-sim.ts'
 
@@ -39,11 +39,11 @@ async function pair(name: string): Promise<PtyPair> {
   return p
 }
 
-function rtu(port: string, extra: Record<string, unknown>): ModbusDeviceConfig {
-  return deviceSchema.parse({ id: 'dev', driver: 'modbus-rtu', port, timeout: 300, retries: 0, jitter: 0, ...extra }) as ModbusDeviceConfig
+function rtu(port: string, extra: Record<string, unknown>): ModbusDeviceOptions {
+  return modbusDevice({ id: 'dev', driver: 'modbus-rtu', port, timeout: 300, retries: 0, jitter: 0, ...extra })
 }
 
-function standalone(cfg: ModbusDeviceConfig): { drv: ModbusDriver; line: ModbusLine } {
+function standalone(cfg: ModbusDeviceOptions): { drv: ModbusDriver; line: ModbusLine } {
   const line = new ModbusLine(cfg.id, modbusFactory({ kind: 'rtu', path: (cfg as { port: string }).port, baudRate: 9600, dataBits: 8, parity: 'none', stopBits: 1 }), systemClock, silentLogger)
   closers.push(() => line.close())
   return { drv: new ModbusDriver(cfg, line, { logger: silentLogger, clock: systemClock }), line }

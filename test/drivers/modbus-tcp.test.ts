@@ -3,10 +3,10 @@ import { createServer, type Server } from 'node:net'
 import { after, describe, test } from 'node:test'
 import { ServerTCP } from 'modbus-serial'
 import { silentLogger, systemClock, type Reading } from '../../src/core/index.ts'
-import { deviceSchema, type ModbusDeviceConfig } from '../../src/config/sections/drivers.ts'
-import { createDriverHost, DriverFactory, ModbusDriver, probeDevice } from '../../src/drivers/index.ts'
+import { createDriverHost, DriverFactory, ModbusDriver, probeDevice, type ModbusDeviceOptions } from '../../src/drivers/index.ts'
 import { freePort } from '../helpers/ports.ts'
 import { waitFor } from '../helpers/tmp.ts'
+import { device, modbusDevice } from './devices.ts'
 import { FakeBroker } from './fake-broker.ts'
 import { FaultyRtuSlave } from './fake-rtu-slave.ts'
 import { RegisterBank } from './modbus-sim.ts'
@@ -33,11 +33,11 @@ async function tcpServer(bank: RegisterBank, port?: number): Promise<{ port: num
   return { port: p, close }
 }
 
-function tcp(port: number, extra: Record<string, unknown>): ModbusDeviceConfig {
-  return deviceSchema.parse({ id: 'io', driver: 'modbus-tcp', host: '127.0.0.1', port, timeout: 500, retries: 0, jitter: 0, ...extra }) as ModbusDeviceConfig
+function tcp(port: number, extra: Record<string, unknown>): ModbusDeviceOptions {
+  return modbusDevice({ id: 'io', driver: 'modbus-tcp', host: '127.0.0.1', port, timeout: 500, retries: 0, jitter: 0, ...extra })
 }
 
-function make(cfg: ModbusDeviceConfig): ModbusDriver {
+function make(cfg: ModbusDeviceOptions): ModbusDriver {
   const f = new DriverFactory({ logger: silentLogger, clock: systemClock })
   closers.push(() => f.close())
   return f.create(cfg) as ModbusDriver
@@ -143,7 +143,7 @@ describe('Modbus TCP on loopback with ServerTCP', { timeout: 45_000 }, () => {
     })
     await new Promise<void>((r) => server.listen(port, '127.0.0.1', r))
     closers.push(() => new Promise((r) => server.close(() => r())))
-    const cfg = deviceSchema.parse({ id: 'gw485', driver: 'modbus-rtu-over-tcp', host: '127.0.0.1', port, timeout: 500, points: [{ name: 'r7', table: 'input', address: 7 }] }) as ModbusDeviceConfig
+    const cfg = modbusDevice({ id: 'gw485', driver: 'modbus-rtu-over-tcp', host: '127.0.0.1', port, timeout: 500, points: [{ name: 'r7', table: 'input', address: 7 }] })
     const drv = make(cfg)
     const got: Reading[] = []
     await drv.pollOnce((r) => got.push(r))
@@ -170,7 +170,7 @@ describe('Modbus TCP on loopback with ServerTCP', { timeout: 45_000 }, () => {
     const down = await probeDevice(tcp(closedPort, { points: [{ name: 'x', address: 0 }] }), silentLogger)
     assert.equal(down.ok, false)
     assert.match(down.detail, /cannot open 127\.0\.0\.1/)
-    const missing = await probeDevice(deviceSchema.parse({ id: 's', driver: 'serial', format: 'json', port: '/dev/serial/by-id/nothing-here', points: [{ name: 'a' }] }), silentLogger)
+    const missing = await probeDevice(device({ id: 's', driver: 'serial', format: 'json', port: '/dev/serial/by-id/nothing-here', points: [{ name: 'a' }] }), silentLogger)
     assert.deepEqual(missing.ok, false)
     assert.match(missing.detail, /does not exist/)
   })

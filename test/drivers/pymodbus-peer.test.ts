@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
 import { silentLogger, systemClock, type Reading } from '../../src/core/index.ts'
-import { deviceSchema, type ModbusDeviceConfig } from '../../src/config/sections/drivers.ts'
 import { DriverFactory, ModbusDriver } from '../../src/drivers/index.ts'
 import { startPymodbus, startPymodbusRtu } from '../helpers/pymodbus.ts'
 import { tempDir } from '../helpers/tmp.ts'
+import { modbusDevice } from './devices.ts'
 
 // The drivers against pymodbus (an implementation we did not write), over TCP and over a paced RTU bus.
 const { dir, cleanup } = tempDir('fieldgate-pymodbus-')
@@ -17,7 +17,7 @@ after(async () => {
 function make(cfg: Record<string, unknown>): ModbusDriver {
   const f = new DriverFactory({ logger: silentLogger, clock: systemClock })
   closers.push(() => f.close())
-  return f.create(deviceSchema.parse({ id: 'dev', timeout: 500, retries: 0, jitter: 0, ...cfg }) as ModbusDeviceConfig) as ModbusDriver
+  return f.create(modbusDevice({ id: 'dev', timeout: 500, retries: 0, jitter: 0, ...cfg })) as ModbusDriver
 }
 
 async function poll(drv: ModbusDriver): Promise<Record<string, unknown>> {

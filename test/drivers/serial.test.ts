@@ -2,12 +2,12 @@ import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
 import { SerialPort } from 'serialport'
 import { silentLogger, systemClock, type Logger, type Reading } from '../../src/core/index.ts'
-import { deviceSchema, type SerialDeviceConfig } from '../../src/config/sections/drivers.ts'
-import { SerialDriver } from '../../src/drivers/index.ts'
+import { SerialDriver, type SerialDeviceOptions } from '../../src/drivers/index.ts'
 import { nmeaChecksum } from '../../src/drivers/serial/parsers/nmea.ts'
 import { ptyPair, type PtyPair } from '../helpers/socat.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
 import { captureLogger } from '../helpers/logger.ts'
+import { device } from './devices.ts'
 
 const { dir, cleanup } = tempDir('fieldgate-serial-')
 const pairs: PtyPair[] = []
@@ -18,10 +18,10 @@ after(async () => {
   cleanup()
 })
 
-function cfg(port: string, extra: Record<string, unknown>): SerialDeviceConfig {
-  const d = deviceSchema.parse({ id: 'line', driver: 'serial', port, reconnect_min: 50, reconnect_max: 200, ...extra })
+function cfg(port: string, extra: Record<string, unknown>): SerialDeviceOptions {
+  const d = device({ id: 'line', driver: 'serial', port, reconnect_min: 50, reconnect_max: 200, ...extra })
   assert.equal(d.driver, 'serial')
-  return d as SerialDeviceConfig
+  return d as SerialDeviceOptions
 }
 
 async function devicePort(path: string): Promise<SerialPort> {

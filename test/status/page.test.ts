@@ -7,6 +7,7 @@ import type { Page } from 'playwright-core'
 import { validateConfig } from '../../src/config/index.ts'
 import { silentLogger, type LocalBroker, type Message, type Status } from '../../src/core/index.ts'
 import { createDriverHost } from '../../src/drivers/index.ts'
+import { driverOptions } from '../../src/gateway/options/devices.ts'
 import { createStatusServer, type StatusEvent } from '../../src/status/index.ts'
 import { freePort } from '../helpers/ports.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
@@ -82,7 +83,7 @@ test('in-process: a stale point is amber with its age, a stopped device red, a d
     ],
   })
   const broker = sinkBroker()
-  const host = createDriverHost({ devices: config.devices, gatewayId: 'site-7', broker, logger: silentLogger })
+  const host = createDriverHost({ devices: driverOptions(config.devices), gatewayId: 'site-7', broker, logger: silentLogger })
   const listeners = new Set<(e: StatusEvent) => void>()
   host.onEvent((e) => {
     const se: StatusEvent = e.type === 'reading' ? e : { type: 'state', source: 'drivers', device: e.device, state: e.state, ...(e.reason ? { reason: e.reason } : {}) }

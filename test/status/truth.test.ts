@@ -6,6 +6,7 @@ import { validateConfig } from '../../src/config/index.ts'
 import { FakeClock } from '../../src/core/clock.ts'
 import type { LocalBroker, Status } from '../../src/core/index.ts'
 import { createDriverHost } from '../../src/drivers/index.ts'
+import { driverOptions } from '../../src/gateway/options/devices.ts'
 import { captureLogger, type LogLine } from '../helpers/logger.ts'
 import { eventSource, startServer } from './helpers.ts'
 
@@ -178,7 +179,7 @@ test('a device going into error is logged as a warning, running again as info', 
   const clock = new FakeClock(1_000_000)
   const config = validateConfig({ devices: [{ id: 'boiler', driver: 'simulated', poll_interval: 1000, seed: 1 }] })
   const broker: LocalBroker = { publish: async () => undefined, subscribe: () => () => undefined, status: () => ({ health: 'ok', details: {} }), close: async () => undefined }
-  const host = createDriverHost({ devices: config.devices, gatewayId: 'g', broker, logger: captureLogger(lines), clock })
+  const host = createDriverHost({ devices: driverOptions(config.devices), gatewayId: 'g', broker, logger: captureLogger(lines), clock })
   await host.start()
   try {
     const driver = host.driver('boiler') as unknown as { fail(r: string): void; recover(): void }

@@ -1,13 +1,12 @@
-import type { ModbusPointConfig } from '../../config/sections/drivers.ts'
-
 /** Order of the two bytes inside each register, and of the registers of a 32/64-bit value (pymodbus's names). */
 export type Endian = 'big' | 'little'
 /** The old combined key: ABCD = big/big, BADC = bytes swapped, CDAB = words swapped, DCBA = both. */
 export type LegacyOrder = 'ABCD' | 'BADC' | 'CDAB' | 'DCBA'
-export type RegisterType = ModbusPointConfig['type']
+/** How a point's registers (or bit) are read. */
+export type RegisterType = 'bool' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64' | 'float32' | 'float64' | 'string' | 'bitfield'
 export type Value = number | boolean | string
 
-/** What the codec needs of a point; a subset of the config so tests can pass literals. */
+/** What the codec needs of a point; a subset of its options so tests can pass literals. */
 export interface CodecPoint {
   table: 'coil' | 'discrete' | 'input' | 'holding'
   type: RegisterType
@@ -42,24 +41,24 @@ const MULTI_REGISTER = new Set<RegisterType>(['int32', 'uint32', 'float32', 'int
 
 /**
  * A point's byte and word order: its own `order` (old combined form, taken literally for that point) or
- * `byte_order`/`word_order`, else the device's. The device's old combined `byte_order` was documented as
+ * byte/word order, else the device's. The device's old combined byte order was documented as
  * applying to 32/64-bit values only, so under it 16-bit registers, bits and strings keep the wire order.
  */
 export function resolveOrder(
-  p: { type: RegisterType; order?: LegacyOrder | undefined; byte_order?: Endian | undefined; word_order?: Endian | undefined },
-  device: { byte_order: Endian | LegacyOrder; word_order?: Endian | undefined },
+  p: { type: RegisterType; order?: LegacyOrder | undefined; byteOrder?: Endian | undefined; wordOrder?: Endian | undefined },
+  device: { byteOrder: Endian | LegacyOrder; wordOrder?: Endian | undefined },
 ): { byteOrder: Endian; wordOrder: Endian } {
   if (p.order) return legacyOrder(p.order)
   let bytes: Endian
-  let words: Endian = device.word_order ?? 'big'
-  if (isLegacyOrder(device.byte_order)) {
-    const l = legacyOrder(device.byte_order)
+  let words: Endian = device.wordOrder ?? 'big'
+  if (isLegacyOrder(device.byteOrder)) {
+    const l = legacyOrder(device.byteOrder)
     bytes = MULTI_REGISTER.has(p.type) ? l.byteOrder : 'big'
-    words = device.word_order ?? l.wordOrder
+    words = device.wordOrder ?? l.wordOrder
   } else {
-    bytes = device.byte_order
+    bytes = device.byteOrder
   }
-  return { byteOrder: p.byte_order ?? bytes, wordOrder: p.word_order ?? words }
+  return { byteOrder: p.byteOrder ?? bytes, wordOrder: p.wordOrder ?? words }
 }
 
 /** Registers (16-bit words) or bits a point occupies. */

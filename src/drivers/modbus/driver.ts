@@ -1,7 +1,7 @@
 import { Backoff, FieldgateError, errorMessage, jitter, type Reading, type Status, type TimerHandle } from '../../core/index.ts'
-import type { ModbusDeviceConfig } from '../../config/sections/drivers.ts'
 import { LogLimiter } from '../../core/log-limit.ts'
 import { DeviceStatus } from '../device-status.ts'
+import type { ModbusDeviceOptions } from '../options.ts'
 import type { DriverDeps, FieldDriver, StateListener, WriteOutcome } from '../types.ts'
 import { isLegacyOrder, legacyOrderNotice, resolveOrder } from './codec.ts'
 import { exceptionName, isTimeout, modbusError } from './errors.ts'
@@ -32,7 +32,7 @@ export class ModbusDriver implements FieldDriver {
   private lastFailure: FieldgateError | null = null
 
   constructor(
-    private readonly cfg: ModbusDeviceConfig,
+    private readonly cfg: ModbusDeviceOptions,
     private readonly line: ModbusLine,
     private readonly deps: DriverDeps,
   ) {
@@ -40,15 +40,15 @@ export class ModbusDriver implements FieldDriver {
     this.st = new DeviceStatus(cfg.driver, deps.clock)
     this.random = deps.random ?? Math.random
     this.exceptionLog = new LogLimiter(deps.logger, deps.clock, { intervalMs: EXCEPTION_LOG_EVERY })
-    this.slaveBackoff = new Backoff(cfg.backoff_min, Math.max(cfg.backoff_min, cfg.backoff_max), this.random)
-    if (isLegacyOrder(cfg.byte_order)) deps.logger.warn({ key: 'byte_order', value: cfg.byte_order }, legacyOrderNotice(cfg.byte_order))
+    this.slaveBackoff = new Backoff(cfg.backoffMin, Math.max(cfg.backoffMin, cfg.backoffMax), this.random)
+    if (isLegacyOrder(cfg.byteOrder)) deps.logger.warn({ key: 'byte_order', value: cfg.byteOrder }, legacyOrderNotice(cfg.byteOrder))
     for (const p of cfg.points) {
       const bit = p.table === 'coil' || p.table === 'discrete'
       const type = bit ? 'bool' : p.type
       this.points.set(p.name, { ...p, type, ...resolveOrder({ ...p, type }, cfg) })
     }
     this.groups = planGroups(this.points.values(), cfg)
-    this.st.extra.unit = cfg.unit_id
+    this.st.extra.unit = cfg.unitId
     this.st.extra.line = line.name
     this.reportPlan()
   }
@@ -118,9 +118,9 @@ export class ModbusDriver implements FieldDriver {
     return out
   }
 
-  /** Commissioning access to any register; only reachable when the device sets `register_commands = true`. */
+  /** Commissioning access to any register; only reachable when the device has `registerCommands` on. */
   async registerCommand(op: 'read' | 'write', body: unknown): Promise<RegisterResult> {
-    if (!this.cfg.register_commands) throw new FieldgateError('DRIVER_WRITE_REJECTED', `${this.id}: register commands are off (set register_commands = true on the device)`)
+    if (!this.cfg.registerCommands) throw new FieldgateError('DRIVER_WRITE_REJECTED', `${this.id}: register commands are off (set register_commands = true on the device)`)
     const cmd: RegisterCommand = parseRegisterCommand(this.id, op, body, this.cfg)
     const out = await accessRegisters(this.id, this.cfg, cmd, this.line)
     this.deps.logger.info({ op, table: cmd.table, start: cmd.address, count: cmd.count, ...(op === 'write' ? { values: cmd.values ?? cmd.value } : {}) }, `register command: ${op} ${cmd.table} ${cmd.address}`)
@@ -204,7 +204,7 @@ export class ModbusDriver implements FieldDriver {
 
   private async read(req: ReadRequest): Promise<'ok' | 'error' | 'split' | 'dead'> {
     const what = describeRequest(req)
-    const unit = this.cfg.unit_id
+    const unit = this.cfg.unitId
     const timeout = this.cfg.timeout
     for (let attempt = 0; ; attempt++) {
       if (this.stopped) return 'error'
@@ -244,7 +244,7 @@ export class ModbusDriver implements FieldDriver {
     this.exceptionLog.log(
       'warn',
       `${code}/${req.table}/${req.start}/${req.count}`,
-      { unit: this.cfg.unit_id, exception: code, name: exceptionName(code), table: req.table, start: req.start, end, points: req.points },
+      { unit: this.cfg.unitId, exception: code, name: exceptionName(code), table: req.table, start: req.start, end, points: req.points },
       `modbus exception ${code} (${exceptionName(code)}) reading ${req.table} ${req.start}..${end}`,
     )
   }

@@ -1,11 +1,11 @@
-import type { ModbusDeviceConfig, ModbusPointConfig } from '../../config/sections/drivers.ts'
+import type { ModbusCommonOptions, ModbusPointOptions } from '../options.ts'
 import { pointWidth, type Endian } from './codec.ts'
 import { hasHoles, planReads, type ReadRequest } from './planner.ts'
 
-/** A configured point with its resolved byte and word order. */
-export type ModbusPoint = ModbusPointConfig & { byteOrder: Endian; wordOrder: Endian }
+/** A point with its byte and word order resolved against the device's. */
+export type ModbusPoint = ModbusPointOptions & { byteOrder: Endian; wordOrder: Endian }
 
-type PlanLimits = Pick<ModbusDeviceConfig, 'max_registers' | 'max_bits' | 'max_gap'>
+type PlanLimits = Pick<ModbusCommonOptions, 'maxRegisters' | 'maxBits' | 'maxGap'>
 
 /** The points polled at one interval, as the read requests one poll of them makes. */
 export interface PollGroup {
@@ -17,13 +17,13 @@ export interface PollGroup {
 }
 
 /** One group per distinct poll interval (a point's own, else the device's), each planned into the fewest reads. */
-export function planGroups(points: Iterable<ModbusPoint>, cfg: PlanLimits & Pick<ModbusDeviceConfig, 'poll_interval'>): PollGroup[] {
+export function planGroups(points: Iterable<ModbusPoint>, cfg: PlanLimits & { pollInterval: number }): PollGroup[] {
   const byEvery = new Map<number, ModbusPoint[]>()
   for (const p of points) {
-    const every = p.poll_interval ?? cfg.poll_interval
+    const every = p.pollInterval ?? cfg.pollInterval
     byEvery.set(every, [...(byEvery.get(every) ?? []), p])
   }
-  const opts = { maxRegisters: cfg.max_registers, maxBits: cfg.max_bits, maxGap: cfg.max_gap }
+  const opts = { maxRegisters: cfg.maxRegisters, maxBits: cfg.maxBits, maxGap: cfg.maxGap }
   const groups: PollGroup[] = []
   for (const [every, pts] of byEvery) {
     const requests = planReads(
@@ -44,6 +44,6 @@ export function splitRequest(req: ReadRequest, points: ReadonlyMap<string, Modbu
     const p = points.get(name) as ModbusPoint
     return { key: name, table: req.table, address: p.address, width: pointWidth(p) }
   })
-  if (hasHoles(req, pts)) return { next: planReads(pts, { maxRegisters: cfg.max_registers, maxBits: cfg.max_bits, maxGap: 0 }), level: 'contiguous' }
+  if (hasHoles(req, pts)) return { next: planReads(pts, { maxRegisters: cfg.maxRegisters, maxBits: cfg.maxBits, maxGap: 0 }), level: 'contiguous' }
   return { next: pts.map((p) => ({ table: req.table, start: p.address, count: p.width, points: [p.key] })), level: 'single' }
 }

@@ -1,11 +1,11 @@
-import type { ModbusDeviceConfig } from '../../config/sections/drivers.ts'
+import type { ModbusCommonOptions } from '../options.ts'
 import { rejectWrite } from '../write-check.ts'
 import { decode, encode, pointWidth, resolveOrder, type Endian, type RegisterType, type Value } from './codec.ts'
 import { modbusError } from './errors.ts'
 import type { ModbusLine } from './line.ts'
 import { isBitTable, type Table } from './planner.ts'
 
-/** A commissioning read or write of any register of one device (`register_commands = true`). */
+/** A commissioning read or write of any register of one device (`registerCommands`). */
 export interface RegisterCommand {
   op: 'read' | 'write'
   table: Table
@@ -41,7 +41,7 @@ function isInt(v: unknown, lo: number, hi: number): v is number {
  * read, {"table":"holding","address":100,"values":[1,2]} or {"table":"coil","address":3,"values":[true]}
  * for a write. Throws DRIVER_WRITE_REJECTED naming the problem.
  */
-export function parseRegisterCommand(device: string, op: 'read' | 'write', body: unknown, cfg: Pick<ModbusDeviceConfig, 'max_registers' | 'max_bits'>): RegisterCommand {
+export function parseRegisterCommand(device: string, op: 'read' | 'write', body: unknown, cfg: Pick<ModbusCommonOptions, 'maxRegisters' | 'maxBits'>): RegisterCommand {
   const bad = (why: string): Error => rejectWrite(device, `$modbus/${op}`, why)
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('expects a JSON object such as {"table":"holding","address":0,"count":1}')
   const o = body as Record<string, unknown>
@@ -62,7 +62,7 @@ export function parseRegisterCommand(device: string, op: 'read' | 'write', body:
   if (byteOrder) cmd.byteOrder = byteOrder
   if (wordOrder) cmd.wordOrder = wordOrder
   if (type) cmd.type = type
-  const limit = isBitTable(table) ? cfg.max_bits : cfg.max_registers
+  const limit = isBitTable(table) ? cfg.maxBits : cfg.maxRegisters
   if (op === 'read') {
     const count = o.count ?? (type ? undefined : 1)
     if (count !== undefined && !isInt(count, 1, limit)) throw bad(`count must be an integer 1..${limit} (max_${isBitTable(table) ? 'bits' : 'registers'})`)
@@ -94,10 +94,10 @@ export function parseRegisterCommand(device: string, op: 'read' | 'write', body:
 }
 
 /** Runs one register command in a single line transaction; a write is read back. */
-export async function accessRegisters(device: string, cfg: ModbusDeviceConfig, cmd: RegisterCommand, line: ModbusLine): Promise<RegisterResult> {
-  const unit = cfg.unit_id
+export async function accessRegisters(device: string, cfg: Pick<ModbusCommonOptions, 'unitId' | 'timeout' | 'byteOrder' | 'wordOrder' | 'writeFunction'>, cmd: RegisterCommand, line: ModbusLine): Promise<RegisterResult> {
+  const unit = cfg.unitId
   const timeout = cfg.timeout
-  const codec = cmd.type ? { table: cmd.table, type: cmd.type, length: cmd.count, ...resolveOrder({ type: cmd.type, byte_order: cmd.byteOrder, word_order: cmd.wordOrder }, cfg) } : null
+  const codec = cmd.type ? { table: cmd.table, type: cmd.type, length: cmd.count, ...resolveOrder({ type: cmd.type, byteOrder: cmd.byteOrder, wordOrder: cmd.wordOrder }, cfg) } : null
   let words = cmd.values as number[] | undefined
   if (cmd.op === 'write' && codec) {
     try {
@@ -106,7 +106,7 @@ export async function accessRegisters(device: string, cfg: ModbusDeviceConfig, c
       throw rejectWrite(device, '$modbus/write', `${(err as Error).message} for type ${codec.type}`)
     }
   }
-  const fc = cfg.write_function
+  const fc = cfg.writeFunction
   if (cmd.op === 'write' && fc === 6 && (words?.length ?? 0) > 1) throw rejectWrite(device, '$modbus/write', 'write_function = 6 writes one register at a time; this device is configured for FC 6 only')
   const where = { device, unit, what: `${cmd.op} ${cmd.table} ${cmd.address}..${cmd.address + cmd.count - 1}`, timeout }
   try {

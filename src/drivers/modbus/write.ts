@@ -1,18 +1,18 @@
-import type { ModbusDeviceConfig, ModbusPointConfig } from '../../config/sections/drivers.ts'
+import type { ModbusCommonOptions, ModbusPointOptions } from '../options.ts'
 import type { WriteOutcome } from '../types.ts'
 import { checkWrite, rejectWrite, type ValueKind } from '../write-check.ts'
 import { applyMasks, bitMasks, decode, encode, isBitPoint, pointWidth, type CodecPoint } from './codec.ts'
 import { modbusError } from './errors.ts'
 import type { ModbusLine } from './line.ts'
 
-function kindOf(p: ModbusPointConfig): ValueKind {
+function kindOf(p: ModbusPointOptions): ValueKind {
   if (p.table === 'coil' || p.table === 'discrete' || p.type === 'bool') return 'bool'
   if (p.type === 'bitfield') return p.bits === 1 ? 'bool' : 'integer'
   if (p.type === 'string') return 'string'
   return 'number'
 }
 
-function same(a: unknown, b: unknown, p: ModbusPointConfig): boolean {
+function same(a: unknown, b: unknown, p: ModbusPointOptions): boolean {
   if (typeof a === 'number' && typeof b === 'number') {
     // Scaled integers and float32 cannot hold every decimal exactly; accept one raw step / float32 precision.
     const tol = p.type === 'float32' ? Math.max(1e-6, Math.abs(a) * 1e-6) : p.type === 'float64' ? 1e-9 : Math.abs(p.scale) / 2
@@ -31,8 +31,8 @@ function same(a: unknown, b: unknown, p: ModbusPointConfig): boolean {
  */
 export async function writePoint(
   device: string,
-  cfg: ModbusDeviceConfig,
-  p: (ModbusPointConfig & CodecPoint) | undefined,
+  cfg: Pick<ModbusCommonOptions, 'unitId' | 'timeout' | 'writeFunction' | 'maskWrite'>,
+  p: (ModbusPointOptions & CodecPoint) | undefined,
   name: string,
   value: unknown,
   line: ModbusLine,
@@ -40,9 +40,9 @@ export async function writePoint(
   const v = checkWrite(device, p, name, p ? kindOf(p) : 'number', value)
   if (!p) throw rejectWrite(device, name, 'no such point')
   if (p.table === 'discrete' || p.table === 'input') throw rejectWrite(device, name, `${p.table} ${p.table === 'input' ? 'registers' : 'inputs'} are read-only in Modbus`)
-  const unit = cfg.unit_id
+  const unit = cfg.unitId
   const timeout = cfg.timeout
-  const fc = p.write_function ?? cfg.write_function
+  const fc = p.writeFunction ?? cfg.writeFunction
   const where = { device, unit, what: `write ${p.table} ${p.address}`, timeout }
   const bits = isBitPoint(p)
   let words: number[] = []
@@ -64,7 +64,7 @@ export async function writePoint(
         const [bit] = await t.readBits(unit, 'coil', p.address, 1, timeout)
         return bit === true
       }
-      if (bits && cfg.mask_write) {
+      if (bits && cfg.maskWrite) {
         await t.maskWriteRegister(unit, p.address, masks.and, masks.or, timeout)
       } else if (bits) {
         const [cur] = await t.readRegisters(unit, 'holding', p.address, 1, timeout)

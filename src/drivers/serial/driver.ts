@@ -1,6 +1,6 @@
 import { Backoff, FieldgateError, errorMessage, type Reading, type Status, type TimerHandle } from '../../core/index.ts'
-import type { SerialDeviceConfig } from '../../config/sections/drivers.ts'
 import { DeviceStatus } from '../device-status.ts'
+import type { SerialDeviceOptions } from '../options.ts'
 import type { DriverDeps, FieldDriver, StateListener, WriteOutcome } from '../types.ts'
 import { rejectWrite } from '../write-check.ts'
 import { frameParser, pointValues } from './frame-parser.ts'
@@ -33,17 +33,17 @@ export class SerialDriver implements FieldDriver {
   opens = 0
 
   constructor(
-    private readonly cfg: SerialDeviceConfig,
+    private readonly cfg: SerialDeviceOptions,
     private readonly deps: DriverDeps,
     private readonly openPort: OpenSerialPort = openSerialPort,
   ) {
     this.id = cfg.id
     this.st = new DeviceStatus('serial', deps.clock)
     this.parse = frameParser(cfg)
-    this.backoff = new Backoff(cfg.reconnect_min, Math.max(cfg.reconnect_min, cfg.reconnect_max), deps.random)
-    if (cfg.frame_timeout) {
+    this.backoff = new Backoff(cfg.reconnectMin, Math.max(cfg.reconnectMin, cfg.reconnectMax), deps.random)
+    if (cfg.frameTimeout) {
       this.delimited = null
-      this.idle = new IdleFramer(cfg.frame_timeout, cfg.max_frame, deps.clock, (f) => {
+      this.idle = new IdleFramer(cfg.frameTimeout, cfg.maxFrame, deps.clock, (f) => {
         try {
           this.onFrame(f)
         } catch (err) {
@@ -51,7 +51,7 @@ export class SerialDriver implements FieldDriver {
         }
       })
     } else {
-      this.delimited = new DelimiterFramer(Buffer.from(unescape(cfg.delimiter)), cfg.max_frame)
+      this.delimited = new DelimiterFramer(Buffer.from(unescape(cfg.delimiter)), cfg.maxFrame)
       this.idle = null
     }
     this.st.extra.port = cfg.port
@@ -67,11 +67,11 @@ export class SerialDriver implements FieldDriver {
     signal.addEventListener('abort', () => void this.stop(), { once: true })
     this.st.setState('starting')
     this.open()
-    if (this.cfg.poll_command !== undefined) {
-      const cmd = unescape(this.cfg.poll_command)
+    if (this.cfg.pollCommand !== undefined) {
+      const cmd = unescape(this.cfg.pollCommand)
       this.pollTimer = this.deps.clock.setInterval(() => {
         if (this.port?.isOpen) this.port.write(cmd)
-      }, this.cfg.poll_interval)
+      }, this.cfg.pollInterval)
     }
   }
 
@@ -103,7 +103,7 @@ export class SerialDriver implements FieldDriver {
 
   private open(): void {
     if (this.stopped) return
-    const port = this.openPort({ path: this.cfg.port, baudRate: this.cfg.baud, dataBits: this.cfg.data_bits, parity: this.cfg.parity, stopBits: this.cfg.stop_bits })
+    const port = this.openPort({ path: this.cfg.port, baudRate: this.cfg.baud, dataBits: this.cfg.dataBits, parity: this.cfg.parity, stopBits: this.cfg.stopBits })
     this.port = port
     // Attach the reader before opening: without a data listener a vanished pty never reports `close`.
     port.on('data', (chunk: Buffer) => this.onData(chunk))

@@ -1,4 +1,4 @@
-import type { SerialDeviceConfig, SerialPointConfig } from '../../config/sections/drivers.ts'
+import type { SerialDeviceOptions, SerialPointOptions } from '../options.ts'
 import { parseCsvLine } from './parsers/csv.ts'
 import { parseJsonLine } from './parsers/json.ts'
 import { parseKvLine } from './parsers/kv.ts'
@@ -7,14 +7,14 @@ import { regexParser } from './parsers/regex.ts'
 import type { ParseResult } from './parsers/types.ts'
 
 /** Picks the parser for the configured format; throws a TypeError naming the option when misconfigured. */
-export function frameParser(cfg: Pick<SerialDeviceConfig, 'format' | 'columns' | 'separator' | 'kv_separator' | 'pattern'>): (line: string) => ParseResult {
+export function frameParser(cfg: Pick<SerialDeviceOptions, 'format' | 'columns' | 'separator' | 'kvSeparator' | 'pattern'>): (line: string) => ParseResult {
   switch (cfg.format) {
     case 'json':
       return parseJsonLine
     case 'csv':
       return (l) => parseCsvLine(l, cfg.separator, cfg.columns)
     case 'kv':
-      return (l) => parseKvLine(l, cfg.kv_separator)
+      return (l) => parseKvLine(l, cfg.kvSeparator)
     case 'regex':
       if (!cfg.pattern) throw new TypeError('pattern: required when format = "regex"')
       return regexParser(cfg.pattern)
@@ -23,10 +23,10 @@ export function frameParser(cfg: Pick<SerialDeviceConfig, 'format' | 'columns' |
   }
 }
 
-export type PointValue = { point: SerialPointConfig; value: number | boolean | string } | { point: SerialPointConfig; error: string }
+export type PointValue = { point: SerialPointOptions; value: number | boolean | string } | { point: SerialPointOptions; error: string }
 
 /** Values of the configured points present in a frame's fields, typed and scaled. Absent fields are skipped. */
-export function pointValues(fields: Record<string, unknown>, points: readonly SerialPointConfig[]): PointValue[] {
+export function pointValues(fields: Record<string, unknown>, points: readonly SerialPointOptions[]): PointValue[] {
   const out: PointValue[] = []
   for (const p of points) {
     const raw = fields[p.field ?? p.name]
