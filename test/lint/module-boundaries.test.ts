@@ -62,6 +62,22 @@ test('bridge and store-forward take their own options: importing config there fa
   }
 })
 
+test('drivers take their own options: importing config fails lint there, even for types only', async () => {
+  const texts = [
+    "import type { DeviceConfig } from '../../config/sections/drivers.ts'\nexport type D = DeviceConfig",
+    "import { type DeviceConfig } from '../../config/index.ts'\nexport type D = DeviceConfig",
+    "export type D = import('../../config/index.ts').DeviceConfig",
+    "import { validateConfig } from '../../config/index.ts'\nexport const v = validateConfig",
+  ]
+  for (const text of texts) {
+    const errors = await boundaryErrors('src/drivers/modbus/fixture.ts', text)
+    assert.equal(errors.length, 1, `${text}\n${errors.join('\n')}`)
+    assert.match(errors[0] ?? '', /^drivers \(src\/drivers\/modbus\/fixture\.ts\) may not import config; drivers may import: core, serialport, modbus-serial/)
+  }
+  // What they import instead: their own options.
+  assert.deepEqual(await boundaryErrors('src/drivers/modbus/fixture.ts', "import type { ModbusDeviceOptions } from '../options.ts'\nexport type D = ModbusDeviceOptions"), [])
+})
+
 test('dynamic import() and import types are checked like static imports', async () => {
   const errors = await boundaryErrors(
     'src/status/fixture.ts',
