@@ -41,8 +41,10 @@ async function serve(port: number, cert: string, key: string): Promise<void> {
   const config = validateConfig({
     broker: { listeners: [{ protocol: 'mqtts', host: '127.0.0.1', port, tls: { cert_file: cert, key_file: key } }], limits: { max_connections: 20_000 } },
   })
-  const hooks = await createSecurity(config.broker, silentLogger)
-  const broker = await createBroker({ config: config.broker, logger: silentLogger, gatewayId: 'bench', hooks })
+  const { brokerSettings } = await import('../src/gateway/options/broker.ts')
+  const settings = brokerSettings(config.broker)
+  const hooks = await createSecurity(settings, silentLogger)
+  const broker = await createBroker({ ...settings, logger: silentLogger, gatewayId: 'bench', hooks })
   await broker.listen()
   process.stdout.write(`READY ${port}\n`)
   process.once('SIGTERM', () => process.exit(0))

@@ -5,6 +5,7 @@
 import { createBroker } from '../../src/broker/index.ts'
 import { validateConfig } from '../../src/config/index.ts'
 import { silentLogger } from '../../src/core/index.ts'
+import { brokerSettings } from '../../src/gateway/options/broker.ts'
 
 const port = Number(process.argv[2])
 if (!Number.isInteger(port) || port <= 0) {
@@ -21,7 +22,7 @@ const config = validateConfig({
     limits: { max_connections: 20_000 },
   },
 })
-const broker = await createBroker({ config: config.broker, logger: silentLogger, gatewayId: config.gateway.id })
+const broker = await createBroker({ ...brokerSettings(config.broker), logger: silentLogger, gatewayId: config.gateway.id })
 await broker.listen()
 process.stdout.write(`READY ${port}\n`)
 

@@ -1,5 +1,4 @@
 import type { Duplex } from 'node:stream'
-import type { BrokerConfig, ListenerConfig } from '../config/index.ts'
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.ts'
 import { FieldgateError, errorMessage } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
@@ -9,6 +8,7 @@ import { Connection, type ConnectionContext } from './connection.ts'
 import { DeliveryEngine } from './delivery.ts'
 import { openHooks, type BrokerHooks, type ClientIdentity, type ConnectionInfo } from './hooks.ts'
 import { ListenerSet } from './listeners/set.ts'
+import type { BrokerLimits, ListenerOptions } from './options.ts'
 import { Persistence } from './persist.ts'
 import { MemoryRetainedStore, MemorySessionStore } from './persistence/memory.ts'
 import { RetainedMessages } from './retained-messages.ts'
@@ -35,7 +35,8 @@ export class MqttBroker implements Broker {
   readonly persistence: Persistence
   readonly delivery: DeliveryEngine
   readonly sessions: SessionRegistry
-  private readonly config: BrokerConfig
+  private readonly limits: BrokerLimits
+  private readonly listenerOptions: ListenerOptions[]
   private readonly logger: Logger
   private readonly clock: Clock
   private readonly hooks: BrokerHooks
@@ -52,13 +53,13 @@ export class MqttBroker implements Broker {
   private closing = false
 
   constructor(opts: BrokerOptions) {
-    const config = (this.config = opts.config)
+    this.listenerOptions = opts.listeners
+    const limits = (this.limits = opts.limits)
     const logger = (this.logger = opts.logger)
     const clock = (this.clock = opts.clock ?? systemClock)
     const hooks = (this.hooks = opts.hooks ?? openHooks)
     const stats = (this.stats = new Stats(clock, logger))
-    const limits = config.limits
-    this.admission = new Admission(() => this.config.limits, stats)
+    this.admission = new Admission(() => this.limits, stats)
     this.retained = new RetainedMessages(opts.retained ?? new MemoryRetainedStore(), limits, clock, stats, logger)
     const persistence = (this.persistence = new Persistence(opts.sessions ?? new MemorySessionStore(), stats.logs))
     const delivery = (this.delivery = new DeliveryEngine({ limits, stats, persistence, hooks }))
@@ -92,7 +93,7 @@ export class MqttBroker implements Broker {
       },
     })
     this.sys = new SysPublisher({
-      interval: config.sys_interval,
+      interval: opts.sysInterval,
       clock,
       gatewayId: opts.gatewayId,
       version: opts.version,
@@ -116,10 +117,10 @@ export class MqttBroker implements Broker {
   }
 
   listen(): Promise<ListeningOn[]> {
-    return this.listeners.openAll(this.config.listeners)
+    return this.listeners.openAll(this.listenerOptions)
   }
 
-  reconfigureListeners(next: ListenerConfig[]): Promise<string[]> {
+  reconfigureListeners(next: ListenerOptions[]): Promise<string[]> {
     return this.listeners.reconfigure(next)
   }
 
@@ -233,7 +234,7 @@ export class MqttBroker implements Broker {
 
   private sweep(): void {
     const now = this.clock.now()
-    const connectTimeout = this.config.limits.connect_timeout
+    const connectTimeout = this.limits.connect_timeout
     for (const c of this.connections) {
       if ((c.state === 'new' || c.state === 'connecting') && now - c.createdAt > connectTimeout) {
         // no CONNECT, or authentication never answered

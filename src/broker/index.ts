@@ -2,6 +2,7 @@ import { MqttBroker } from './broker.ts'
 import type { Broker, BrokerOptions } from './types.ts'
 
 export type { Broker, BrokerOptions, ListeningOn, LocalHandler, LocalSubscribeOptions, LimitKind } from './types.ts'
+export type { AuthOptions, BrokerLimits, BrokerSettings, ListenerOptions, ListenerTlsOptions } from './options.ts'
 export type { BrokerHooks, ClientIdentity, ConnectionInfo, AuthRequest, AuthResult } from './hooks.ts'
 export { openHooks } from './hooks.ts'
 export { MemoryRetainedStore, MemorySessionStore } from './persistence/memory.ts'

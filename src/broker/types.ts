@@ -1,18 +1,21 @@
 import type { Duplex } from 'node:stream'
-import type { BrokerConfig, ListenerConfig } from '../config/index.ts'
 import type { Clock } from '../core/clock.ts'
 import type { InProcessSubscribeOptions, LocalBroker } from '../core/interfaces.ts'
 import type { Logger } from '../core/logger.ts'
 import type { RetainedStore, SessionStore } from '../core/persistence.ts'
 import type { Status } from '../core/types.ts'
 import type { BrokerHooks, ClientIdentity, ConnectionInfo } from './hooks.ts'
+import type { BrokerLimits, ListenerOptions } from './options.ts'
 import type { LocalHandler } from './session.ts'
 
-/** The broker's limits (`[broker.limits]`). */
-export type BrokerLimits = BrokerConfig['limits']
+export type { BrokerLimits } from './options.ts'
 
 export interface BrokerOptions {
-  config: BrokerConfig
+  /** Opened by `listen()`. */
+  listeners: ListenerOptions[]
+  /** How often `$SYS` statistics are published, in ms; 0 turns them off. */
+  sysInterval: number
+  limits: BrokerLimits
   logger: Logger
   gatewayId: string
   /** Shown as `$SYS/broker/version` ("fieldgate <version>"); just "fieldgate" when not given. */
@@ -39,14 +42,14 @@ export interface LocalSubscribeOptions extends InProcessSubscribeOptions {
 }
 
 export interface Broker extends LocalBroker {
-  /** Opens every listener in `config.listeners`; resolves with the bound addresses (port 0 → the real port). */
+  /** Opens every listener in `listeners`; resolves with the bound addresses (port 0 → the real port). */
   listen(): Promise<ListeningOn[]>
   /**
    * Applies a new listener list (config reload): identical listeners keep their clients; changed or
    * removed ones close and their clients are disconnected (0x8B); new ones open. Resolves with the
    * names of the listeners closed or opened.
    */
-  reconfigureListeners(next: ListenerConfig[]): Promise<string[]>
+  reconfigureListeners(next: ListenerOptions[]): Promise<string[]>
   /** Serve one MQTT byte stream (listeners call this; tests may pass any Duplex). */
   handleConnection(stream: Duplex, info: ConnectionInfo): void
   subscribe(filter: string, onMessage: LocalHandler, opts?: LocalSubscribeOptions): () => void

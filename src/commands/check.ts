@@ -6,6 +6,7 @@ import type { Config, UplinkConfig } from '../config/index.ts'
 import { loadConfig, loadConfigText } from '../config/index.ts'
 import { listenerName, tlsServerOptions } from '../broker/index.ts'
 import { committedOver } from '../gateway/fleet.ts'
+import { listenerOptions } from '../gateway/options/broker.ts'
 import { deviceOptions } from '../gateway/options/devices.ts'
 import { uplinkOptions } from '../gateway/options/uplink.ts'
 import { errorMessage, redactText, silentLogger, splitCredentials, type Logger } from '../core/index.ts'
@@ -154,7 +155,8 @@ export function fileKeys(value: unknown, path = ''): Array<[string, string]> {
 function tlsFiles(l: Config['broker']['listeners'][number], i: number): CheckResult {
   const name = `tls of ${l.name ?? i}`
   try {
-    tlsServerOptions(l, listenerName(l, i))
+    const o = listenerOptions(l)
+    tlsServerOptions(o, listenerName(o, i))
     return { name, ok: true, detail: `broker.listeners[${i}].tls files make a TLS context${l.tls?.crl_file ? ' (CRL current, signed by the CA)' : ''}` }
   } catch (err) {
     return { name, ok: false, detail: errorMessage(err) }

@@ -7,6 +7,7 @@ import { createDriverHost, type DriverHost } from '../drivers/index.ts'
 import { createStatusServer, scrub, type DemoCloudControl, type StatusEvent, type StatusServer } from '../status/index.ts'
 import { openStore, type GatewayStore } from '../store-forward/index.ts'
 import { VERSION } from '../version.ts'
+import { brokerSettings, listenerOptions } from './options/broker.ts'
 import { driverOptions } from './options/devices.ts'
 import { storeOptions } from './options/storage.ts'
 import { planReload, type ReloadPlan } from './reload-plan.ts'
@@ -59,11 +60,12 @@ export async function buildGateway(initial: Config, log: Logger, opts: BuildOpti
     })
     const s = store
     opened.push(() => s.close())
-    security = await createSecurity({ auth: config.broker.auth, listeners: config.broker.listeners, limits: config.broker.limits }, log)
+    const brokerOpts = brokerSettings(config.broker)
+    security = await createSecurity(brokerOpts, log)
     const sec = security
     opened.push(() => sec.close())
     broker = await createBroker({
-      config: config.broker,
+      ...brokerOpts,
       logger: log.child({ module: 'broker' }),
       gatewayId,
       version: VERSION,
@@ -153,8 +155,8 @@ export async function buildGateway(initial: Config, log: Logger, opts: BuildOpti
         }))
       }
       if (plan.listenersChanged) {
-        const names = await broker.reconfigureListeners(next.broker.listeners)
-        undo.push(() => broker.reconfigureListeners(config.broker.listeners))
+        const names = await broker.reconfigureListeners(next.broker.listeners.map(listenerOptions))
+        undo.push(() => broker.reconfigureListeners(config.broker.listeners.map(listenerOptions)))
         done.push(`listeners restarted: ${names.join(', ')}`)
       }
       if (plan.devicesChanged.length > 0) {

@@ -3,6 +3,7 @@ import { validateConfig } from '../config/index.ts'
 import type { Logger } from '../core/index.ts'
 import type { DemoCloudControl } from '../status/index.ts'
 import { VERSION } from '../version.ts'
+import { brokerSettings } from './options/broker.ts'
 
 /** Where the built-in demo's stand-in cloud listens; the demo config's uplink points here. */
 export const DEMO_CLOUD_HOST = '127.0.0.1'
@@ -19,13 +20,13 @@ export interface DemoCloud extends DemoCloudControl {
  * broker that restarted without a persistent session would be.
  */
 export async function startDemoCloud(log: Logger, port = DEMO_CLOUD_PORT): Promise<DemoCloud> {
-  const config = validateConfig({ broker: { listeners: [{ name: 'demo-cloud', protocol: 'mqtt', host: DEMO_CLOUD_HOST, port }] } }).broker
+  const settings = brokerSettings(validateConfig({ broker: { listeners: [{ name: 'demo-cloud', protocol: 'mqtt', host: DEMO_CLOUD_HOST, port }] } }).broker)
   const url = `mqtt://${DEMO_CLOUD_HOST}:${port}`
   const logger = log.child({ module: 'demo-cloud' })
   let broker: Broker | null = null
   let busy: Promise<void> = Promise.resolve()
   const open = async (): Promise<void> => {
-    const b = await createBroker({ config, logger, gatewayId: 'demo-cloud', version: VERSION })
+    const b = await createBroker({ ...settings, logger, gatewayId: 'demo-cloud', version: VERSION })
     await b.listen()
     broker = b
   }

@@ -7,12 +7,13 @@ import { silentLogger, type Message } from '../../src/core/index.ts'
 import { startMosquitto } from '../helpers/mosquitto.ts'
 import { freePort } from '../helpers/ports.ts'
 import { sleep, startUplink, waitForValue, waitOnline, watch } from './fixtures.ts'
+import { brokerSettings } from '../../src/gateway/options/broker.ts'
 
 test('with the real local broker: LAN data goes up once, cloud commands reach LAN subscribers and never go back up, health is on $SYS', { timeout: 25_000 }, async () => {
   const mq = await startMosquitto()
   const lanPort = await freePort()
   const broker = await createBroker({
-    config: brokerSchema.parse({ listeners: [{ protocol: 'mqtt', host: '127.0.0.1', port: lanPort }], sys_interval: 0 }),
+    ...brokerSettings(brokerSchema.parse({ listeners: [{ protocol: 'mqtt', host: '127.0.0.1', port: lanPort }], sys_interval: 0 })),
     logger: silentLogger,
     gatewayId: 'gw1',
   })

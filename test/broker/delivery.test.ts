@@ -9,6 +9,7 @@ import { brokerSchema } from '../../src/config/sections/broker.ts'
 import { FakeClock } from '../../src/core/clock.ts'
 import { silentLogger } from '../../src/core/logger.ts'
 import type { Message, Qos } from '../../src/core/types.ts'
+import { brokerSettings } from '../../src/gateway/options/broker.ts'
 
 /** A link that records what the delivery engine asks to send: the QoS state machine without sockets. */
 class FakeLink implements SessionLink {
@@ -30,7 +31,7 @@ class FakeLink implements SessionLink {
 
 function setup(limits: Record<string, unknown> = {}): { b: MqttBroker; s: Session; store: MemorySessionStore } {
   const store = new MemorySessionStore()
-  const b = new MqttBroker({ config: brokerSchema.parse({ listeners: [], sys_interval: 0, limits }), logger: silentLogger, gatewayId: 't', clock: new FakeClock(1_000_000), sessions: store })
+  const b = new MqttBroker({ ...brokerSettings(brokerSchema.parse({ listeners: [], sys_interval: 0, limits })), logger: silentLogger, gatewayId: 't', clock: new FakeClock(1_000_000), sessions: store })
   const s = new Session('c1', 4, 3600)
   s.stored = true
   return { b, s, store }

@@ -5,6 +5,7 @@ import type { Clock } from '../../src/core/clock.ts'
 import { silentLogger, type Logger } from '../../src/core/logger.ts'
 import type { RetainedStore, SessionStore } from '../../src/core/persistence.ts'
 import { createBroker, type Broker, type BrokerHooks } from '../../src/broker/index.ts'
+import { brokerSettings } from '../../src/gateway/options/broker.ts'
 import { freePort } from '../helpers/ports.ts'
 
 export interface TestBroker {
@@ -34,7 +35,7 @@ export async function startBroker(opts: StartOptions = {}): Promise<TestBroker> 
     limits: opts.limits ?? {},
   })
   const broker = await createBroker({
-    config,
+    ...brokerSettings(config),
     logger: opts.logger ?? silentLogger,
     gatewayId: 'test-gw',
     ...(opts.hooks ? { hooks: opts.hooks } : {}),

@@ -11,6 +11,7 @@ import { brokerSchema } from '../../src/config/sections/broker.ts'
 import { waitFor } from '../helpers/tmp.ts'
 import { freePort } from '../helpers/ports.ts'
 import { captureLogger, type LogRecord } from './security/setup.ts'
+import { brokerSettings } from '../../src/gateway/options/broker.ts'
 
 // Every test runs on 127.0.0.1; two "hosts" are told apart by binding client sockets to other loopback
 // source addresses (Linux routes all of 127.0.0.0/8 to lo).
@@ -39,7 +40,7 @@ async function start(limits: Record<string, unknown>, tls?: { cert_file: string;
     limits: { connect_timeout: 120_000, ...limits },
   })
   const logs: LogRecord[] = []
-  const broker = await createBroker({ config, logger: captureLogger(logs), gatewayId: 'caps' })
+  const broker = await createBroker({ ...brokerSettings(config), logger: captureLogger(logs), gatewayId: 'caps' })
   await broker.listen()
   return { broker, mqttPort, wsPort, tlsPort, logs, close: () => broker.close() }
 }

@@ -14,6 +14,7 @@ import type { Message, Qos } from '../../src/core/types.ts'
 import { openStore, type GatewayStore } from '../../src/store-forward/index.ts'
 import { tempDir } from '../helpers/tmp.ts'
 import { storeOptionsFor } from './helpers.ts'
+import { brokerSettings } from '../../src/gateway/options/broker.ts'
 
 /*
  * Model test of a persistent session's queue on a real LevelDB: random interleavings of publishes
@@ -60,7 +61,7 @@ class World {
   async open(): Promise<void> {
     this.store = await openStore(storeOptionsFor(this.dir), silentLogger)
     this.broker = new MqttBroker({
-      config: brokerSchema.parse({ listeners: [], sys_interval: 0, limits: { max_queued_messages: 0, max_queued_bytes: 0 } }),
+      ...brokerSettings(brokerSchema.parse({ listeners: [], sys_interval: 0, limits: { max_queued_messages: 0, max_queued_bytes: 0 } })),
       logger: silentLogger,
       gatewayId: 't',
       clock: new FakeClock(NOW),

@@ -3,7 +3,7 @@ import { isIPv4, isIPv6 } from 'node:net'
 /**
  * Secure by default, as Mosquitto 2: a listener bound only to loopback accepts anonymous clients
  * unless told otherwise; any other bind address (including 0.0.0.0 and ::) refuses them unless its
- * config says `allow_anonymous = true`.
+ * options say `allowAnonymous: true`.
  */
 export function isLoopbackHost(host: string): boolean {
   const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '')
@@ -14,6 +14,6 @@ export function isLoopbackHost(host: string): boolean {
   return false
 }
 
-export function listenerAllowsAnonymous(listener: { host: string; allow_anonymous?: boolean | undefined }): boolean {
-  return listener.allow_anonymous ?? isLoopbackHost(listener.host)
+export function listenerAllowsAnonymous(listener: { host: string; allowAnonymous?: boolean | undefined }): boolean {
+  return listener.allowAnonymous ?? isLoopbackHost(listener.host)
 }

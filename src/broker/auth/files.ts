@@ -1,9 +1,9 @@
 import { readFile, stat } from 'node:fs/promises'
-import type { BrokerConfig } from '../../config/index.ts'
 import { FieldgateError } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import { parseAclFile, type Acl } from './acl.ts'
 import { parsePasswordFile, type ParsedHash } from './passwords.ts'
+import type { AuthOptions } from '../options.ts'
 import { parseTokensFile, revokedDevices, type TokenTable } from './tokens.ts'
 
 /** The configured security files as parsed; a null entry means "not configured". */
@@ -26,10 +26,10 @@ async function readText(file: string, what: string, log: Logger, secret: boolean
   }
 }
 
-export async function loadFiles(auth: BrokerConfig['auth'], log: Logger): Promise<AuthFiles> {
-  const p = auth.password_file
-  const t = auth.tokens_file
-  const a = auth.acl_file
+export async function loadFiles(auth: Pick<AuthOptions, 'passwordFile' | 'tokensFile' | 'aclFile'>, log: Logger): Promise<AuthFiles> {
+  const p = auth.passwordFile
+  const t = auth.tokensFile
+  const a = auth.aclFile
   return {
     users: p ? parsePasswordFile(await readText(p, 'password file', log, true), p) : null,
     tokens: t ? parseTokensFile(await readText(t, 'tokens file', log, true), t) : null,

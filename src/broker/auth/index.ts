@@ -1,4 +1,3 @@
-import type { BrokerConfig } from '../../config/index.ts'
 import { systemClock, type Clock, type TimerHandle } from '../../core/clock.ts'
 import type { Logger } from '../../core/logger.ts'
 import type { Status } from '../../core/types.ts'
@@ -12,11 +11,13 @@ import { PublishRateLimiter } from './rate.ts'
 import { loadFiles, revokedIdentities, type AuthFiles } from './files.ts'
 import { TOKEN_USERNAME, tokenDigest } from './tokens.ts'
 import { reloadCertificates } from '../listeners/tls.ts'
+import type { BrokerLimits, BrokerSettings } from '../options.ts'
 
 export { isLoopbackHost, listenerAllowsAnonymous } from './anonymous.ts'
 export { hashPassword, upsertPasswordLine } from './passwords.ts'
 
-export type SecurityConfig = Pick<BrokerConfig, 'auth' | 'listeners'> & { limits: Pick<BrokerConfig['limits'], 'publish_rate' | 'publish_burst'> }
+/** What the security layer takes: the login files and throttles, the listeners (anonymous or not), the publish rate limit. */
+export type SecurityOptions = Pick<BrokerSettings, 'auth' | 'listeners'> & { limits: Pick<BrokerLimits, 'publish_rate' | 'publish_burst'> }
 
 export interface Security extends BrokerHooks {
   /**
@@ -31,9 +32,9 @@ export interface Security extends BrokerHooks {
 type RevokeListener = (who: Array<{ username?: string; deviceId?: string }>) => void
 
 /**
- * The broker's security hooks built from `[broker.auth]`, `[broker.limits]` and the listeners.
+ * The broker's security hooks built from its auth options, publish rate limit and listeners.
  * Throws FieldgateError AUTH_FILE at start when a configured file is missing or malformed.
- * `tuning.guard` tunes the login backoff beyond the config keys; `tuning.hashProbe` watches password
+ * `tuning.guard` tunes the login backoff beyond the options; `tuning.hashProbe` watches password
  * hashes start and end (tests and benches use both).
  */
 export interface SecurityTuning {
@@ -41,11 +42,11 @@ export interface SecurityTuning {
   hashProbe?: HashProbe
 }
 
-export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock: Clock = systemClock, tuning: SecurityTuning = {}): Promise<Security> {
+export async function createSecurity(cfg: SecurityOptions, logger: Logger, clock: Clock = systemClock, tuning: SecurityTuning = {}): Promise<Security> {
   const log = logger.child({ module: 'broker.auth' })
   let files: AuthFiles = await loadFiles(cfg.auth, log)
   const passwords = new PasswordChecker(files.users ?? new Map(), tuning.hashProbe)
-  const guard = new FailureGuard({ ...DEFAULT_GUARD, window: cfg.auth.failure_window, lockoutAfter: cfg.auth.lockout_failures, ...tuning.guard }, clock)
+  const guard = new FailureGuard({ ...DEFAULT_GUARD, window: cfg.auth.failureWindow, lockoutAfter: cfg.auth.lockoutFailures, ...tuning.guard }, clock)
   const rate =
     cfg.limits.publish_rate > 0
       ? // The broker's limit counter logs the warning (once per client per minute); this adds the detail at debug.
@@ -53,10 +54,10 @@ export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock:
           log.debug({ clientId: e.key, limit: 'publish_rate', waitMs: e.wait }, e.wait < 0 ? 'client far over its publish rate' : 'client at its publish rate; reading paused'),
         )
       : null
-  const limiter = new HashLimiter({ maxRunning: cfg.auth.max_password_checks, maxRunningPerAddress: 1, maxWaitingPerAddress: cfg.auth.max_waiting_logins_per_address })
+  const limiter = new HashLimiter({ maxRunning: cfg.auth.maxPasswordChecks, maxRunningPerAddress: 1, maxWaitingPerAddress: cfg.auth.maxWaitingLoginsPerAddress })
   const poolSize = Number(process.env.UV_THREADPOOL_SIZE) || 4
-  if (files.users && cfg.auth.max_password_checks >= poolSize) {
-    log.warn({ max_password_checks: cfg.auth.max_password_checks, threadPool: poolSize }, 'broker.auth.max_password_checks fills the thread pool the store writes with: a login storm can delay durable acknowledgements; set it below UV_THREADPOOL_SIZE')
+  if (files.users && cfg.auth.maxPasswordChecks >= poolSize) {
+    log.warn({ max_password_checks: cfg.auth.maxPasswordChecks, threadPool: poolSize }, 'broker.auth.max_password_checks fills the thread pool the store writes with: a login storm can delay durable acknowledgements; set it below UV_THREADPOOL_SIZE')
   }
   // A storm of busy refusals writes one line, then a count every 10 s.
   const busyLog = new LogLimiter(log, clock)
@@ -69,7 +70,7 @@ export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock:
   let refusedInFlight = 0
 
   for (const [i, l] of cfg.listeners.entries()) {
-    if (!listenerAllowsAnonymous(l) && !files.users && !files.tokens && !l.tls?.use_cn_as_username) {
+    if (!listenerAllowsAnonymous(l) && !files.users && !files.tokens && !l.tls?.useCnAsUsername) {
       log.warn({ listener: l.name ?? `${l.protocol}-${i}` }, 'listener refuses anonymous clients and no password, tokens or certificate login is configured: nobody can connect')
     }
   }
@@ -224,7 +225,7 @@ export async function createSecurity(cfg: SecurityConfig, logger: Logger, clock:
       sleeps.clear()
     },
   }
-  if (cfg.auth.acl_file) security.authorizeDelivery = (who, topic) => (files.acl ? files.acl.canRead(who, topic) : true)
+  if (cfg.auth.aclFile) security.authorizeDelivery = (who, topic) => (files.acl ? files.acl.canRead(who, topic) : true)
   if (rate) security.admitPublish = (who) => rate.admit(who.clientId)
   return security
 }

@@ -1,12 +1,12 @@
-import type { ListenerConfig } from '../../config/index.ts'
 import { FieldgateError } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import type { StartedListener } from './types.ts'
+import type { ListenerOptions } from '../options.ts'
 
 /** Binds a server (net, tls, http, https) for a listener; a bind failure names the listener, address and a fix. */
 export function listen(
   server: { listen(o: { host: string; port: number }, cb: () => void): unknown; address(): unknown; close(cb: () => void): unknown } & NodeJS.EventEmitter,
-  cfg: ListenerConfig,
+  cfg: ListenerOptions,
   name: string,
   protocol: string,
   logger: Logger,

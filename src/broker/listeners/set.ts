@@ -1,17 +1,17 @@
 import { isDeepStrictEqual } from 'node:util'
-import type { ListenerConfig } from '../../config/index.ts'
 import { errorMessage } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import type { BrokerLimits, ListeningOn } from '../types.ts'
 import { listenerName, startListener } from './index.ts'
 import type { ConnectionHandler, SocketGate, StartedListener } from './types.ts'
+import type { ListenerOptions } from '../options.ts'
 
 const WILDCARD = new Set(['0.0.0.0', '::', ''])
 /** Two bind addresses that collide on one port (a wildcard collides with every address). */
 const overlaps = (a: string, b: string): boolean => WILDCARD.has(a) || WILDCARD.has(b) || a.toLowerCase() === b.toLowerCase()
 
 interface Entry {
-  cfg: ListenerConfig
+  cfg: ListenerOptions
   l: StartedListener
   index: number
 }
@@ -36,7 +36,7 @@ export class ListenerSet {
     return this.open.map(({ l }) => ({ name: l.name, protocol: l.protocol, host: l.host, port: l.port }))
   }
 
-  async openAll(cfgs: ListenerConfig[]): Promise<ListeningOn[]> {
+  async openAll(cfgs: ListenerOptions[]): Promise<ListeningOn[]> {
     const out: ListeningOn[] = []
     for (const [i, cfg] of cfgs.entries()) {
       const entry = await this.bind(cfg, i)
@@ -53,8 +53,8 @@ export class ListenerSet {
    * address an old listener holds is bound after that one closed, and if it fails the old listeners are
    * opened again. On failure the previous listeners are the ones open, and the error says why.
    */
-  async reconfigure(next: ListenerConfig[]): Promise<string[]> {
-    const kept = new Set<ListenerConfig>()
+  async reconfigure(next: ListenerOptions[]): Promise<string[]> {
+    const kept = new Set<ListenerOptions>()
     const closing: Entry[] = []
     for (const entry of this.open) {
       const same = next.find((n, i) => !kept.has(n) && listenerName(n, i) === entry.l.name && isDeepStrictEqual(n, entry.cfg))
@@ -62,7 +62,7 @@ export class ListenerSet {
       else closing.push(entry)
     }
     const opening = [...next.entries()].filter(([, cfg]) => !kept.has(cfg))
-    const heldByClosing = (cfg: ListenerConfig): boolean => cfg.port !== 0 && closing.some((o) => o.cfg.port === cfg.port && overlaps(o.cfg.host, cfg.host))
+    const heldByClosing = (cfg: ListenerOptions): boolean => cfg.port !== 0 && closing.some((o) => o.cfg.port === cfg.port && overlaps(o.cfg.host, cfg.host))
     const opened: Entry[] = []
     const closeOpened = async (): Promise<void> => {
       for (const o of opened.splice(0)) await o.l.close()
@@ -99,7 +99,7 @@ export class ListenerSet {
     return Promise.all(this.open.map(({ l }) => l.close())).then(() => undefined)
   }
 
-  private async bind(cfg: ListenerConfig, index: number): Promise<Entry> {
+  private async bind(cfg: ListenerOptions, index: number): Promise<Entry> {
     const limits = this.o.limits
     // TLS handshakes and WebSocket upgrades get the CONNECT deadline too; a WebSocket message may hold one whole packet.
     const secure = { handshakeTimeout: limits.connect_timeout, maxPayload: limits.max_packet_size + 16 }

@@ -1,12 +1,12 @@
 import { createServer, type Server, type Socket } from 'node:net'
-import type { ListenerConfig } from '../../config/index.ts'
 import type { Logger } from '../../core/logger.ts'
 import type { ConnectionHandler, StartedListener } from './types.ts'
 import { listen } from './listen.ts'
+import type { ListenerOptions } from '../options.ts'
 
 /** Plain MQTT over TCP. TCP_NODELAY is set so acknowledgements are not held back by Nagle. */
 export function startTcpListener(
-  cfg: ListenerConfig,
+  cfg: ListenerOptions,
   name: string,
   allowAnonymous: boolean,
   onConnection: ConnectionHandler,

@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs'
 import { createSecureContext, createServer, type TLSSocket, type TlsOptions } from 'node:tls'
-import type { ListenerConfig } from '../../config/index.ts'
 import { FieldgateError } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import type { ConnectionInfo } from '../hooks.ts'
 import type { ConnectionHandler, StartedListener } from './types.ts'
 import { crlProblem } from './crl.ts'
 import { listen } from './listen.ts'
+import type { ListenerOptions } from '../options.ts'
 
 export interface SecureListenerOptions {
   /** A TLS handshake (or, for WebSocket, the HTTP upgrade) that takes longer is dropped; default 10 s. */
@@ -34,38 +34,38 @@ function readConfigFile(path: string, key: string, name: string): Buffer {
  * version and the cipher list. Builds the context once, so a file OpenSSL cannot use fails here.
  * Throws CONFIG_INVALID naming the key (and file).
  */
-export function tlsServerOptions(cfg: ListenerConfig, name: string): TlsOptions {
+export function tlsServerOptions(cfg: ListenerOptions, name: string): TlsOptions {
   const t = cfg.tls
   const bad = (msg: string, details: Record<string, unknown> = {}): FieldgateError =>
     new FieldgateError('CONFIG_INVALID', `broker listener "${name}": ${msg}`, { details: { listener: name, ...details } })
   if (!t) throw bad(`protocol "${cfg.protocol}" needs a [tls] table with cert_file and key_file`)
-  if ((t.require_client_cert || t.use_cn_as_username || t.crl_file) && !t.ca_file) {
+  if ((t.requireClientCert || t.useCnAsUsername || t.crlFile) && !t.caFile) {
     throw bad('tls.require_client_cert, tls.use_cn_as_username and tls.crl_file need tls.ca_file to verify client certificates')
   }
   const opts: TlsOptions = {
-    cert: readConfigFile(t.cert_file, 'cert_file', name),
-    key: readConfigFile(t.key_file, 'key_file', name),
-    minVersion: t.min_tls_version,
+    cert: readConfigFile(t.certFile, 'cert_file', name),
+    key: readConfigFile(t.keyFile, 'key_file', name),
+    minVersion: t.minVersion,
     ciphers: t.ciphers,
     // The server's order decides, so a client offering a weaker suite first still gets a strong one.
     honorCipherOrder: true,
   }
-  if (t.passphrase_file) opts.passphrase = readConfigFile(t.passphrase_file, 'passphrase_file', name).toString('utf8').replace(/\r?\n$/, '')
-  if (t.ca_file) {
-    opts.ca = readConfigFile(t.ca_file, 'ca_file', name)
+  if (t.passphraseFile) opts.passphrase = readConfigFile(t.passphraseFile, 'passphrase_file', name).toString('utf8').replace(/\r?\n$/, '')
+  if (t.caFile) {
+    opts.ca = readConfigFile(t.caFile, 'ca_file', name)
     opts.requestCert = true
-    opts.rejectUnauthorized = t.require_client_cert
+    opts.rejectUnauthorized = t.requireClientCert
   }
-  if (t.crl_file && opts.ca) {
-    const crl = readConfigFile(t.crl_file, 'crl_file', name)
+  if (t.crlFile && opts.ca) {
+    const crl = readConfigFile(t.crlFile, 'crl_file', name)
     const problem = crlProblem(crl.toString('latin1'), opts.ca.toString())
-    if (problem) throw bad(`tls.crl_file ${t.crl_file}: ${problem}`, { key: 'tls.crl_file', file: t.crl_file })
+    if (problem) throw bad(`tls.crl_file ${t.crlFile}: ${problem}`, { key: 'tls.crl_file', file: t.crlFile })
     opts.crl = crl
   }
   try {
     createSecureContext(opts)
   } catch (err) {
-    const files = [t.cert_file, t.key_file, t.ca_file, t.crl_file].filter((f) => f !== undefined).join(', ')
+    const files = [t.certFile, t.keyFile, t.caFile, t.crlFile].filter((f) => f !== undefined).join(', ')
     throw new FieldgateError('CONFIG_INVALID', `broker listener "${name}": tls files ${files} do not make a TLS context: ${(err as Error).message}`, {
       cause: err,
       details: { listener: name, key: 'tls' },
@@ -76,7 +76,7 @@ export function tlsServerOptions(cfg: ListenerConfig, name: string): TlsOptions 
 
 interface LiveSecureServer {
   name: string
-  cfg: ListenerConfig
+  cfg: ListenerOptions
   server: { setSecureContext(options: TlsOptions): void }
 }
 
@@ -110,14 +110,14 @@ export function reloadCertificates(): { reloaded: string[]; failed: Array<{ list
 }
 
 /** The verified client certificate's CN, when this listener takes user names from certificates. */
-export function certUsername(cfg: ListenerConfig, socket: TLSSocket): string | undefined {
-  if (!cfg.tls?.use_cn_as_username || !socket.authorized) return undefined
+export function certUsername(cfg: ListenerOptions, socket: TLSSocket): string | undefined {
+  if (!cfg.tls?.useCnAsUsername || !socket.authorized) return undefined
   const cn: unknown = socket.getPeerCertificate().subject?.CN
   const value = Array.isArray(cn) ? cn[0] : cn
   return typeof value === 'string' && value !== '' ? value : undefined
 }
 
-export function secureInfo(cfg: ListenerConfig, name: string, allowAnonymous: boolean, protocol: 'mqtts' | 'wss', socket: TLSSocket): ConnectionInfo {
+export function secureInfo(cfg: ListenerOptions, name: string, allowAnonymous: boolean, protocol: 'mqtts' | 'wss', socket: TLSSocket): ConnectionInfo {
   const info: ConnectionInfo = { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0, listener: name, protocol, allowAnonymous }
   const cn = certUsername(cfg, socket)
   if (cn !== undefined) info.certCommonName = cn
@@ -136,7 +136,7 @@ export function logHandshakeFailure(logger: Logger, name: string, socket: TLSSoc
 
 /** MQTT over TLS. Handshakes that never finish are dropped after `handshakeTimeout`. */
 export async function startTlsListener(
-  cfg: ListenerConfig,
+  cfg: ListenerOptions,
   name: string,
   allowAnonymous: boolean,
   onConnection: ConnectionHandler,

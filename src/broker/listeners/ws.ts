@@ -2,12 +2,12 @@ import { createServer as createHttpServer, type IncomingMessage, type Server } f
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
 import type { TLSSocket } from 'node:tls'
 import { createWebSocketStream, WebSocketServer, type WebSocket } from 'ws'
-import type { ListenerConfig } from '../../config/index.ts'
 import type { Logger } from '../../core/logger.ts'
 import type { ConnectionInfo } from '../hooks.ts'
 import type { ConnectionHandler, StartedListener } from './types.ts'
 import { listen } from './listen.ts'
 import { DEFAULT_HANDSHAKE_TIMEOUT, secureInfo, tlsServerOptions, trackSecureServer, type SecureListenerOptions } from './tls.ts'
+import type { ListenerOptions } from '../options.ts'
 
 /** MQTT.js and browsers offer "mqtt"; old clients "mqttv3.1". The server must answer with one [MQTT-6.0.0-3]. */
 function pickProtocol(offered: Set<string>): string | false {
@@ -22,7 +22,7 @@ function pickProtocol(offered: Set<string>): string | false {
  * WebSocket messages [MQTT-6.0.0-2]. Requests for other paths get 400; plain HTTP gets 426.
  */
 export async function startWsListener(
-  cfg: ListenerConfig,
+  cfg: ListenerOptions,
   name: string,
   allowAnonymous: boolean,
   onConnection: ConnectionHandler,

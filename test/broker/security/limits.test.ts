@@ -17,8 +17,8 @@ test('loopback bind addresses allow anonymous clients by default and every other
 })
 
 test('an explicit allow_anonymous wins over the bind address in both directions', () => {
-  assert.equal(listenerAllowsAnonymous({ host: '0.0.0.0', allow_anonymous: true }), true)
-  assert.equal(listenerAllowsAnonymous({ host: '127.0.0.1', allow_anonymous: false }), false)
+  assert.equal(listenerAllowsAnonymous({ host: '0.0.0.0', allowAnonymous: true }), true)
+  assert.equal(listenerAllowsAnonymous({ host: '127.0.0.1', allowAnonymous: false }), false)
 })
 
 test('failed logins from one address delay its answers, then lock it out until they age out', () => {

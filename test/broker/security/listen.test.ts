@@ -9,6 +9,7 @@ import { silentLogger } from '../../../src/core/logger.ts'
 import { makeTestCerts } from '../../helpers/certs.ts'
 import { waitFor } from '../../helpers/tmp.ts'
 import { connectOk } from './setup.ts'
+import { brokerSettings } from '../../../src/gateway/options/broker.ts'
 
 test('listeners from config serve mqtt, mqtts, ws and wss side by side and messages cross between them', { timeout: 30_000 }, async () => {
   const certs = makeTestCerts([])
@@ -21,8 +22,8 @@ test('listeners from config serve mqtt, mqtts, ws and wss side by side and messa
       { name: 'web-tls', protocol: 'wss', port: 0, tls },
     ],
   })
-  const security = await createSecurity(config, silentLogger)
-  const broker = await createBroker({ config, logger: silentLogger, gatewayId: 'listen-test', hooks: security })
+  const security = await createSecurity(brokerSettings(config), silentLogger)
+  const broker = await createBroker({ ...brokerSettings(config), logger: silentLogger, gatewayId: 'listen-test', hooks: security })
   const clients: MqttClient[] = []
   try {
     const bound = await broker.listen()

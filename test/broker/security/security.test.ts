@@ -10,6 +10,7 @@ import { FakeClock } from '../../../src/core/clock.ts'
 import { isFieldgateError } from '../../../src/core/errors.ts'
 import { silentLogger } from '../../../src/core/logger.ts'
 import { tempDir } from '../../helpers/tmp.ts'
+import { brokerSettings } from '../../../src/gateway/options/broker.ts'
 
 const FAST = { ln: 10, r: 8, p: 1 }
 const info = (over: Partial<ConnectionInfo> = {}): ConnectionInfo => ({
@@ -29,11 +30,11 @@ const req = (username: string | undefined, password: string | undefined, over: P
 
 test('a missing security file stops the start with AUTH_FILE naming the file', { timeout: 10_000 }, async () => {
   const cfg = brokerSchema.parse({ auth: { password_file: '/nonexistent/fieldgate/passwords' } })
-  await assert.rejects(createSecurity(cfg, silentLogger), (e: unknown) => isFieldgateError(e, 'AUTH_FILE') && e.message.includes('/nonexistent/fieldgate/passwords'))
+  await assert.rejects(createSecurity(brokerSettings(cfg), silentLogger), (e: unknown) => isFieldgateError(e, 'AUTH_FILE') && e.message.includes('/nonexistent/fieldgate/passwords'))
 })
 
 test('without a password file a user name proves nothing: anonymous where allowed, refused elsewhere', { timeout: 10_000 }, async () => {
-  const sec = await createSecurity(brokerSchema.parse({}), silentLogger)
+  const sec = await createSecurity(brokerSettings(brokerSchema.parse({})), silentLogger)
   assert.deepEqual(await sec.authenticate(req('admin', 'x', { allowAnonymous: true })), { ok: true })
   assert.deepEqual(await sec.authenticate(req(undefined, undefined, { allowAnonymous: true })), { ok: true })
   const refused = await sec.authenticate(req('admin', 'x'))
@@ -47,7 +48,7 @@ test('without a password file a user name proves nothing: anonymous where allowe
 })
 
 test('a verified certificate CN is the user name, without a password', { timeout: 10_000 }, async () => {
-  const sec = await createSecurity(brokerSchema.parse({}), silentLogger)
+  const sec = await createSecurity(brokerSettings(brokerSchema.parse({})), silentLogger)
   assert.deepEqual(await sec.authenticate(req(undefined, undefined, { protocol: 'mqtts', certCommonName: 'meter-12' })), { ok: true, username: 'meter-12' })
   sec.close()
 })
@@ -58,7 +59,7 @@ test('after repeated failures an address waits for its answer, on the injected c
     const file = join(dir, 'pw')
     writeFileSync(file, `alice:${await hashPassword('right', FAST)}\n`, { mode: 0o600 })
     const clock = new FakeClock(1_000_000)
-    const sec = await createSecurity(brokerSchema.parse({ auth: { password_file: file } }), silentLogger, clock)
+    const sec = await createSecurity(brokerSettings(brokerSchema.parse({ auth: { password_file: file } })), silentLogger, clock)
     for (let i = 0; i < 3; i++) assert.equal((await sec.authenticate(req('alice', 'wrong'))).ok, false)
     let answer: AuthResult | null = null
     const pending = sec.authenticate(req('alice', 'right')).then((r) => (answer = r))
@@ -83,7 +84,7 @@ test('closing releases logins still waiting on the backoff', { timeout: 10_000 }
     const file = join(dir, 'pw')
     writeFileSync(file, `alice:${await hashPassword('right', FAST)}\n`, { mode: 0o600 })
     const clock = new FakeClock()
-    const sec = await createSecurity(brokerSchema.parse({ auth: { password_file: file } }), silentLogger, clock)
+    const sec = await createSecurity(brokerSettings(brokerSchema.parse({ auth: { password_file: file } })), silentLogger, clock)
     for (let i = 0; i < 3; i++) await sec.authenticate(req('bob', 'x'))
     const pending = sec.authenticate(req('alice', 'right'))
     await new Promise((r) => setImmediate(r))
@@ -102,7 +103,7 @@ test('revocation listeners hear about removed devices only when the tokens file 
     const a = 'a'.repeat(32)
     const b = 'b'.repeat(32)
     writeFileSync(file, `${a} dev-a\n${b} dev-b\n`, { mode: 0o600 })
-    const sec = await createSecurity(brokerSchema.parse({ auth: { tokens_file: file } }), silentLogger)
+    const sec = await createSecurity(brokerSettings(brokerSchema.parse({ auth: { tokens_file: file } })), silentLogger)
     const heard: unknown[] = []
     sec.onRevoke?.((who) => heard.push(who))
     assert.deepEqual(await sec.authenticate(req('Token', a)), { ok: true, deviceId: 'dev-a' })
@@ -120,7 +121,7 @@ test('revocation listeners hear about removed devices only when the tokens file 
 })
 
 test('anonymous refusals are logged but do not count towards an address backoff', { timeout: 10_000 }, async () => {
-  const sec = await createSecurity(brokerSchema.parse({ auth: { lockout_failures: 2 } }), silentLogger)
+  const sec = await createSecurity(brokerSettings(brokerSchema.parse({ auth: { lockout_failures: 2 } })), silentLogger)
   for (let i = 0; i < 5; i++) assert.equal((await sec.authenticate(req(undefined, undefined))).ok, false)
   assert.deepEqual(await sec.authenticate(req(undefined, undefined, { allowAnonymous: true })), { ok: true })
   assert.equal(sec.status().details.failedLogins, 0)

@@ -13,6 +13,7 @@ import type { z } from 'zod'
 import { brokerSchema, listenerSchema, type BrokerConfig } from '../../../src/config/sections/broker.ts'
 import type { Logger, LogFn } from '../../../src/core/logger.ts'
 import { tempDir } from '../../helpers/tmp.ts'
+import { brokerSettings, listenerOptions } from '../../../src/gateway/options/broker.ts'
 
 export interface LogRecord {
   level: string
@@ -86,12 +87,12 @@ export async function startSecureBroker(opts: SecureBrokerOptions): Promise<Secu
   })
   const logs: LogRecord[] = []
   const logger = captureLogger(logs)
-  const security = await createSecurity(config, logger, undefined, { guard: opts.guard ?? { delayAfter: 1_000_000 }, ...(opts.hashProbe ? { hashProbe: opts.hashProbe } : {}) })
-  const broker = await createBroker({ config: { ...config, listeners: [] }, logger, gatewayId: 'test', hooks: security, ...opts.stores })
+  const security = await createSecurity(brokerSettings(config), logger, undefined, { guard: opts.guard ?? { delayAfter: 1_000_000 }, ...(opts.hashProbe ? { hashProbe: opts.hashProbe } : {}) })
+  const broker = await createBroker({ ...brokerSettings({ ...config, listeners: [] }), logger, gatewayId: 'test', hooks: security, ...opts.stores })
   const started: StartedListener[] = []
   const onConnection = (stream: Duplex, info: ConnectionInfo): void => broker.handleConnection(stream, info)
   const secure = opts.handshakeTimeout === undefined ? {} : { handshakeTimeout: opts.handshakeTimeout }
-  for (const [i, l] of config.listeners.entries()) started.push(await startListener(l, i, onConnection, logger, secure))
+  for (const [i, l] of config.listeners.entries()) started.push(await startListener(listenerOptions(l), i, onConnection, logger, secure))
   return {
     broker,
     security,

@@ -13,6 +13,7 @@ import { silentLogger } from '../../../src/core/logger.ts'
 import { makeTestCerts, type TestCerts } from '../../helpers/certs.ts'
 import { tempDir, waitFor } from '../../helpers/tmp.ts'
 import { connectOk, startSecureBroker, tryConnect, type SecureBroker } from './setup.ts'
+import { listenerOptions } from '../../../src/gateway/options/broker.ts'
 
 let certs: TestCerts
 let sb: SecureBroker
@@ -132,7 +133,7 @@ test('TLS listener config mistakes are reported with the listener and key', { ti
     const cfg = brokerSchema.parse({ listeners: [{ protocol: 'mqtts', name: 'lan-tls', port: 0, ...(tls ? { tls } : {}) }] }).listeners[0]
     assert.ok(cfg)
     await assert.rejects(
-      startTlsListener(cfg, 'lan-tls', false, () => undefined, silentLogger),
+      startTlsListener(listenerOptions(cfg), 'lan-tls', false, () => undefined, silentLogger),
       (e: unknown) => isFieldgateError(e, 'CONFIG_INVALID') && e.message.includes('"lan-tls"') && re.test(e.message),
     )
   }

@@ -1,0 +1,51 @@
+import type { AuthOptions, BrokerSettings, ListenerOptions, ListenerTlsOptions } from '../../broker/index.ts'
+import type { BrokerConfig, ListenerConfig } from '../../config/index.ts'
+
+/** `[broker]` as the broker (`createBroker`) and its security layer (`createSecurity`) take it. */
+export function brokerSettings(c: BrokerConfig): BrokerSettings {
+  return {
+    listeners: c.listeners.map(listenerOptions),
+    sysInterval: c.sys_interval,
+    limits: { ...c.limits, per_address_exempt: [...c.limits.per_address_exempt] },
+    auth: authOptions(c.auth),
+  }
+}
+
+/** One `[[broker.listeners]]` entry. The same entry always maps to deeply equal options (a reload keeps unchanged listeners by that). */
+export function listenerOptions(l: ListenerConfig): ListenerOptions {
+  return {
+    name: l.name,
+    protocol: l.protocol,
+    host: l.host,
+    port: l.port,
+    path: l.path,
+    allowAnonymous: l.allow_anonymous,
+    tls: l.tls === undefined ? undefined : tlsOptions(l.tls),
+  }
+}
+
+function tlsOptions(t: NonNullable<ListenerConfig['tls']>): ListenerTlsOptions {
+  return {
+    certFile: t.cert_file,
+    keyFile: t.key_file,
+    caFile: t.ca_file,
+    passphraseFile: t.passphrase_file,
+    requireClientCert: t.require_client_cert,
+    useCnAsUsername: t.use_cn_as_username,
+    crlFile: t.crl_file,
+    minVersion: t.min_tls_version,
+    ciphers: t.ciphers,
+  }
+}
+
+function authOptions(a: BrokerConfig['auth']): AuthOptions {
+  return {
+    passwordFile: a.password_file,
+    tokensFile: a.tokens_file,
+    aclFile: a.acl_file,
+    lockoutFailures: a.lockout_failures,
+    failureWindow: a.failure_window,
+    maxPasswordChecks: a.max_password_checks,
+    maxWaitingLoginsPerAddress: a.max_waiting_logins_per_address,
+  }
+}
