@@ -20,6 +20,7 @@ import { withTimeout } from './packet.ts'
 import { Probe } from './probe.ts'
 import { ConnectionPublisher, offlineError, type PublishCounters } from './publisher.ts'
 import { Qos2Recovery } from './qos2.ts'
+import { STATUS_WATCH_REFUSED, StatusGuard } from './status-guard.ts'
 import { ForwardRules } from './rules.ts'
 import { Supervisor } from './supervisor.ts'
 import type { Uplink, UplinkDeps } from './types.ts'
@@ -37,6 +38,7 @@ export class MqttUplink implements Uplink {
   private readonly down: Downlink
   private readonly health: HealthTopics
   private readonly probe: Probe
+  private readonly guard: StatusGuard
   private client: MqttClient | null = null
   /** The current connection's publish path. */
   private pub: ConnectionPublisher | null = null
@@ -67,6 +69,7 @@ export class MqttUplink implements Uplink {
     const v5 = cfg.protocolVersion === 5
     this.down = new Downlink(cfg.downlink, deps.gatewayId, v5, ownTopics, deps.local, this.origin, this.clock, this.log)
     this.health = new HealthTopics(deps.local, cfg.name, this.origin, this.log)
+    this.guard = new StatusGuard(cfg, this.topics, this.clock, this.log, () => (this.running && this.client && this.pub ? this.publishBirth(this.client, this.pub) : null))
     this.qos2 = cfg.clean ? null : new Qos2Recovery()
     this.probe = new Probe(
       this.clock,
@@ -202,6 +205,7 @@ export class MqttUplink implements Uplink {
     client.on('message', (topic, payload, packet) => {
       if (gen !== this.gen) return
       if (topic === this.topics.probeTopic) this.probe.received(payload)
+      else if (topic === this.guard.topic) this.guard.received(payload, packet.retain, this.running)
       else this.down.receive(topic, payload, packet)
     })
     client.on('close', () => {
@@ -216,7 +220,7 @@ export class MqttUplink implements Uplink {
     try {
       const subs: Record<string, { qos: Qos; nl?: boolean }> = {}
       if (this.cfg.probe.interval > 0) subs[this.topics.probeTopic] = { qos: 0 }
-      Object.assign(subs, this.down.subscriptions())
+      Object.assign(subs, this.down.subscriptions(), this.guard.subscription())
       const setup = async (): Promise<void> => {
         // Before any new packet id is used: release what a resumed session still holds open.
         const released = await (this.qos2?.recover(client, sessionPresent, this.cfg.connectTimeout) ?? 0)
@@ -224,11 +228,9 @@ export class MqttUplink implements Uplink {
         this.qos2Released += released
         if (Object.keys(subs).length > 0) {
           const granted = await client.subscribeAsync(subs)
-          for (const g of granted) if (g.qos === 128) this.log.warn({ filter: g.topic }, 'cloud broker refused a downlink subscription')
+          for (const g of granted) if (g.qos === 128) this.log.warn({ filter: g.topic }, g.topic === this.guard.topic ? STATUS_WATCH_REFUSED : 'cloud broker refused a downlink subscription')
         }
-        const b = this.cfg.birth
-        const retain = b.retain && pub.limits.retainAvailable
-        await client.publishAsync(this.topics.birthTopic, b.payload, { qos: Math.min(b.qos, pub.limits.maximumQoS) as Qos, retain })
+        await this.publishBirth(client, pub)
       }
       // CONNACK came, but SUBACK / PUBACK may not (a link that dies right now): bounded like the connect.
       await withTimeout(setup(), this.cfg.connectTimeout)
@@ -251,6 +253,11 @@ export class MqttUplink implements Uplink {
     }
   }
 
+  private publishBirth(client: MqttClient, pub: ConnectionPublisher): Promise<unknown> {
+    const b = this.cfg.birth
+    return client.publishAsync(this.topics.birthTopic, b.payload, { qos: Math.min(b.qos, pub.limits.maximumQoS) as Qos, retain: b.retain && pub.limits.retainAvailable })
+  }
+
   /** Tear the current connection down on purpose (probe timeout, setup failure); close handling retries. */
   private drop(why: string): void {
     const client = this.client
@@ -266,6 +273,7 @@ export class MqttUplink implements Uplink {
     const wasOnline = this.isOnline
     this.isOnline = false
     this.probe.stop()
+    this.guard.cancel()
     this.qos2?.lost()
     if (client) {
       client.removeAllListeners('message')

@@ -1,6 +1,6 @@
-import { errorMessage, redactText, systemClock, type Clock, type Logger, type Status, type TimerHandle } from '../core/index.ts'
+import { errorMessage, redactText, systemClock, Throttle, type Clock, type Logger, type Status, type TimerHandle } from '../core/index.ts'
 import { fieldsWithin, MAX_DIAGNOSTICS_BYTES, newestWithin, RateLimit } from './bounds.ts'
-import { fingerprint, inventory, type InventoryFacts } from './inventory.ts'
+import { fingerprint, inventory, marksOffline, type InventoryFacts } from './inventory.ts'
 import { MgmtLink } from './link.ts'
 import { RemoteConfig, type ConfigHost, type Current, type Outcome } from './remote-config.ts'
 import { parseRequest, replyBody, type ReplyRoute, type Request } from './rpc.ts'
@@ -74,8 +74,9 @@ export function createFleet<C>(o: FleetOptions<C>): Fleet<C> {
     {
       will: () => ({ topic: topics.inventory, payload: Buffer.from(JSON.stringify({ ...describe(false), reason: 'connection lost (Last Will)' })) }),
       subscription: topics.requests,
+      watch: topics.inventory,
       onOnline: () => publishInventory(true),
-      onMessage: (topic, payload, props, retained) => void handle(topic, payload, props, retained),
+      onMessage: (topic, payload, props, retained) => (topic === topics.inventory ? watched(payload, retained) : void handle(topic, payload, props, retained)),
     },
     log,
     clock,
@@ -92,6 +93,18 @@ export function createFleet<C>(o: FleetOptions<C>): Fleet<C> {
     lastPrint = print
     lastInventoryAt = clock.now()
     link.publish(topics.inventory, Buffer.from(JSON.stringify(inv)), { qos: 1, retain: true })
+  }
+
+  // A broker cluster publishes a dead node's Wills once the others miss its heartbeats, which can be after
+  // this gateway failed over to another node: its inventory would say offline until the next refresh.
+  const reassert = new Throttle(clock, 1000, () => {
+    if (!link.online) return
+    log.info({ topic: topics.inventory }, 'a late Last Will marked this gateway offline while it is online: inventory published again')
+    publishInventory(true)
+  })
+  function watched(payload: Buffer, retained: boolean): void {
+    // A retained copy came with the subscription, made after this connection published its inventory.
+    if (!retained && link.online && marksOffline(payload)) reassert.trigger()
   }
 
   function reply(route: ReplyRoute, op: string, fields: Record<string, unknown>): void {
@@ -221,6 +234,7 @@ export function createFleet<C>(o: FleetOptions<C>): Fleet<C> {
     },
     async stop() {
       remote.abort()
+      reassert.cancel()
       if (timer) clock.clearInterval(timer)
       timer = null
       await link.stop({ topic: topics.inventory, payload: Buffer.from(JSON.stringify({ ...describe(false), reason: 'stopped' })) })

@@ -60,3 +60,16 @@ export function fingerprint(inv: Record<string, unknown>): string {
   const h = inv.health as { parts: Record<string, { health: Health }> }
   return JSON.stringify([inv.online, inv.version, inv.config, inv.update, Object.entries(h.parts).map(([k, v]) => [k, v.health])])
 }
+
+/**
+ * Whether a message on the gateway's own inventory topic says it is offline: its Last Will. Only a live
+ * one (not the retained copy a subscription brings) arriving while the link is up is late (docs/fleet.md).
+ */
+export function marksOffline(payload: Buffer): boolean {
+  try {
+    const v = JSON.parse(payload.toString('utf8')) as unknown
+    return typeof v === 'object' && v !== null && (v as { online?: unknown }).online === false
+  } catch {
+    return false
+  }
+}

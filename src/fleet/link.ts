@@ -16,6 +16,8 @@ export interface LinkHandlers {
   will(): { topic: string; payload: Buffer }
   /** Topic filter subscribed on every connect. */
   subscription: string
+  /** A topic watched besides (the gateway's own inventory), without No Local; a broker refusing it only costs a log line. */
+  watch?: string
   onOnline(): void
   onMessage(topic: string, payload: Buffer, props: { responseTopic?: string; correlationData?: Buffer }, retained: boolean): void
 }
@@ -192,10 +194,16 @@ export class MgmtLink {
         const queued = this.outbox.splice(0)
         this.handlers.onOnline()
         for (const o of queued) this.send(client, o)
+        const watch = this.handlers.watch
+        if (watch !== undefined) {
+          client.subscribe(watch, { qos: 1 }, (err, granted) => {
+            if (gen === this.gen && (err || granted?.some((g) => g.qos === 128))) this.log.warn({ topic: watch }, 'the cloud broker refused the subscription to the gateway\'s own inventory: a late Last Will will leave it offline until the next refresh; allow the gateway to read it')
+          })
+        }
       })
     })
     client.on('message', (topic, payload, packet) => {
-      if (gen !== this.gen) return
+      if (gen !== this.gen || !this.running) return
       const p = packet.properties
       this.handlers.onMessage(topic, payload, {
         ...(p?.responseTopic === undefined ? {} : { responseTopic: p.responseTopic }),

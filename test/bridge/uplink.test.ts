@@ -69,6 +69,35 @@ test('birth "online" is retained after connect; a graceful stop publishes "offli
   }
 })
 
+for (const version of [4, 5] as const) {
+  test(`MQTT ${version === 5 ? '5' : '3.1.1'}: a late Will on the status topic while online (a broker cluster publishing a dead node's Wills after the uplink failed over) is answered with the birth again; a retained "offline" from before the connect is not`, { timeout: 15_000 }, async () => {
+    const topic = `gw/late${version}/status`
+    const w = await watch(mq.port, [topic])
+    await w.client.publishAsync(topic, 'offline', { qos: 1, retain: true })
+    const u = startUplink({ name: `late${version}`, url: `mqtt://127.0.0.1:${mq.port}`, protocol_version: version, will: { topic } })
+    try {
+      await waitOnline(u)
+      const births = (): number => w.got.filter((g) => g.payload === 'online').length
+      await waitFor(() => births() === 1, 3000, 10, 'the birth')
+      await sleep(300)
+      assert.equal(births(), 1, 'the retained "offline" that came with the subscription predates the birth: no second birth')
+      // What the surviving node of a cluster does: the Will, retained, after the uplink said online.
+      await w.client.publishAsync(topic, 'offline', { qos: 1, retain: true })
+      await waitFor(() => births() === 2, 3000, 10, 'the birth again')
+      const late = await watch(mq.port, [topic])
+      try {
+        const retained = await waitForValue(() => late.got.find((g) => g.retain), 3000, 'the retained status')
+        assert.equal(retained.payload, 'online')
+      } finally {
+        await late.close()
+      }
+    } finally {
+      await u.stop()
+      await w.close()
+    }
+  })
+}
+
 test('publish rejects with BRIDGE_OFFLINE when offline and when the link drops before the acknowledgement', { timeout: 20_000 }, async () => {
   const proxy = await startFaultProxy(mq.port)
   const u = startUplink({ name: 'r1', url: `mqtt://127.0.0.1:${proxy.port}`, probe: { interval: 0 } })

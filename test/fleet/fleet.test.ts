@@ -116,6 +116,30 @@ test('each gateway publishes a retained inventory that names its version, config
   await late.close()
 })
 
+test('a late Last Will marking the inventory offline while the gateway is online (a dead cluster node\'s, published after the failover) is answered with the inventory again', async () => {
+  for (const n of Object.values(nodes)) {
+    // Settled first: a change of health would republish the inventory anyway.
+    await waitFor(() => inv(n)?.online === true && (inv(n)?.health as { overall?: string } | undefined)?.overall === 'ok', 60_000, 50, `${n.id} online and healthy`)
+    const topic = `fieldgate/${n.id}/mgmt/inventory`
+    const seen: boolean[] = []
+    const record = (t: string, payload: Buffer): void => {
+      if (t === topic) seen.push((JSON.parse(payload.toString()) as { online: boolean }).online)
+    }
+    op5.client.on('message', record)
+    const will = { ...inv(n), online: false, reason: 'connection lost (Last Will)' }
+    await op5.client.publishAsync(topic, JSON.stringify(will), { qos: 1, retain: true })
+    await waitFor(() => seen.indexOf(true, seen.indexOf(false)) > 0, 10_000, 20, `${n.id}: the Will, then the inventory again`)
+    op5.client.off('message', record)
+    const late = await Operator.connect(cloud.port, 5, { username: 'op', password: 'op-pass' })
+    try {
+      await waitFor(() => late.inventory.has(n.id), 5000, 20, 'the retained inventory')
+      assert.equal((late.inventory.get(n.id) as { online?: boolean }).online, true, `${n.id}'s retained inventory says online`)
+    } finally {
+      await late.close()
+    }
+  }
+})
+
 test('an invalid config is refused with check\'s message and nothing changes', async () => {
   const n = nodes.b
   const kept = (): number => (existsSync(join(n.dir, 'data', 'fleet', 'configs')) ? readdirSync(join(n.dir, 'data', 'fleet', 'configs')).length : 0)

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { copyFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { test } from 'node:test'
-import { fingerprint, inventory, type InventoryFacts } from '../../src/fleet/inventory.ts'
+import { fingerprint, inventory, marksOffline, type InventoryFacts } from '../../src/fleet/inventory.ts'
 import { lastUpdate } from '../../src/gateway/update.ts'
 import { GUARD_NAME } from '../../src/update/files.ts'
 import { commitTrial, installUpdate } from '../../src/update/install.ts'
@@ -58,4 +58,10 @@ test('lastUpdate reads the outcome a commit wrote beside the executable', async 
   } finally {
     cleanup()
   }
+})
+
+test('an inventory marked offline (the Last Will) is told apart from one online and from other payloads', () => {
+  assert.equal(marksOffline(Buffer.from(JSON.stringify(inventory('site-a', false, facts(null), config, 1000, 4)))), true)
+  assert.equal(marksOffline(Buffer.from(JSON.stringify(inventory('site-a', true, facts(null), config, 1000, 4)))), false)
+  for (const other of ['', 'offline', 'null', '[]', '{"online":"false"}', '{"online":0}', '{']) assert.equal(marksOffline(Buffer.from(other)), false, other)
 })
