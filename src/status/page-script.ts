@@ -113,8 +113,9 @@ function connect() {
   // A dropped stream is checked at once: a dead gateway shows as "no contact" within seconds.
   S.es.onerror = function () { refreshSoon(100); };
   S.es.addEventListener("reading", function (m) { var r = JSON.parse(m.data).reading, d = liveDevice(r.device), snap = S.status && S.status.devices && S.status.devices[r.device];
-    // A failed read carries no measured value (Modbus and serial send 0): keep the last good one and its time.
-    var prev = d.points[r.point] || (snap && snap.points[r.point]), bad = r.quality === "error";
+    // A failed read carries no measured value (Modbus and serial send 0): keep the last good one and its time,
+    // the newer of what the stream and the last /status know (a failed read seen before the first /status has none).
+    var prev = lastGood(d.points[r.point], snap && snap.points[r.point]), bad = r.quality === "error";
     d.points[r.point] = { value: bad ? (prev ? prev.value : null) : r.value, unit: r.unit, ts: bad ? (prev ? prev.ts : null) : r.ts, quality: r.quality, error: r.error, at: Date.now() };
     if (!bad) histAdd(r);
     contactOk(); render(true); });
@@ -124,6 +125,8 @@ function connect() {
     if (S.recent.length > 50) S.recent.shift();
     contactOk(); render(); refreshSoon(); });
 }
+function hasValue(p) { return !!p && p.value !== null && p.value !== undefined; }
+function lastGood(a, b) { return !hasValue(a) ? b : !hasValue(b) ? a : (b.ts || 0) > (a.ts || 0) ? b : a; }
 function liveDevice(id) { return S.live[id] || (S.live[id] = { points: {} }); }
 function renderHeader() {
   var st = S.status;

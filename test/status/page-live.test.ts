@@ -44,3 +44,45 @@ test('a live reading redraws its point\'s sparkline and value; the other points\
     cleanup()
   }
 })
+
+test('a failed read that arrives before the first /status still shows the last good value, then and on every later failed read', { timeout: 60_000 }, async () => {
+  const events = eventSource()
+  const t0 = Date.now() - 10_000
+  // The drivers' own report: the point's last good value is 50 cm, and its reads now fail.
+  const drivers = { health: 'degraded' as const, details: { devices: { tank: { driver: 'modbus', state: 'error', health: 'degraded', reason: 'timeout', points: { level: { value: 50, ts: t0, quality: 'error', error: 'timeout' } } } } } }
+  const { server, url } = await startServer({ events, sources: () => ({ drivers }) })
+  const { dir, cleanup } = tempDir('fieldgate-page-first-')
+  const browser = await launch(dir)
+  try {
+    const page = await browser.newPage({ viewport: PHONE, hasTouch: true })
+    const errors: string[] = []
+    page.on('pageerror', (e) => errors.push(e.message))
+    // Hold the page's first /status until a failed read has reached it over the event stream.
+    let release = (): void => undefined
+    const held = new Promise<void>((r) => (release = r))
+    let asked = 0
+    await page.route('**/status', async (route) => {
+      if (asked++ === 0) await held
+      await route.continue()
+    })
+    await page.goto(url('/'), { timeout: 10_000 })
+    await waitFor(async () => events.listeners() > 0 && asked > 0, 10_000, 50, 'the page is on the event stream and has asked for /status')
+    const failed = (error: string): void => events.emit({ type: 'reading', reading: { device: 'tank', point: 'level', value: 0, unit: 'cm', ts: Date.now(), quality: 'error', error } })
+    failed('timeout')
+    await page.locator('[data-device="tank"] tr[data-point="level"] td.v').waitFor({ timeout: 10_000 })
+    release()
+    const cell = page.locator('[data-device="tank"] tr[data-point="level"] td.v')
+    await waitFor(async () => /^read failed \(last 50 cm\)$/.test(await cell.innerText()), 5000, 50, 'the last good value once /status has come')
+    // The next failed reads (a poll later) keep it: the live point had no value to carry forward.
+    for (let i = 1; i <= 3; i++) {
+      failed(`timeout ${i}`)
+      await cell.locator(`span[title="timeout ${i}"]`).waitFor({ timeout: 5000 })
+      assert.equal(await cell.innerText(), 'read failed (last 50 cm)')
+    }
+    assert.deepEqual(errors, [])
+  } finally {
+    await browser.close()
+    await server.close()
+    cleanup()
+  }
+})
