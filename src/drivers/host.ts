@@ -18,8 +18,6 @@ export interface DriverHostOptions {
   broker: LocalBroker
   logger: Logger
   clock?: Clock
-  /** Unused at run time: templates are merged when the config is validated (FIELDGATE_TEMPLATES_DIR). */
-  templatesDir?: string
   /** Replaces how serial ports and Modbus links are opened (tests, benchmarks). */
   hardware?: Hardware
   random?: () => number
