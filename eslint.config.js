@@ -9,7 +9,7 @@ import { moduleBoundaries } from './scripts/lint/module-boundaries.js'
 export const units = [
   { name: 'core', paths: ['src/core'] },
   { name: 'config', paths: ['src/config'], may: ['core'], packages: ['smol-toml', 'zod'] },
-  { name: 'broker', paths: ['src/broker'], may: ['core'], packages: ['mqtt-packet', 'ws'], typeOnly: ['config'] },
+  { name: 'broker', paths: ['src/broker'], may: ['core'], packages: ['mqtt-packet', 'ws'] },
   { name: 'drivers', paths: ['src/drivers'], may: ['core'], packages: ['serialport', 'modbus-serial'] },
   { name: 'store-forward', paths: ['src/store-forward'], may: ['core'], packages: ['classic-level'] },
   { name: 'bridge', paths: ['src/bridge'], may: ['core'], packages: ['mqtt'] },

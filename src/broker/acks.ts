@@ -9,7 +9,7 @@ const REFUSAL_LOG_INTERVAL_MS = 10_000
 /** The connection whose acknowledgements an AckOrder holds. Implemented by Connection. */
 export interface AckingConnection extends InboundLink {
   readonly ctx: {
-    readonly limits: Pick<BrokerLimits, 'max_inflight'>
+    readonly limits: Pick<BrokerLimits, 'maxInflight'>
     readonly logger: Logger
     readonly clock: Clock
     readonly delivery: Pick<DeliveryEngine, 'inboundQos2Stored' | 'inboundQos2Done'>
@@ -47,7 +47,7 @@ export class AckOrder {
   }
 
   add(cmd: 'puback' | 'pubrec', packetId: number, pending: Promise<void> | undefined): void {
-    const max = this.c.ctx.limits.max_inflight
+    const max = this.c.ctx.limits.maxInflight
     this.waiting.add(cmd === 'puback' ? packetId : -packetId)
     this.count++
     if (!this.paused && this.count >= max) {
@@ -64,7 +64,7 @@ export class AckOrder {
       .then(() => {
         this.count--
         if (this.tail === tail) this.tail = null
-        if (this.paused && this.count < this.c.ctx.limits.max_inflight) {
+        if (this.paused && this.count < this.c.ctx.limits.maxInflight) {
           this.paused = false
           this.c.resume()
         }

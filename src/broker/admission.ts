@@ -59,22 +59,22 @@ export class Admission {
     this.handshakeDone(`${info.remoteAddress}|${info.remotePort}`) // handed over by its listener
     const counts = key === null ? undefined : this.perAddress.get(key)
     if (key !== null) {
-      if (counts !== undefined && limits.max_connections_per_address > 0 && counts.all >= limits.max_connections_per_address) {
-        this.stats.limit('connections_per_address', remote, `max_connections_per_address (${limits.max_connections_per_address}) reached for ${key}`)
+      if (counts !== undefined && limits.maxConnectionsPerAddress > 0 && counts.all >= limits.maxConnectionsPerAddress) {
+        this.stats.limit('connections_per_address', remote, `max_connections_per_address (${limits.maxConnectionsPerAddress}) reached for ${key}`)
         return false
       }
       if (this.pendingFull(key, counts, remote)) return false
     }
-    if (open >= limits.max_connections) {
+    if (open >= limits.maxConnections) {
       const oldest = this.pending.values().next().value
       if (oldest === undefined) {
-        this.stats.limit('connections', remote, `max_connections (${limits.max_connections}) reached`)
+        this.stats.limit('connections', remote, `max_connections (${limits.maxConnections}) reached`)
         return false
       }
       this.stats.limit(
         'pending_evicted',
         `${oldest.info.remoteAddress}:${oldest.info.remotePort}`,
-        `max_connections (${limits.max_connections}) reached; the oldest connection awaiting CONNECT is closed for ${remote}`,
+        `max_connections (${limits.maxConnections}) reached; the oldest connection awaiting CONNECT is closed for ${remote}`,
       )
       oldest.destroy()
     }
@@ -117,7 +117,7 @@ export class Admission {
    */
   handshake(socket: Socket): void {
     const address = socket.remoteAddress ?? ''
-    if (this.limits().max_pending_per_address === 0 || this.isExempt(address)) return
+    if (this.limits().maxPendingPerAddress === 0 || this.isExempt(address)) return
     const key = addressKey(address)
     if (this.pendingFull(key, this.perAddress.get(key), `${address}:${socket.remotePort}`)) {
       socket.destroy()
@@ -140,14 +140,14 @@ export class Admission {
 
   /** Counts (and logs) a refusal when `key` already has max_pending_per_address sockets in handshakes or awaiting CONNECT. */
   private pendingFull(key: string, counts: Counts | undefined, remote: string): boolean {
-    const max = this.limits().max_pending_per_address
+    const max = this.limits().maxPendingPerAddress
     if (max === 0 || (counts?.pending ?? 0) + (this.handshaking.get(key) ?? 0) < max) return false
     this.stats.limit('pending_per_address', remote, `max_pending_per_address (${max}) connections from ${key} await CONNECT`)
     return true
   }
 
   private isExempt(address: string): boolean {
-    const list = this.limits().per_address_exempt
+    const list = this.limits().perAddressExempt
     if (list !== this.exemptList) {
       this.exemptList = list
       this.exempt = new Set(list.map(addressKey))

@@ -68,7 +68,7 @@ export class MqttBroker implements Broker {
     this.routing = { trie, hooks, delivery, stats, logger }
     this.ctx = {
       limits,
-      topicLimits: { maxLength: limits.max_topic_length, maxLevels: limits.max_topic_levels },
+      topicLimits: { maxLength: limits.maxTopicLength, maxLevels: limits.maxTopicLevels },
       hooks,
       stats,
       logger,
@@ -234,7 +234,7 @@ export class MqttBroker implements Broker {
 
   private sweep(): void {
     const now = this.clock.now()
-    const connectTimeout = this.limits.connect_timeout
+    const connectTimeout = this.limits.connectTimeout
     for (const c of this.connections) {
       if ((c.state === 'new' || c.state === 'connecting') && now - c.createdAt > connectTimeout) {
         // no CONNECT, or authentication never answered

@@ -103,7 +103,7 @@ export class Connection implements HandlerConnection, ReaderOwner {
     this.serial = serial
     this.createdAt = ctx.clock.now()
     this.lastRx = this.createdAt
-    this.inflightMax = ctx.limits.max_inflight
+    this.inflightMax = ctx.limits.maxInflight
     this.identity = { clientId: '', info }
     this.writer = new Writer(stream, ctx.stats)
     // shared listener functions instead of per-connection closures: idle connections must stay small
@@ -140,7 +140,7 @@ export class Connection implements HandlerConnection, ReaderOwner {
 
   /** Refuse an oversized packet as soon as its length is known, before buffering it. */
   declared(remaining: number): void {
-    if (wholePacket(remaining) > this.ctx.limits.max_packet_size) this.tooLarge(wholePacket(remaining))
+    if (wholePacket(remaining) > this.ctx.limits.maxPacketSize) this.tooLarge(wholePacket(remaining))
   }
 
   onParseError(message: string, reasonCode: number, clientId?: string): void {
@@ -162,7 +162,7 @@ export class Connection implements HandlerConnection, ReaderOwner {
   onPacket(p: Packet): void {
     if (this.state === 'closed') return
     const size = wholePacket(p.length ?? 0)
-    if (size > this.ctx.limits.max_packet_size) return this.tooLarge(size)
+    if (size > this.ctx.limits.maxPacketSize) return this.tooLarge(size)
     if (this.state === 'connecting') {
       if (p.cmd === 'connect') return this.protocolError('second CONNECT', 0x82) // [MQTT-3.1.0-2]
       if (this.backlog === null) this.backlog = []
@@ -226,7 +226,7 @@ export class Connection implements HandlerConnection, ReaderOwner {
       expiry = mp.messageExpiryInterval - Math.max(0, age)
       if (expiry <= 0) return false // expired messages are not delivered [MQTT-3.3.2-5]
     }
-    if (qos === 0 && limits.max_queued_bytes > 0 && this.writer.backlog > limits.max_queued_bytes) {
+    if (qos === 0 && limits.maxQueuedBytes > 0 && this.writer.backlog > limits.maxQueuedBytes) {
       this.ctx.stats.limit('queued_bytes', this.clientId, 'slow consumer: QoS 0 message dropped')
       return false
     }

@@ -24,8 +24,8 @@ export interface DeliverySession {
 
 export interface DeliveryLimits {
   /** 0 = no limit, as in Mosquitto. */
-  readonly max_queued_messages: number
-  readonly max_queued_bytes: number
+  readonly maxQueuedMessages: number
+  readonly maxQueuedBytes: number
 }
 
 /**
@@ -89,11 +89,11 @@ export class DeliveryState<S extends DeliverySession, W> {
     const direct = window > 0 && s.queue.length === 0 && s.inflight.size < window
     if (!direct) {
       const limits = this.limits
-      if (limits.max_queued_messages > 0 && s.queue.length >= limits.max_queued_messages) {
+      if (limits.maxQueuedMessages > 0 && s.queue.length >= limits.maxQueuedMessages) {
         this.out.full(s, 'queued_messages')
         return undefined
       }
-      if (limits.max_queued_bytes > 0 && s.queuedBytes + bytes > limits.max_queued_bytes) {
+      if (limits.maxQueuedBytes > 0 && s.queuedBytes + bytes > limits.maxQueuedBytes) {
         this.out.full(s, 'queued_bytes')
         return undefined
       }

@@ -8,7 +8,7 @@ import type { BrokerLimits } from './types.ts'
 
 /** What the delivery engine uses of the broker. */
 export interface DeliveryContext {
-  readonly limits: Pick<BrokerLimits, 'max_queued_messages' | 'max_queued_bytes'>
+  readonly limits: Pick<BrokerLimits, 'maxQueuedMessages' | 'maxQueuedBytes'>
   readonly stats: Pick<Stats, 'limit'>
   readonly persistence: Pick<Persistence, 'add' | 'run' | 'onStored'>
   readonly hooks: Pick<BrokerHooks, 'authorizeDelivery'>

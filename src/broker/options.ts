@@ -1,7 +1,37 @@
-import type { BrokerConfig } from '../config/index.ts'
-
-/** The broker's limits (`[broker.limits]`). */
-export type BrokerLimits = BrokerConfig['limits']
+/** The broker's limits. Sizes in bytes, durations in ms; for the counts marked so, 0 means no limit. */
+export interface BrokerLimits {
+  /** Open connections at most; at the limit the oldest one still awaiting CONNECT is closed to make room. */
+  maxConnections: number
+  /** Connections from one address still in TLS, WebSocket upgrade or CONNECT (0: no limit). */
+  maxPendingPerAddress: number
+  /** Connections from one address (0: no limit). */
+  maxConnectionsPerAddress: number
+  /** Addresses the two per-address limits do not apply to. */
+  perAddressExempt: string[]
+  /** From accepting a socket to CONNECT (and its authentication); TLS handshakes and WebSocket upgrades too. */
+  connectTimeout: number
+  /** Largest packet accepted (CONNACK's Maximum Packet Size). */
+  maxPacketSize: number
+  /** Unacknowledged QoS 1/2 publishes per direction (CONNACK's Receive Maximum, and the outbound window). */
+  maxInflight: number
+  /** Messages queued per session (0: no limit). */
+  maxQueuedMessages: number
+  /** Bytes queued per session, and a QoS 0 socket backlog beyond which QoS 0 is dropped (0: no limit). */
+  maxQueuedBytes: number
+  /** Publishes per second per client (0: no limit), with `publishBurst` above it. */
+  publishRate: number
+  publishBurst: number
+  /** Subscriptions per session (0: no limit). */
+  maxSubscriptions: number
+  maxTopicLength: number
+  maxTopicLevels: number
+  /** Longest keep-alive in s (0: no limit): 3.1.1 clients asking more are refused, v5 clients get Server Keep Alive. */
+  maxKeepalive: number
+  /** Longest session expiry; 3.1.1 persistent sessions expire after it. */
+  maxSessionExpiry: number
+  /** Retained topics (0: no limit). */
+  maxRetained: number
+}
 
 /** A TLS or WSS listener's certificates and policy. Files are re-read on `Security.reload()` (certificate rotation). */
 export interface ListenerTlsOptions {

@@ -16,7 +16,7 @@ export class RetainedMessages {
 
   constructor(
     private readonly store: RetainedStore,
-    private readonly limits: Pick<BrokerLimits, 'max_retained'>,
+    private readonly limits: Pick<BrokerLimits, 'maxRetained'>,
     private readonly clock: Clock,
     private readonly stats: Pick<Stats, 'limit'>,
     private readonly logger: Logger,
@@ -44,7 +44,7 @@ export class RetainedMessages {
       return
     }
     if (this.full(m.topic)) {
-      this.stats.limit('retained', m.origin ?? '', `max_retained (${this.limits.max_retained}) reached; ${m.topic} not retained`)
+      this.stats.limit('retained', m.origin ?? '', `max_retained (${this.limits.maxRetained}) reached; ${m.topic} not retained`)
       return
     }
     this.tree.set(m)
@@ -53,7 +53,7 @@ export class RetainedMessages {
 
   /** True when a non-empty retained message on `topic` would be a new topic beyond max_retained (0 = no limit). */
   full(topic: string): boolean {
-    const max = this.limits.max_retained
+    const max = this.limits.maxRetained
     return max > 0 && this.tree.size >= max && !topic.startsWith('$SYS/') && this.tree.get(topic) === null
   }
 

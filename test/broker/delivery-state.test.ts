@@ -99,7 +99,7 @@ class Harness implements DeliveryCommands<Session, number> {
     readonly maxQueued: number,
     readonly startId: number,
   ) {
-    this.machine = new DeliveryState({ max_queued_messages: maxQueued, max_queued_bytes: 0 }, this)
+    this.machine = new DeliveryState({ maxQueuedMessages: maxQueued, maxQueuedBytes: 0 }, this)
     this.s = this.freshSession()
     this.connect(true)
   }
@@ -471,7 +471,7 @@ const CLIENT_IDS = [1, 2, 3]
 
 /** A QoS 2 publisher (following the protocol) and the broker's inbound side of the machine. */
 class InboundHarness implements DeliveryCommands<Session, number> {
-  readonly machine = new DeliveryState<Session, number>({ max_queued_messages: 0, max_queued_bytes: 0 }, this)
+  readonly machine = new DeliveryState<Session, number>({ maxQueuedMessages: 0, maxQueuedBytes: 0 }, this)
   s: Session
   serial = 1
   online = true

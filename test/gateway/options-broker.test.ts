@@ -99,3 +99,70 @@ test('an empty [broker] gives one loopback listener, no auth files and the docum
     maxWaitingLoginsPerAddress: 4,
   })
 })
+
+test('every [broker.limits] key reaches the broker under its option name, sizes in bytes and durations in ms', () => {
+  const c = validateConfig({
+    broker: {
+      limits: {
+        max_connections: 500,
+        max_pending_per_address: 3,
+        max_connections_per_address: 40,
+        per_address_exempt: ['10.0.0.1'],
+        connect_timeout: '4s',
+        max_packet_size: '256KB',
+        max_inflight: 20,
+        max_queued_messages: 50,
+        max_queued_bytes: '2MB',
+        publish_rate: 12.5,
+        publish_burst: 30,
+        max_subscriptions: 60,
+        max_topic_length: 200,
+        max_topic_levels: 9,
+        max_keepalive: 300,
+        max_session_expiry: '1d',
+        max_retained: 70,
+      },
+    },
+  })
+  assert.deepEqual(brokerSettings(c.broker).limits, {
+    maxConnections: 500,
+    maxPendingPerAddress: 3,
+    maxConnectionsPerAddress: 40,
+    perAddressExempt: ['10.0.0.1'],
+    connectTimeout: 4000,
+    maxPacketSize: 256_000,
+    maxInflight: 20,
+    maxQueuedMessages: 50,
+    maxQueuedBytes: 2_000_000,
+    publishRate: 12.5,
+    publishBurst: 30,
+    maxSubscriptions: 60,
+    maxTopicLength: 200,
+    maxTopicLevels: 9,
+    maxKeepalive: 300,
+    maxSessionExpiry: 86_400_000,
+    maxRetained: 70,
+  })
+})
+
+test('an empty [broker.limits] gives the broker the documented defaults', () => {
+  assert.deepEqual(brokerSettings(validateConfig({}).broker).limits, {
+    maxConnections: 10_000,
+    maxPendingPerAddress: 16,
+    maxConnectionsPerAddress: 1000,
+    perAddressExempt: ['127.0.0.1', '::1'],
+    connectTimeout: 10_000,
+    maxPacketSize: 1_048_576,
+    maxInflight: 64,
+    maxQueuedMessages: 1000,
+    maxQueuedBytes: 16_000_000,
+    publishRate: 0,
+    publishBurst: 0,
+    maxSubscriptions: 1000,
+    maxTopicLength: 1024,
+    maxTopicLevels: 32,
+    maxKeepalive: 65535,
+    maxSessionExpiry: 7 * 86_400_000,
+    maxRetained: 100_000,
+  })
+})

@@ -17,7 +17,7 @@ export { isLoopbackHost, listenerAllowsAnonymous } from './anonymous.ts'
 export { hashPassword, upsertPasswordLine } from './passwords.ts'
 
 /** What the security layer takes: the login files and throttles, the listeners (anonymous or not), the publish rate limit. */
-export type SecurityOptions = Pick<BrokerSettings, 'auth' | 'listeners'> & { limits: Pick<BrokerLimits, 'publish_rate' | 'publish_burst'> }
+export type SecurityOptions = Pick<BrokerSettings, 'auth' | 'listeners'> & { limits: Pick<BrokerLimits, 'publishRate' | 'publishBurst'> }
 
 export interface Security extends BrokerHooks {
   /**
@@ -48,9 +48,9 @@ export async function createSecurity(cfg: SecurityOptions, logger: Logger, clock
   const passwords = new PasswordChecker(files.users ?? new Map(), tuning.hashProbe)
   const guard = new FailureGuard({ ...DEFAULT_GUARD, window: cfg.auth.failureWindow, lockoutAfter: cfg.auth.lockoutFailures, ...tuning.guard }, clock)
   const rate =
-    cfg.limits.publish_rate > 0
+    cfg.limits.publishRate > 0
       ? // The broker's limit counter logs the warning (once per client per minute); this adds the detail at debug.
-        new PublishRateLimiter(cfg.limits.publish_rate, cfg.limits.publish_burst, clock, (e) =>
+        new PublishRateLimiter(cfg.limits.publishRate, cfg.limits.publishBurst, clock, (e) =>
           log.debug({ clientId: e.key, limit: 'publish_rate', waitMs: e.wait }, e.wait < 0 ? 'client far over its publish rate' : 'client at its publish rate; reading paused'),
         )
       : null

@@ -47,17 +47,17 @@ export function handleConnect(c: HandlerConnection, p: IConnectPacket): void {
   }
   let keepalive = p.keepalive ?? 0
   let serverKeepAlive: number | undefined
-  if (limits.max_keepalive > 0 && (keepalive > limits.max_keepalive || (keepalive === 0 && limits.max_keepalive < 65535))) {
+  if (limits.maxKeepalive > 0 && (keepalive > limits.maxKeepalive || (keepalive === 0 && limits.maxKeepalive < 65535))) {
     // 3.1.1 cannot be told another keep-alive; refusing beats dropping a client that pings as agreed (Mosquitto does the same)
     if (version !== 5) {
-      b.stats.limit('keepalive', clientId, `keep-alive ${keepalive} s outside max_keepalive ${limits.max_keepalive} s; refused`)
-      return refuse(c, 0x85, `keep-alive must be 1..${limits.max_keepalive} s`)
+      b.stats.limit('keepalive', clientId, `keep-alive ${keepalive} s outside max_keepalive ${limits.maxKeepalive} s; refused`)
+      return refuse(c, 0x85, `keep-alive must be 1..${limits.maxKeepalive} s`)
     }
-    b.stats.limit('keepalive', clientId, `keep-alive ${keepalive} s replaced by Server Keep Alive ${limits.max_keepalive} s`)
-    keepalive = limits.max_keepalive
+    b.stats.limit('keepalive', clientId, `keep-alive ${keepalive} s replaced by Server Keep Alive ${limits.maxKeepalive} s`)
+    keepalive = limits.maxKeepalive
     serverKeepAlive = keepalive
   }
-  const maxExpiry = Math.floor(limits.max_session_expiry / 1000)
+  const maxExpiry = Math.floor(limits.maxSessionExpiry / 1000)
   let expiry = version === 5 ? (p.properties?.sessionExpiryInterval ?? 0) : p.clean === false ? maxExpiry : 0
   let expiryCapped = false
   if (expiry > maxExpiry) {
@@ -114,7 +114,7 @@ function accept(c: HandlerConnection, p: IConnectPacket, a: Accepted): void {
   c.keepaliveMs = a.keepalive * 1000
   if (v5) {
     const props = p.properties
-    c.inflightMax = Math.min(props?.receiveMaximum ?? 65535, limits.max_inflight)
+    c.inflightMax = Math.min(props?.receiveMaximum ?? 65535, limits.maxInflight)
     c.maxPacketOut = props?.maximumPacketSize ?? 0
     c.aliasOutMax = props?.topicAliasMaximum ?? 0
   }
@@ -124,8 +124,8 @@ function accept(c: HandlerConnection, p: IConnectPacket, a: Accepted): void {
   if (v5) {
     const ack: IConnackPacket = { cmd: 'connack', sessionPresent: present, reasonCode: 0 }
     ack.properties = {
-      receiveMaximum: limits.max_inflight,
-      maximumPacketSize: limits.max_packet_size,
+      receiveMaximum: limits.maxInflight,
+      maximumPacketSize: limits.maxPacketSize,
       topicAliasMaximum: TOPIC_ALIAS_MAX,
       retainAvailable: true,
       wildcardSubscriptionAvailable: true,

@@ -13,7 +13,7 @@ export function handleDisconnect(c: HandlerConnection, p: IDisconnectPacket): vo
   if (c.v5 && expiry !== undefined && s !== null) {
     // [MQTT-3.14.2-2] a session that started with expiry 0 may not become persistent at DISCONNECT
     if (s.expiryInterval === 0 && expiry > 0) return c.protocolError('session expiry set on DISCONNECT after 0 at CONNECT', 0x82)
-    s.expiryInterval = Math.min(expiry, Math.floor(c.ctx.limits.max_session_expiry / 1000))
+    s.expiryInterval = Math.min(expiry, Math.floor(c.ctx.limits.maxSessionExpiry / 1000))
   }
   c.end()
 }

@@ -36,8 +36,8 @@ export function handlePublish(c: HandlerConnection, p: IPublishPacket): void {
     if (state === 'reused') return c.protocolError(`packet identifier ${id} reused while awaiting PUBREL`, 0x82)
     if (state === 'dup') return answerResend(c, id)
   }
-  if (qos > 0 && c.v5 && c.inboundCount >= limits.max_inflight) {
-    b.stats.limit('inflight', c.clientId, `more than Receive Maximum (${limits.max_inflight}) unacknowledged publishes`)
+  if (qos > 0 && c.v5 && c.inboundCount >= limits.maxInflight) {
+    b.stats.limit('inflight', c.clientId, `more than Receive Maximum (${limits.maxInflight}) unacknowledged publishes`)
     return c.disconnect(0x93, 'receive maximum exceeded') // [MQTT-3.3.4-9]
   }
 
@@ -54,7 +54,7 @@ export function handlePublish(c: HandlerConnection, p: IPublishPacket): void {
   if (p.retain && qos > 0 && c.v5 && payload.length > 0 && b.retained.full(topic)) {
     // v5 can say no: 0x97 Quota exceeded, and the message is not routed either (the publisher was told
     // it was not accepted). 3.1.1 and QoS 0 cannot be told: routed, not retained (storeRetained counts it).
-    b.stats.limit('retained', c.clientId, `max_retained (${limits.max_retained}) reached; ${topic} refused`)
+    b.stats.limit('retained', c.clientId, `max_retained (${limits.maxRetained}) reached; ${topic} refused`)
     return refuse(c, qos, id, 0x97, 'retained message store full')
   }
   const admit = b.hooks.admitPublish?.(c.identity, payload.length + topic.length)

@@ -33,8 +33,8 @@ export function handleSubscribe(c: HandlerConnection, p: ISubscribePacket): void
       continue
     }
     const existing = s.subscriptions.get(req.topic)
-    if (existing === undefined && limits.max_subscriptions > 0 && s.subscriptions.size >= limits.max_subscriptions) {
-      b.stats.limit('subscriptions', c.clientId, `max_subscriptions (${limits.max_subscriptions}) reached`)
+    if (existing === undefined && limits.maxSubscriptions > 0 && s.subscriptions.size >= limits.maxSubscriptions) {
+      b.stats.limit('subscriptions', c.clientId, `max_subscriptions (${limits.maxSubscriptions}) reached`)
       granted.push(c.v5 ? 0x97 : 0x80)
       continue
     }

@@ -18,7 +18,7 @@ interface Entry {
 
 export interface ListenerSetOptions {
   logger: Logger
-  limits: Pick<BrokerLimits, 'connect_timeout' | 'max_packet_size'>
+  limits: Pick<BrokerLimits, 'connectTimeout' | 'maxPacketSize'>
   onConnection: ConnectionHandler
   /** Sees each TCP socket of a TLS or WebSocket listener before its handshake (admission). */
   gate: SocketGate
@@ -102,7 +102,7 @@ export class ListenerSet {
   private async bind(cfg: ListenerOptions, index: number): Promise<Entry> {
     const limits = this.o.limits
     // TLS handshakes and WebSocket upgrades get the CONNECT deadline too; a WebSocket message may hold one whole packet.
-    const secure = { handshakeTimeout: limits.connect_timeout, maxPayload: limits.max_packet_size + 16 }
+    const secure = { handshakeTimeout: limits.connectTimeout, maxPayload: limits.maxPacketSize + 16 }
     const l = await startListener(cfg, index, this.o.onConnection, this.o.logger, secure, this.o.gate)
     return { cfg, l, index }
   }

@@ -1,4 +1,4 @@
-import type { AuthOptions, BrokerSettings, ListenerOptions, ListenerTlsOptions } from '../../broker/index.ts'
+import type { AuthOptions, BrokerLimits, BrokerSettings, ListenerOptions, ListenerTlsOptions } from '../../broker/index.ts'
 import type { BrokerConfig, ListenerConfig } from '../../config/index.ts'
 
 /** `[broker]` as the broker (`createBroker`) and its security layer (`createSecurity`) take it. */
@@ -6,7 +6,7 @@ export function brokerSettings(c: BrokerConfig): BrokerSettings {
   return {
     listeners: c.listeners.map(listenerOptions),
     sysInterval: c.sys_interval,
-    limits: { ...c.limits, per_address_exempt: [...c.limits.per_address_exempt] },
+    limits: limitOptions(c.limits),
     auth: authOptions(c.auth),
   }
 }
@@ -35,6 +35,28 @@ function tlsOptions(t: NonNullable<ListenerConfig['tls']>): ListenerTlsOptions {
     crlFile: t.crl_file,
     minVersion: t.min_tls_version,
     ciphers: t.ciphers,
+  }
+}
+
+function limitOptions(l: BrokerConfig['limits']): BrokerLimits {
+  return {
+    maxConnections: l.max_connections,
+    maxPendingPerAddress: l.max_pending_per_address,
+    maxConnectionsPerAddress: l.max_connections_per_address,
+    perAddressExempt: [...l.per_address_exempt],
+    connectTimeout: l.connect_timeout,
+    maxPacketSize: l.max_packet_size,
+    maxInflight: l.max_inflight,
+    maxQueuedMessages: l.max_queued_messages,
+    maxQueuedBytes: l.max_queued_bytes,
+    publishRate: l.publish_rate,
+    publishBurst: l.publish_burst,
+    maxSubscriptions: l.max_subscriptions,
+    maxTopicLength: l.max_topic_length,
+    maxTopicLevels: l.max_topic_levels,
+    maxKeepalive: l.max_keepalive,
+    maxSessionExpiry: l.max_session_expiry,
+    maxRetained: l.max_retained,
   }
 }
 
