@@ -25,7 +25,8 @@ interface Flight {
  *
  * Order (the lists themselves: send-order.ts): nothing is sent from the ready or live lists while an
  * older one waits to be resent, and after a failure nothing new goes out until every in-flight publish
- * has settled; then the failed ones go again in sequence order. Duplicates are bounded by the window.
+ * has settled; then the failed ones go again in sequence order. After a drop, duplicates are bounded by
+ * the window; a crash also resends what the cloud acknowledged but the queue had not yet deleted.
  */
 export class ForwarderState {
   private out: Command[] = []

@@ -23,7 +23,7 @@ export interface PipelineOptions {
   broker: Pick<LocalBroker, 'subscribe'>
   queue: SequencedQueue
   uplink: UplinkPort
-  /** Sent and not yet acknowledged by the cloud: bounds duplicates after a reconnect or a crash. */
+  /** Sent and not yet acknowledged by the cloud: bounds duplicates after a reconnect (a crash adds acks not yet written). */
   window: number
   /** Messages/s when replaying a backlog; 0 = unlimited. */
   replayRate: number

@@ -58,8 +58,13 @@ class Harness {
   kick = false
   flushAcks = false
   timers = new Map<TimerKind, number>()
-  drops = 0
   life = 0
+  /**
+   * How often each entry may reach the cloud again: once per drop that lost its PUBACK (the cloud had
+   * it, the forwarder did not hear back) and once per crash while the cloud had it and the queue still
+   * held it (its ack not yet handed to the queue). A resend beyond that is a needless duplicate.
+   */
+  mayRepeat = new Map<bigint, number>()
   state!: ForwarderState
 
   constructor(
@@ -143,9 +148,11 @@ class Harness {
       }
       case 'drop': {
         if (!this.online) break
-        this.drops++
         const head = this.outstanding[0]
-        if (op.afterCloudGotIt && head?.ok && head.life === this.life) this.cloud.push(head.seq) // its PUBACK is lost
+        if (op.afterCloudGotIt && head?.ok && head.life === this.life) {
+          this.cloud.push(head.seq) // its PUBACK is lost
+          this.allowRepeat(head.seq)
+        }
         for (const o of this.outstanding) o.ok = false
         this.online = false
         break
@@ -165,13 +172,17 @@ class Harness {
       }
       case 'crash':
         // Acks not yet handed to the queue are lost with the process; what the cloud has, it keeps.
-        this.drops++
+        for (const e of this.queue) if (this.cloud.includes(e.seq)) this.allowRepeat(e.seq)
         this.outstanding = []
         this.online = false
         this.boot()
         break
     }
     this.exec()
+  }
+
+  allowRepeat(seq: bigint): void {
+    this.mayRepeat.set(seq, (this.mayRepeat.get(seq) ?? 0) + 1)
   }
 
   /** Online for good, then every pending thing happens until nothing is left (bounded). */
@@ -201,8 +212,12 @@ function check(h: Harness): void {
   assert.deepEqual([...first].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), h.appended, 'every appended message reached the cloud (nothing lost)')
   if (h.mode === 'backlog-first') assert.deepEqual(first, h.appended, 'first arrivals are in append order')
   assert.equal(h.queue.length, 0, 'everything the cloud acknowledged left the queue')
-  const duplicates = h.cloud.length - first.length
-  assert.ok(duplicates <= h.drops * (h.window + 1), `${duplicates} duplicates after ${h.drops} drops/crashes with window ${h.window}`)
+  // Duplicates only where a drop or a crash left the forwarder not knowing the cloud had the entry.
+  // (Not "at most the window per crash": acks wait for the queue's next batch, and until then the
+  // window is refilled, so a crash can resend more than a window; see docs/architecture.md.)
+  const arrivals = new Map<bigint, number>()
+  for (const s of h.cloud) arrivals.set(s, (arrivals.get(s) ?? 0) + 1)
+  for (const [s, n] of arrivals) assert.ok(n - 1 <= (h.mayRepeat.get(s) ?? 0), `seq ${s} reached the cloud ${n} times; drops and crashes explain ${h.mayRepeat.get(s) ?? 0} repeats (window ${h.window})`)
 }
 
 test('any interleaving of appends, reads, acks, drops, reconnects, timers and crashes keeps order and loses nothing', () => {
