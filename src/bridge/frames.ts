@@ -94,7 +94,7 @@ export class FramePublisher {
     if (!done) return
     this.acks.delete(id)
     releaseId(this.client, id)
-    // MQTT 5: a reason code of 0x80 or more refuses the publish [MQTT-3.4.2.1]; 3.1.1 PUBACKs have none.
+    // MQTT 5: a reason code of 0x80 or more refuses the publish [MQTT 5.0 §3.4.2.1]; 3.1.1 PUBACKs have none.
     if (reasonCode !== undefined && reasonCode >= 0x80) done(new Error(`PUBACK reason code 0x${reasonCode.toString(16)}`))
     else done(null)
   }

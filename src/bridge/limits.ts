@@ -1,7 +1,7 @@
 import type { IConnackPacket } from 'mqtt'
 import type { Qos } from '../core/index.ts'
 
-/** What an MQTT 5 server announces in CONNACK and a client must respect [MQTT-3.2.2.3]. */
+/** What an MQTT 5 server announces in CONNACK and a client must respect [MQTT 5.0 §3.2.2.3]. */
 export interface ServerLimits {
   /** QoS 1/2 publishes the server accepts unacknowledged at once [MQTT-3.3.4-9]. */
   receiveMaximum: number

@@ -23,7 +23,7 @@ export class Qos2Recovery {
         this.open.delete(p.messageId)
         if (this.stale.delete(p.messageId) && this.stale.size === 0) this.drained?.()
       } else if (p.cmd === 'pubrec' && typeof p.messageId === 'number' && (p.reasonCode ?? 0) >= 0x80) {
-        this.open.delete(p.messageId) // a refused PUBREC ends the exchange [MQTT-4.3.3]
+        this.open.delete(p.messageId) // a refused PUBREC ends the exchange [MQTT 5.0 §4.3.3]
       }
     })
   }

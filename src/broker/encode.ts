@@ -5,7 +5,7 @@
 
 const ACK_TYPES = { puback: 0x40, pubrec: 0x50, pubrel: 0x62, pubcomp: 0x70 } as const
 
-/** A 4-byte acknowledgement (reason code 0 may be omitted in v5 [MQTT-3.4.2.1]). */
+/** A 4-byte acknowledgement (reason code 0 may be omitted in v5 [MQTT 5.0 §3.4.2.1]). */
 export function encodeAck(cmd: keyof typeof ACK_TYPES, packetId: number): Buffer {
   const buf = Buffer.allocUnsafe(4)
   buf[0] = ACK_TYPES[cmd]

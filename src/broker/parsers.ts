@@ -45,7 +45,7 @@ export function borrowParser(owner: ParserOwner, protocolVersion: number): Share
   return p
 }
 
-/** Maximum Packet Size counts the whole packet: fixed header byte, length bytes and the rest [MQTT-3.1.2.24]. */
+/** Maximum Packet Size counts the whole packet: fixed header byte, length bytes and the rest [MQTT 5.0 §3.1.2.11.4]. */
 export function wholePacket(remaining: number): number {
   return remaining < 0 ? 0 : packetSize(remaining)
 }

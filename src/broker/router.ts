@@ -21,7 +21,7 @@ let routeSeq = 0
 /**
  * Fan a message out to every matching subscription. Overlapping subscriptions of one session are
  * merged into one delivery at the highest granted QoS with all subscription identifiers
- * [MQTT-3.3.4-2, 3.3.4-3]; shared groups get one member each, round-robin. In-process handlers are
+ * [MQTT-3.3.4-2] [MQTT-3.3.4-3]; shared groups get one member each, round-robin. In-process handlers are
  * called synchronously in publish order. The promises they return, and those of messages stored for
  * persistent sessions, are collected so the publisher's acknowledgement can wait for them. Returns
  * undefined when nothing needs waiting for.

@@ -1,5 +1,5 @@
 /**
- * Topic name and filter validation ([MQTT-4.7]) plus the broker's configured length/level limits.
+ * Topic name and filter validation ([MQTT 5.0 §4.7]) plus the broker's configured length/level limits.
  * Returns null when valid, or a short reason.
  */
 export interface TopicLimits {

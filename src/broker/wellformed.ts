@@ -54,7 +54,7 @@ function publish(r: Reader, qos: number, v5: boolean): void {
   // the rest is the payload
 }
 
-/** PUBACK, PUBREC, PUBREL, PUBCOMP. 3.1.1: exactly a packet identifier [MQTT-3.4.2, 3.5.2, 3.6.2, 3.7.2]. */
+/** PUBACK, PUBREC, PUBREL, PUBCOMP. 3.1.1: exactly a packet identifier [MQTT 5.0 §3.4.2, §3.5.2, §3.6.2, §3.7.2]. */
 function ack(r: Reader, cmd: string, v5: boolean): void {
   r.u16(`${cmd} packet identifier`)
   if (v5 && r.pos < r.end) {
@@ -116,7 +116,7 @@ export function checkPacket(cmd: string, qos: number, v5: boolean, buf: Buffer, 
         unsubscribe(r, v5)
         return null
       case 'pingreq':
-        r.done('PINGREQ') // [MQTT-3.12.1] no variable header, no payload
+        r.done('PINGREQ') // [MQTT 5.0 §3.12.1] no variable header, no payload
         return null
       case 'disconnect':
         if (v5) reasonAndProps(r, 'disconnect', 'DISCONNECT')

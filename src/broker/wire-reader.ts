@@ -118,7 +118,7 @@ export class Reader {
     return [start, this.pos]
   }
 
-  /** UTF-8 string: well-formed and without U+0000 [MQTT-1.5.4-1, 1.5.4-2]. */
+  /** UTF-8 string: well-formed and without U+0000 [MQTT-1.5.4-1] [MQTT-1.5.4-2]. */
   string(what: string): [number, number] {
     const [s, e] = this.binary(what)
     const bytes = this.buf.subarray(s, e)

@@ -112,7 +112,7 @@ export class Acl {
 
   /**
    * A subscription is granted when a read rule covers the whole filter (`$share/<group>/<filter>` as
-   * `<filter>` [MQTT-4.8.2]); deliveries are re-checked with canRead.
+   * `<filter>` [MQTT 5.0 §4.8.2]); deliveries are re-checked with canRead.
    */
   canSubscribe(who: AclIdentity, filter: string): boolean {
     const f = stripShare(filter).split('/')

@@ -20,13 +20,13 @@ export function handleConnect(c: HandlerConnection, p: IConnectPacket): void {
   const version = p.protocolVersion ?? 4
   c.protocolVersion = version
   c.state = 'connecting'
-  // [MQTT-3.1.2-1/2] protocol name and level must agree: "MQIsdp" is 3.1, "MQTT" is 3.1.1 or 5
+  // [MQTT-3.1.2-1] [MQTT-3.1.2-2] protocol name and level must agree: "MQIsdp" is 3.1, "MQTT" is 3.1.1 or 5
   if ((p.protocolId === 'MQIsdp') !== (version === 3)) return refuse(c, 0x84, `protocol name ${p.protocolId} does not match level ${version}`)
   let clientId = p.clientId
   if (badUtf8(clientId)) return c.protocolError('client identifier is not valid UTF-8', 0x81)
   let assigned = false
   if (clientId === '') {
-    // [MQTT-3.1.3-6/7/8] zero-length ids: v5 gets one assigned; 3.1.1 only with clean session; 3.1 never
+    // [MQTT-3.1.3-6] [MQTT-3.1.3-7] [MQTT-3.1.3-8] zero-length ids: v5 gets one assigned; 3.1.1 only with clean session; 3.1 never
     if (version === 3 || (version === 4 && p.clean === false)) return refuse(c, 0x85, 'empty client identifier with a persistent session')
     clientId = `fg-${randomBytes(9).toString('base64url')}`
     assigned = version === 5
@@ -43,7 +43,7 @@ export function handleConnect(c: HandlerConnection, p: IConnectPacket): void {
   }
 
   if (version === 5 && (p.properties?.receiveMaximum === 0 || p.properties?.maximumPacketSize === 0)) {
-    return refuse(c, 0x82, 'Receive Maximum and Maximum Packet Size must not be 0') // [MQTT-3.1.2.11]
+    return refuse(c, 0x82, 'Receive Maximum and Maximum Packet Size must not be 0') // [MQTT 5.0 §3.1.2.11]
   }
   let keepalive = p.keepalive ?? 0
   let serverKeepAlive: number | undefined

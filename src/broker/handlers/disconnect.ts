@@ -2,7 +2,7 @@ import type { IDisconnectPacket } from 'mqtt-packet'
 import type { HandlerConnection } from './context.ts'
 
 /**
- * DISCONNECT with reason 0x00 (always so in 3.1.1) discards the will [MQTT-3.1.2-10, MQTT-3.14.4-3];
+ * DISCONNECT with reason 0x00 (always so in 3.1.1) discards the will [MQTT-3.1.2-10] [MQTT-3.14.4-3];
  * any other v5 reason, 0x04 included, leaves it to be published.
  */
 export function handleDisconnect(c: HandlerConnection, p: IDisconnectPacket): void {

@@ -14,7 +14,7 @@ export function handleSubscribe(c: HandlerConnection, p: ISubscribePacket): void
   if (id === undefined || id === 0) return c.protocolError('SUBSCRIBE without packet identifier', 0x81)
   if (p.subscriptions.length === 0) return c.protocolError('SUBSCRIBE without topic filters', 0x82) // [MQTT-3.8.3-3]
   const subId = c.v5 ? p.properties?.subscriptionIdentifier : undefined
-  if (subId === 0) return c.protocolError('subscription identifier 0', 0x82) // [MQTT-3.8.2.1.2]
+  if (subId === 0) return c.protocolError('subscription identifier 0', 0x82) // [MQTT 5.0 §3.8.2.1.2]
   const deny = c.v5 ? 0x87 : 0x80
   const granted: number[] = []
   const retainedFor: Subscription[] = []

@@ -12,7 +12,7 @@ const topicTemplate = z
   .refine((t) => [...t.matchAll(/\{([^{}]*)\}/g)].every((m) => /^(topic|gateway|[1-9]\d*)$/.test(m[1] ?? '')), 'placeholders are {topic}, {gateway} and {1}, {2}...')
   .refine((t) => !/[+#]/.test(t), 'a remote or local topic cannot contain the wildcards + or #')
 
-/** An MQTT topic filter: "#" only as the last level, "+" only as a whole level [MQTT-4.7.1-2, MQTT-4.7.1-3]. */
+/** An MQTT topic filter: "#" only as the last level, "+" only as a whole level [MQTT-4.7.1-2] [MQTT-4.7.1-3]. */
 const topicFilter = z
   .string()
   .min(1)

@@ -12,7 +12,7 @@ export interface PublishWireProperties extends PublishProperties {
 export const TOPIC_ALIAS_MAX = 64
 
 /**
- * One PUBLISH packet [MQTT-3.3] in one buffer: fixed header, topic, packet id (QoS > 0), properties
+ * One PUBLISH packet [MQTT 5.0 §3.3] in one buffer: fixed header, topic, packet id (QoS > 0), properties
  * (MQTT 5 only; none when `props` is undefined), payload. mqtt-packet's generate() builds an emitter and
  * a dozen small buffers per call; this is on the broker's fan-out path and the bridge's drain.
  *
@@ -54,7 +54,7 @@ function encodeWithProperties(topic: string, payload: Buffer, qos: number, retai
   const topicLen = Buffer.byteLength(topic)
   const propLen = propertiesSize(props)
   const remaining = 2 + topicLen + (qos > 0 ? 2 : 0) + varintSize(propLen) + propLen + payload.length
-  if (remaining > VARINT_MAX) throw new RangeError(`PUBLISH of ${remaining} bytes is over the largest Remaining Length [MQTT-1.5.5]`)
+  if (remaining > VARINT_MAX) throw new RangeError(`PUBLISH of ${remaining} bytes is over the largest Remaining Length [MQTT 5.0 §1.5.5]`)
   const buf = Buffer.allocUnsafe(1 + varintSize(remaining) + remaining)
   buf[0] = 0x30 | (dup ? 8 : 0) | (qos << 1) | (retain ? 1 : 0)
   let pos = writeVarint(buf, 1, remaining)
@@ -70,7 +70,7 @@ function encodeWithProperties(topic: string, payload: Buffer, qos: number, retai
   return buf
 }
 
-/** Bytes of the property section without its length [MQTT-3.3.2.3]: identifier byte, then the value. */
+/** Bytes of the property section without its length [MQTT 5.0 §3.3.2.3]: identifier byte, then the value. */
 function propertiesSize(p: PublishWireProperties): number {
   let n = 0
   if (p.payloadFormatIndicator !== undefined) n += 2
@@ -130,7 +130,7 @@ function writeId(buf: Buffer, pos: number, id: number): number {
   return pos + 1
 }
 
-/** A UTF-8 string with its two-byte length [MQTT-1.5.4]. */
+/** A UTF-8 string with its two-byte length [MQTT 5.0 §1.5.4]. */
 function writeString(buf: Buffer, pos: number, s: string): number {
   const n = buf.write(s, pos + 2, 'utf8')
   buf.writeUInt16BE(n, pos)

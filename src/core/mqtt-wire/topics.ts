@@ -1,5 +1,5 @@
 /**
- * Topic filter matching [MQTT-4.7], one implementation for the broker (ACL, small checks) and the bridge
+ * Topic filter matching [MQTT 5.0 §4.7], one implementation for the broker (ACL, small checks) and the bridge
  * (forward and downlink rules, echo detection). Subscription routing has its own trie (broker/trie.ts).
  */
 
@@ -58,7 +58,7 @@ export function wildcardsInPlace(filter: string): boolean {
   return true
 }
 
-/** The filter of a shared subscription `$share/<group>/<filter>` [MQTT-4.8.2]; other filters unchanged. */
+/** The filter of a shared subscription `$share/<group>/<filter>` [MQTT 5.0 §4.8.2]; other filters unchanged. */
 export function stripShare(filter: string): string {
   if (!filter.startsWith('$share/')) return filter
   const rest = filter.indexOf('/', 7)

@@ -1,7 +1,7 @@
-/** The largest Variable Byte Integer, four bytes [MQTT-1.5.5]: a Remaining Length or property length limit. */
+/** The largest Variable Byte Integer, four bytes [MQTT 5.0 §1.5.5]: a Remaining Length or property length limit. */
 export const VARINT_MAX = 268_435_455
 
-/** Bytes of `n` as a Variable Byte Integer [MQTT-1.5.5] (`n` within 0..VARINT_MAX). */
+/** Bytes of `n` as a Variable Byte Integer [MQTT 5.0 §1.5.5] (`n` within 0..VARINT_MAX). */
 export function varintSize(n: number): number {
   return n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4
 }
@@ -18,7 +18,7 @@ export function writeVarint(buf: Buffer, at: number, n: number): number {
   return pos
 }
 
-/** A whole packet's size from its Remaining Length: fixed header byte, length bytes and the rest [MQTT-2.1]. */
+/** A whole packet's size from its Remaining Length: fixed header byte, length bytes and the rest [MQTT 5.0 §2.1]. */
 export function packetSize(remaining: number): number {
   return 1 + varintSize(remaining) + remaining
 }
