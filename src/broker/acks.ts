@@ -30,8 +30,9 @@ export interface AckingConnection extends InboundLink {
  * Created on a connection's first publish that has to wait; reading pauses at max_inflight waiting.
  */
 export class AckOrder {
-  /** QoS 1 packet ids whose PUBACK waits; QoS 2 ids are kept negated so one number can wait in both flows. */
-  readonly waiting = new Set<number>()
+  /** Packet ids whose PUBACK (QoS 1) or PUBREC (QoS 2) waits; one id may wait in both flows at once. */
+  private readonly pubacks = new Set<number>()
+  private readonly pubrecs = new Set<number>()
   private tail: Promise<void> | null = null
   private count = 0
   private paused = false
@@ -41,6 +42,11 @@ export class AckOrder {
 
   constructor(private readonly c: AckingConnection) {}
 
+  /** Is the acknowledgement `cmd` for `packetId` waiting here? */
+  waits(cmd: 'puback' | 'pubrec', packetId: number): boolean {
+    return (cmd === 'puback' ? this.pubacks : this.pubrecs).has(packetId)
+  }
+
   /** True when nothing waits: an acknowledgement with nothing to wait for may go out at once. */
   get idle(): boolean {
     return this.tail === null
@@ -48,7 +54,7 @@ export class AckOrder {
 
   add(cmd: 'puback' | 'pubrec', packetId: number, pending: Promise<void> | undefined): void {
     const max = this.c.ctx.limits.maxInflight
-    this.waiting.add(cmd === 'puback' ? packetId : -packetId)
+    ;(cmd === 'puback' ? this.pubacks : this.pubrecs).add(packetId)
     this.count++
     if (!this.paused && this.count >= max) {
       this.paused = true
@@ -74,7 +80,7 @@ export class AckOrder {
 
   private settled(cmd: 'puback' | 'pubrec', packetId: number, err: unknown): void {
     const c = this.c
-    this.waiting.delete(cmd === 'puback' ? packetId : -packetId)
+    ;(cmd === 'puback' ? this.pubacks : this.pubrecs).delete(packetId)
     if (cmd === 'puback') c.inboundCount--
     else if (err === null) c.ctx.delivery.inboundQos2Stored(c, packetId)
     // A refused QoS 2 message was never stored: free its id whatever happens to this connection, so the

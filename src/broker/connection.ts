@@ -113,9 +113,8 @@ export class Connection implements HandlerConnection, ReaderOwner {
     stream.on('close', onStreamClose)
   }
 
-  /** QoS 1 packet ids (QoS 2 ids negated) whose acknowledgement is waiting. */
-  get waitingIds(): ReadonlySet<number> | null {
-    return this.acks?.waiting ?? null
+  ackWaiting(cmd: 'puback' | 'pubrec', packetId: number): boolean {
+    return this.acks?.waits(cmd, packetId) ?? false
   }
 
   onStreamError(err: Error): void {

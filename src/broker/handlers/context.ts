@@ -53,8 +53,8 @@ export interface HandlerConnection extends SessionClient, InboundLink, PubrelSen
   inflightMax: number
   aliasIn: Map<number, string> | null
   aliasOutMax: number
-  /** QoS 1 packet ids (QoS 2 ids negated) whose acknowledgement waits for in-process subscribers. */
-  readonly waitingIds: ReadonlySet<number> | null
+  /** Does this connection's PUBACK/PUBREC for `packetId` wait for in-process subscribers? */
+  ackWaiting(cmd: 'puback' | 'pubrec', packetId: number): boolean
   send(p: Packet): void
   sendRaw(buf: Buffer): void
   sendAck(cmd: 'puback' | 'pubrec' | 'pubrel' | 'pubcomp', packetId: number, reasonCode?: number, reason?: string): void

@@ -27,7 +27,7 @@ export function handlePublish(c: HandlerConnection, p: IPublishPacket): void {
   if (qos === 0 && p.dup) return c.protocolError('DUP set on a QoS 0 PUBLISH', 0x81) // [MQTT-3.3.1-2]
   if (qos > 0 && id === 0) return c.protocolError('QoS > 0 PUBLISH without packet identifier', 0x81)
 
-  if (qos === 1 && c.waitingIds?.has(id) === true) {
+  if (qos === 1 && c.ackWaiting('puback', id)) {
     if (p.dup) return // the acknowledgement is on its way
     return c.protocolError(`packet identifier ${id} reused while still in use`, 0x82)
   }
@@ -95,7 +95,7 @@ export function handlePublish(c: HandlerConnection, p: IPublishPacket): void {
 
 /** A QoS 2 resend of a message already accepted: answer again, do not route twice [MQTT-4.3.3-10]. */
 function answerResend(c: HandlerConnection, id: number): void {
-  if (c.waitingIds?.has(-id) === true) return // this connection's PUBREC is on its way
+  if (c.ackWaiting('pubrec', id)) return // this connection's PUBREC is on its way
   const waiting = c.session?.qos2Pending?.get(id) // still being stored for an earlier connection
   if (waiting !== undefined) c.acknowledge('pubrec', id, waiting)
   else c.sendAck('pubrec', id)
