@@ -28,7 +28,7 @@ export const units = [
   {
     name: 'commands',
     paths: ['src/commands', 'src/cli.ts'],
-    may: ['gateway', 'core', 'config', 'broker', 'drivers', 'store-forward', 'bridge', 'status', 'update', 'logging', 'version', 'demo-config'],
+    may: ['gateway', 'core', 'config', 'broker', 'drivers', 'store-forward', 'bridge', 'status', 'update', 'fleet', 'logging', 'version', 'demo-config'],
   },
 ]
 

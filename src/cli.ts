@@ -16,6 +16,8 @@ usage:
   fieldgate update EXE --manifest MANIFEST --config FILE
                                       check a signed executable and install it beside this one
                                       (on trial at the next restart; rolled back if unhealthy)
+  fieldgate fleet list|config|update  the operator's command: list the managed gateways, push a config
+                                      or a signed update to them in waves (fieldgate fleet --help)
   fieldgate --version                 print the version
 
 The config file can also be given as FIELDGATE_CONFIG; any key can be overridden with
@@ -27,13 +29,17 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   'in-place': { type: 'boolean' },
 } as const
-const COMMANDS = ['run', 'check', 'passwd', 'keygen', 'sign', 'update']
+const COMMANDS = ['run', 'check', 'passwd', 'keygen', 'sign', 'update', 'fleet']
 
 export async function cli(argv: string[]): Promise<number> {
   // These take their own options (sign's --version is the version to sign, not a request to print ours).
   if (argv[0] === 'keygen' || argv[0] === 'sign') {
     const { keygen, sign } = await import('./commands/sign.ts')
     return argv[0] === 'keygen' ? keygen(argv.slice(1)) : sign(argv.slice(1))
+  }
+  if (argv[0] === 'fleet') {
+    const { fleet } = await import('./commands/fleet.ts')
+    return fleet(argv.slice(1))
   }
   if (argv[0] === 'update') {
     const { update } = await import('./commands/update.ts')

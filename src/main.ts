@@ -95,9 +95,26 @@ export async function run(configFile: string | null, opts: RunOptions = {}): Pro
     await demo?.stop()
     throw startFailure(err, log)
   }
+  // Stop with RESTART_EXIT_CODE, so the service manager starts the executable in place (an update
+  // installed over the channel, or a trial that missed its deadline, which the guard then rolls back).
+  let exitCode = 0
+  const restartInto = (): void => {
+    exitCode = RESTART_EXIT_CODE
+    process.kill(process.pid, 'SIGTERM')
+  }
   if (configFile !== null) {
     const exe = runningExecutable()
-    managed = buildFleet({ file: configFile, effective, gateway, logger: log, startedAt, lastUpdate: () => lastUpdate(exe), ...(opts.check ? { check: opts.check } : {}), ...(ring ? { logs: (n: number) => ring.recent(n) } : {}) })
+    managed = buildFleet({
+      file: configFile,
+      effective,
+      gateway,
+      logger: log,
+      startedAt,
+      lastUpdate: () => lastUpdate(exe),
+      update: { exe, restart: restartInto },
+      ...(opts.check ? { check: opts.check } : {}),
+      ...(ring ? { logs: (n: number) => ring.recent(n) } : {}),
+    })
     managed?.fleet.start()
   }
   log.info(gateway.summary(), 'fieldgate running')
@@ -106,17 +123,7 @@ export async function run(configFile: string | null, opts: RunOptions = {}): Pro
   // What start-up allocated and dropped stays mapped otherwise (~6 MB of an idle gateway's RSS): hand it back once.
   setTimeout(releaseStartupMemory, SETTLE_MS).unref()
   // An update on trial: commit once healthy, or stop with RESTART_EXIT_CODE so the guard rolls back.
-  let exitCode = 0
-  const trial = startUpdateTrial({
-    exe: runningExecutable(),
-    deadlineMs: loaded.config.update.health_deadline,
-    sources: () => gateway.sources(),
-    log,
-    restart: () => {
-      exitCode = RESTART_EXIT_CODE
-      process.kill(process.pid, 'SIGTERM')
-    },
-  })
+  const trial = startUpdateTrial({ exe: runningExecutable(), deadlineMs: loaded.config.update.health_deadline, sources: () => gateway.sources(), log, restart: restartInto })
 
   const onHup = (): void => {
     void (async () => {

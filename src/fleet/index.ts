@@ -1,17 +1,22 @@
 import { errorMessage, redactText, systemClock, Throttle, type Clock, type Logger, type Status, type TimerHandle } from '../core/index.ts'
-import { fieldsWithin, MAX_DIAGNOSTICS_BYTES, newestWithin, RateLimit } from './bounds.ts'
+import { RateLimit } from './bounds.ts'
+import { diagnosticsAnswer, type Diagnostics } from './diagnostics.ts'
 import { fingerprint, inventory, marksOffline, type InventoryFacts } from './inventory.ts'
 import { MgmtLink } from './link.ts'
 import { RemoteConfig, type ConfigHost, type Current, type Outcome } from './remote-config.ts'
 import { parseRequest, replyBody, type ReplyRoute, type Request } from './rpc.ts'
+import { reportStart } from './start-report.ts'
 import { FleetStore, type StartState } from './store.ts'
 import { mgmtTopics, type MgmtTopics } from './topics.ts'
+import { UpdateTransfer, type UpdateHost } from './transfer.ts'
 
 export { FleetStore, configHash, writeAtomic, type StartState } from './store.ts'
 export { isManagementTopic, mgmtTopics } from './topics.ts'
 export type { LinkSpec } from './link.ts'
 export type { CheckLine, ConfigHost, Current, Validation } from './remote-config.ts'
 export type { InventoryFacts, UpdateFacts } from './inventory.ts'
+export type { ChunkOutcome, TransferPlan, UpdateHost } from './transfer.ts'
+export { sharedTransferTopic, transferId } from './topics.ts'
 
 export interface FleetSettings {
   commitDeadline: number
@@ -29,7 +34,9 @@ export interface FleetOptions<C> {
   settings(c: C): FleetSettings
   facts(): InventoryFacts
   /** Remote diagnostics: recent log lines and the /status JSON. */
-  diagnostics?: { logs(n: number): string[]; status(): Record<string, unknown> }
+  diagnostics?: Diagnostics
+  /** Updates of the executable over the channel; without it `update` requests are refused. */
+  update?: UpdateHost
   /** Diagnostics requests (inventory, logs, status): `burst` at once, then one per `everyMs`. Default 5 and 2 s. */
   rate?: { burst: number; everyMs: number }
   /** What the start found in the state directory (an interrupted commit window), reported once online. */
@@ -67,7 +74,7 @@ export function createFleet<C>(o: FleetOptions<C>): Fleet<C> {
 
   const describe = (online: boolean): Record<string, unknown> => {
     const c = remote.current
-    return inventory(o.id, online, o.facts(), { hash: c.hash, source: c.source, committedAt: c.committedAt }, clock.now(), settings.protocolVersion)
+    return inventory(o.id, online, { ...o.facts(), transfer: transfer?.status() ?? null }, { hash: c.hash, source: c.source, committedAt: c.committedAt }, clock.now(), settings.protocolVersion)
   }
   const link = new MgmtLink(
     o.host.linkSpec(o.current.config),
@@ -75,8 +82,13 @@ export function createFleet<C>(o: FleetOptions<C>): Fleet<C> {
       will: () => ({ topic: topics.inventory, payload: Buffer.from(JSON.stringify({ ...describe(false), reason: 'connection lost (Last Will)' })) }),
       subscription: topics.requests,
       watch: topics.inventory,
-      onOnline: () => publishInventory(true),
+      onOnline: () => {
+        publishInventory(true)
+        transfer?.onOnline()
+      },
       onMessage: (topic, payload, props, retained) => (topic === topics.inventory ? watched(payload, retained) : void handle(topic, payload, props, retained)),
+      onSlowMessage: (topic, payload): Promise<void> | null => (transfer?.isChunkTopic(topic) ? transfer.onChunk(topic, payload) : null),
+      isSlow: (topic) => transfer?.isChunkTopic(topic) ?? false,
     },
     log,
     clock,
@@ -84,6 +96,23 @@ export function createFleet<C>(o: FleetOptions<C>): Fleet<C> {
   const event = (state: string, fields: Record<string, unknown>): Promise<void> =>
     link.publishAcked(topics.events, Buffer.from(JSON.stringify({ id: o.id, state, ...fields, ts: new Date(clock.now()).toISOString() })), { qos: 1, retain: false })
   const remote = new RemoteConfig<C>(o.current, o.host, link, o.store, log, event, clock)
+  const transfer: UpdateTransfer | null = o.update ? new UpdateTransfer(o.update, link, topics, log.child({ module: 'update' }), event, () => remote.inTrial, clock) : null
+  /** The last update outcome reported on the events topic (its time), so each is reported once. */
+  let reportedUpdate = o.store.readReportedUpdate()
+
+  function reportUpdateOutcome(): void {
+    const u = o.facts().update
+    if (!u || u.at === reportedUpdate || !link.online) return
+    reportedUpdate = u.at
+    const state = u.outcome === 'committed' ? 'committed' : 'rolled_back'
+    log.info({ version: u.version, outcome: u.outcome }, `update outcome reported: version ${u.version} ${u.outcome}`)
+    void event(state, { op: 'update', version: u.version, previous_version: u.previousVersion, reason: redactText(u.reason).slice(0, 500), at: u.at, after: 'restart' })
+    try {
+      o.store.writeReportedUpdate(u.at)
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, 'cannot record that the update outcome was reported')
+    }
+  }
 
   function publishInventory(force: boolean): void {
     if (!link.online) return
@@ -145,7 +174,8 @@ export function createFleet<C>(o: FleetOptions<C>): Fleet<C> {
   }
 
   async function run(r: Request, ref: Record<string, unknown>): Promise<void> {
-    if (r.op !== 'config') {
+    // Config and update requests are tried one at a time anyway; an update announce must be signed.
+    if (r.op !== 'config' && r.op !== 'update') {
       const wait = rate.take(clock.now())
       if (wait > 0) {
         limited++
@@ -157,15 +187,7 @@ export function createFleet<C>(o: FleetOptions<C>): Fleet<C> {
       }
     }
     if (r.op === 'logs' || r.op === 'status') {
-      if (!o.diagnostics) throw new Error(`${r.op} is not available on this gateway`)
-      const bound = MAX_DIAGNOSTICS_BYTES - 512
-      if (r.op === 'logs') {
-        const { lines, omitted } = newestWithin(o.diagnostics.logs(r.lines ?? 100), bound)
-        reply(r.route, r.op, { ok: true, state: 'done', lines, ...(omitted > 0 ? { omitted_lines: omitted, bound_bytes: MAX_DIAGNOSTICS_BYTES } : {}) })
-      } else {
-        const { value, omitted } = fieldsWithin(o.diagnostics.status(), bound)
-        reply(r.route, r.op, { ok: true, state: 'done', status: value, ...(omitted.length > 0 ? { omitted_fields: omitted, bound_bytes: MAX_DIAGNOSTICS_BYTES } : {}) })
-      }
+      reply(r.route, r.op, diagnosticsAnswer(r, o.diagnostics))
       void event('done', ref)
       return
     }
@@ -173,6 +195,16 @@ export function createFleet<C>(o: FleetOptions<C>): Fleet<C> {
       publishInventory(true)
       reply(r.route, r.op, { ok: true, state: 'done', inventory: describe(true) })
       void event('done', ref)
+      return
+    }
+    if (r.op === 'update') {
+      if (!transfer) throw new Error('updates over the management channel are not available on this gateway')
+      reply(r.route, r.op, await transfer.announce(r.manifest ?? '', r.install !== false, ref))
+      publishInventory(true)
+      return
+    }
+    if (transfer?.installing) {
+      reply(r.route, r.op, { ok: false, state: 'refused', reason: 'an update is being installed; the gateway restarts into it' })
       return
     }
     const deadline = Math.min(MAX_DEADLINE_MS, Math.max(1000, r.deadlineMs ?? settings.commitDeadline))
@@ -191,25 +223,9 @@ export function createFleet<C>(o: FleetOptions<C>): Fleet<C> {
   return {
     start() {
       const s = o.started
-      if (s?.interrupted) {
-        const t = s.interrupted.trial
-        const reason =
-          s.interrupted.outcome === 'committed'
-            ? 'the gateway restarted just after committing; the new config stays'
-            : (t.failure ?? 'the gateway restarted during the commit window before the config was committed; it runs the previous config')
-        log.warn({ hash: t.hash.slice(0, 12), outcome: s.interrupted.outcome }, reason)
-        void event(s.interrupted.outcome, { op: 'config', hash: t.hash, previous_hash: t.previous_hash, reason, after: 'restart' })
-      }
-      if (s?.fallback) {
-        const reason = `committed remote config did not reach health in ${s.fallback.starts} starts; running the config file`
-        log.error({ hash: s.fallback.hash.slice(0, 12), starts: s.fallback.starts }, reason)
-        void event('rolled_back', { op: 'config', hash: s.fallback.hash, reason, after: 'restart' })
-      }
-      for (const note of s?.notes ?? []) {
-        log.warn({ note }, 'management state on start')
-        void event('note', { reason: note })
-      }
+      reportStart(s, log, event)
       link.start()
+      void transfer?.start()
       const every = Math.min(1000, settings.inventoryInterval)
       // This cold start of a committed remote config was counted (FleetStore.resolve): clear the count once
       // it is settled (coldStartSettled), so only starts that crash keep counting.
@@ -229,12 +245,14 @@ export function createFleet<C>(o: FleetOptions<C>): Fleet<C> {
           }
         }
         publishInventory(false)
+        reportUpdateOutcome()
       }, every)
       timer.unref?.()
     },
     async stop() {
       remote.abort()
       reassert.cancel()
+      transfer?.stop()
       if (timer) clock.clearInterval(timer)
       timer = null
       await link.stop({ topic: topics.inventory, payload: Buffer.from(JSON.stringify({ ...describe(false), reason: 'stopped' })) })

@@ -11,6 +11,8 @@ export interface InventoryFacts {
   backlog: Record<string, number>
   /** The last over-the-air update's outcome (`<exe>.update-result`), or null. */
   update?: UpdateFacts | null
+  /** An update being received over the channel, or staged (fleet/transfer.ts), or null. */
+  transfer?: Record<string, unknown> | null
 }
 
 export interface UpdateFacts {
@@ -50,7 +52,8 @@ export function inventory(id: string, online: boolean, f: InventoryFacts, c: Con
     update: f.update
       ? { running: f.version, version: f.update.version, previous_version: f.update.previousVersion, outcome: f.update.outcome, reason: redactText(f.update.reason).slice(0, MAX_REASON), at: f.update.at }
       : null,
-    mgmt: { protocol: protocolVersion === 5 ? 'mqtt5' : 'mqtt3.1.1', requests: `fieldgate/${id}/mgmt/req/{config,inventory,logs,status}` },
+    transfer: f.transfer ?? null,
+    mgmt: { protocol: protocolVersion === 5 ? 'mqtt5' : 'mqtt3.1.1', requests: `fieldgate/${id}/mgmt/req/{config,inventory,logs,status,update}` },
     ts: new Date(now).toISOString(),
   }
 }
@@ -58,7 +61,8 @@ export function inventory(id: string, online: boolean, f: InventoryFacts, c: Con
 /** What counts as a change worth republishing at once: not uptime nor exact backlog, which the periodic refresh carries. */
 export function fingerprint(inv: Record<string, unknown>): string {
   const h = inv.health as { parts: Record<string, { health: Health }> }
-  return JSON.stringify([inv.online, inv.version, inv.config, inv.update, Object.entries(h.parts).map(([k, v]) => [k, v.health])])
+  const t = inv.transfer as { transfer?: unknown; state?: unknown } | null
+  return JSON.stringify([inv.online, inv.version, inv.config, inv.update, t ? [t.transfer, t.state] : null, Object.entries(h.parts).map(([k, v]) => [k, v.health])])
 }
 
 /**

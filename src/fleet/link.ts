@@ -20,6 +20,14 @@ export interface LinkHandlers {
   watch?: string
   onOnline(): void
   onMessage(topic: string, payload: Buffer, props: { responseTopic?: string; correlationData?: Buffer }, retained: boolean): void
+  /**
+   * Messages handled with backpressure (update chunks): when this returns a promise, the next message
+   * from the broker is not read until it settles, so a fast sender cannot fill memory faster than the
+   * disk takes the chunks. Such messages do not reach onMessage.
+   */
+  onSlowMessage?(topic: string, payload: Buffer): Promise<void> | null
+  /** True for the topics onSlowMessage takes. */
+  isSlow?(topic: string): boolean
 }
 
 interface Outgoing {
@@ -49,6 +57,8 @@ export class MgmtLink {
   private specGen = 0
   private onlineSpecGen = -1
   private outbox: Outgoing[] = []
+  /** Filters subscribed besides the requests (an update's shared transfer), again on every connect. */
+  private extra = new Set<string>()
   lastError: string | null = null
   connects = 0
 
@@ -95,6 +105,24 @@ export class MgmtLink {
       this.connectNow()
     }
     return this.specGen
+  }
+
+  /**
+   * Adds `filter` to what this link subscribes to, now and after every reconnect. Resolves true once the
+   * broker granted it on the current connection, false when offline (it is subscribed on connect) or refused.
+   */
+  subscribe(filter: string): Promise<boolean> {
+    this.extra.add(filter)
+    const client = this.client
+    if (!this.online || !client) return Promise.resolve(false)
+    return new Promise((resolve) => {
+      client.subscribe(filter, this.subOptions(), (err, granted) => resolve(!err && !granted?.some((g) => g.qos === 128)))
+    })
+  }
+
+  unsubscribe(filter: string): void {
+    if (!this.extra.delete(filter)) return
+    if (this.online && this.client) this.client.unsubscribe(filter)
   }
 
   /** Sends now, or keeps it (bounded) until the link is back. QoS 1 throughout. */
@@ -174,13 +202,21 @@ export class MgmtLink {
     client.on('error', (err) => {
       lastErr = redactText(err.message)
     })
+    // Chunks are written before the next message is read (MQTT.js reads one packet at a time and waits
+    // for this callback): the broker and TCP hold the rest, not this process.
+    client.handleMessage = (packet, done) => {
+      const slow = gen === this.gen && packet.cmd === 'publish' ? this.handlers.onSlowMessage?.(String(packet.topic), toBuffer(packet.payload)) : null
+      if (!slow) return done()
+      slow.then(() => done(), () => done())
+    }
     client.on('connect', () => {
       if (gen !== this.gen) return
-      const sub = this.spec.protocolVersion === 5 ? { qos: 1 as const, nl: true } : { qos: 1 as const }
-      client.subscribe(this.handlers.subscription, sub, (err, granted) => {
+      const filters = [this.handlers.subscription, ...this.extra]
+      client.subscribe(filters, this.subOptions(), (err, granted) => {
         if (gen !== this.gen) return
         if (err || granted?.some((g) => g.qos === 128)) {
-          this.lastError = `the cloud broker refused the subscription to ${this.handlers.subscription}${err ? ` (${err.message})` : ''}; check its ACL`
+          const refused = granted?.filter((g) => g.qos === 128).map((g) => g.topic).join(', ') || filters.join(', ')
+          this.lastError = `the cloud broker refused the subscription to ${refused}${err ? ` (${err.message})` : ''}; check its ACL`
           this.log.warn({ server: redactUrl(server) }, this.lastError)
           client.end(true)
           return
@@ -203,7 +239,7 @@ export class MgmtLink {
       })
     })
     client.on('message', (topic, payload, packet) => {
-      if (gen !== this.gen || !this.running) return
+      if (gen !== this.gen || !this.running || this.handlers.isSlow?.(topic)) return
       const p = packet.properties
       this.handlers.onMessage(topic, payload, {
         ...(p?.responseTopic === undefined ? {} : { responseTopic: p.responseTopic }),
@@ -221,6 +257,10 @@ export class MgmtLink {
     })
   }
 
+  private subOptions(): { qos: 1; nl?: boolean } {
+    return this.spec.protocolVersion === 5 ? { qos: 1, nl: true } : { qos: 1 }
+  }
+
   private retry(gen: number, why: string): void {
     if (!this.running || gen !== this.gen) return
     this.lastError = redactText(why)
@@ -228,4 +268,8 @@ export class MgmtLink {
     this.log.debug({ reason: this.lastError, delay }, 'management channel reconnecting')
     this.timer = this.clock.setTimeout(() => this.connectNow(), delay)
   }
+}
+
+function toBuffer(p: Buffer | string | undefined): Buffer {
+  return Buffer.isBuffer(p) ? p : Buffer.from(p ?? '')
 }

@@ -1,7 +1,7 @@
 import { mgmtTopics, validReplyTopic, type MgmtTopics } from './topics.ts'
 
 /** The operations this gateway understands. */
-export const OPERATIONS = ['config', 'inventory', 'logs', 'status'] as const
+export const OPERATIONS = ['config', 'inventory', 'logs', 'status', 'update'] as const
 export type Operation = (typeof OPERATIONS)[number]
 
 /** Where and how to answer: MQTT 5 Response Topic + Correlation Data, or the 3.1.1 fallback in the JSON body. */
@@ -20,6 +20,10 @@ export interface Request {
   deadlineMs?: number
   /** For `logs`: how many recent lines (1…1000). */
   lines?: number
+  /** For `update`: the signed manifest's JSON text. */
+  manifest?: string
+  /** For `update`: install once received (default), or only receive and verify it (`"install": false`). */
+  install?: boolean
 }
 
 export type Parsed = { ok: true; request: Request } | { ok: false; route: ReplyRoute; op: string; reason: string }
@@ -79,6 +83,16 @@ export function parseRequest(topics: MgmtTopics, topic: string, payload: Buffer,
       if (ms === null) return fail('commit_deadline must be milliseconds or a duration such as "45s"')
       request.deadlineMs = ms
     }
+  }
+  if (op === 'update') {
+    if (!json) return fail('an update request is JSON: the signed manifest itself, or {"manifest": <the manifest>, "install": true}')
+    // The manifest as fieldgate sign wrote it (mosquitto_rr -f it), or inside "manifest" with the request's own fields.
+    const m = body.format !== undefined ? body : body.manifest
+    if (typeof m === 'string') request.manifest = m
+    else if (m !== null && typeof m === 'object' && !Array.isArray(m)) request.manifest = JSON.stringify(m)
+    else return fail('an update request carries the signed manifest (what fieldgate sign wrote): as the body itself, or as "manifest"')
+    if (body.install !== undefined && typeof body.install !== 'boolean') return fail('install must be true or false')
+    request.install = body.install !== false
   }
   if (op === 'logs') {
     const n = body.lines ?? 100

@@ -110,6 +110,20 @@ export class FleetStore {
     fsyncDir(this.dir)
   }
 
+  /** `update-reported.json`: the time of the last update outcome reported on the events topic, so each is reported once. */
+  readReportedUpdate(): string | null {
+    try {
+      const v: unknown = JSON.parse(readFileSync(join(this.dir, 'update-reported.json'), 'utf8'))
+      return typeof v === 'object' && v !== null && typeof (v as { at?: unknown }).at === 'string' ? (v as { at: string }).at : null
+    } catch {
+      return null
+    }
+  }
+
+  writeReportedUpdate(at: string): void {
+    writeAtomic(join(this.dir, 'update-reported.json'), JSON.stringify({ at }))
+  }
+
   /** The commit point: once committed.json names the new config, a restart runs it. */
   commit(c: Committed): void {
     writeAtomic(join(this.dir, 'committed.json'), JSON.stringify(c))

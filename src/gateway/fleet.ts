@@ -8,6 +8,7 @@ import { errorMessage, type Logger } from '../core/index.ts'
 import { configHash, createFleet, FleetStore, type CheckLine, type Fleet, type InventoryFacts, type LinkSpec, type UpdateFacts, type StartState, type Validation } from '../fleet/index.ts'
 import { VERSION } from '../version.ts'
 import type { Gateway } from './build.ts'
+import { updateHost } from './fleet-update.ts'
 import { uplinkOptions } from './options/uplink.ts'
 import { planReload } from './reload-plan.ts'
 
@@ -167,6 +168,11 @@ export interface GatewayFleetDeps {
   logs?: (n: number) => string[]
   /** The last over-the-air update's outcome, for the inventory. */
   lastUpdate?: () => UpdateFacts | null
+  /**
+   * Updates over the channel: the running executable's real path, and how the gateway stops to be
+   * restarted into a new one (exit code 75). Without them `update` requests are refused.
+   */
+  update?: { exe: string; restart: (reason: string) => void }
 }
 
 export interface GatewayFleet {
@@ -230,6 +236,7 @@ export function buildFleet(d: GatewayFleetDeps): GatewayFleet | null {
     ...(d.effective.start ? { started: d.effective.start } : {}),
     facts,
     diagnostics: { logs: d.logs ?? (() => []), status: () => d.gateway.statusSnapshot() },
+    ...(d.update ? { update: updateHost({ config: () => running, exe: d.update.exe, restart: d.update.restart }) } : {}),
     settings: (c) => {
       const m = managedUplink(c)
       store.setKeep(m?.management.history ?? 5)

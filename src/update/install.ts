@@ -3,7 +3,7 @@ import { copyFile, link, open, rename, rm, statfs, unlink } from 'node:fs/promis
 import { errorMessage, FieldgateError } from '../core/index.ts'
 import { hashFile } from './hash-file.ts'
 import { refused, type Manifest } from './manifest.ts'
-import { syncDir, writeFileAtomic } from './receiver.ts'
+import { syncDir, writeFileAtomic } from './durable-files.ts'
 import { formatKv, parseKv, updateFiles, type UpdateFiles } from './files.ts'
 import { elfArch } from './verify.ts'
 
@@ -134,6 +134,15 @@ export function lastOutcome(exe: string): Outcome | null {
   const o = parseKv(text)
   if (o.outcome !== 'committed' && o.outcome !== 'rolled-back') return null
   return { outcome: o.outcome, version: o.version ?? '?', previousVersion: o.previous_version ?? '?', at: o.at ?? '?', reason: o.reason ?? '' }
+}
+
+/**
+ * What installUpdate refuses up front (no guard beside `exe`, its directory not writable, another version
+ * still on trial): checked before a download over the management channel starts, so a gateway that could
+ * not install says so at once and nothing is fetched.
+ */
+export function checkInstallable(exe: string, manifest: Manifest): void {
+  preflight(updateFiles(exe), manifest)
 }
 
 function preflight(f: UpdateFiles, manifest: Manifest): void {

@@ -56,6 +56,14 @@ export function offer(state: ChunkState, offset: number, length: number, sha256:
   return { kind: 'new', index }
 }
 
+/** The index of the chunk at `offset` when it is on disk already, else null (not hashed: a duplicate is dropped whatever its bytes). */
+export function isDone(state: ChunkState, offset: number): number | null {
+  const { plan } = state
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset >= plan.size || offset % plan.chunkSize !== 0) return null
+  const index = offset / plan.chunkSize
+  return state.done[index] === 1 ? index : null
+}
+
 /** Records chunk `index` as durably written. */
 export function markDone(state: ChunkState, index: number): void {
   if (!Number.isInteger(index) || index < 0 || index >= state.done.length || state.done[index] === 1) return

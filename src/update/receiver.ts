@@ -1,16 +1,12 @@
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs'
-import { mkdir, open, readFile, rename, rm, statfs, truncate, type FileHandle } from 'node:fs/promises'
+import { mkdir, readFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { errorMessage, FieldgateError } from '../core/index.ts'
+import { freeBytes, writeAll, writeFileAtomic } from './durable-files.ts'
 import { hashFile } from './hash-file.ts'
 import { manifestToJson, parseManifest, refused, sha256Hex, type Manifest } from './manifest.ts'
-import { isComplete, markDone, markMissing, missingRanges, offer, receivedBytes, restoreState, type ChunkState, type Range } from './receiver-state.ts'
+import { isComplete, isDone, markDone, markMissing, missingRanges, offer, receivedBytes, restoreState, type ChunkState, type Range } from './receiver-state.ts'
+import { closeStaging, MANIFEST, openStaging, recordDone, removeStaging, rewriteDoneLog, STAGING } from './staging.ts'
 import { checkManifest, elfArch, type UpdatePolicy } from './verify.ts'
-
-const MANIFEST = 'manifest.json'
-const STAGING = 'staging.bin'
-/** Chunk indices durably written, 4 bytes each (uint32 LE), appended after the chunk's bytes are synced. */
-const DONE_LOG = 'done.log'
 /** Kept free beyond the announced size, so the download does not fill the disk the queue lives on. */
 const SPARE_BYTES = 8 * 1024 * 1024
 
@@ -76,7 +72,7 @@ export class UpdateReceiver {
       text = null
     }
     if (text === null) {
-      await r.removeFiles()
+      await removeStaging(dir)
       return r
     }
     try {
@@ -85,7 +81,7 @@ export class UpdateReceiver {
       await r.resume(manifest)
     } catch (err) {
       r.lastError = errorMessage(err)
-      await r.removeFiles()
+      await removeStaging(dir)
     }
     return r
   }
@@ -115,22 +111,27 @@ export class UpdateReceiver {
     return this.serial(async () => {
       const cur = this.current
       if (!cur) return { kind: 'refused', reason: 'no update is being received; announce it first' }
+      // A chunk already on disk is not hashed again: the shared transfer brings every gateway chunks it has.
+      const had = isDone(cur.state, offset)
+      if (had !== null) return { kind: 'duplicate', index: had, complete: isComplete(cur.state) }
       const o = offer(cur.state, offset, bytes.length, sha256Hex(bytes))
       if (o.kind === 'refused') return o
       if (o.kind === 'duplicate') return { kind: 'duplicate', index: o.index, complete: isComplete(cur.state) }
       try {
         await writeAll(cur.fh, bytes, offset)
         await cur.fh.datasync()
-        const rec = Buffer.alloc(4)
-        rec.writeUInt32LE(o.index)
-        await cur.log.write(rec)
-        await cur.log.datasync()
+        await recordDone(cur.log, o.index)
       } catch (err) {
         throw await this.failWrite(cur, err)
       }
       markDone(cur.state, o.index)
       return { kind: 'written', index: o.index, complete: isComplete(cur.state) }
     })
+  }
+
+  /** The manifest of the download in progress, or null. */
+  get manifest(): Manifest | null {
+    return this.current?.manifest ?? null
   }
 
   missing(max?: number): Range[] {
@@ -152,7 +153,7 @@ export class UpdateReceiver {
       const bad = cur.manifest.chunks.flatMap((h, i) => (got.chunks[i] === h ? [] : [i]))
       if (bad.length > 0 || got.size !== cur.manifest.size || got.sha256 !== cur.manifest.sha256) {
         markMissing(cur.state, bad)
-        await this.rewriteLog(cur)
+        cur.log = await rewriteDoneLog(this.dir, cur.log, [...cur.state.done.keys()].filter((i) => cur.state.done[i] === 1))
         throw new FieldgateError('UPDATE_FAILED', `update: ${bad.length} chunk(s) of version ${cur.manifest.version} read back wrong from ${file} (a storage fault); they are asked for again`)
       }
       const header = Buffer.alloc(20)
@@ -189,7 +190,7 @@ export class UpdateReceiver {
     return this.serial(async () => {
       const cur = this.current
       this.current = null
-      if (cur) await closeCurrent(cur)
+      if (cur) await closeStaging(cur)
     })
   }
 
@@ -200,38 +201,9 @@ export class UpdateReceiver {
   }
 
   private async resume(manifest: Manifest): Promise<void> {
-    const staging = join(this.dir, STAGING)
-    const fh = await open(staging, 'a+').then(async (h) => {
-      await h.close()
-      return open(staging, 'r+')
-    })
-    let recorded: number[] = []
-    const logFile = join(this.dir, DONE_LOG)
-    try {
-      const log = await readFile(logFile)
-      // A record torn by a crash (fewer than 4 bytes) is cut off, so the next append starts on a record
-      // boundary; that chunk is fetched again.
-      const whole = log.length - (log.length % 4)
-      if (whole !== log.length) await truncate(logFile, whole)
-      recorded = Array.from({ length: whole / 4 }, (_, i) => log.readUInt32LE(i * 4))
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        await fh.close()
-        throw err
-      }
-    }
+    const { fh, log, recorded } = await openStaging(this.dir)
     const state = restoreState({ size: manifest.size, chunkSize: manifest.chunkSize, hashes: manifest.chunks }, recorded)
-    const log = await open(join(this.dir, DONE_LOG), 'a')
     this.current = { manifest, state, fh, log }
-  }
-
-  private async rewriteLog(cur: Current): Promise<void> {
-    const indices = [...cur.state.done.keys()].filter((i) => cur.state.done[i] === 1)
-    const buf = Buffer.alloc(indices.length * 4)
-    indices.forEach((v, i) => buf.writeUInt32LE(v, i * 4))
-    await cur.log.close()
-    await writeFileAtomic(join(this.dir, DONE_LOG), buf)
-    cur.log = await open(join(this.dir, DONE_LOG), 'a')
   }
 
   private async failWrite(cur: Current, err: unknown): Promise<FieldgateError> {
@@ -250,13 +222,8 @@ export class UpdateReceiver {
   private async drop(): Promise<void> {
     const cur = this.current
     this.current = null
-    if (cur) await closeCurrent(cur)
-    await this.removeFiles()
-  }
-
-  private async removeFiles(): Promise<void> {
-    // The manifest goes first: without it, what is left is never resumed.
-    for (const f of [MANIFEST, DONE_LOG, STAGING, `${MANIFEST}.tmp`, `${DONE_LOG}.tmp`]) await rm(join(this.dir, f), { force: true })
+    if (cur) await closeStaging(cur)
+    await removeStaging(this.dir)
   }
 }
 
@@ -264,54 +231,6 @@ function sameUpdate(a: Manifest, b: Manifest): boolean {
   return a.sha256 === b.sha256 && a.size === b.size && a.chunkSize === b.chunkSize && a.version === b.version && a.arch === b.arch
 }
 
-async function closeCurrent(cur: Current): Promise<void> {
-  await cur.fh.close().catch(() => undefined)
-  await cur.log.close().catch(() => undefined)
-}
-
-async function writeAll(fh: FileHandle, bytes: Buffer, position: number): Promise<void> {
-  let done = 0
-  // Bounded: each write moves at least one byte or throws.
-  while (done < bytes.length) {
-    const { bytesWritten } = await fh.write(bytes, done, bytes.length - done, position + done)
-    if (bytesWritten <= 0) throw new FieldgateError('UPDATE_FAILED', 'update: a write made no progress')
-    done += bytesWritten
-  }
-}
-
-/** tmp file, fsync, rename, fsync of the directory: the file is either the old or the new one after a crash. */
-export async function writeFileAtomic(path: string, data: string | Buffer): Promise<void> {
-  const tmp = `${path}.tmp`
-  const fd = openSync(tmp, 'w', 0o644)
-  try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  await rename(tmp, path)
-  syncDir(join(path, '..'))
-}
-
-export function syncDir(dir: string): void {
-  const fd = openSync(dir, 'r')
-  try {
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-}
-
-async function freeBytes(dir: string): Promise<number | null> {
-  try {
-    const s = await statfs(dir)
-    return s.bavail * s.bsize
-  } catch {
-    return null
-  }
-}
-
 function mb(n: number): string {
   return `${(n / 1e6).toFixed(1)} MB`
 }
-

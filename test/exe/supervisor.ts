@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { track } from '../helpers/children.ts'
 
 /** One start of the service: what ExecStartPre said, and how ExecStart ended. */
 export interface Run {
@@ -80,7 +81,7 @@ export class Supervisor {
       return
     }
     const [cmd, ...args] = this.unit.start as [string, ...string[]]
-    const child = spawn(cmd, args, { env: this.env, cwd: this.cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = track(spawn(cmd, args, { env: this.env, cwd: this.cwd, stdio: ['ignore', 'pipe', 'pipe'] }))
     this.child = child
     run.pid = child.pid ?? null
     child.stdout?.on('data', (d: Buffer) => this.output.push(d.toString()))

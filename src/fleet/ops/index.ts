@@ -1,0 +1,7 @@
+export { OperatorLink, type BrokerOptions, type GatewayMessage, type Json } from './connection.ts'
+export { Feeder, fileChunks, type FeederOptions, type UpdatePayload } from './feeder.ts'
+export { parseSelector, select, type Selector } from './select.ts'
+export { DEFAULT_WAVES, runWaves, waveSizes, type GatewayResult, type WavePlan } from './waves.ts'
+export { rolloutConfig, rolloutUpdate, targets, type Rollout, type RolloutResult } from './rollout.ts'
+export { inventoryTable, resultTable, table } from './table.ts'
+export { configFor } from './config-rollout.ts'
