@@ -18,7 +18,7 @@ interface Waiter {
 /**
  * FIFO of one uplink in the shared LevelDB. Keys: `q\0<name>\0` + 8-byte big-endian sequence.
  * Appends within the group-commit window share one batch (one fsync); acks are deletes that ride
- * along in the next batch. A metadata record written in every batch keeps depth/bytes/counters, so
+ * along in the next batch, or wait up to ACK_WINDOW_MS for one. A metadata record written in every batch keeps depth/bytes/counters, so
  * opening a deep queue needs no scan. The decisions (sequences, budget, what goes in which batch and
  * when, the read position) are `QueueState`'s; this shell carries out its commands on the disk and the
  * clock, keeps the callers' promises, and takes turns between batches and reads (one lock).

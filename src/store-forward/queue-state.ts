@@ -1,15 +1,16 @@
 import type { QueueStats } from '../core/index.ts'
 import { fullReason, maxBig, type Meta } from './queue-budget.ts'
-import { ACK_RETRY_MS, type Batch, type Eviction, type Item, type PendingAppend, type Plan, type QueueCommand, type QueueTimer } from './queue-types.ts'
+import { ACK_RETRY_MS, ACK_WINDOW_MS, type Batch, type Eviction, type Item, type PendingAppend, type Plan, type QueueCommand, type QueueTimer } from './queue-types.ts'
+import { ReadWindow } from './queue-reads.ts'
 import type { QueueOptions } from './types.ts'
 
 /**
  * The bookkeeping of one durable FIFO, without IO: sequence numbers, the budget check, group commit
  * (which appends and acks share a batch, and when it is written), the counters of the metadata record,
- * the read position and the sizes of entries read and not yet acked. Inputs are calls (append, ack, a
- * timer fired, a batch written or failed, entries read); outputs are `QueueCommand`s collected until
- * `take()`. `LevelQueue` is its IO shell. One batch is written at a time; while it is out, appends and
- * acks wait for the next one, which starts as soon as it is done.
+ * and (in `ReadWindow`) the read position and the entries read and not yet deleted. Inputs are calls
+ * (append, ack, a timer fired, a batch written or failed, entries read); outputs are `QueueCommand`s
+ * collected until `take()`. `LevelQueue` is its IO shell. One batch is written at a time; while it is
+ * out, appends and acks wait for the next one.
  */
 export class QueueState {
   private out: QueueCommand[] = []
@@ -18,16 +19,11 @@ export class QueueState {
   headSeq = 0n
   /** The head may be further on than headSeq says (a lookup after deletes failed): look again after the next batch. */
   private headStale = false
-  private readPos: bigint | null = null
   oldestAt: number | null = null
   /** The counters of the metadata record, as last written (`rejected` rides along with the next batch). */
   private c = { depth: 0, bytes: 0, appended: 0, acked: 0, dropped: 0, rejected: 0 }
   lastError: string | null = null
-  /**
-   * Read-but-unacked entries, in sequence order (reads go forward; Map keeps insertion order). Every
-   * live entry up to readPos is here, so the first one is the queue's head.
-   */
-  private readonly sizes = new Map<bigint, { size: number; at: number }>()
+  private readonly reads = new ReadWindow()
   private pendingAppends: PendingAppend[] = []
   private pendingCount = 0
   private pendingBytes = 0
@@ -79,7 +75,11 @@ export class QueueState {
     for (const s of seqs) this.pendingAcks.add(s)
     const id = this.nextId++
     this.ackIds.push(id)
-    this.request(this.pendingAcks.size >= this.o.maxBatch)
+    // Deletes carry no promise to a publisher (one lost in a crash is sent again: a duplicate), so acks
+    // alone wait for the ack window and share a batch; appends, max_batch acks, or a retry take them sooner.
+    if (this.writing) return id
+    if (this.pendingAcks.size >= this.o.maxBatch) this.request(true)
+    else if (!this.timers.has('commit') && !this.timers.has('acks') && !this.timers.has('retry')) this.arm('acks', ACK_WINDOW_MS)
     return id
   }
 
@@ -102,6 +102,7 @@ export class QueueState {
 
   private startWrite(): void {
     if (this.writing || !this.hasWork()) return
+    this.clear('acks')
     this.writing = true
     this.out.push({ t: 'write' })
   }
@@ -117,7 +118,7 @@ export class QueueState {
 
   timerFired(kind: QueueTimer): void {
     this.timers.delete(kind)
-    if (kind === 'commit') this.startWrite()
+    if (kind === 'commit' || kind === 'acks') this.startWrite()
     else if (kind === 'linger') this.next()
     else this.request(true)
   }
@@ -125,6 +126,7 @@ export class QueueState {
   /** Write what is pending now, without waiting for the window (stop, close). */
   flushNow(): void {
     this.clear('commit')
+    this.clear('acks')
     if (this.timers.has('linger')) {
       this.clear('linger')
       this.next()
@@ -142,6 +144,7 @@ export class QueueState {
   close(): void {
     this.closed = true
     this.clear('commit')
+    this.clear('acks')
     this.clear('retry')
   }
 
@@ -171,7 +174,7 @@ export class QueueState {
     const dels = new Map<bigint, number>()
     const unknown: bigint[] = []
     for (const s of acks) {
-      const size = this.sizes.get(s)?.size
+      const size = this.reads.sizeOf(s)
       if (size !== undefined) dels.set(s, size)
       else if (s >= this.headSeq) unknown.push(s)
     }
@@ -212,16 +215,14 @@ export class QueueState {
     this.c = { ...this.c, depth, bytes, appended, acked, dropped }
     this.writingBytes = 0
     this.lastError = null
-    for (const seq of plan.dels.keys()) this.sizes.delete(seq)
+    this.reads.deleted(plan.dels.keys())
     if (plan.dels.size > 0) {
-      const first = this.readPos === null ? undefined : this.sizes.entries().next().value
-      if (first === undefined) {
-        // No read entry is left to give the head: ask the disk.
-        this.headStale = true
-      } else {
-        this.headSeq = first[0]
-        this.oldestAt = first[1].at
-        this.headStale = false
+      const first = this.reads.head()
+      // No read entry left to give the head: ask the disk.
+      this.headStale = first === undefined
+      if (first) {
+        this.headSeq = first.seq
+        this.oldestAt = first.at
       }
     } else if (wasEmpty && plan.puts.length > 0) this.oldestAt = (plan.puts[0] as Item).at
     return this.headStale
@@ -229,19 +230,27 @@ export class QueueState {
 
   /**
    * The batch is done (written, and the head looked up if asked): its callers hear. The next batch starts
-   * at once with whatever is pending, or, if nothing is, at the end of this turn of the event loop with
-   * whatever those callers sent back meanwhile: a steady stream of appends or acks does not wait for the
-   * window between batches.
+   * at once with the appends pending, or, if none are, at the end of this turn of the event loop with
+   * whatever those callers sent back meanwhile: a steady stream of appends does not wait for the window
+   * between batches. Acks alone wait for the ack window.
    */
   finished(batch: Batch): void {
     this.out.push({ t: 'resolve', appends: batch.appends, ackIds: batch.ackIds })
-    if (this.hasWork()) this.out.push({ t: 'write' })
+    if (this.urgent()) this.out.push({ t: 'write' })
     else this.arm('linger', 0)
   }
 
+  /** Work that goes in the next batch at once; acks alone wait for the ack window. */
+  private urgent(): boolean {
+    return this.pendingAppends.length > 0 || this.forceBudget || this.pendingAcks.size >= this.o.maxBatch
+  }
+
   private next(): void {
-    if (this.hasWork()) this.out.push({ t: 'write' })
-    else this.idle()
+    if (this.urgent()) this.out.push({ t: 'write' })
+    else {
+      this.idle()
+      if (this.pendingAcks.size > 0) this.arm('acks', ACK_WINDOW_MS)
+    }
   }
 
   /**
@@ -280,18 +289,17 @@ export class QueueState {
 
   /** Where the next read starts: after the last entry read (no re-seek over tombstones), or at the head. */
   readFrom(): { after: bigint } | { from: bigint } {
-    return this.readPos !== null && this.readPos >= this.headSeq ? { after: this.readPos } : { from: this.headSeq }
+    return this.reads.from(this.headSeq)
   }
 
   /** An entry was read (reads go in sequence order). */
   read(seq: bigint, size: number, at: number): void {
-    if (!this.sizes.has(seq)) this.sizes.set(seq, { size, at })
-    this.readPos = seq
+    this.reads.read(seq, size, at)
   }
 
   /** The next read starts again at the oldest entry (a consumer lost its in-flight window). */
   rewind(): void {
-    this.readPos = null
+    this.reads.rewind()
   }
 
   stats(): QueueStats {

@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import fc from 'fast-check'
 import type { Meta } from '../../src/store-forward/queue-budget.ts'
 import { QueueState } from '../../src/store-forward/queue-state.ts'
-import { ACK_RETRY_MS, type Batch, type Item, type Plan, type QueueTimer } from '../../src/store-forward/queue-types.ts'
+import { ACK_RETRY_MS, ACK_WINDOW_MS, type Batch, type Item, type Plan, type QueueTimer } from '../../src/store-forward/queue-types.ts'
 import type { BudgetPolicy } from '../../src/store-forward/types.ts'
 
 /**
@@ -150,7 +150,7 @@ class Harness {
           break
         case 'timer':
           assert.ok(!this.timers.has(c.kind), `a second ${c.kind} timer`)
-          assert.equal(c.ms, { commit: this.c.window, linger: 0, retry: ACK_RETRY_MS }[c.kind])
+          assert.equal(c.ms, { commit: this.c.window, linger: 0, retry: ACK_RETRY_MS, acks: ACK_WINDOW_MS }[c.kind])
           this.timers.set(c.kind, c.ms)
           break
         case 'clear':
@@ -428,18 +428,20 @@ test('after a failed write, new appends wait for the window and lone acks for AC
   s.timerFired('linger')
   assert.deepEqual(s.take().map((c) => c.t), ['timer', 'write', 'resolve', 'timer', 'idle'])
   s.ack([0n])
-  s.timerFired('commit')
-  assert.deepEqual(s.take(), [{ t: 'timer', kind: 'commit', ms: 5 }, { t: 'write' }])
+  s.timerFired('acks')
+  assert.deepEqual(s.take(), [{ t: 'timer', kind: 'acks', ms: ACK_WINDOW_MS }, { t: 'write' }])
   s.failed(s.takeBatch(), 'No space left on device')
   assert.deepEqual(s.take(), [{ t: 'reject', ids: [2] }, { t: 'idle' }, { t: 'timer', kind: 'retry', ms: ACK_RETRY_MS }])
   assert.equal(s.stats().lastError, 'No space left on device')
+  s.ack([1n])
+  assert.deepEqual(s.take(), [], 'more acks wait for the retry too')
   s.timerFired('retry')
   assert.deepEqual(s.take(), [{ t: 'write' }], 'the acks are written again without any append')
   const b = s.takeBatch()
-  assert.deepEqual(b.acks, [0n])
+  assert.deepEqual(b.acks, [0n, 1n])
   s.append([item()], 1000)
   s.failed(b, 'No space left on device')
-  assert.deepEqual(s.take(), [{ t: 'idle' }, { t: 'timer', kind: 'commit', ms: 5 }], 'a pending append waits for the window')
+  assert.deepEqual(s.take(), [{ t: 'reject', ids: [3] }, { t: 'idle' }, { t: 'timer', kind: 'commit', ms: 5 }], 'a pending append waits for the window')
 })
 
 test('an append over the reject-new budget is refused at once and counted, and never gets a sequence', () => {
@@ -462,4 +464,38 @@ test('under reject-new, a batch being written counts against the budget before i
   assert.ok('full' in s.append([item()], 1000), 'refused while the full batch is out')
   s.failed(b, 'No space left on device')
   assert.ok('id' in s.append([item()], 1000), 'the failed batch holds nothing any more')
+})
+
+test('acks alone wait for the ack window and share one batch; max_batch of them go at once', () => {
+  const s = fresh({ maxBatch: 4 })
+  s.ack([0n])
+  s.ack([1n, 2n])
+  assert.deepEqual(s.take(), [{ t: 'timer', kind: 'acks', ms: ACK_WINDOW_MS }], 'one window for both calls, no write yet')
+  s.timerFired('acks')
+  assert.deepEqual(s.take(), [{ t: 'write' }])
+  const b = land(s)
+  assert.deepEqual(b.acks, [0n, 1n, 2n])
+  s.ack([3n])
+  s.finished(b)
+  assert.deepEqual(s.take().map((c) => c.t), ['resolve', 'timer'], 'acks sent back during the write wait out the turn, not a batch of their own at once')
+  s.timerFired('linger')
+  assert.deepEqual(s.take(), [{ t: 'idle' }, { t: 'timer', kind: 'acks', ms: ACK_WINDOW_MS }])
+  s.ack([4n, 5n, 6n])
+  assert.deepEqual(s.take(), [{ t: 'clear', kind: 'acks' }, { t: 'write' }], 'max_batch acks pending: written at once')
+})
+
+test('pending acks ride along with the next append batch, and flush writes them without waiting', () => {
+  const s = fresh()
+  s.ack([0n])
+  s.append([item()], 1000)
+  assert.deepEqual(s.take(), [{ t: 'timer', kind: 'acks', ms: ACK_WINDOW_MS }, { t: 'timer', kind: 'commit', ms: 5 }])
+  s.timerFired('commit')
+  assert.deepEqual(s.take(), [{ t: 'clear', kind: 'acks' }, { t: 'write' }])
+  const b = s.takeBatch()
+  assert.deepEqual(b.acks, [0n])
+  assert.equal(b.appends.length, 1)
+  const t = fresh()
+  t.ack([7n])
+  t.flushNow()
+  assert.deepEqual(t.take(), [{ t: 'timer', kind: 'acks', ms: ACK_WINDOW_MS }, { t: 'clear', kind: 'acks' }, { t: 'write' }])
 })
