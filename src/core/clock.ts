@@ -28,16 +28,16 @@ interface FakeTimer {
 
 /** A manual clock for unit tests of pure timing logic. */
 export class FakeClock implements Clock {
-  private t: number
+  private time: number
   private nextId = 1
   private timers = new Map<number, FakeTimer>()
 
   constructor(start = 0) {
-    this.t = start
+    this.time = start
   }
 
   now(): number {
-    return this.t
+    return this.time
   }
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
@@ -58,17 +58,17 @@ export class FakeClock implements Clock {
 
   /** Advance time, firing due timers in order. */
   advance(ms: number): void {
-    const end = this.t + ms
+    const end = this.time + ms
     for (let guard = 0; guard < 1_000_000; guard++) {
       let next: FakeTimer | undefined
       for (const timer of this.timers.values()) if (timer.at <= end && (!next || timer.at < next.at)) next = timer
       if (!next) break
-      this.t = next.at
+      this.time = next.at
       if (next.every === null) this.timers.delete(next.id)
       else next.at += next.every
       next.fn()
     }
-    this.t = end
+    this.time = end
   }
 
   pending(): number {
@@ -77,7 +77,7 @@ export class FakeClock implements Clock {
 
   private add(fn: () => void, ms: number, every: number | null): TimerHandle {
     const id = this.nextId++
-    this.timers.set(id, { id, at: this.t + Math.max(0, ms), fn, every })
+    this.timers.set(id, { id, at: this.time + Math.max(0, ms), fn, every })
     return { id, unref: () => undefined } as TimerHandle & { id: number }
   }
 }

@@ -59,20 +59,20 @@ export function gatewayHealth(
  * Node's histogram; `null` figures until the histogram has a sample, never its empty-state extremes.
  */
 export class LoopMonitor {
-  private readonly h: IntervalHistogram
+  private readonly histogram: IntervalHistogram
   private prevMax = 0
   private timer: NodeJS.Timeout | null = null
 
   constructor(private readonly windowMs = 30_000) {
-    this.h = monitorEventLoopDelay({ resolution: RESOLUTION_MS })
+    this.histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS })
   }
 
   start(): void {
     if (this.timer) return
-    this.h.enable()
+    this.histogram.enable()
     this.timer = setInterval(() => {
-      this.prevMax = this.h.count > 0 ? lag(this.h.max) : 0
-      this.h.reset()
+      this.prevMax = this.histogram.count > 0 ? lag(this.histogram.max) : 0
+      this.histogram.reset()
     }, this.windowMs)
     this.timer.unref()
   }
@@ -80,18 +80,18 @@ export class LoopMonitor {
   stop(): void {
     if (this.timer) clearInterval(this.timer)
     this.timer = null
-    this.h.disable()
+    this.histogram.disable()
   }
 
   /** Longest loop delay (ms) in the current and previous window. */
   get maxDelayMs(): number {
-    return Math.max(this.prevMax, this.h.count > 0 ? lag(this.h.max) : 0)
+    return Math.max(this.prevMax, this.histogram.count > 0 ? lag(this.histogram.max) : 0)
   }
 
   /** For /status and /metrics: null until measured. */
   figures(): { max_ms: number | null; p99_ms: number | null; mean_ms: number | null } {
-    if (this.h.count === 0) return { max_ms: this.prevMax > 0 ? round(this.prevMax) : null, p99_ms: null, mean_ms: null }
-    return { max_ms: round(this.maxDelayMs), p99_ms: round(lag(this.h.percentile(99))), mean_ms: round(lag(this.h.mean)) }
+    if (this.histogram.count === 0) return { max_ms: this.prevMax > 0 ? round(this.prevMax) : null, p99_ms: null, mean_ms: null }
+    return { max_ms: round(this.maxDelayMs), p99_ms: round(lag(this.histogram.percentile(99))), mean_ms: round(lag(this.histogram.mean)) }
   }
 }
 

@@ -52,11 +52,11 @@ export class ForwarderState {
   lastError: string | null = null
 
   constructor(
-    private readonly o: ForwarderStateOptions,
+    private readonly opts: ForwarderStateOptions,
     private readonly env: ForwarderEnv,
   ) {
-    this.readAheadMax = Math.min(MAX_READ_AHEAD, Math.max(MIN_READ_AHEAD, o.window))
-    this.pacer = new Pacer(o.replayRate, env.now())
+    this.readAheadMax = Math.min(MAX_READ_AHEAD, Math.max(MIN_READ_AHEAD, opts.window))
+    this.pacer = new Pacer(opts.replayRate, env.now())
   }
 
   /** The commands produced since the last call, in order. */
@@ -75,7 +75,7 @@ export class ForwarderState {
   }
 
   get mode(): string {
-    return this.o.mode
+    return this.opts.mode
   }
 
   get inflightCount(): number {
@@ -113,7 +113,7 @@ export class ForwarderState {
       this.appending === 0 &&
       this.env.queueDepth() === 0 &&
       this.order.waiting === 0 &&
-      this.inflight.size + this.directInflight < this.o.window
+      this.inflight.size + this.directInflight < this.opts.window
     )
   }
 
@@ -138,7 +138,7 @@ export class ForwarderState {
     this.appending--
     if (!entry) return
     this.appended()
-    if (this.o.mode === 'live-first' && this.running && this.env.online() && this.order.liveCount < this.o.maxLive) this.order.addLive(entry)
+    if (this.opts.mode === 'live-first' && this.running && this.env.online() && this.order.liveCount < this.opts.maxLive) this.order.addLive(entry)
   }
 
   /** Something new is in the queue (an append, a spilled QoS 0). */
@@ -158,7 +158,7 @@ export class ForwarderState {
     // Resending while old publishes may still land would reorder: wait for them to settle first.
     this.broken = true
     this.resumeOnSettle = true
-    this.setTimer('settle', this.o.settleTimeout)
+    this.setTimer('settle', this.opts.settleTimeout)
   }
 
   timerFired(kind: TimerKind): void {
@@ -168,7 +168,7 @@ export class ForwarderState {
       this.broken = false
       this.kick()
     } else if (this.inflight.size > 0) {
-      this.o.logger.warn({ inflight: this.inflight.size }, 'forwarder: publishes of the previous connection never settled; sending them again')
+      this.opts.logger.warn({ inflight: this.inflight.size }, 'forwarder: publishes of the previous connection never settled; sending them again')
       for (const f of this.inflight.values()) this.order.addResend(f.entry)
       this.inflight.clear()
       this.gen++
@@ -177,7 +177,7 @@ export class ForwarderState {
   }
 
   fill(): void {
-    while (this.running && this.env.online() && !this.broken && this.inflight.size < this.o.window) {
+    while (this.running && this.env.online() && !this.broken && this.inflight.size < this.opts.window) {
       const taken = this.order.next()
       if (!taken) break
       const { entry: next, src } = taken
@@ -201,7 +201,7 @@ export class ForwarderState {
   /** Reads the next chunk while the window is still busy, so the sink never waits for the disk. */
   private readAhead(): void {
     if (this.reading || !this.queueMayHaveMore || !this.running || !this.env.online() || this.broken) return
-    const room = this.o.window + this.readAheadMax - this.inflight.size - this.order.readyCount
+    const room = this.opts.window + this.readAheadMax - this.inflight.size - this.order.readyCount
     if (room < this.readAheadMax / 2) return
     this.reading = true
     this.queueMayHaveMore = false
@@ -224,7 +224,7 @@ export class ForwarderState {
     this.ackedDuringRead.clear()
     this.queueMayHaveMore = true
     this.lastError = err
-    this.o.logger.warn({ err }, 'forwarder: reading the queue failed; retrying')
+    this.opts.logger.warn({ err }, 'forwarder: reading the queue failed; retrying')
     this.setTimer('pace', this.backoff.next())
   }
 
@@ -233,7 +233,7 @@ export class ForwarderState {
     if (this.acks.push(seq) === 1) this.out.push({ t: 'flushAcks' })
     if (this.inflight.get(seq)?.gen === gen) this.inflight.delete(seq)
     if (this.reading) this.ackedDuringRead.add(seq)
-    this.order.forgetAcked(seq, this.o.mode === 'live-first')
+    this.order.forgetAcked(seq, this.opts.mode === 'live-first')
     this.backoff.reset()
     this.settled()
   }
@@ -263,7 +263,7 @@ export class ForwarderState {
       return
     }
     this.counters.resent += this.order.resendCount
-    this.o.logger.info({ resend: this.order.resendCount, err: this.lastError }, 'forwarder: uplink publish failed; resending in order')
+    this.opts.logger.info({ resend: this.order.resendCount, err: this.lastError }, 'forwarder: uplink publish failed; resending in order')
     this.clearTimer('settle')
     if (this.resumeOnSettle && this.env.online()) {
       // The uplink already reconnected while we waited.

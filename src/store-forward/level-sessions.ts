@@ -201,7 +201,7 @@ function delivery(state: StoredDelivery['state'], packetId: number | undefined, 
 
 interface RetainedChange {
   /** The message to keep, or null to delete the topic's record. */
-  m: Message | null
+  message: Message | null
   waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }>
 }
 
@@ -246,9 +246,9 @@ export class LevelRetainedStore implements RetainedStore {
     if (this.closed) return Promise.reject(new FieldgateError('QUEUE_CLOSED', 'retained store is closed'))
     return new Promise<void>((resolve, reject) => {
       const c = this.pending.get(topic)
-      if (c === undefined) this.pending.set(topic, { m, waiters: [{ resolve, reject }] })
+      if (c === undefined) this.pending.set(topic, { message: m, waiters: [{ resolve, reject }] })
       else {
-        c.m = m
+        c.message = m
         c.waiters.push({ resolve, reject })
       }
       // A microtask later, so that every publish parsed from the same socket read joins the first batch.
@@ -263,7 +263,7 @@ export class LevelRetainedStore implements RetainedStore {
       try {
         const ops: BatchOp[] = []
         for (const [topic, c] of batch) {
-          ops.push(c.m === null ? { type: 'del', key: k('r\0', topic) } : { type: 'put', key: k('r\0', topic), value: encodeEntry(c.m, 0) })
+          ops.push(c.message === null ? { type: 'del', key: k('r\0', topic) } : { type: 'put', key: k('r\0', topic), value: encodeEntry(c.message, 0) })
         }
         await this.h.write(ops, false)
         for (const c of batch.values()) for (const w of c.waiters) w.resolve()

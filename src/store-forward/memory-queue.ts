@@ -25,7 +25,7 @@ export class MemoryQueue implements SequencedQueue {
 
   constructor(
     readonly name: string,
-    private readonly o: Pick<QueueOptions, 'maxBytes' | 'maxAge' | 'policy' | 'clock'>,
+    private readonly opts: Pick<QueueOptions, 'maxBytes' | 'maxAge' | 'policy' | 'clock'>,
   ) {}
 
   append(ms: Message[]): Promise<void> {
@@ -34,13 +34,13 @@ export class MemoryQueue implements SequencedQueue {
 
   async appendSeq(ms: Message[]): Promise<bigint[]> {
     if (this.closed) throw new FieldgateError('QUEUE_CLOSED', `queue ${this.name} is closed`)
-    const now = this.o.clock.now()
+    const now = this.opts.clock.now()
     const fresh: Item[] = ms.map((m) => ({ seq: 0n, message: copy(m), enqueuedAt: now, size: chargedSize(encodeEntry(m, now).length) }))
     const total = fresh.reduce((s, i) => s + i.size, 0)
     const full = this.fullReason(total, now)
     if (full) {
       this.rejected += ms.length
-      throw new FieldgateError('QUEUE_FULL', `queue ${this.name} is full: ${full}`, { details: { queue: this.name, policy: this.o.policy } })
+      throw new FieldgateError('QUEUE_FULL', `queue ${this.name} is full: ${full}`, { details: { queue: this.name, policy: this.opts.policy } })
     }
     for (const i of fresh) {
       i.seq = this.nextSeq++
@@ -48,24 +48,24 @@ export class MemoryQueue implements SequencedQueue {
       this.bytes += i.size
     }
     this.appended += fresh.length
-    if (this.o.policy === 'drop-oldest') this.evict(now)
+    if (this.opts.policy === 'drop-oldest') this.evict(now)
     return fresh.map((i) => i.seq)
   }
 
   private fullReason(total: number, now: number): string | null {
-    if (total > this.o.maxBytes) return `${total} bytes exceed the whole budget storage.max_bytes=${this.o.maxBytes}`
-    if (this.o.policy !== 'reject-new') return null
-    if (this.bytes + total > this.o.maxBytes) return `${this.bytes} of storage.max_bytes=${this.o.maxBytes} bytes used (policy reject-new)`
+    if (total > this.opts.maxBytes) return `${total} bytes exceed the whole budget storage.max_bytes=${this.opts.maxBytes}`
+    if (this.opts.policy !== 'reject-new') return null
+    if (this.bytes + total > this.opts.maxBytes) return `${this.bytes} of storage.max_bytes=${this.opts.maxBytes} bytes used (policy reject-new)`
     const oldest = this.items[0]
-    if (this.o.maxAge > 0 && oldest && now - oldest.enqueuedAt > this.o.maxAge) return `oldest entry is over storage.max_age=${this.o.maxAge} ms (policy reject-new)`
+    if (this.opts.maxAge > 0 && oldest && now - oldest.enqueuedAt > this.opts.maxAge) return `oldest entry is over storage.max_age=${this.opts.maxAge} ms (policy reject-new)`
     return null
   }
 
   private evict(now: number): void {
-    const ageLimit = this.o.maxAge > 0 ? now - this.o.maxAge : -Infinity
+    const ageLimit = this.opts.maxAge > 0 ? now - this.opts.maxAge : -Infinity
     while (this.items.length > 0) {
       const first = this.items[0] as Item
-      if (this.bytes <= this.o.maxBytes && first.enqueuedAt >= ageLimit) break
+      if (this.bytes <= this.opts.maxBytes && first.enqueuedAt >= ageLimit) break
       this.items.shift()
       this.bytes -= first.size
       this.dropped++

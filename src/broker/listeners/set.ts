@@ -12,7 +12,7 @@ const overlaps = (a: string, b: string): boolean => WILDCARD.has(a) || WILDCARD.
 
 interface Entry {
   cfg: ListenerOptions
-  l: StartedListener
+  listener: StartedListener
   index: number
 }
 
@@ -33,14 +33,14 @@ export class ListenerSet {
   constructor(private readonly o: ListenerSetOptions) {}
 
   list(): ListeningOn[] {
-    return this.open.map(({ l }) => ({ name: l.name, protocol: l.protocol, host: l.host, port: l.port }))
+    return this.open.map(({ listener: l }) => ({ name: l.name, protocol: l.protocol, host: l.host, port: l.port }))
   }
 
   async openAll(cfgs: ListenerOptions[]): Promise<ListeningOn[]> {
     const out: ListeningOn[] = []
     for (const [i, cfg] of cfgs.entries()) {
       const entry = await this.bind(cfg, i)
-      const l = entry.l
+      const l = entry.listener
       this.open.push(entry)
       this.o.logger.info({ listener: l.name, protocol: l.protocol, host: l.host, port: l.port }, 'MQTT listener open')
       out.push({ name: l.name, protocol: l.protocol, host: l.host, port: l.port })
@@ -57,7 +57,7 @@ export class ListenerSet {
     const kept = new Set<ListenerOptions>()
     const closing: Entry[] = []
     for (const entry of this.open) {
-      const same = next.find((n, i) => !kept.has(n) && listenerName(n, i) === entry.l.name && isDeepStrictEqual(n, entry.cfg))
+      const same = next.find((n, i) => !kept.has(n) && listenerName(n, i) === entry.listener.name && isDeepStrictEqual(n, entry.cfg))
       if (same) kept.add(same)
       else closing.push(entry)
     }
@@ -65,7 +65,7 @@ export class ListenerSet {
     const heldByClosing = (cfg: ListenerOptions): boolean => cfg.port !== 0 && closing.some((o) => o.cfg.port === cfg.port && overlaps(o.cfg.host, cfg.host))
     const opened: Entry[] = []
     const closeOpened = async (): Promise<void> => {
-      for (const o of opened.splice(0)) await o.l.close()
+      for (const o of opened.splice(0)) await o.listener.close()
     }
     try {
       for (const [i, cfg] of opening) if (!heldByClosing(cfg)) opened.push(await this.bind(cfg, i))
@@ -73,7 +73,7 @@ export class ListenerSet {
       await closeOpened()
       throw err
     }
-    for (const o of closing) await this.closeForReload(o.l)
+    for (const o of closing) await this.closeForReload(o.listener)
     try {
       for (const [i, cfg] of opening) if (heldByClosing(cfg)) opened.push(await this.bind(cfg, i))
     } catch (err) {
@@ -82,21 +82,21 @@ export class ListenerSet {
         // Reopening what was just closed on the same address; if even that fails, say so loudly.
         await this.bind(o.cfg, o.index).then(
           (r) => this.open.push(r),
-          (e: unknown) => this.o.logger.error({ listener: o.l.name, err: errorMessage(e) }, 'MQTT listener could not be reopened after a failed reload'),
+          (e: unknown) => this.o.logger.error({ listener: o.listener.name, err: errorMessage(e) }, 'MQTT listener could not be reopened after a failed reload'),
         )
       }
       throw err
     }
     this.open.push(...opened)
-    for (const o of opened) this.o.logger.info({ listener: o.l.name, protocol: o.l.protocol, host: o.l.host, port: o.l.port }, 'MQTT listener open')
-    const changed = closing.map((o) => o.l.name)
-    for (const o of opened) if (!changed.includes(o.l.name)) changed.push(o.l.name)
+    for (const o of opened) this.o.logger.info({ listener: o.listener.name, protocol: o.listener.protocol, host: o.listener.host, port: o.listener.port }, 'MQTT listener open')
+    const changed = closing.map((o) => o.listener.name)
+    for (const o of opened) if (!changed.includes(o.listener.name)) changed.push(o.listener.name)
     return changed
   }
 
   /** Stop accepting; resolves once each listener's connections are gone (the broker closes them). */
   closeAll(): Promise<void> {
-    return Promise.all(this.open.map(({ l }) => l.close())).then(() => undefined)
+    return Promise.all(this.open.map(({ listener: l }) => l.close())).then(() => undefined)
   }
 
   private async bind(cfg: ListenerOptions, index: number): Promise<Entry> {
@@ -104,12 +104,12 @@ export class ListenerSet {
     // TLS handshakes and WebSocket upgrades get the CONNECT deadline too; a WebSocket message may hold one whole packet.
     const secure = { handshakeTimeout: limits.connectTimeout, maxPayload: limits.maxPacketSize + 16 }
     const l = await startListener(cfg, index, this.o.onConnection, this.o.logger, secure, this.o.gate)
-    return { cfg, l, index }
+    return { cfg, listener: l, index }
   }
 
   private async closeForReload(l: StartedListener): Promise<void> {
     this.open.splice(
-      this.open.findIndex((x) => x.l === l),
+      this.open.findIndex((x) => x.listener === l),
       1,
     )
     const closed = l.close()

@@ -59,7 +59,7 @@ export class FramedTransport implements ModbusTransport {
 
   constructor(
     private readonly link: ByteLink,
-    private readonly o: FramedOptions,
+    private readonly opts: FramedOptions,
   ) {
     link.onData((b) => this.onData(b))
     link.onClose((err) => {
@@ -77,19 +77,19 @@ export class FramedTransport implements ModbusTransport {
   }
 
   get endpoint(): string | undefined {
-    return this.o.endpoint
+    return this.opts.endpoint
   }
 
   get onBackup(): boolean {
-    return this.o.onBackup === true
+    return this.opts.onBackup === true
   }
 
   counters(): LinkCounters {
-    return this.o.state.counters
+    return this.opts.state.counters
   }
 
   readyAt(unit: number): number {
-    return this.o.state.owed.get(unit) ?? 0
+    return this.opts.state.owed.get(unit) ?? 0
   }
 
   async readBits(unit: number, table: BitTable, start: number, count: number, timeout: number): Promise<boolean[]> {
@@ -114,32 +114,32 @@ export class FramedTransport implements ModbusTransport {
   }
 
   async close(): Promise<void> {
-    if (!this.down) this.down = new LinkDownError(`${this.o.where} closed`)
+    if (!this.down) this.down = new LinkDownError(`${this.opts.where} closed`)
     this.settle(this.down)
     this.wake?.()
     await this.link.close()
   }
 
   private async transact(unit: number, req: PduRequest, timeout: number): Promise<Data> {
-    if (this.pending) throw new Error(`${this.o.where}: a transaction is already outstanding (the line serialises them)`)
-    if (this.o.framing === 'rtu') await this.quiet(unit)
-    if (!this.isOpen) throw this.down ?? new LinkDownError(`${this.o.where} is not open`)
-    const c = this.o.state.counters
+    if (this.pending) throw new Error(`${this.opts.where}: a transaction is already outstanding (the line serialises them)`)
+    if (this.opts.framing === 'rtu') await this.quiet(unit)
+    if (!this.isOpen) throw this.down ?? new LinkDownError(`${this.opts.where} is not open`)
+    const c = this.opts.state.counters
     if (this.buf.length > 0) {
-      if (this.o.framing === 'mbap') {
+      if (this.opts.framing === 'mbap') {
         // Bytes nobody asked for: the stream cannot be trusted to be in step any more.
         this.outOfStep(`${this.buf.length} bytes arrived outside a transaction`)
-        throw this.down ?? new ModbusFramingError(`${this.o.where}: out of step`)
+        throw this.down ?? new ModbusFramingError(`${this.opts.where}: out of step`)
       }
       c.discardedBytes += this.buf.length
       this.buf = Buffer.alloc(0)
     }
     const pdu = encodeRequest(req)
     this.tid = (this.tid + 1) & 0xffff
-    const frame = this.o.framing === 'rtu' ? rtuFrame(unit, pdu) : mbapFrame(this.tid, unit, pdu)
+    const frame = this.opts.framing === 'rtu' ? rtuFrame(unit, pdu) : mbapFrame(this.tid, unit, pdu)
     c.requests++
     return new Promise<Data>((resolve, reject) => {
-      const timer = this.o.clock.setTimeout(() => this.onTimeout(), timeout)
+      const timer = this.opts.clock.setTimeout(() => this.onTimeout(), timeout)
       this.pending = { unit, req, tid: this.tid, timeout, timer, resolve, reject }
       this.link.write(frame).catch((err: unknown) => this.settle(err instanceof Error ? err : new Error(String(err))))
     })
@@ -147,7 +147,7 @@ export class FramedTransport implements ModbusTransport {
 
   /** RTU: waits for line silence, and for a late answer the unit may still owe; bounded. */
   private async quiet(unit: number): Promise<void> {
-    const { clock, state, frameGap } = this.o
+    const { clock, state, frameGap } = this.opts
     const start = clock.now()
     const cap = Math.max(start + Math.max(20 * frameGap, 100), state.owed.get(unit) ?? 0)
     for (let i = 0; i < 10_000 && this.isOpen; i++) {
@@ -163,31 +163,31 @@ export class FramedTransport implements ModbusTransport {
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {
-        this.o.clock.clearTimeout(t)
+        this.opts.clock.clearTimeout(t)
         this.wake = null
         resolve()
       }
-      const t = this.o.clock.setTimeout(done, Math.max(0, Math.ceil(ms)))
+      const t = this.opts.clock.setTimeout(done, Math.max(0, Math.ceil(ms)))
       this.wake = done
     })
   }
 
   private onData(b: Buffer): void {
-    const { state } = this.o
-    state.lastRx = this.o.clock.now()
+    const { state } = this.opts
+    state.lastRx = this.opts.clock.now()
     this.buf = this.buf.length ? Buffer.concat([this.buf, b]) : b
     if (this.buf.length > MAX_BUFFER) {
       state.counters.discardedBytes += this.buf.length - MAX_BUFFER
       this.buf = this.buf.subarray(this.buf.length - MAX_BUFFER)
     }
-    if (this.o.framing === 'rtu') this.scanRtu()
+    if (this.opts.framing === 'rtu') this.scanRtu()
     else this.scanTcp()
     // Wakes a request waiting for silence, so it measures the silence from this byte.
     this.wake?.()
   }
 
   private scanRtu(): void {
-    const { counters, owed } = this.o.state
+    const { counters, owed } = this.opts.state
     for (let i = 0; i < 64; i++) {
       // While the start of the buffer looks like the head of our answer, wait for all of it rather than
       // scan inside it (its data could happen to hold a CRC-valid frame).
@@ -232,17 +232,17 @@ export class FramedTransport implements ModbusTransport {
   private onTimeout(): void {
     const p = this.pending
     if (!p) return
-    const { state, clock } = this.o
+    const { state, clock } = this.opts
     state.counters.timeouts++
     // The slave may still answer: expect it for up to one more timeout before talking to it again.
-    if (this.o.framing === 'rtu') state.owed.set(p.unit, clock.now() + p.timeout)
-    this.settle(new ModbusTimeoutError(`no answer from unit ${p.unit} at ${this.o.where} within ${p.timeout} ms`))
-    if (this.o.closeOnError) this.shut(new LinkDownError(`${this.o.where}: closed after a timeout, to start again in step`))
+    if (this.opts.framing === 'rtu') state.owed.set(p.unit, clock.now() + p.timeout)
+    this.settle(new ModbusTimeoutError(`no answer from unit ${p.unit} at ${this.opts.where} within ${p.timeout} ms`))
+    if (this.opts.closeOnError) this.shut(new LinkDownError(`${this.opts.where}: closed after a timeout, to start again in step`))
   }
 
   private outOfStep(reason: string): void {
-    this.o.state.counters.framingErrors++
-    const err = new ModbusFramingError(`${this.o.where}: ${reason}; reconnecting`)
+    this.opts.state.counters.framingErrors++
+    const err = new ModbusFramingError(`${this.opts.where}: ${reason}; reconnecting`)
     this.buf = Buffer.alloc(0)
     this.settle(err)
     this.shut(err)
@@ -257,8 +257,8 @@ export class FramedTransport implements ModbusTransport {
     const p = this.pending
     if (!p) return
     this.pending = null
-    this.o.clock.clearTimeout(p.timer)
-    const c = this.o.state.counters
+    this.opts.clock.clearTimeout(p.timer)
+    const c = this.opts.state.counters
     if (err) return p.reject(err)
     if (exception !== undefined) {
       c.exceptions++
