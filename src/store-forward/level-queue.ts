@@ -1,6 +1,6 @@
 import type { Message, QueueEntry, QueueStats, TimerHandle } from '../core/index.ts'
 import { errorMessage, FieldgateError } from '../core/index.ts'
-import { decodeEntry, encodeEntry, readSeq } from './codec.ts'
+import { decodeQueueEntry, encodeEntry, readSeq, writeSeq } from './codec.ts'
 import type { BatchOp, LevelHandle } from './db.ts'
 import { evictOldest, parseMeta } from './queue-budget.ts'
 import { QueueState } from './queue-state.ts'
@@ -66,8 +66,8 @@ export class LevelQueue implements SequencedQueue {
 
   private key(seq: bigint): Buffer {
     const k = Buffer.allocUnsafe(this.prefix.length + 8)
-    this.prefix.copy(k, 0)
-    k.writeBigUInt64BE(seq, this.prefix.length)
+    k.set(this.prefix, 0)
+    writeSeq(k, this.prefix.length, seq)
     return k
   }
 
@@ -131,22 +131,27 @@ export class LevelQueue implements SequencedQueue {
       const it = this.h.db.iterator({ ...from, lte: this.key(MAX_SEQ), limit: n, highWaterMarkBytes: PEEK_BYTES })
       // nextv() may return fewer rows than asked: keep reading until n rows or the end, so a short read
       // never looks like an empty queue.
-      const rows: Array<[Buffer, Buffer]> = []
+      const chunks: Array<Array<[Buffer, Buffer]>> = []
+      let got = 0
       try {
-        while (rows.length < n) {
-          const chunk = await it.nextv(n - rows.length)
+        while (got < n) {
+          const chunk = await it.nextv(n - got)
           if (chunk.length === 0) break
-          rows.push(...chunk)
+          chunks.push(chunk)
+          got += chunk.length
         }
       } finally {
         await it.close()
       }
+      // The read position moves only once the whole read succeeded: a failed one skips nothing.
       const out: QueueEntry[] = []
-      for (const [k, v] of rows) {
-        const seq = readSeq(k, this.prefix.length)
-        const { message, enqueuedAt } = decodeEntry(v)
-        this.s.read(seq, chargedSize(v.length), enqueuedAt)
-        out.push({ seq, message, enqueuedAt })
+      const seqAt = this.prefix.length
+      for (const chunk of chunks) {
+        for (const [k, v] of chunk) {
+          const e = decodeQueueEntry(readSeq(k, seqAt), v)
+          this.s.read(e.seq, chargedSize(v.length), e.enqueuedAt)
+          out.push(e)
+        }
       }
       return out
     })

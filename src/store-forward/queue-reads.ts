@@ -5,11 +5,16 @@
  */
 export class ReadWindow {
   private pos: bigint | null = null
+  /** The highest sequence read: anything above it is new (no lookup first). */
+  private top = -1n
   private readonly entries = new Map<bigint, { size: number; at: number }>()
 
   /** An entry was read (reads go in sequence order); one read again after a rewind keeps its place. */
   read(seq: bigint, size: number, at: number): void {
-    if (!this.entries.has(seq)) this.entries.set(seq, { size, at })
+    if (seq > this.top) {
+      this.top = seq
+      this.entries.set(seq, { size, at })
+    } else if (!this.entries.has(seq)) this.entries.set(seq, { size, at })
     this.pos = seq
   }
 
