@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { errorMessage, redactText, systemClock, type Clock, type Logger, type TimerHandle } from '../core/index.ts'
 import type { MgmtLink } from './link.ts'
 import { chunkOf, sharedTransferTopic, transferId, type MgmtTopics } from './topics.ts'
@@ -70,6 +71,8 @@ const WAIT_FOR_CONFIG_MS = 15 * 60_000
 export class UpdateTransfer {
   private active: Active | null = null
   private timer: TimerHandle | null = null
+  /** Names this process's connection in progress reports: a new one tells the operator that what was in flight is lost. */
+  private readonly epoch = randomBytes(4).toString('hex')
   private session = 0
 
   constructor(
@@ -158,8 +161,11 @@ export class UpdateTransfer {
       return
     }
     a.got++
-    if (topic.startsWith(sharedTransferTopic(a.id))) a.last = c.index
     const now = this.clock.now()
+    if (topic.startsWith(sharedTransferTopic(a.id))) {
+      a.last = c.index
+      a.wants.heard(now)
+    }
     if (r.kind === 'refused') {
       a.wants.refused(c.index)
       if (a.refusedEvents++ < MAX_REFUSED_EVENTS) {
@@ -179,6 +185,7 @@ export class UpdateTransfer {
   onOnline(): void {
     this.session++
     const a = this.active
+    if (a) a.last = -1
     if (a?.state === 'receiving') a.wants.reconnected(this.clock.now())
   }
 
@@ -217,7 +224,7 @@ export class UpdateTransfer {
   private report(a: Active, now: number, missing?: number[], reason?: WantReason): void {
     a.reportedAt = now
     a.reportedGot = a.got
-    const body = { transfer: a.id, version: a.plan.version, have: this.host.have(), chunks: a.plan.chunks, got: a.got, last: a.last, session: this.session, ...(missing ? { missing: ranges(missing, 64), reason } : {}) }
+    const body = { transfer: a.id, version: a.plan.version, have: this.host.have(), chunks: a.plan.chunks, got: a.got, last: a.last, session: `${this.epoch}.${this.session}`, ...(missing ? { missing: ranges(missing, 64), reason } : {}) }
     // Progress is QoS 0 and never kept while offline; a request for chunks is QoS 1.
     if (missing) this.link.publish(this.topics.transfer, Buffer.from(JSON.stringify(body)), { qos: 1, retain: false })
     else if (this.link.online) this.link.publish(this.topics.transfer, Buffer.from(JSON.stringify(body)), { qos: 0, retain: false })

@@ -12,13 +12,16 @@ export const MAX_UNANSWERED = 20
 /**
  * When a gateway receiving an update asks for chunks, and which: pure, the caller passes the time and
  * what is missing. It asks at once after a reconnect (what was sent meanwhile is lost) and for a chunk
- * that was refused (corrupted on the way); the next batch as soon as the last one is in; and when the
+ * that was refused (corrupted on the way); the next batch as soon as the last one is in (unless the
+ * shared stream is flowing); and when the
  * stream stopped for a while (the broadcast ended, or a message was lost), backing off while nothing
  * comes, and giving up after MAX_UNANSWERED requests so a gateway whose operator left stays quiet.
  */
 export class WantPlan {
   private lastProgress: number
   private lastAsk = Number.NEGATIVE_INFINITY
+  /** When a chunk last came on the shared topic: while that stream flows, it brings the rest. */
+  private lastShared = Number.NEGATIVE_INFINITY
   private delay = WANT_IDLE_MS
   private unanswered = 0
   private urgent = false
@@ -38,6 +41,11 @@ export class WantPlan {
     this.stalled = false
     this.refusedSet.delete(index)
     this.asked?.delete(index)
+  }
+
+  /** A chunk came on the shared topic (new or not). */
+  heard(now: number): void {
+    this.lastShared = now
   }
 
   refused(index: number): void {
@@ -66,7 +74,9 @@ export class WantPlan {
       this.lastAsk = now
       return { indices, reason: 'refused' }
     }
-    if (this.asked !== null && this.asked.size === 0) {
+    // The next batch at once, unless the shared stream is flowing: it brings those too, and asking
+    // for them alone would have them sent twice.
+    if (this.asked !== null && this.asked.size === 0 && now - this.lastShared >= WANT_IDLE_MS) {
       this.asked = null
       const r = this.ask(missing(WANT_MAX), 'batch', now)
       if (r) return r

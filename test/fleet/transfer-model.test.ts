@@ -15,15 +15,16 @@ interface Gw {
   have: Set<number>
   wants: WantPlan
   online: boolean
-  /** Chunk messages taken since the last progress report, and the last shared index. */
+  /** Chunk messages taken since the last progress report, the last shared index, the connection. */
   since: number
   last: number
+  session: number
 }
 
 function simulate(o: { chunks: number; gateways: number; lead: number; loss: number; outages: Array<{ gw: number; at: number; steps: number }>; seed: number; sendsPerStep: number }) {
   const rand = seededRandom(o.seed)
   const q = new ChunkQueue(o.lead, 5000)
-  const gws: Gw[] = Array.from({ length: o.gateways }, () => ({ have: new Set<number>(), wants: new WantPlan(0), online: true, since: 0, last: -1 }))
+  const gws: Gw[] = Array.from({ length: o.gateways }, () => ({ have: new Set<number>(), wants: new WantPlan(0), online: true, since: 0, last: -1, session: 0 }))
   const missing = (g: Gw) => (max: number) => Array.from({ length: o.chunks }, (_, i) => i).filter((i) => !g.have.has(i)).slice(0, max)
   gws.forEach((g, i) => q.join(String(i), missing(g)(o.chunks), 0))
   const stats = { shared: 0, unicast: 0, steps: 0 }
@@ -34,7 +35,10 @@ function simulate(o: { chunks: number; gateways: number; lead: number; loss: num
       g.wants.written(index, now)
     }
     g.since++
-    if (shared) g.last = index
+    if (shared) {
+      g.last = index
+      g.wants.heard(now)
+    }
   }
   // Bounded: 20 000 steps are 33 simulated minutes.
   for (let step = 1; step <= 20_000; step++) {
@@ -45,6 +49,8 @@ function simulate(o: { chunks: number; gateways: number; lead: number; loss: num
       if (step === out.at) g.online = false
       if (step === out.at + out.steps) {
         g.online = true
+        g.session++
+        g.last = -1
         g.wants.reconnected(now)
       }
     }
@@ -63,12 +69,16 @@ function simulate(o: { chunks: number; gateways: number; lead: number; loss: num
     gws.forEach((g, i) => {
       if (!g.online) return
       if (g.since >= 8 || (g.since > 0 && step % 10 === 0)) {
-        q.progress(String(i), g.last, now)
+        q.progress(String(i), g.last, String(g.session), now)
         g.since = 0
       }
       if (g.have.size === o.chunks) return q.leave(String(i))
       const ask = g.wants.next(now, missing(g))
-      if (ask) q.want(String(i), ask.indices)
+      if (ask) {
+        // A request carries a progress report too.
+        q.progress(String(i), g.last, String(g.session), now)
+        q.want(String(i), ask.indices)
+      }
     })
     if (gws.every((g) => g.have.size === o.chunks)) break
   }
@@ -110,24 +120,66 @@ test('model: a gateway offline for half the transfer catches up with its own req
   assert.ok(r.stats.unicast > 0 && r.stats.unicast <= 100, `catch-up sent to the one gateway alone: ${r.stats.unicast}`)
 })
 
-test('the shared stream waits for a gateway that keeps up but is behind by the lead, and not for one that went quiet', () => {
+test('model: when the only gateway goes away mid-transfer the stream waits for it, and nothing goes out twice', () => {
+  for (const steps of [30, 100, 600]) {
+    const r = simulate({ chunks: 200, gateways: 1, lead: 16, loss: 0, outages: [{ gw: 0, at: 10, steps }], seed: 3, sendsPerStep: 4 })
+    assert.ok(r.done)
+    // What was in flight when it went away (at most the lead, plus the sends of the step) is sent again.
+    assert.ok(r.stats.shared + r.stats.unicast <= 200 + 16 + 4, `${steps} steps away: ${JSON.stringify(r.stats)}`)
+  }
+})
+
+test('the shared stream waits for a gateway that keeps up but is behind by the lead, not for one that stopped moving, and not at all when nobody reports', () => {
   const q = new ChunkQueue(2, 5000)
-  q.join('a', [0, 1, 2, 3], 0)
-  q.join('b', [0, 1, 2, 3], 0)
-  for (const i of [0, 1]) {
-    const s = q.next(0)
-    assert.deepEqual(s, { index: i, to: 'shared' })
+  const send = (now: number, index: number): void => {
+    const s = q.next(now)
+    assert.deepEqual(s, { index, to: 'shared' }, `at ${now}`)
     q.sent(s as NonNullable<typeof s>)
   }
+  q.join('a', [0, 1, 2, 3, 4, 5, 6], 0)
+  q.join('b', [0, 1, 2, 3], 0)
+  send(0, 0)
+  send(0, 1)
   assert.equal(q.next(10), null, 'both are 2 behind')
-  q.progress('a', 1, 20)
+  q.progress('a', 1, 's1', 20)
   assert.equal(q.next(20), null, 'b is still 2 behind')
-  q.progress('b', 0, 30)
-  assert.deepEqual(q.next(30), { index: 2, to: 'shared' }, 'b is 1 behind')
-  q.sent({ index: 2, to: 'shared' })
-  assert.equal(q.next(4000), null)
-  // b has not reported for 5 s: the stream goes on without it.
-  assert.deepEqual(q.next(5030), { index: 3, to: 'shared' })
+  q.progress('b', 0, 's1', 30)
+  send(30, 2)
+  assert.equal(q.next(4000), null, 'b is 2 behind again')
+  // b keeps reporting, but its position has not moved for 5 s (it lost chunk 1): not waited for.
+  q.progress('a', 2, 's1', 5000)
+  q.progress('b', 0, 's1', 5020)
+  send(5030, 3)
+  q.join('c', [4, 5, 6, 7, 8], 5030)
+  q.progress('a', 3, 's1', 5035)
+  send(5040, 4)
+  q.progress('a', 4, 's1', 5045)
+  send(5050, 5)
+  assert.equal(q.next(5060), null, 'c is 2 behind')
+  q.progress('c', 4, 's1', 5070)
+  send(5070, 6)
+  assert.equal(q.next(5080), null, 'c is 2 behind again')
+  // c reconnects: what was in flight to it is lost (it asks for that itself), its lag starts afresh.
+  q.progress('a', 6, 's1', 5085)
+  q.progress('c', -1, 's2', 5090)
+  send(5090, 7)
+  assert.equal(q.next(10_200), null, 'nobody has reported for 5 s: the stream would go to nobody')
+  q.progress('c', 7, 's2', 10_300)
+  send(10_300, 8)
+})
+
+test('a chunk sent to one gateway alone leaves the broadcast for it, and for nobody else', () => {
+  const q = new ChunkQueue(16, 5000)
+  q.join('a', [0, 1], 0)
+  q.join('b', [1], 0)
+  q.want('a', [0, 1])
+  assert.deepEqual(q.next(0), { index: 0, to: 'a' })
+  q.sent({ index: 0, to: 'a' })
+  assert.deepEqual(q.next(0), { index: 1, to: 'a' })
+  q.sent({ index: 1, to: 'a' })
+  assert.deepEqual(q.next(0), { index: 1, to: 'shared' }, 'b still needs chunk 1')
+  q.sent({ index: 1, to: 'shared' })
+  assert.equal(q.next(0), null)
 })
 
 test('a chunk one gateway asks for goes to it alone; one several ask for goes to the shared topic once', () => {
@@ -171,4 +223,19 @@ test('a gateway asks at once after a reconnect and for a refused chunk, then bat
   assert.equal(w.stalled, true)
   w.reconnected(3_600_000)
   assert.ok(w.next(3_600_000, missing), 'a reconnect asks again')
+})
+
+test('while the shared stream flows, a gateway whose batch is in does not ask for the next one: the stream brings it', () => {
+  const miss = Array.from({ length: 64 }, (_, i) => i)
+  const missing = (max: number) => miss.slice(0, max)
+  const w = new WantPlan(0)
+  w.reconnected(0)
+  const first = w.next(0, missing)
+  assert.equal(first?.reason, 'reconnect')
+  for (const i of first?.indices ?? []) w.written(i, 100)
+  miss.splice(0, WANT_MAX)
+  w.heard(150)
+  assert.equal(w.next(200, missing), null, 'the stream flows')
+  // The stream stopped 3 s ago: the next batch.
+  assert.equal(w.next(150 + WANT_IDLE_MS, missing)?.reason, 'batch')
 })

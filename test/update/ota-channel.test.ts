@@ -218,6 +218,8 @@ test('kill -9 mid-transfer: the restarted gateway resumes from its disk and the 
   const have = Number((JSON.parse(resumed ?? '{}') as { have?: number }).have)
   assert.ok(have > 0 && have < chunks, `it resumed with ${have} of ${chunks} chunks on disk`)
   tc.diagnostic(`resumed with ${have} of ${chunks} chunks; published ${JSON.stringify(res.stats)}`)
+  // The stream waited while the gateway was away, and what it had on disk was not sent again.
+  assert.ok(res.stats.shared + res.stats.unicast < chunks * 1.15, `chunks published ${res.stats.shared + res.stats.unicast} for ${chunks}`)
   assert.match(outcome(), /^outcome=committed\nversion=0\.4\.0\n/)
   assert.equal(sha(exe), sha(builds['0.4.0'] ?? ''))
   await online()

@@ -96,7 +96,7 @@ export class Feeder {
   /** A message on `fieldgate/<id>/mgmt/transfer`: progress, and with `missing` a request for chunks. */
   onTransfer(id: string, body: Json): void {
     if (body.transfer !== this.transfer) return
-    this.q.progress(id, typeof body.last === 'number' ? body.last : -1, Date.now())
+    this.q.progress(id, typeof body.last === 'number' ? body.last : -1, typeof body.session === 'string' ? body.session : null, Date.now())
     if (body.missing !== undefined) {
       this.stats.wants++
       this.q.want(id, expandRanges(body.missing, this.payload.chunks))
