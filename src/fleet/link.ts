@@ -91,7 +91,7 @@ export class MgmtLink {
     this.connectNow()
   }
 
-  /** Drops the current connection and connects with `spec` at once; returns the new generation. */
+  /** Ends the current connection and connects with `spec`; returns the new generation. */
   reconfigure(spec: LinkSpec): number {
     this.spec = spec
     this.backoff = new Backoff(spec.backoff.min, spec.backoff.max)
@@ -100,10 +100,31 @@ export class MgmtLink {
     this.specGen++
     if (this.timer) this.clock.clearTimeout(this.timer)
     this.timer = null
-    if (this.running) {
+    if (!this.running) return this.specGen
+    const old = this.online ? this.client : null
+    if (!old) {
       this.dropClient()
       this.connectNow()
+      return this.specGen
     }
+    // New settings are not a lost connection: a DISCONNECT makes the broker drop the Will (the inventory
+    // marked offline) [MQTT-3.1.2-10]. The new connection waits for it (at most a second): one made with
+    // the same client id first would take the session over, and the broker would publish the Will.
+    this.gen++
+    this.client = null
+    const g = this.specGen
+    let done = false
+    const next = (): void => {
+      if (done) return
+      done = true
+      this.clock.clearTimeout(bound)
+      if (this.running && this.specGen === g && this.client === null) this.connectNow()
+    }
+    const bound = this.clock.setTimeout(() => {
+      old.end(true)
+      next()
+    }, 1000)
+    old.end(false, {}, next)
     return this.specGen
   }
 

@@ -174,6 +174,29 @@ test('a good config is applied and committed (MQTT 5 request/response), and a re
   n.text = next
 })
 
+test('a config that commits never shows the gateway offline: the old management connection ends with a DISCONNECT, so the broker drops its Will', async () => {
+  for (const n of Object.values(nodes)) {
+    await waitFor(() => inv(n)?.online === true, 30_000, 50, `${n.id} online`)
+    const topic = `fieldgate/${n.id}/mgmt/inventory`
+    const seen: Array<{ online: boolean; reason?: string }> = []
+    const record = (t: string, payload: Buffer): void => {
+      if (t === topic) seen.push(JSON.parse(payload.toString()) as { online: boolean; reason?: string })
+    }
+    op5.client.on('message', record)
+    try {
+      const next = toml(n, { level: 'info', extra: '\n# pushed to check the inventory stays online\n' })
+      const r = await (n.version === 5 ? op5 : op4).request(n.id, 'config', { config: next })
+      assert.equal(r.state, 'committed', JSON.stringify(r))
+      await waitFor(() => invConfig(n).hash === configHash(next), 30_000, 50, 'inventory with the new hash')
+      n.text = next
+    } finally {
+      op5.client.off('message', record)
+    }
+    assert.ok(seen.length > 0)
+    assert.deepEqual(seen.filter((i) => !i.online), [], `${n.id}: the inventory said offline during a push that committed`)
+  }
+})
+
 test('a technician\'s edit of the config file wins over the committed remote config (SIGHUP)', async () => {
   const n = nodes.a
   assert.equal(invConfig(n).source, 'remote')
