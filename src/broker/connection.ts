@@ -4,11 +4,11 @@ import type { Message, Qos } from '../core/types.ts'
 import { errorMessage } from '../core/errors.ts'
 import { AckOrder } from './acks.ts'
 import type { DeliveryEngine } from './delivery.ts'
-import { encodeAck } from './encode.ts'
+import { appendAck } from './encode.ts'
 import type { ConnectionState, HandlerConnection, HandlerContext } from './handlers/context.ts'
 import { dispatch } from './handlers/index.ts'
 import type { ClientIdentity, ConnectionInfo } from './hooks.ts'
-import { publishFor } from './outbound.ts'
+import { appendPublish, publishFor } from './outbound.ts'
 import { wholePacket, type SharedParser } from './parsers.ts'
 import { readChunk, type ReaderOwner } from './reader.ts'
 import type { Session, WillSpec } from './session.ts'
@@ -206,8 +206,8 @@ export class Connection implements HandlerConnection, ReaderOwner {
   }
 
   sendAck(cmd: 'puback' | 'pubrec' | 'pubrel' | 'pubcomp', packetId: number, reasonCode = 0, reason?: string): void {
-    if (reasonCode === 0 || !this.v5) return this.writer.write(encodeAck(cmd, packetId))
-    this.send({ cmd, messageId: packetId, reasonCode, ...(reason === undefined ? {} : { properties: { reasonString: reason } }) })
+    if (reasonCode !== 0 && this.v5) return this.send({ cmd, messageId: packetId, reasonCode, ...(reason === undefined ? {} : { properties: { reasonString: reason } }) })
+    if (this.writer.writable) appendAck(this.writer, cmd, packetId)
   }
 
   sendPubrel(packetId: number): void {
@@ -229,9 +229,13 @@ export class Connection implements HandlerConnection, ReaderOwner {
       this.ctx.stats.limit('queued_bytes', this.clientId, 'slow consumer: QoS 0 message dropped')
       return false
     }
-    const buf = publishFor(this, this.ctx.stats, m, qos, retain, packetId, dup, subIds, expiry)
-    if (buf === null) return false
-    this.writer.write(buf)
+    const sent = appendPublish(this, this.writer, this.ctx.stats, m, qos, retain, packetId, dup, subIds)
+    if (sent === false) return false
+    if (sent === undefined) {
+      const buf = publishFor(this, this.ctx.stats, m, qos, retain, packetId, dup, subIds, expiry)
+      if (buf === null) return false
+      this.writer.write(buf)
+    }
     this.ctx.stats.messagesOut++
     return true
   }

@@ -22,9 +22,10 @@ export function decodeHot(first: number, buf: Buffer, at: number, length: number
   if (length === 2 && (first === 0x40 || first === 0x50 || first === 0x62 || first === 0x70)) {
     const messageId = ((buf[at] as number) << 8) | (buf[at + 1] as number)
     const cmd = first === 0x40 ? 'puback' : first === 0x50 ? 'pubrec' : first === 0x62 ? 'pubrel' : 'pubcomp'
-    const p = { cmd, retain: false, qos: first === 0x62 ? 1 : 0, dup: false, length: 2, topic: null, payload: null, messageId } as Hot & { reasonCode?: number }
-    if (v5) p.reasonCode = 0 // mqtt-packet sets it when the reason code is omitted
-    return p
+    const qos = first === 0x62 ? 1 : 0
+    // whole literals (no property added later, which would allocate a property store); v5: mqtt-packet sets reasonCode 0 when omitted
+    if (v5) return { cmd, retain: false, qos, dup: false, length: 2, topic: null, payload: null, messageId, reasonCode: 0 } as Hot
+    return { cmd, retain: false, qos, dup: false, length: 2, topic: null, payload: null, messageId } as Hot
   }
   if (first === 0xc0 && length === 0) return { cmd: 'pingreq', retain: false, qos: 0, dup: false, length: 0, topic: null, payload: null } as Hot
   return null
@@ -42,15 +43,11 @@ function publish(first: number, buf: Buffer, at: number, length: number, v5: boo
     if (pos >= end || buf[pos] !== 0) return null
     pos++
   }
-  const p = {
-    cmd: 'publish',
-    retain: (first & 1) !== 0,
-    qos,
-    dup: (first & 8) !== 0,
-    length,
-    topic: buf.toString('utf8', at + 2, topicEnd),
-    payload: buf.subarray(pos, end),
-  } as IPublishPacket
-  if (qos > 0) p.messageId = ((buf[topicEnd] as number) << 8) | (buf[topicEnd + 1] as number)
-  return p
+  const retain = (first & 1) !== 0
+  const dup = (first & 8) !== 0
+  const topic = buf.toString('utf8', at + 2, topicEnd)
+  const payload = buf.subarray(pos, end)
+  if (qos === 0) return { cmd: 'publish', retain, qos, dup, length, topic, payload } as IPublishPacket
+  const messageId = ((buf[topicEnd] as number) << 8) | (buf[topicEnd + 1] as number)
+  return { cmd: 'publish', retain, qos, dup, length, topic, payload, messageId } as IPublishPacket
 }

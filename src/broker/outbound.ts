@@ -1,7 +1,8 @@
 import { writeToStream } from 'mqtt-packet'
-import { encodePublish, type PublishWireProperties } from '../core/mqtt-wire/index.ts'
+import { encodePublish, publishSize, writePublish, type PublishWireProperties } from '../core/mqtt-wire/index.ts'
 import type { Message, Qos } from '../core/types.ts'
 import type { Stats } from './stats.ts'
+import type { BatchTarget } from './writer.ts'
 
 // Unless told otherwise, mqtt-packet's first generate() fills a cache of 65,536 two-byte Buffers, 6.5 MB
 // of heap for the life of the process (a third of the executable's idle heap). PUBLISH and the acks have
@@ -109,4 +110,38 @@ export function publishFor(
   }
   if (newAlias > 0) (t.aliasOut ??= new Map()).set(m.topic, newAlias)
   return buf
+}
+
+/**
+ * The common QoS 1/2 PUBLISH (no properties, topic alias or subscription identifiers for this client)
+ * encoded straight into the writer's batch. Undefined when it is not that case (use publishFor); false
+ * when it is not sent: larger than the client's Maximum Packet Size [MQTT-3.1.2-25], or not encodable.
+ */
+export function appendPublish(
+  t: PublishTarget,
+  w: BatchTarget,
+  stats: Pick<Stats, 'limit' | 'dropped'>,
+  m: Message,
+  qos: Qos,
+  retain: boolean,
+  packetId: number,
+  dup: boolean,
+  subIds: number[] | null,
+): boolean | undefined {
+  if (qos === 0 || (t.v5 && (m.properties !== undefined || subIds !== null || t.aliasOutMax > 0))) return undefined
+  const topicLen = Buffer.byteLength(m.topic)
+  const size = publishSize(topicLen, m.payload.length, qos, t.v5)
+  if (t.maxPacketOut > 0 && size > t.maxPacketOut) {
+    stats.limit('packet_size', t.clientId, `message of ${size} bytes exceeds the client's Maximum Packet Size`)
+    return false
+  }
+  try {
+    const at = w.reserve(size) // before reading w.area: it may start a new one
+    writePublish(w.area, at, m.topic, topicLen, m.payload, qos, retain, dup, packetId, t.v5)
+  } catch (err) {
+    stats.dropped('encode', t.clientId, m.topic, err) // as in publishFor; nothing was committed
+    return false
+  }
+  w.commit(size)
+  return true
 }

@@ -34,20 +34,33 @@ export function encodePublish(
   if (v5 && props !== undefined) return encodeWithProperties(topic, payload, qos, retain, dup, packetId, props)
   // The broker's fan-out path: no properties (an MQTT 5 packet gets an empty property section).
   const topicLen = Buffer.byteLength(topic)
+  const buf = Buffer.allocUnsafe(publishSize(topicLen, payload.length, qos, v5))
+  writePublish(buf, 0, topic, topicLen, payload, qos, retain, dup, packetId, v5)
+  return buf
+}
+
+/** Bytes of a PUBLISH without properties (an MQTT 5 one has an empty property section); `topicLen` in UTF-8 bytes. */
+export function publishSize(topicLen: number, payloadLen: number, qos: number, v5: boolean): number {
+  const remaining = 2 + topicLen + (qos > 0 ? 2 : 0) + (v5 ? 1 : 0) + payloadLen
+  return 1 + varintSize(remaining) + remaining
+}
+
+/** Writes a PUBLISH without properties at `buf[at]` (room checked by the caller with publishSize); returns the end. */
+export function writePublish(buf: Buffer, at: number, topic: string, topicLen: number, payload: Buffer, qos: number, retain: boolean, dup: boolean, packetId: number, v5: boolean): number {
   const remaining = 2 + topicLen + (qos > 0 ? 2 : 0) + (v5 ? 1 : 0) + payload.length
-  const buf = Buffer.allocUnsafe(1 + varintSize(remaining) + remaining)
-  buf[0] = 0x30 | (dup ? 8 : 0) | (qos << 1) | (retain ? 1 : 0)
-  let pos = writeVarint(buf, 1, remaining)
-  buf.writeUInt16BE(topicLen, pos)
+  buf[at] = 0x30 | (dup ? 8 : 0) | (qos << 1) | (retain ? 1 : 0)
+  let pos = writeVarint(buf, at + 1, remaining)
+  buf[pos] = topicLen >> 8
+  buf[pos + 1] = topicLen & 0xff
   pos += 2
   pos += buf.write(topic, pos, 'utf8')
   if (qos > 0) {
-    buf.writeUInt16BE(packetId, pos)
+    buf[pos] = packetId >> 8
+    buf[pos + 1] = packetId & 0xff
     pos += 2
   }
   if (v5) buf[pos++] = 0
-  payload.copy(buf, pos)
-  return buf
+  return pos + payload.copy(buf, pos)
 }
 
 function encodeWithProperties(topic: string, payload: Buffer, qos: number, retain: boolean, dup: boolean, packetId: number, props: PublishWireProperties): Buffer {
