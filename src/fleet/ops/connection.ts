@@ -157,15 +157,16 @@ export class OperatorLink {
     if (kind) for (const f of this.listeners) f({ id, kind, body })
   }
 
-  /** One request to gateway `id`; rejects after `timeoutMs` without an answer. */
-  request(id: string, op: string, body: Json, timeoutMs: number): Promise<Json> {
-    const corr = randomUUID()
+  /** One request to gateway `id`; rejects after `timeoutMs` without an answer. `corr` names it in the gateway's events. */
+  request(id: string, op: string, body: Json, timeoutMs: number, corr: string = randomUUID()): Promise<Json> {
     const replyTo = `${this.replyPrefix}/${corr}`
     const answer = new Promise<Json>((resolve, reject) => {
       const t = setTimeout(() => {
         this.replies.delete(corr)
         reject(new Error(`no answer from ${id} to ${op} within ${Math.round(timeoutMs / 1000)} s`))
       }, timeoutMs)
+      // A copy superseded by another (pushConfig) must not hold the command open until it times out.
+      t.unref()
       this.replies.set(corr, (m) => {
         clearTimeout(t)
         this.replies.delete(corr)
