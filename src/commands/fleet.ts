@@ -9,10 +9,11 @@ export const FLEET_USAGE = `usage:
   fieldgate fleet list [--to SELECTOR] [--json]                      the gateways and their inventories
   fieldgate fleet config FILE --to SELECTOR [--deadline 30s]         push a config in waves ({{id}}: the gateway's id)
   fieldgate fleet update MANIFEST EXE --to SELECTOR [--stage]        send a signed update in waves
+  fieldgate fleet update MANIFEST [EXE] --url URL --to SELECTOR      the gateways fetch it from an https:// URL
 connection (or --connection FILE, a TOML file with url, username, password_file, ca, cert, key, protocol_version, client_id, reply_prefix):
   --broker URL  --username NAME  --password-file FILE  --ca FILE  --cert FILE  --key FILE  --protocol 4|5  --client-id ID  --reply-prefix TOPIC
 waves: --canary N (1)  --factor F (2)  --max-wave N (50)  --max-failures N (0)  --timeout DURATION (config: deadline + 60s; update: 15m)
-update: --stage (receive and verify, do not install)  --lead N (16)  --window N (4)
+update: --stage (receive and verify, do not install)  --url URL (the gateways fetch it)  --lead N (16)  --window N (4)
 output: progress and a final table; --json prints the results as JSON on stdout and the progress on stderr
 SELECTOR: all, ids (site-a,site-b), patterns (site-*), filters (version=0.1.0, arch=arm64, source=remote, health=ok)`
 
@@ -35,6 +36,7 @@ const OPTIONS = {
   'max-failures': { type: 'string' },
   timeout: { type: 'string' },
   stage: { type: 'boolean' },
+  url: { type: 'string' },
   lead: { type: 'string' },
   window: { type: 'string' },
   json: { type: 'boolean' },
@@ -67,7 +69,8 @@ export async function fleet(argv: string[]): Promise<number> {
     const [sub, ...args] = positionals
     if (sub !== 'list' && sub !== 'config' && sub !== 'update') throw new UsageError(`unknown subcommand "${sub}"; it is list, config or update`)
     const broker = brokerOptions(values)
-    const prepared = sub === 'update' ? await updatePayload(args) : sub === 'config' ? configText(args) : null
+    if (values.url !== undefined && !/^https:\/\/[^/\s]+/.test(values.url)) throw new UsageError(`--url ${values.url} is not an https:// URL`)
+    const prepared = sub === 'update' ? await updatePayload(args, values.url) : sub === 'config' ? configText(args) : null
     link = await OperatorLink.connect(broker)
     await link.settle()
     if (sub === 'list') return list(link, values)
@@ -82,12 +85,12 @@ export async function fleet(argv: string[]): Promise<number> {
       const feeder = { lead: count(values.lead, 'lead', 16, 1), window: count(values.window, 'window', 4, 1) }
       progress(`update ${payload.version}: ${payload.size} bytes in ${payload.chunks} chunks of ${payload.chunkSize}`)
       try {
-        out = await rolloutUpdate(link, payload, rollout, { install: values.stage !== true, timeoutMs: values.timeout ? duration(values.timeout, 'timeout') : 900_000, feeder })
+        out = await rolloutUpdate(link, payload, rollout, { install: values.stage !== true, timeoutMs: values.timeout ? duration(values.timeout, 'timeout') : 900_000, feeder, ...(values.url ? { url: values.url } : {}) })
       } finally {
         await payload.close()
       }
       const s = out.stats as { shared: number; unicast: number; bytes: number; wants: number }
-      progress(`chunks published: ${s.shared} on the shared topic, ${s.unicast} to single gateways (${(s.bytes / 1e6).toFixed(1)} MB); ${s.wants} requests for missing chunks`)
+      if (!values.url) progress(`chunks published: ${s.shared} on the shared topic, ${s.unicast} to single gateways (${(s.bytes / 1e6).toFixed(1)} MB); ${s.wants} requests for missing chunks`)
     }
     return report(out, values, progress)
   } catch (err) {
@@ -148,10 +151,10 @@ function configText(args: string[]): string {
   }
 }
 
-/** The manifest and the executable it signs, checked to match before anything is sent. */
-async function updatePayload(args: string[]): Promise<UpdatePayload> {
+/** The manifest and the executable it signs, checked to match before anything is sent (with --url the executable is optional). */
+async function updatePayload(args: string[], url: string | undefined): Promise<UpdatePayload> {
   const [manifestFile, exe, ...rest] = args
-  if (!manifestFile || !exe || rest.length > 0) throw new UsageError('usage: fieldgate fleet update MANIFEST EXE --to SELECTOR')
+  if (!manifestFile || (!exe && !url) || rest.length > 0) throw new UsageError('usage: fieldgate fleet update MANIFEST EXE --to SELECTOR (or MANIFEST --url https://… --to SELECTOR)')
   let text: string
   try {
     text = readFileSync(manifestFile, 'utf8')
@@ -159,10 +162,11 @@ async function updatePayload(args: string[]): Promise<UpdatePayload> {
     throw new Error(`cannot read the manifest ${manifestFile}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`)
   }
   const m = parseManifest(text)
+  const facts = { manifestText: text, version: m.version, sha256: m.sha256, size: m.size, chunkSize: m.chunkSize, chunks: m.chunks.length }
+  if (!exe) return { ...facts, read: () => Promise.reject(new Error('no executable given: the gateways fetch it from --url')), close: () => Promise.resolve() }
   // The gateways check the signature; here the file must be the one the manifest describes.
   await verifyFile(exe, m)
-  const chunks = await fileChunks(exe, m.chunkSize, m.size)
-  return { manifestText: text, version: m.version, sha256: m.sha256, size: m.size, chunkSize: m.chunkSize, chunks: m.chunks.length, ...chunks }
+  return { ...facts, ...(await fileChunks(exe, m.chunkSize, m.size)) }
 }
 
 function wavePlan(v: Values): WavePlan {

@@ -8,14 +8,15 @@ import { parseRequest, replyBody, type ReplyRoute, type Request } from './rpc.ts
 import { reportStart } from './start-report.ts'
 import { FleetStore, type StartState } from './store.ts'
 import { mgmtTopics, type MgmtTopics } from './topics.ts'
-import { UpdateTransfer, type UpdateHost } from './transfer.ts'
+import { UpdateTransfer } from './transfer.ts'
+import type { UpdateHost } from './update-host.ts'
 
 export { FleetStore, configHash, writeAtomic, type StartState } from './store.ts'
 export { isManagementTopic, mgmtTopics } from './topics.ts'
 export type { LinkSpec } from './link.ts'
 export type { CheckLine, ConfigHost, Current, Validation } from './remote-config.ts'
 export type { InventoryFacts, UpdateFacts } from './inventory.ts'
-export type { ChunkOutcome, TransferPlan, UpdateHost } from './transfer.ts'
+export type { ChunkOutcome, Resumed, TransferPlan, UpdateHost } from './update-host.ts'
 export { sharedTransferTopic, transferId } from './topics.ts'
 
 export interface FleetSettings {
@@ -199,7 +200,7 @@ export function createFleet<C>(o: FleetOptions<C>): Fleet<C> {
     }
     if (r.op === 'update') {
       if (!transfer) throw new Error('updates over the management channel are not available on this gateway')
-      reply(r.route, r.op, await transfer.announce(r.manifest ?? '', r.install !== false, ref))
+      reply(r.route, r.op, await transfer.announce(r.manifest ?? '', r.install !== false, r.url, ref))
       publishInventory(true)
       return
     }

@@ -24,6 +24,8 @@ export interface Request {
   manifest?: string
   /** For `update`: install once received (default), or only receive and verify it (`"install": false`). */
   install?: boolean
+  /** For `update`: fetch the bytes from this HTTPS URL instead of receiving them over MQTT. */
+  url?: string
 }
 
 export type Parsed = { ok: true; request: Request } | { ok: false; route: ReplyRoute; op: string; reason: string }
@@ -93,6 +95,10 @@ export function parseRequest(topics: MgmtTopics, topic: string, payload: Buffer,
     else return fail('an update request carries the signed manifest (what fieldgate sign wrote): as the body itself, or as "manifest"')
     if (body.install !== undefined && typeof body.install !== 'boolean') return fail('install must be true or false')
     request.install = body.install !== false
+    if (body.url !== undefined) {
+      if (typeof body.url !== 'string' || body.url.length > 2048 || !/^https:\/\/[^/\s]+/.test(body.url)) return fail('url must be an https:// URL of at most 2048 characters')
+      request.url = body.url
+    }
   }
   if (op === 'logs') {
     const n = body.lines ?? 100

@@ -1,41 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { errorMessage, redactText, systemClock, type Clock, type Logger, type TimerHandle } from '../core/index.ts'
+import { errorMessage, redactText, redactUrl, systemClock, type Clock, type Logger, type TimerHandle } from '../core/index.ts'
 import type { MgmtLink } from './link.ts'
 import { chunkOf, sharedTransferTopic, transferId, type MgmtTopics } from './topics.ts'
+import type { ChunkOutcome, TransferPlan, UpdateHost } from './update-host.ts'
+import { UrlSource } from './url-source.ts'
 import { WantPlan, type WantReason } from './want-plan.ts'
-
-/** What the gateway knows of an accepted update: enough to name its transfer and count its chunks. */
-export interface TransferPlan {
-  version: string
-  sha256: string
-  size: number
-  chunkSize: number
-  chunks: number
-}
-
-export type ChunkOutcome = { kind: 'written' | 'duplicate'; complete: boolean } | { kind: 'refused'; reason: string }
-
-/** What the gateway lends the update transfer: its receiver, checks and install (src/update), and its restart. */
-export interface UpdateHost {
-  /** A download found on disk at start (resumed after an outage, a crash or a restart), or null. */
-  resume(): Promise<{ plan: TransferPlan; install: boolean } | null>
-  /**
-   * Checks a signed manifest against this gateway (trusted key, architecture, size, no unsigned
-   * downgrade; to install, also the install preconditions) and starts or resumes its download.
-   * Throws with one line when refused: nothing changes then. `unchanged`: that update is what runs.
-   */
-  announce(manifestText: string, install: boolean): Promise<{ plan: TransferPlan; resumed: boolean; unchanged: boolean }>
-  /** Checks chunk `index` against its signed hash and writes it; `refused`: nothing was written. */
-  chunk(index: number, bytes: Buffer): Promise<ChunkOutcome>
-  /** Chunk indices still missing, ascending, at most `max`. */
-  missing(max: number): number[]
-  /** Chunks on disk. */
-  have(): number
-  /** Reads the whole download back and verifies it; to install, puts it beside the running executable on trial. Throws with one line. */
-  finish(install: boolean): Promise<void>
-  /** Stops the gateway with the restart exit code (75), so the service manager starts the new executable on trial. */
-  restart(reason: string): void
-}
 
 type State = 'receiving' | 'verifying' | 'installed' | 'staged'
 
@@ -51,7 +20,13 @@ interface Active {
   reportedGot: number
   reportedAt: number
   refusedEvents: number
+  /** The HTTPS URL the bytes come from (instead of MQTT), and its download while it runs. */
+  url?: string
+  source: UrlSource | null
 }
+
+/** The subscription to an update's shared chunks. */
+const sharedFilter = (id: string): string => `${sharedTransferTopic(id)}/+`
 
 /** Progress is reported after this many chunk messages, or this long after the last report. */
 const REPORT_EVERY = 8
@@ -94,7 +69,7 @@ export class UpdateTransfer {
       const found = await this.host.resume()
       if (found) {
         this.log.warn({ version: found.plan.version, have: this.host.have(), chunks: found.plan.chunks }, 'update: resuming the download found on disk')
-        await this.begin(found.plan, found.install)
+        await this.begin(found.plan, found.install, found.url)
         // What was sent while this process was down is lost: ask at once.
         this.active?.wants.reconnected(this.clock.now())
       }
@@ -106,6 +81,7 @@ export class UpdateTransfer {
   stop(): void {
     if (this.timer) this.clock.clearInterval(this.timer)
     this.timer = null
+    this.active?.source?.stop()
   }
 
   /** True from the moment a complete download is verified until the process exits: no config may start then. */
@@ -118,12 +94,12 @@ export class UpdateTransfer {
   }
 
   /** An announce (`update` request): the reply's fields. */
-  async announce(manifest: string, install: boolean, ref: Record<string, unknown>): Promise<Record<string, unknown>> {
+  async announce(manifest: string, install: boolean, url: string | undefined, ref: Record<string, unknown>): Promise<Record<string, unknown>> {
     if (this.active && this.active.state === 'verifying') return { ok: false, state: 'refused', reason: `version ${this.active.plan.version} is being verified and installed; announce again once it reported its outcome` }
     if (this.installing) return { ok: false, state: 'refused', reason: `version ${this.active?.plan.version} is installed and the gateway is restarting into it` }
     let r: Awaited<ReturnType<UpdateHost['announce']>>
     try {
-      r = await this.host.announce(manifest, install)
+      r = await this.host.announce(manifest, install, url)
     } catch (err) {
       const reason = redactText(errorMessage(err)).replace(/\s*\n\s*/g, '; ')
       this.log.error({ ...ref, reason }, 'update refused')
@@ -135,10 +111,11 @@ export class UpdateTransfer {
       void this.event('unchanged', { ...ref, version: plan.version })
       return { ok: true, state: 'unchanged', version: plan.version, reason: `this gateway runs version ${plan.version} (sha256 ${plan.sha256.slice(0, 12)}) already` }
     }
-    await this.begin(plan, install)
+    await this.begin(plan, install, url)
     const a = this.active as Active
     const missing = this.host.missing(Number.MAX_SAFE_INTEGER)
-    const fields = { version: plan.version, transfer: a.id, topic: sharedTransferTopic(a.id), chunks: plan.chunks, chunk_size: plan.chunkSize, have: plan.chunks - missing.length, resumed: r.resumed, install }
+    const from = url ? { url: redactUrl(url) } : { topic: sharedTransferTopic(a.id) }
+    const fields = { version: plan.version, transfer: a.id, ...from, chunks: plan.chunks, chunk_size: plan.chunkSize, have: plan.chunks - missing.length, resumed: r.resumed, install }
     this.log.warn({ ...ref, ...fields, topic: undefined }, `update: receiving version ${plan.version}`)
     void this.event('receiving', { ...ref, ...fields })
     return { ok: true, state: 'receiving', ...fields, missing: ranges(missing, 1000) }
@@ -148,37 +125,47 @@ export class UpdateTransfer {
   async onChunk(topic: string, payload: Buffer): Promise<void> {
     const c = chunkOf(this.topics, topic)
     const a = this.active
-    if (!c || !a || c.transfer !== a.id || a.state !== 'receiving') return
+    if (!c || !a || c.transfer !== a.id || a.source) return
+    await this.take(a, c.index, payload, topic.startsWith(sharedTransferTopic(a.id)))
+  }
+
+  /** Checks and writes one chunk; false once the transfer takes no more (ended, complete, failed). */
+  private async take(a: Active, index: number, payload: Buffer, shared: boolean): Promise<boolean> {
+    if (this.active !== a || a.state !== 'receiving') return false
     let r: ChunkOutcome
     try {
-      r = await this.host.chunk(c.index, payload)
+      r = await this.host.chunk(index, payload)
     } catch (err) {
       // The receiver dropped the download (a full disk, a write error): say so, nothing is left to resume.
-      const reason = redactText(errorMessage(err))
-      this.log.error({ version: a.plan.version, reason }, 'update: the download failed')
-      void this.event('failed', { op: 'update', version: a.plan.version, reason })
-      this.end()
-      return
+      this.fail(a, redactText(errorMessage(err)))
+      return false
     }
     a.got++
     const now = this.clock.now()
-    if (topic.startsWith(sharedTransferTopic(a.id))) {
-      a.last = c.index
+    if (shared) {
+      a.last = index
       a.wants.heard(now)
     }
     if (r.kind === 'refused') {
-      a.wants.refused(c.index)
+      a.wants.refused(index)
       if (a.refusedEvents++ < MAX_REFUSED_EVENTS) {
-        this.log.warn({ index: c.index, reason: r.reason }, 'update: chunk refused; it is asked for again')
-        void this.event('chunk_refused', { op: 'update', version: a.plan.version, index: c.index, reason: r.reason })
+        this.log.warn({ index, reason: r.reason }, 'update: chunk refused; it is asked for again')
+        void this.event('chunk_refused', { op: 'update', version: a.plan.version, index, reason: r.reason })
       }
-    } else if (r.kind === 'written') a.wants.written(c.index, now)
+    } else if (r.kind === 'written') a.wants.written(index, now)
     if (r.kind !== 'refused' && r.complete) {
       this.report(a, now)
       void this.finish(a)
-      return
+      return false
     }
     if (a.got - a.reportedGot >= REPORT_EVERY || now - a.reportedAt >= REPORT_MS) this.report(a, now)
+    return true
+  }
+
+  private fail(a: Active, reason: string): void {
+    this.log.error({ version: a.plan.version, reason }, 'update: the download failed')
+    void this.event('failed', { op: 'update', version: a.plan.version, reason })
+    if (this.active === a) this.end()
   }
 
   /** The management link is back: the chunks sent meanwhile are lost (clean session), so ask for what is missing at once. */
@@ -196,19 +183,36 @@ export class UpdateTransfer {
     return { version: a.plan.version, transfer: a.id, state: a.state, have: this.host.have(), chunks: a.plan.chunks, install: a.install }
   }
 
-  private async begin(plan: TransferPlan, install: boolean): Promise<void> {
+  private async begin(plan: TransferPlan, install: boolean, url?: string): Promise<void> {
     const id = transferId(plan.sha256)
-    if (this.active && this.active.id !== id) this.link.unsubscribe(sharedTransferTopic(this.active.id))
+    const old = this.active
+    old?.source?.stop()
+    if (old) this.link.unsubscribe(sharedFilter(old.id))
     const now = this.clock.now()
-    this.active = { id, plan, install, state: 'receiving', wants: new WantPlan(now), got: 0, last: -1, reportedGot: 0, reportedAt: 0, refusedEvents: 0 }
+    const a: Active = { id, plan, install, state: 'receiving', wants: new WantPlan(now), got: 0, last: -1, reportedGot: 0, reportedAt: 0, refusedEvents: 0, source: null, ...(url ? { url } : {}) }
+    this.active = a
+    if (this.host.have() === plan.chunks) {
+      void this.finish(a)
+      return
+    }
+    if (url) return this.download(a, url)
     // Subscribed before the announce is answered: the operator's broadcast follows the answer.
-    await this.link.subscribe(`${sharedTransferTopic(id)}/+`)
-    if (this.host.have() === plan.chunks) void this.finish(this.active)
+    await this.link.subscribe(sharedFilter(id))
+  }
+
+  /** Fetches what is missing from the update's HTTPS URL; a download that fails for good ends the transfer. */
+  private download(a: Active, url: string): void {
+    const source = new UrlSource(url, a.plan, { missing: (max) => this.host.missing(max), take: (i, b) => this.take(a, i, b, false), ca: () => this.host.trustedCa() }, this.log, this.clock)
+    a.source = source
+    void source.run().then((failure) => {
+      if (failure !== null && this.active === a && a.state === 'receiving') this.fail(a, failure)
+    })
   }
 
   private end(): void {
     const a = this.active
-    if (a) this.link.unsubscribe(`${sharedTransferTopic(a.id)}/+`)
+    a?.source?.stop()
+    if (a) this.link.unsubscribe(sharedFilter(a.id))
     this.active = null
   }
 
@@ -216,7 +220,8 @@ export class UpdateTransfer {
     const a = this.active
     if (!a || a.state !== 'receiving' || !this.link.online) return
     const now = this.clock.now()
-    const ask = a.wants.next(now, (max) => this.host.missing(max))
+    // From a URL nothing is asked of the operator: only progress.
+    const ask = a.url ? null : a.wants.next(now, (max) => this.host.missing(max))
     if (ask) this.want(a, ask.indices, ask.reason, now)
     else if (now - a.reportedAt >= 2 * REPORT_MS && a.got > a.reportedGot) this.report(a, now)
   }
@@ -251,6 +256,7 @@ export class UpdateTransfer {
         // Chunks read back wrong (a storage fault): they are missing again and asked for.
         a.state = 'receiving'
         a.wants.reconnected(this.clock.now())
+        if (a.url) this.download(a, a.url)
         this.log.error({ version: v, reason }, 'update: verification failed; the chunks that read back wrong are asked for again')
         void this.event('chunk_refused', { op: 'update', version: v, reason })
         return
@@ -260,7 +266,7 @@ export class UpdateTransfer {
       if (this.active === a) this.end()
       return
     }
-    this.link.unsubscribe(`${sharedTransferTopic(a.id)}/+`)
+    this.link.unsubscribe(sharedFilter(a.id))
     if (!a.install) {
       a.state = 'staged'
       this.log.warn({ version: v }, `update: version ${v} received and verified (staged; announce it with install to install it)`)

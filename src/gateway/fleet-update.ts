@@ -29,6 +29,8 @@ export function updateHost(o: { config: () => Config; exe: string; restart: (rea
   const dir = (): string => join(resolve(o.config().storage.data_dir), 'update')
   // Present while a download is only to be received and verified, not installed (`"install": false`).
   const stageOnly = (): string => join(dir(), 'stage-only')
+  // The HTTPS URL a download comes from (0600: it may carry credentials), so a restart goes on with it.
+  const sourceUrl = (): string => join(dir(), 'source-url')
 
   async function receiver(): Promise<UpdateReceiver> {
     const policy = updatePolicy(o.config())
@@ -63,17 +65,20 @@ export function updateHost(o: { config: () => Config; exe: string; restart: (rea
       if ((await runningSha256()) === m.sha256) {
         await r.discard()
         setStageOnly(false)
+        rmSync(sourceUrl(), { force: true })
         return null
       }
-      let staged = false
-      try {
-        staged = readFileSync(stageOnly(), 'utf8').length > 0
-      } catch {
-        staged = false
+      const read = (f: string): string => {
+        try {
+          return readFileSync(f, 'utf8').trim()
+        } catch {
+          return ''
+        }
       }
-      return { plan: planOf(m), install: !staged }
+      const url = read(sourceUrl())
+      return { plan: planOf(m), install: read(stageOnly()) === '', ...(url ? { url } : {}) }
     },
-    async announce(text, install) {
+    async announce(text, install, url) {
       const m = parseManifest(text)
       checkManifest(m, updatePolicy(o.config()))
       if ((await runningSha256()) === m.sha256) return { plan: planOf(m), resumed: false, unchanged: true }
@@ -82,6 +87,8 @@ export function updateHost(o: { config: () => Config; exe: string; restart: (rea
       const r = await receiver()
       const a = await r.announce(text)
       setStageOnly(!install)
+      if (url) writeAtomic(sourceUrl(), `${url}\n`, 0o600)
+      else rmSync(sourceUrl(), { force: true })
       return { plan: planOf(m), resumed: a.resumed, unchanged: false }
     },
     async chunk(index, bytes) {
@@ -113,10 +120,20 @@ export function updateHost(o: { config: () => Config; exe: string; restart: (rea
       await rx.discard().catch(() => undefined)
       try {
         setStageOnly(false)
+        rmSync(sourceUrl(), { force: true })
       } catch {
         // as above
       }
     },
     restart: o.restart,
+    trustedCa() {
+      const f = o.config().update.ca_file
+      if (f === undefined) return undefined
+      try {
+        return readFileSync(f, 'utf8')
+      } catch (err) {
+        throw new FieldgateError('UPDATE_FAILED', `update.ca_file ${f} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
+      }
+    },
   }
 }

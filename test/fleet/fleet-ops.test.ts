@@ -69,7 +69,10 @@ test('update requests carry the signed manifest as the body or in "manifest", an
   assert.ok(wrapped?.ok)
   assert.equal(wrapped.request.install, false)
   assert.equal(wrapped.request.route.topic, 'ops/r')
-  for (const [body, re] of [['not json', /is JSON/], [JSON.stringify({ manifest: 3 }), /carries the signed manifest/], [JSON.stringify({ manifest, install: 'yes' }), /install must be/]] as const) {
+  const fromUrl = parseRequest(t, 'fieldgate/gw1/mgmt/req/update', Buffer.from(JSON.stringify({ manifest, url: 'https://releases.example.com/fieldgate-arm64' })))
+  assert.ok(fromUrl?.ok)
+  assert.equal(fromUrl.request.url, 'https://releases.example.com/fieldgate-arm64')
+  for (const [body, re] of [['not json', /is JSON/], [JSON.stringify({ manifest: 3 }), /carries the signed manifest/], [JSON.stringify({ manifest, install: 'yes' }), /install must be/], [JSON.stringify({ manifest, url: 'http://x/fw' }), /url must be an https:\/\/ URL/], [JSON.stringify({ manifest, url: 7 }), /url must be/]] as const) {
     const p = parseRequest(t, 'fieldgate/gw1/mgmt/req/update', Buffer.from(body))
     assert.ok(p && !p.ok)
     assert.match(p.reason, re)

@@ -17,6 +17,11 @@ export const updateSchema = z
      * within this, or it exits and the previous executable is put back.
      */
     health_deadline: duration.default(120_000),
+    /**
+     * CA certificates (PEM) trusted for update downloads from an HTTPS URL, besides the system's: for a
+     * server with a private CA. The signature, not the TLS connection, is what makes an update trusted.
+     */
+    ca_file: z.string().min(1).optional(),
   })
   .strict()
 

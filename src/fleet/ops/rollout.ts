@@ -47,12 +47,12 @@ export function rolloutConfig(link: OperatorLink, text: string, r: Rollout, o: {
   return roll(link, r, (ids, n) => configWave(link, text, ids, n, { ...o, progress: r.progress }))
 }
 
-/** Sends an update in waves through one shared stream of chunks. */
-export async function rolloutUpdate(link: OperatorLink, payload: UpdatePayload, r: Rollout, o: { install: boolean; timeoutMs: number; feeder?: FeederOptions }): Promise<RolloutResult & { stats: Feeder['stats'] }> {
+/** Sends an update in waves through one shared stream of chunks (or has the gateways fetch it from `url`). */
+export async function rolloutUpdate(link: OperatorLink, payload: UpdatePayload, r: Rollout, o: { install: boolean; timeoutMs: number; feeder?: FeederOptions; url?: string }): Promise<RolloutResult & { stats: Feeder['stats'] }> {
   const feeder = new Feeder(link, payload, o.feeder)
   feeder.start()
   try {
-    const out = await roll(link, r, (ids, n) => updateWave(link, feeder, payload, ids, n, { install: o.install, timeoutMs: o.timeoutMs, progress: r.progress }))
+    const out = await roll(link, r, (ids, n) => updateWave(link, feeder, payload, ids, n, { install: o.install, timeoutMs: o.timeoutMs, progress: r.progress, ...(o.url ? { url: o.url } : {}) }))
     return { ...out, stats: feeder.stats }
   } finally {
     await feeder.stop()

@@ -6,6 +6,8 @@ import type { GatewayResult } from './waves.ts'
 export interface UpdateRolloutOptions {
   /** Install once received (the default), or only receive and verify (`--stage`). */
   install: boolean
+  /** The gateways fetch the bytes from this HTTPS URL themselves; nothing is published. */
+  url?: string
   /** Longest one gateway may take from the announce to its outcome. */
   timeoutMs: number
   progress(line: string): void
@@ -95,7 +97,7 @@ export async function updateWave(link: OperatorLink, feeder: Feeder, payload: Up
       [...trackers.values()].map(async (t) => {
         let r: Json
         try {
-          r = await link.request(t.id, 'update', { manifest, install: o.install }, ANNOUNCE_TIMEOUT_MS)
+          r = await link.request(t.id, 'update', { manifest, install: o.install, ...(o.url ? { url: o.url } : {}) }, ANNOUNCE_TIMEOUT_MS)
         } catch (err) {
           return finish(t, 'failed', 'timeout', errorMessage(err))
         }
@@ -103,8 +105,8 @@ export async function updateWave(link: OperatorLink, feeder: Feeder, payload: Up
         if (r.ok !== true || r.state !== 'receiving') return finish(t, 'failed', String(r.state ?? 'failed'), String(r.reason ?? JSON.stringify(r)))
         const missing = expandRanges(r.missing, payload.chunks)
         t.state = 'receiving'
-        o.progress(`  ${t.id}: receiving ${payload.version}${r.resumed === true ? ' (resumed)' : ''}: ${payload.chunks - missing.length}/${payload.chunks} chunks on disk`)
-        if (missing.length > 0) joins.push([t.id, missing])
+        o.progress(`  ${t.id}: receiving ${payload.version}${o.url ? ` from ${String(r.url)}` : ''}${r.resumed === true ? ' (resumed)' : ''}: ${payload.chunks - missing.length}/${payload.chunks} chunks on disk`)
+        if (missing.length > 0 && !o.url) joins.push([t.id, missing])
       }),
     )
     for (const [id, missing] of joins) feeder.join(id, missing)
