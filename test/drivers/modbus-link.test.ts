@@ -85,7 +85,10 @@ describe('Modbus RTU: answers belong to their request', { timeout: 120_000 }, ()
     await fast.stop()
     const truth2: Record<string, number> = Object.fromEntries([0, 1, 2, 3].flatMap((i) => [[`a${i}`, 77 + i], [`b${i}`, 900 + i]]))
     assert.deepEqual(got.filter((r) => r.quality === 'good' && r.value !== (r.device === 'fast' ? truth2 : truth)[r.point]), [], 'no wrong value marked good')
-    assert.ok(got.filter((r) => r.device === 'slow').every((r) => r.quality === 'error'), 'the slow unit is never read good: its answers are always late')
+    // Not asserted: that the slow unit is never read good. Under load a delayed request or timer can let
+    // one of its answers land inside its own (retried) read, which is then rightly taken with the right
+    // value (checked above); it failed that way once at load 15. The late answers discarded are counted
+    // (at least 4, waited for above).
   })
 })
 
