@@ -35,8 +35,11 @@ export async function embeddedNode(cmd: string, args: string[]): Promise<string>
   }
 }
 
-/** Starts the gateway on its default config with free ports and a temp data dir; healthz, one QoS 1 publish, SIGTERM. */
-export async function smoke(cmd: string, args: string[]): Promise<void> {
+/**
+ * Starts the gateway on its default config with free ports and a temp data dir; healthz, one QoS 1 publish, SIGTERM.
+ * `startWithin`: how long /healthz may take to answer (longer under qemu, which emulates every instruction).
+ */
+export async function smoke(cmd: string, args: string[], startWithin = 20_000): Promise<void> {
   const { dir, cleanup } = tempDir()
   const mqttPort = await freePort()
   const statusPort = await freePort()
@@ -52,7 +55,7 @@ export async function smoke(cmd: string, args: string[]): Promise<void> {
   child.stderr.on('data', (d: Buffer) => output.push(d.toString()))
   const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })))
   try {
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${statusPort}/healthz`)).status === 200, 20_000, 50, '/healthz')
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${statusPort}/healthz`)).status === 200, startWithin, 50, '/healthz')
     await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(mqttPort), '-t', 'smoke/test', '-m', 'hello', '-q', '1'], { timeout: 10_000 })
     const stopAt = Date.now()
     child.kill('SIGTERM')
