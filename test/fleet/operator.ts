@@ -11,7 +11,7 @@ export class Operator {
 
   private constructor(readonly client: MqttClient, readonly version: 4 | 5) {}
 
-  static async connect(port: number, version: 4 | 5, auth: { username: string; password: string }): Promise<Operator> {
+  static async connect(port: number, version: 4 | 5, auth: { username: string; password: string } | Record<string, never> = {}): Promise<Operator> {
     const client = await connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: version, clientId: `operator-${randomUUID().slice(0, 8)}`, reconnectPeriod: 0, ...auth })
     const op = new Operator(client, version)
     client.on('message', (topic, payload, packet) => op.onMessage(topic, payload, packet.properties?.correlationData))
@@ -68,4 +68,38 @@ export class Operator {
   async close(): Promise<void> {
     await this.client.endAsync()
   }
+}
+
+export interface RolloutStep {
+  id: string
+  /** committed, unchanged (an earlier attempt committed, its answer was lost), or what stopped the rollout. */
+  state: string
+  attempts: number
+  reason?: string
+}
+
+/**
+ * A rollout in waves of one, as an operator drives it by hand: push the config to each gateway in
+ * turn and wait for its answer. A request that gets no answer within `timeout` (lost with a broker node
+ * that stopped) is sent again, and a gateway still trying an earlier copy is asked again after a pause;
+ * `unchanged` then means an earlier attempt committed. Stops at the first roll-back or refusal.
+ * Bounded: at most `attempts` requests per gateway.
+ */
+export async function rollout(op: Operator, targets: Array<{ id: string; config: string }>, o: { attempts: number; timeout: number; sent?: (index: number) => Promise<void> | void }): Promise<RolloutStep[]> {
+  const steps: RolloutStep[] = []
+  for (const [i, t] of targets.entries()) {
+    let step: RolloutStep = { id: t.id, state: 'no answer', attempts: 0 }
+    for (let attempt = 1; attempt <= o.attempts; attempt++) {
+      const answer = op.request(t.id, 'config', { config: t.config }, o.timeout).catch((err: unknown) => ({ state: 'no answer', reason: String(err) }) as Json)
+      if (attempt === 1) await o.sent?.(i)
+      const r = await answer
+      step = { id: t.id, state: String(r.state), attempts: attempt, ...(r.reason === undefined ? {} : { reason: String(r.reason) }) }
+      if (step.state === 'committed' || step.state === 'unchanged') break
+      if (step.state === 'refused' && /another config is being tried/.test(step.reason ?? '')) await new Promise((r) => setTimeout(r, 1000))
+      else if (step.state !== 'no answer') break
+    }
+    steps.push(step)
+    if (step.state !== 'committed' && step.state !== 'unchanged') break
+  }
+  return steps
 }

@@ -26,8 +26,8 @@ const users = JSON.parse(process.env.CLUSTER_USERS ?? '{}') as Record<string, st
 const aedes = await Aedes.createBroker({
   mq: mqemitterRedis(redis),
   persistence: persistence(redis),
-  // Production default is 60 s; a dead node's clients' wills are published by the others after 3 to 4
-  // heartbeats, scaled down here so a test sees it happen.
+  // Aedes's default is 60 s. The others publish a dead node's clients' wills once its last heartbeat is
+  // 3 intervals old, at their next sweep (every 4 intervals): scaled down here so a test sees it happen.
   heartbeatInterval: setting('CLUSTER_HEARTBEAT_MS'),
   authenticate(_client, username, password, done) {
     const ok = username !== undefined && users[username] !== undefined && password?.toString() === users[username]
