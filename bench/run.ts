@@ -26,6 +26,7 @@ const BENCHES: readonly { name: string; limitS: number }[] = [
   { name: 'history', limitS: 180 },
   { name: 'page', limitS: 300 },
   { name: 'update', limitS: 180 },
+  { name: 'fleet', limitS: 600 },
   { name: 'fuzz', limitS: 1200 },
 ]
 

@@ -76,6 +76,8 @@ export interface RolloutStep {
   state: string
   attempts: number
   reason?: string
+  /** The gateway's own time from request to outcome (took_ms), when it answered. */
+  tookMs?: number
 }
 
 /**
@@ -93,7 +95,7 @@ export async function rollout(op: Operator, targets: Array<{ id: string; config:
       const answer = op.request(t.id, 'config', { config: t.config }, o.timeout).catch((err: unknown) => ({ state: 'no answer', reason: String(err) }) as Json)
       if (attempt === 1) await o.sent?.(i)
       const r = await answer
-      step = { id: t.id, state: String(r.state), attempts: attempt, ...(r.reason === undefined ? {} : { reason: String(r.reason) }) }
+      step = { id: t.id, state: String(r.state), attempts: attempt, ...(r.reason === undefined ? {} : { reason: String(r.reason) }), ...(typeof r.took_ms === 'number' ? { tookMs: r.took_ms } : {}) }
       if (step.state === 'committed' || step.state === 'unchanged') break
       if (step.state === 'refused' && /another config is being tried/.test(step.reason ?? '')) await new Promise((r) => setTimeout(r, 1000))
       else if (step.state !== 'no answer') break
