@@ -4,7 +4,8 @@ import type { Duplex } from 'node:stream'
 const BATCH_BYTES = 64 * 1024
 /** Buffers up to this size are copied into the batch; larger ones are queued as they are. */
 const COPY_MAX = 1024
-/** Largest batch area: Buffer.allocUnsafe takes smaller sizes from its shared pool. */
+/** Batch area sizes: Buffer.allocUnsafe takes sizes below 4 KB from its shared pool. */
+const AREA_MIN = 64
 const AREA_MAX = 4000
 
 /** A writer's batch as the encoders fill it: room for `n` bytes at `area[reserve(n)]`, then `commit(n)`. */
@@ -42,7 +43,7 @@ export class Writer implements BatchTarget {
   private start = 0
   private used = 0
   private pendingBytes = 0
-  /** Bytes of the last flush: the next batch's first area is sized by it. */
+  /** Bytes of the last flush: the next batch's area is sized by it. */
   private lastBatch = 0
   private queued = false
   private ended = false
@@ -66,7 +67,8 @@ export class Writer implements BatchTarget {
     const b = this.buf
     if (b !== null && this.used + n <= b.length) return this.used
     this.seal()
-    const hint = this.lastBatch > AREA_MAX ? AREA_MAX : this.lastBatch
+    // twice the last batch, so a turn with a few more packets still fits in one area (no concat)
+    const hint = Math.min(AREA_MAX, Math.max(AREA_MIN, 2 * this.lastBatch))
     this.buf = Buffer.allocUnsafe(n > hint ? n : hint)
     this.start = this.used = 0
     return 0
