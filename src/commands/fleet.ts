@@ -1,16 +1,19 @@
+import { sign as edSign } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { loadOperatorFile } from '../config/index.ts'
 import { errorMessage, redactText } from '../core/index.ts'
 import { fileChunks, inventoryTable, OperatorLink, parseSelector, resultTable, rolloutConfig, rolloutUpdate, select, type BrokerOptions, type RolloutResult, type UpdatePayload, type WavePlan } from '../fleet/ops/index.ts'
-import { parseManifest, verifyFile } from '../update/index.ts'
+import { configSigningBytes, type ConfigSignature } from '../fleet/index.ts'
+import { encodePublicKey, keyId, parseManifest, parsePrivateKey, verifyFile } from '../update/index.ts'
 
 export const FLEET_USAGE = `usage:
   fieldgate fleet list [--to SELECTOR] [--json]                      the gateways and their inventories
   fieldgate fleet config FILE --to SELECTOR [--deadline 30s]         push a config in waves ({{id}}: the gateway's id)
+                  [--sign-key FILE]                                  signed by the operator's key (gateways with operator_keys)
   fieldgate fleet update MANIFEST EXE --to SELECTOR [--stage]        send a signed update in waves
   fieldgate fleet update MANIFEST [EXE] --url URL --to SELECTOR      the gateways fetch it from an https:// URL
-connection (or --connection FILE, a TOML file with url, username, password_file, ca, cert, key, protocol_version, client_id, reply_prefix):
+connection (or --connection FILE, a TOML file with url, username, password_file, ca, cert, key, protocol_version, client_id, reply_prefix, sign_key):
   --broker URL  --username NAME  --password-file FILE  --ca FILE  --cert FILE  --key FILE  --protocol 4|5  --client-id ID  --reply-prefix TOPIC
 waves: --canary N (1)  --factor F (2)  --max-wave N (50)  --max-failures N (0)  --timeout DURATION (config: deadline + 60s; update: 15m)
 update: --stage (receive and verify, do not install)  --url URL (the gateways fetch it)  --lead N (16)  --window N (4)
@@ -28,6 +31,7 @@ const OPTIONS = {
   protocol: { type: 'string' },
   'client-id': { type: 'string' },
   'reply-prefix': { type: 'string' },
+  'sign-key': { type: 'string' },
   to: { type: 'string' },
   deadline: { type: 'string' },
   canary: { type: 'string' },
@@ -69,6 +73,8 @@ export async function fleet(argv: string[]): Promise<number> {
     const [sub, ...args] = positionals
     if (sub !== 'list' && sub !== 'config' && sub !== 'update') throw new UsageError(`unknown subcommand "${sub}"; it is list, config or update`)
     const broker = brokerOptions(values)
+    const signKey = values['sign-key'] ?? (values.connection === undefined ? undefined : loadOperatorFile(values.connection).sign_key)
+    const signer = signKey === undefined ? null : configSigner(signKey)
     if (values.url !== undefined && !/^https:\/\/[^/\s]+/.test(values.url)) throw new UsageError(`--url ${values.url} is not an https:// URL`)
     const prepared = sub === 'update' ? await updatePayload(args, values.url) : sub === 'config' ? configText(args) : null
     link = await OperatorLink.connect(broker)
@@ -79,7 +85,8 @@ export async function fleet(argv: string[]): Promise<number> {
     let out: RolloutResult & { stats?: Record<string, number> }
     if (typeof prepared === 'string') {
       const deadlineMs = values.deadline === undefined ? undefined : duration(values.deadline, 'deadline')
-      out = await rolloutConfig(link, prepared, rollout, { ...(deadlineMs !== undefined ? { deadlineMs } : {}), timeoutMs: values.timeout ? duration(values.timeout, 'timeout') : (deadlineMs ?? 600_000) + 60_000 })
+      const timeoutMs = values.timeout ? duration(values.timeout, 'timeout') : (deadlineMs ?? 600_000) + 60_000
+      out = await rolloutConfig(link, prepared, rollout, { ...(deadlineMs !== undefined ? { deadlineMs } : {}), timeoutMs, ...(signer ? { sign: signer(timeoutMs) } : {}) })
     } else {
       const payload = prepared as UpdatePayload
       const feeder = { lead: count(values.lead, 'lead', 16, 1), window: count(values.window, 'window', 4, 1) }
@@ -167,6 +174,26 @@ async function updatePayload(args: string[], url: string | undefined): Promise<U
   // The gateways check the signature; here the file must be the one the manifest describes.
   await verifyFile(exe, m)
   return { ...facts, ...(await fileChunks(exe, m.chunkSize, m.size)) }
+}
+
+/** Signs each gateway's config with the operator's key, valid for the rollout's time (a wave waits its timeout at most). */
+function configSigner(file: string): (timeoutMs: number) => (id: string, text: string) => ConfigSignature {
+  let pem: string
+  try {
+    pem = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new Error(`cannot read the signing key ${file}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`)
+  }
+  const key = parsePrivateKey(pem)
+  if (!key) throw new UsageError(`${file} is not an Ed25519 private key; make one with fieldgate keygen FILE and list FILE.pub in the gateways' uplinks.management.operator_keys`)
+  const keyIdOf = keyId(Buffer.from(encodePublicKey(key), 'base64'))
+  return (timeoutMs) => {
+    // Each wave's pushes are sent at its start and answered within the timeout; later waves sign anew.
+    return (id, text) => {
+      const expires = new Date(Date.now() + Math.min(timeoutMs + 60_000, 24 * 3_600_000)).toISOString()
+      return { key_id: keyIdOf, expires, sig: edSign(null, configSigningBytes(id, text, expires), key).toString('base64') }
+    }
+  }
 }
 
 function wavePlan(v: Values): WavePlan {

@@ -23,6 +23,8 @@ export const operatorSchema = z
     key: z.string().min(1).optional(),
     protocol_version: z.union([z.literal(4), z.literal(5)]).default(5),
     client_id: z.string().min(1).max(128).optional(),
+    /** The operator's Ed25519 private key (from `fieldgate keygen`) that signs config pushes, for gateways that list operator_keys. */
+    sign_key: z.string().min(1).optional(),
     /** Where gateways answer: `<reply_prefix>/<correlation>`; the broker's ACL must let gateways write it. */
     reply_prefix: z.string().regex(/^[^+#$][^+#]*$/, 'a topic without wildcards, not starting with $').optional(),
   })
@@ -58,5 +60,5 @@ export function loadOperatorFile(file: string): OperatorFile {
   }
   const o = r.data
   const rel = (p: string | undefined): string | undefined => (p === undefined ? undefined : resolve(dirname(abs), p))
-  return { ...o, password_file: rel(o.password_file), ca: rel(o.ca), cert: rel(o.cert), key: rel(o.key) }
+  return { ...o, password_file: rel(o.password_file), ca: rel(o.ca), cert: rel(o.cert), key: rel(o.key), sign_key: rel(o.sign_key) }
 }

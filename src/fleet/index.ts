@@ -1,11 +1,13 @@
 import { errorMessage, redactText, systemClock, Throttle, type Clock, type Logger, type Status, type TimerHandle } from '../core/index.ts'
 import { RateLimit } from './bounds.ts'
+import { checkConfigSignature, type OperatorKey } from './config-signature.ts'
 import { diagnosticsAnswer, type Diagnostics } from './diagnostics.ts'
 import { fingerprint, inventory, marksOffline, type InventoryFacts } from './inventory.ts'
 import { MgmtLink } from './link.ts'
 import { RemoteConfig, type ConfigHost, type Current, type Outcome } from './remote-config.ts'
 import { parseRequest, replyBody, type ReplyRoute, type Request } from './rpc.ts'
-import { reportStart } from './start-report.ts'
+import { coldStartSettled, reportStart } from './start-report.ts'
+export { COLD_START_SETTLED_MS, coldStartSettled } from './start-report.ts'
 import { FleetStore, type StartState } from './store.ts'
 import { mgmtTopics, type MgmtTopics } from './topics.ts'
 import { UpdateTransfer } from './transfer.ts'
@@ -18,6 +20,7 @@ export type { CheckLine, ConfigHost, Current, Validation } from './remote-config
 export type { InventoryFacts, UpdateFacts } from './inventory.ts'
 export type { ChunkOutcome, Resumed, TransferPlan, UpdateHost } from './update-host.ts'
 export { sharedTransferTopic, transferId } from './topics.ts'
+export { checkConfigSignature, configSigningBytes, type ConfigSignature, type OperatorKey } from './config-signature.ts'
 
 export interface FleetSettings {
   commitDeadline: number
@@ -38,6 +41,8 @@ export interface FleetOptions<C> {
   diagnostics?: Diagnostics
   /** Updates of the executable over the channel; without it `update` requests are refused. */
   update?: UpdateHost
+  /** The operator keys a config push must be signed by under config `c`; none: no signature needed. */
+  operatorKeys?(c: C): OperatorKey[]
   /** Diagnostics requests (inventory, logs, status): `burst` at once, then one per `everyMs`. Default 5 and 2 s. */
   rate?: { burst: number; everyMs: number }
   /** What the start found in the state directory (an interrupted commit window), reported once online. */
@@ -208,6 +213,14 @@ export function createFleet<C>(o: FleetOptions<C>): Fleet<C> {
       reply(r.route, r.op, { ok: false, state: 'refused', reason: 'an update is being installed; the gateway restarts into it' })
       return
     }
+    const keys = o.operatorKeys?.(remote.current.config) ?? []
+    const unsigned = keys.length > 0 ? checkConfigSignature(keys, o.id, r.config ?? '', r.signature, clock.now()) : null
+    if (unsigned !== null) {
+      log.error({ ...ref, reason: unsigned }, 'remote config refused')
+      void event('refused', { ...ref, reason: unsigned })
+      reply(r.route, r.op, { ok: false, state: 'refused', reason: unsigned })
+      return
+    }
     const deadline = Math.min(MAX_DEADLINE_MS, Math.max(1000, r.deadlineMs ?? settings.commitDeadline))
     const out: Outcome = await remote.push(r.config ?? '', deadline, ref)
     const ok = out.state === 'committed' || out.state === 'unchanged'
@@ -279,17 +292,4 @@ function correlationRef(route: ReplyRoute): Record<string, unknown> {
     ...(route.correlationId === undefined ? {} : { correlation_id: route.correlationId }),
     ...(route.correlationData === undefined ? {} : { correlation_data: route.correlationData.toString('utf8').slice(0, 64) }),
   }
-}
-
-/** How long a cold start on a committed remote config must keep running before it no longer counts as a crash. */
-export const COLD_START_SETTLED_MS = 60_000
-
-/**
- * Whether a cold start on a committed remote config has shown that the config does not crash the gateway:
- * as for a commit (the management link online, the required uplinks ok), or simply by running for
- * COLD_START_SETTLED_MS. A committed config had reached the cloud once; a cloud outage later is not its
- * fault, so power cuts during an outage must not drop it back to the config file.
- */
-export function coldStartSettled(s: { aliveMs: number; linkOnline: boolean; requiredOk: boolean }): boolean {
-  return (s.linkOnline && s.requiredOk) || s.aliveMs >= COLD_START_SETTLED_MS
 }

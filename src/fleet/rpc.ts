@@ -1,3 +1,4 @@
+import type { ConfigSignature } from './config-signature.ts'
 import { mgmtTopics, validReplyTopic, type MgmtTopics } from './topics.ts'
 
 /** The operations this gateway understands. */
@@ -18,6 +19,8 @@ export interface Request {
   config?: string
   /** For `config`: the commit deadline asked for, in ms (bounded by the caller). */
   deadlineMs?: number
+  /** For `config`: the operator's signature (required when the gateway lists operator keys). */
+  signature?: ConfigSignature
   /** For `logs`: how many recent lines (1…1000). */
   lines?: number
   /** For `update`: the signed manifest's JSON text. */
@@ -80,6 +83,11 @@ export function parseRequest(topics: MgmtTopics, topic: string, payload: Buffer,
     const config = json ? body.config : text
     if (typeof config !== 'string' || config.trim() === '') return fail('a config request carries the whole TOML config: as the payload itself, or as "config" in a JSON body')
     request.config = config
+    if (body.signature !== undefined) {
+      const g = body.signature as Record<string, unknown> | null
+      if (!g || typeof g !== 'object' || typeof g.key_id !== 'string' || typeof g.expires !== 'string' || typeof g.sig !== 'string' || g.sig.length > 200 || g.expires.length > 64) return fail('signature must be {"key_id": "…", "expires": "<ISO time>", "sig": "<base64>"}')
+      request.signature = { key_id: g.key_id.slice(0, 32), expires: g.expires, sig: g.sig }
+    }
     if (body.commit_deadline !== undefined) {
       const ms = durationMs(body.commit_deadline)
       if (ms === null) return fail('commit_deadline must be milliseconds or a duration such as "45s"')

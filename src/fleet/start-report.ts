@@ -22,3 +22,16 @@ export function reportStart(s: StartState | undefined, log: Logger, event: (stat
     void event('note', { reason: note })
   }
 }
+
+/** How long a cold start on a committed remote config must keep running before it no longer counts as a crash. */
+export const COLD_START_SETTLED_MS = 60_000
+
+/**
+ * Whether a cold start on a committed remote config has shown that the config does not crash the gateway:
+ * as for a commit (the management link online, the required uplinks ok), or simply by running for
+ * COLD_START_SETTLED_MS. A committed config had reached the cloud once; a cloud outage later is not its
+ * fault, so power cuts during an outage must not drop it back to the config file.
+ */
+export function coldStartSettled(s: { aliveMs: number; linkOnline: boolean; requiredOk: boolean }): boolean {
+  return (s.linkOnline && s.requiredOk) || s.aliveMs >= COLD_START_SETTLED_MS
+}

@@ -8,6 +8,7 @@ import { errorMessage, type Logger } from '../core/index.ts'
 import { configHash, createFleet, FleetStore, type CheckLine, type Fleet, type InventoryFacts, type LinkSpec, type UpdateFacts, type StartState, type Validation } from '../fleet/index.ts'
 import { VERSION } from '../version.ts'
 import type { Gateway } from './build.ts'
+import { parsePublicKey, type TrustedKey } from '../update/index.ts'
 import { updateHost } from './fleet-update.ts'
 import { uplinkOptions } from './options/uplink.ts'
 import { planReload } from './reload-plan.ts'
@@ -47,6 +48,10 @@ export function remoteRefusal(running: Config, next: Config): string | null {
     // The keys that may sign executables are the root of trust for updates: a config pushed over the
     // channel must not be able to add its own (docs/fleet.md, Security).
     return 'update.* (the keys trusted to sign executables, max_size, health_deadline) cannot be changed by remote configuration; change it in the config file on the gateway'
+  }
+  if (!isDeepStrictEqual(managedUplink(running)?.management.operator_keys ?? [], managedUplink(next)?.management.operator_keys ?? [])) {
+    // Who may push configs is decided on the gateway, as the update keys are.
+    return 'uplinks.management.operator_keys (who may push configs) cannot be changed by remote configuration; change it in the config file on the gateway'
   }
   const plan = planReload(running, next)
   if (plan.refused.length > 0) return `these changes need a restart, which remote configuration does not do: ${plan.refused.join('; ')}`
@@ -237,6 +242,7 @@ export function buildFleet(d: GatewayFleetDeps): GatewayFleet | null {
     facts,
     diagnostics: { logs: d.logs ?? (() => []), status: () => d.gateway.statusSnapshot() },
     ...(d.update ? { update: updateHost({ config: () => running, exe: d.update.exe, restart: d.update.restart }) } : {}),
+    operatorKeys: (c) => (managedUplink(c)?.management.operator_keys ?? []).map((k) => parsePublicKey(k)).filter((k): k is TrustedKey => k !== null),
     settings: (c) => {
       const m = managedUplink(c)
       store.setKeep(m?.management.history ?? 5)

@@ -20,6 +20,16 @@ test('a pushed config may not change the update trust anchors (update.public_key
   assert.equal(remoteRefusal(cur, harmless), null)
 })
 
+test('a pushed config may not change who may push configs (uplinks.management.operator_keys)', () => {
+  const k = (n: number): string => Buffer.alloc(32, n).toString('base64')
+  const cur = loadConfigText(base(`operator_keys = ["${k(1)}"]\n`), 'cur', {}).config
+  for (const keys of [`["${k(1)}", "${k(9)}"]`, '[]']) {
+    const next = loadConfigText(base(`operator_keys = ${keys}\n`), 'next', {}).config
+    assert.match(String(remoteRefusal(cur, next)), /operator_keys \(who may push configs\) cannot be changed by remote configuration/, keys)
+  }
+  assert.equal(remoteRefusal(cur, loadConfigText(base(`operator_keys = ["${k(1)}"]\n[log]\nlevel = "debug"\n`), 'next', {}).config), null)
+})
+
 test('a reply topic may not point into a management request tree, of this or another gateway; res/ and own topics may', () => {
   const t = mgmtTopics('site-1')
   const toOther = parseRequest(t, 'fieldgate/site-1/mgmt/req/inventory', Buffer.from(JSON.stringify({ reply_to: 'fieldgate/site-2/mgmt/req/config', correlation_id: 'x' })))

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { execFileSync, spawn } from 'node:child_process'
-import { randomFillSync } from 'node:crypto'
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
+import { createPrivateKey, randomFillSync, sign } from 'node:crypto'
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { track } from '../helpers/children.ts'
@@ -9,6 +9,9 @@ import { startGateway, type GatewayProcess } from '../helpers/gateway.ts'
 import { startMosquitto, type MosquittoHandle } from '../helpers/mosquitto.ts'
 import { freePort } from '../helpers/ports.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
+import { configSigningBytes } from '../../src/fleet/index.ts'
+import { OperatorLink } from '../../src/fleet/ops/index.ts'
+import { keyId } from '../../src/update/keys.ts'
 import { fakeElf } from '../update/helpers.ts'
 
 /**
@@ -25,6 +28,7 @@ let cleanup: () => void
 let cloud: MosquittoHandle
 let connection: string
 let key = ''
+let operatorKey = ''
 const gws: Array<{ id: string; lan: number; dir: string; proc?: GatewayProcess }> = []
 
 function template(o: { level: string; pass: string }): string {
@@ -46,14 +50,15 @@ backoff = { min = "200ms", max = "1s" }
 [uplinks.management]
 enabled = true
 commit_deadline = "5s"
+operator_keys = ["${operatorKey}"]
 [update]
 public_keys = ["${key}"]
 `
 }
 
-function cli(args: string[], timeout = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cli(args: string[], conn = connection, timeout = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const p = track(spawn(process.execPath, ['--import', TSX, join(ROOT, 'src/cli.ts'), 'fleet', ...args, '--connection', connection], { cwd: dir, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] }))
+    const p = track(spawn(process.execPath, ['--import', TSX, join(ROOT, 'src/cli.ts'), 'fleet', ...args, '--connection', conn], { cwd: dir, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] }))
     let stdout = ''
     let stderr = ''
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
@@ -101,9 +106,11 @@ before(async () => {
   writeFileSync(join(dir, 'op.pass'), 'op-pass\n')
   cloud = await startMosquitto({ extra: ['allow_anonymous false', `password_file ${pw}`, `acl_file ${acl}`] })
   connection = join(dir, 'ops.toml')
-  writeFileSync(connection, `url = "mqtt://127.0.0.1:${cloud.port}"\nusername = "op"\npassword_file = "op.pass"\n`)
-  execFileSync(process.execPath, ['--import', TSX, join(ROOT, 'src/cli.ts'), 'keygen', join(dir, 'release')], { timeout: 60_000 })
-  key = execFileSync('cat', [join(dir, 'release.pub')]).toString().trim()
+  // Every config push is signed with the operator's key, which the gateways list in operator_keys.
+  writeFileSync(connection, `url = "mqtt://127.0.0.1:${cloud.port}"\nusername = "op"\npassword_file = "op.pass"\nsign_key = "operator"\n`)
+  for (const k of ['release', 'operator']) execFileSync(process.execPath, ['--import', TSX, join(ROOT, 'src/cli.ts'), 'keygen', join(dir, k)], { timeout: 60_000 })
+  key = readFileSync(join(dir, 'release.pub'), 'utf8').trim()
+  operatorKey = readFileSync(join(dir, 'operator.pub'), 'utf8').trim()
   for (let i = 0; i < COUNT; i++) {
     const g = { id: `site-${i}`, lan: await freePort(), dir: join(dir, `g${i}`) }
     mkdirSync(g.dir)
@@ -167,6 +174,32 @@ test('fleet config stops after the wave in which more gateways failed than --max
   ])
   assert.match(r.stdout, /stopped: more than 1 gateway\(s\) failed; later waves were not started/)
   assert.match(r.stdout, /site-1\s+2\s+failed\s+rolled_back\s+\S+\s+not healthy within 5000 ms: management link not back online/)
+})
+
+test('a config push without the operator\'s signature, or signed for another gateway, is refused and changes nothing', { timeout: 120_000 }, async () => {
+  writeFileSync(join(dir, 'unsigned.toml'), `url = "mqtt://127.0.0.1:${cloud.port}"\nusername = "op"\npassword_file = "op.pass"\n`)
+  writeFileSync(join(dir, 'debug.toml'), template({ level: 'debug', pass: join(dir, '{{id}}.pass') }))
+  const r = await cli(['config', 'debug.toml', '--to', 'site-0'], join(dir, 'unsigned.toml'))
+  assert.equal(r.code, 1, r.stdout)
+  assert.match(r.stdout, /^site-0\s+1\s+failed\s+refused\s+\S+\s+this gateway takes only configs signed by an operator key/m)
+  // A push signed for site-0, replayed to site-3: the signature names the gateway.
+  const op = await OperatorLink.connect({ url: `mqtt://127.0.0.1:${cloud.port}`, username: 'op', passwordFile: join(dir, 'op.pass') })
+  try {
+    const text = template({ level: 'debug', pass: join(dir, '{{id}}.pass') }).replaceAll('{{id}}', 'site-3')
+    const priv = createPrivateKey(readFileSync(join(dir, 'operator'), 'utf8'))
+    const expires = new Date(Date.now() + 60_000).toISOString()
+    const raw = Buffer.from(operatorKey, 'base64')
+    const signature = { key_id: keyId(raw), expires, sig: sign(null, configSigningBytes('site-0', text, expires), priv).toString('base64') }
+    const reply = await op.request('site-3', 'config', { config: text, signature }, 30_000)
+    assert.equal(reply.state, 'refused')
+    assert.match(String(reply.reason), /^the signature does not verify with key [0-9a-f]{16} for gateway site-3 \(signed for another gateway, or the config was altered\)$/)
+    // Signed for site-3 it is taken.
+    const good = { ...signature, sig: sign(null, configSigningBytes('site-3', text, expires), priv).toString('base64') }
+    const ok = await op.request('site-3', 'config', { config: text, signature: good }, 60_000)
+    assert.equal(ok.state, 'committed', JSON.stringify(ok))
+  } finally {
+    await op.close()
+  }
 })
 
 test('fleet update sends one stream of chunks that every gateway of a wave shares; --stage receives and verifies without installing', { timeout: 180_000 }, async () => {

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict'
+import { generateKeyPairSync, sign as edSign } from 'node:crypto'
 import { test } from 'node:test'
 import { isManagementTopic } from '../../src/core/index.ts'
+import { checkConfigSignature, configSigningBytes } from '../../src/fleet/config-signature.ts'
+import { keyId } from '../../src/update/keys.ts'
 import { parseSelector, runWaves, select, waveSizes, type GatewayResult } from '../../src/fleet/ops/index.ts'
 import { configFor } from '../../src/fleet/ops/config-rollout.ts'
 import { expandRanges } from '../../src/fleet/ops/feeder.ts'
@@ -99,4 +102,28 @@ test('missing chunks travel as [first, count] runs both ways; per-gateway config
   assert.deepEqual(expandRanges([[98, 5], ['x', 1], [-3, 4]], 100), [98, 99, 0])
   assert.deepEqual(expandRanges('nope', 10), [])
   assert.equal(configFor('id = "{{id}}"\npath = "/d/{{id}}"', 'site-3'), 'id = "site-3"\npath = "/d/site-3"')
+})
+
+test('an operator signature authorises one config text on one gateway until it expires', () => {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+  const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x as string, 'base64url')
+  const keys = [{ id: keyId(raw), key: publicKey }]
+  const now = Date.parse('2026-12-06T12:00:00Z')
+  const signed = (id: string, text: string, expires: string) => ({ key_id: keyId(raw), expires, sig: edSign(null, configSigningBytes(id, text, expires), privateKey).toString('base64') })
+  const s = signed('site-1', 'a = 1', '2026-12-06T12:10:00Z')
+  assert.equal(checkConfigSignature(keys, 'site-1', 'a = 1', s, now), null)
+  assert.match(checkConfigSignature(keys, 'site-2', 'a = 1', s, now) ?? '', /does not verify .* for gateway site-2/)
+  assert.match(checkConfigSignature(keys, 'site-1', 'a = 2', s, now) ?? '', /does not verify/)
+  assert.match(checkConfigSignature(keys, 'site-1', 'a = 1', undefined, now) ?? '', /takes only configs signed by an operator key/)
+  assert.match(checkConfigSignature(keys, 'site-1', 'a = 1', { ...s, key_id: '0123456789abcdef' }, now) ?? '', /not in uplinks\.management\.operator_keys/)
+  assert.equal(checkConfigSignature(keys, 'site-1', 'a = 1', s, now + 14 * 60_000), null, 'five minutes of clock difference are tolerated')
+  assert.match(checkConfigSignature(keys, 'site-1', 'a = 1', s, now + 16 * 60_000) ?? '', /expired at 2026-12-06T12:10:00Z/)
+  const long = signed('site-1', 'a = 1', '2026-12-08T12:00:00Z')
+  assert.match(checkConfigSignature(keys, 'site-1', 'a = 1', long, now) ?? '', /more than 24 h ahead/)
+  const p = parseRequest(mgmtTopics('site-1'), 'fieldgate/site-1/mgmt/req/config', Buffer.from(JSON.stringify({ config: 'a = 1', signature: s })))
+  assert.ok(p?.ok)
+  assert.deepEqual(p.request.signature, s)
+  const bad = parseRequest(mgmtTopics('site-1'), 'fieldgate/site-1/mgmt/req/config', Buffer.from(JSON.stringify({ config: 'a = 1', signature: 'x' })))
+  assert.ok(bad && !bad.ok)
+  assert.match(bad.reason, /signature must be/)
 })

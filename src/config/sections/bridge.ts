@@ -100,6 +100,11 @@ const managementSchema = z
     history: z.number().int().min(1).max(100).default(5),
     /** How often the retained inventory is refreshed (uptime, backlog) besides on connect and on change. */
     inventory_interval: duration.default(60_000),
+    /**
+     * Ed25519 public keys of the operators whose signed config pushes this gateway takes (the line `fieldgate
+     * keygen` writes to FILE.pub). Empty (default): a push needs only the cloud broker's permission to publish it.
+     */
+    operator_keys: z.array(z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'expected the base64 line of a .pub file from fieldgate keygen (44 characters ending in "=")')).default([]),
   })
   .strict()
   .refine((m) => m.commit_deadline >= 1000, 'commit_deadline must be at least "1s"')

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { errorMessage } from '../../core/index.ts'
+import type { ConfigSignature } from '../config-signature.ts'
 import type { Json, OperatorLink } from './connection.ts'
 import type { GatewayResult } from './waves.ts'
 
@@ -10,6 +11,8 @@ export interface ConfigRolloutOptions {
   timeoutMs: number
   /** A copy of the request the gateway has not said it received within this is sent again (default 10 s). */
   resendMs?: number
+  /** Signs the config for one gateway (`--sign-key`): for gateways that list operator keys. */
+  sign?: (id: string, text: string) => ConfigSignature
   progress(line: string): void
 }
 
@@ -89,7 +92,8 @@ export async function configWave(link: OperatorLink, template: string, ids: stri
         return { id, wave, outcome, state, detail, ms: Date.now() - started }
       }
       try {
-        const body = { config: configFor(template, id), ...(o.deadlineMs !== undefined ? { commit_deadline: o.deadlineMs } : {}) }
+        const text = configFor(template, id)
+        const body = { config: text, ...(o.deadlineMs !== undefined ? { commit_deadline: o.deadlineMs } : {}), ...(o.sign ? { signature: o.sign(id, text) } : {}) }
         const { reply: r, copies } = await pushConfig(link, id, body, o)
         const state = String(r.state ?? 'failed')
         if (state === 'committed') return done('ok', state, `${String(r.hash ?? '').slice(0, 12)} in ${String(r.took_ms ?? '?')} ms${r.detail ? `; ${String(r.detail)}` : ''}`)

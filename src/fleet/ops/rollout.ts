@@ -1,3 +1,4 @@
+import type { ConfigSignature } from '../config-signature.ts'
 import { configWave } from './config-rollout.ts'
 import type { OperatorLink } from './connection.ts'
 import { Feeder, type FeederOptions, type UpdatePayload } from './feeder.ts'
@@ -43,7 +44,7 @@ async function roll(link: OperatorLink, r: Rollout, wave: (ids: string[], n: num
 }
 
 /** Pushes a config (`{{id}}` replaced per gateway) in waves. */
-export function rolloutConfig(link: OperatorLink, text: string, r: Rollout, o: { deadlineMs?: number; timeoutMs: number }): Promise<RolloutResult> {
+export function rolloutConfig(link: OperatorLink, text: string, r: Rollout, o: { deadlineMs?: number; timeoutMs: number; sign?: (id: string, text: string) => ConfigSignature }): Promise<RolloutResult> {
   return roll(link, r, (ids, n) => configWave(link, text, ids, n, { ...o, progress: r.progress }))
 }
 
