@@ -147,7 +147,7 @@ describe('FramedTransport on RTU (fake link, fake clock)', () => {
     assert.equal(state.counters.discardedFrames, 1)
   })
 
-  test('after a timeout, another unit is asked at once; a silent unit is asked again after one more timeout', async () => {
+  test('after a timeout, another unit and another function are asked at once; the same function of a silent unit only after the late-answer bound', async () => {
     const { link, clock, t } = rtuSetup()
     const first = t.readRegisters(1, 'holding', 0, 2, 100)
     await flush()
@@ -158,14 +158,22 @@ describe('FramedTransport on RTU (fake link, fake clock)', () => {
     assert.equal(link.writes.length, 2, 'unit 2 does not wait for unit 1')
     link.feed(rtuFrame(2, readAnswer(3, [7])))
     assert.deepEqual(await other, [7])
+    const input = t.readRegisters(1, 'input', 0, 2, 100)
+    await flush()
+    clock.advance(4) // 3.5 characters of silence after unit 2's answer
+    await flush()
+    assert.equal(link.writes.length, 3, 'a function whose answer cannot be taken for the late one goes at once')
+    link.feed(rtuFrame(1, readAnswer(4, [5, 6])))
+    assert.deepEqual(await input, [5, 6])
     const again = t.readRegisters(1, 'holding', 0, 2, 100)
     await flush()
-    clock.advance(95)
+    // The first request went out at 1000 ms; its answer may come until 1000 + 5 timeouts.
+    clock.advance(1495 - clock.now())
     await flush()
-    assert.equal(link.writes.length, 2)
+    assert.equal(link.writes.length, 3)
     clock.advance(10)
     await flush()
-    assert.equal(link.writes.length, 3, 'sent once the late-answer window has passed')
+    assert.equal(link.writes.length, 4, 'sent once the late-answer bound has passed')
     link.feed(rtuFrame(1, readAnswer(3, [1, 2])))
     assert.deepEqual(await again, [1, 2])
   })

@@ -64,14 +64,16 @@ describe('Modbus RTU: answers belong to their request', { timeout: 120_000 }, ()
     // or a late one beat a delayed timer (and was rightly taken): the count is not exact, only bounded.
     assert.ok(c && c.lateAnswers >= 1 && c.lateAnswers <= c.timeouts, `late answers discarded and counted, each after a timeout: ${JSON.stringify(c)}`)
   })
-  test('on a shared bus, a slow unit’s late answers never reach the other unit, which keeps being read', async () => {
-    const rtu = await startPymodbusRtu(dir, { baudRate: 19200, units: { ...registers, 2: { holding: { 0: [77, 78, 79, 80], 100: [900, 901, 902, 903] } } }, name: 'shared' })
+  // Unit 1 always answers late; unit 2 has the same register map shape. 280 ms: before its 200 ms timeout
+  // has passed twice. 500 ms without retries: "holding 0..3" times out at 200 ms and, while the wait for a
+  // late answer was one more timeout, "holding 100..103" went out at about 400 ms and took its answer at 500.
+  for (const { delay, retries } of [{ delay: 280, retries: 1 }, { delay: 500, retries: 0 }]) test(`on a shared bus, a slow unit’s late answers (${delay} ms, timeout 200 ms, retries ${retries}) never reach the other unit or its own next read, and the other unit keeps being read`, async () => {
+    const rtu = await startPymodbusRtu(dir, { baudRate: 19200, units: { ...registers, 2: { holding: { 0: [77, 78, 79, 80], 100: [900, 901, 902, 903] } } }, name: `shared${delay}` })
     closers.push(() => rtu.stop())
-    // Unit 1 always answers 80 ms after its 200 ms timeout; unit 2 has the same register map shape.
-    await rtu.peer.fault({ action: 'delay', ms: 280, unit: 1 })
+    await rtu.peer.fault({ action: 'delay', ms: delay, unit: 1 })
     const factory = new DriverFactory({ logger: silentLogger, clock: systemClock })
     closers.push(() => factory.close())
-    const common = { driver: 'modbus-rtu', port: rtu.path, baud: 19200, timeout: 200, retries: 1, jitter: 0, max_gap: 0, poll_interval: 50, backoff_min: 100, backoff_max: 200, points: fourAndFour }
+    const common = { driver: 'modbus-rtu', port: rtu.path, baud: 19200, timeout: 200, retries, jitter: 0, max_gap: 0, poll_interval: 50, backoff_min: 100, backoff_max: 200, points: fourAndFour }
     const slow = factory.create(modbusDevice({ ...common, id: 'slow', unit_id: 1 }))
     const fast = factory.create(modbusDevice({ ...common, id: 'fast', unit_id: 2 }))
     const got: Reading[] = []

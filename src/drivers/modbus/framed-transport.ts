@@ -6,12 +6,29 @@ import { answerLength, decodeAnswer, encodeRequest, type PduRequest } from './pd
 import { matchRtu, nextRtuFrame, rtuFrame } from './rtu-frame.ts'
 import type { BitTable, LinkCounters, ModbusTransport, RegisterTable } from './transport-api.ts'
 
+/**
+ * RTU: how long after a request went out its answer may still come, in timeouts. A request that timed out
+ * keeps the next request of the same function to that unit waiting until its answer has come or this
+ * bound has passed: only an answer of the same function (normal or exception) can be taken for it.
+ */
+export const LATE_BOUND_TIMEOUTS = 5
+
+/** Key of the late answer a unit may owe for one function code (an exception's code maps to its function). */
+const owedKey = (unit: number, fcode: number): number => unit * 128 + (fcode & 0x7f)
+
 /** What outlives one connection of a line: its counters and, for RTU, which units may still answer late. */
 export class LinkState {
   readonly counters: LinkCounters = { requests: 0, answers: 0, exceptions: 0, timeouts: 0, framingErrors: 0, discardedFrames: 0, discardedBytes: 0, lateAnswers: 0 }
-  /** unit -> time until which a late answer from it is expected (it timed out). */
+  /** owedKey(unit, fc) -> time until which the late answer of a request that timed out may come. */
   readonly owed = new Map<number, number>()
   lastRx = Number.NEGATIVE_INFINITY
+
+  /** When `unit` owes no late answer of any function any more (0: now); the line uses it to pick a job. */
+  readyAt(unit: number, now: number): number {
+    let at = 0
+    for (const [k, until] of this.owed) if (Math.floor(k / 128) === unit && until > now) at = Math.max(at, until)
+    return at
+  }
 }
 
 export interface FramedOptions {
@@ -34,6 +51,7 @@ interface Pending {
   unit: number
   req: PduRequest
   tid: number
+  sentAt: number
   timeout: number
   timer: TimerHandle
   resolve: (d: Data) => void
@@ -46,9 +64,12 @@ const MAX_BUFFER = 4096
  * One Modbus link with our own framing (RTU or MBAP) over a byte pipe. The caller (ModbusLine) runs one
  * transaction at a time. An answer is accepted only if it belongs to the outstanding request: on TCP by
  * transaction id, unit, function and length, anything else puts the stream out of step and closes the
- * connection; on RTU by unit, function, length, byte count, echo and CRC, and after a timeout the next
- * request to that unit waits until its late answer has come (and is discarded) or one more timeout has
- * passed, because an RTU answer carries nothing that says which request it answers.
+ * connection; on RTU by unit, function, length, byte count, echo and CRC. An RTU answer carries nothing
+ * that says which request it answers, so a request goes out only when no earlier request of the same
+ * function to that unit may still be answered: after a timeout the next one waits until the late answer
+ * has come (and is discarded) or LATE_BOUND_TIMEOUTS have passed since the request that timed out. A
+ * slave that answers each request at most once and within that bound can then never have its answer
+ * taken for another request (test/drivers/rtu-attribution.test.ts checks this against a model slave).
  */
 export class FramedTransport implements ModbusTransport {
   private buf: Buffer = Buffer.alloc(0)
@@ -89,7 +110,7 @@ export class FramedTransport implements ModbusTransport {
   }
 
   readyAt(unit: number): number {
-    return this.opts.state.owed.get(unit) ?? 0
+    return this.opts.state.readyAt(unit, this.opts.clock.now())
   }
 
   async readBits(unit: number, table: BitTable, start: number, count: number, timeout: number): Promise<boolean[]> {
@@ -122,8 +143,13 @@ export class FramedTransport implements ModbusTransport {
 
   private async transact(unit: number, req: PduRequest, timeout: number): Promise<Data> {
     if (this.pending) throw new Error(`${this.opts.where}: a transaction is already outstanding (the line serialises them)`)
-    if (this.opts.framing === 'rtu') await this.quiet(unit)
+    if (this.opts.framing === 'rtu') await this.quiet(unit, req.fc)
     if (!this.isOpen) throw this.down ?? new LinkDownError(`${this.opts.where} is not open`)
+    const owedUntil = this.opts.state.owed.get(owedKey(unit, req.fc))
+    if (owedUntil !== undefined && owedUntil > this.opts.clock.now()) {
+      // Only when the wait's own bound on wake-ups ran out: never send while the answer could be mistaken.
+      throw new ModbusTimeoutError(`unit ${unit} at ${this.opts.where} may still answer an earlier request of function ${req.fc}; not asked`)
+    }
     const c = this.opts.state.counters
     if (this.buf.length > 0) {
       if (this.opts.framing === 'mbap') {
@@ -140,21 +166,22 @@ export class FramedTransport implements ModbusTransport {
     c.requests++
     return new Promise<Data>((resolve, reject) => {
       const timer = this.opts.clock.setTimeout(() => this.onTimeout(), timeout)
-      this.pending = { unit, req, tid: this.tid, timeout, timer, resolve, reject }
+      this.pending = { unit, req, tid: this.tid, sentAt: this.opts.clock.now(), timeout, timer, resolve, reject }
       this.link.write(frame).catch((err: unknown) => this.settle(err instanceof Error ? err : new Error(String(err))))
     })
   }
 
-  /** RTU: waits for line silence, and for a late answer the unit may still owe; bounded. */
-  private async quiet(unit: number): Promise<void> {
+  /** RTU: waits for line silence, and for a late answer of this function the unit may still owe; bounded. */
+  private async quiet(unit: number, fcode: number): Promise<void> {
     const { clock, state, frameGap } = this.opts
+    const key = owedKey(unit, fcode)
     const start = clock.now()
-    const cap = Math.max(start + Math.max(20 * frameGap, 100), state.owed.get(unit) ?? 0)
+    const cap = Math.max(start + Math.max(20 * frameGap, 100), state.owed.get(key) ?? 0)
     for (let i = 0; i < 10_000 && this.isOpen; i++) {
       const now = clock.now()
-      const owed = state.owed.get(unit)
-      if (owed !== undefined && now >= owed) state.owed.delete(unit)
-      const until = Math.max(state.lastRx + frameGap, state.owed.get(unit) ?? 0)
+      const owed = state.owed.get(key)
+      if (owed !== undefined && now >= owed) state.owed.delete(key)
+      const until = Math.max(state.lastRx + frameGap, state.owed.get(key) ?? 0)
       if (now >= until || now >= cap) return
       await this.sleep(Math.min(until, cap) - now)
     }
@@ -209,7 +236,7 @@ export class FramedTransport implements ModbusTransport {
         }
       }
       counters.discardedFrames++
-      if (owed.delete(f.frame.unit)) counters.lateAnswers++
+      if (owed.delete(owedKey(f.frame.unit, f.frame.pdu[0] as number))) counters.lateAnswers++
     }
   }
 
@@ -232,10 +259,10 @@ export class FramedTransport implements ModbusTransport {
   private onTimeout(): void {
     const p = this.pending
     if (!p) return
-    const { state, clock } = this.opts
+    const { state } = this.opts
     state.counters.timeouts++
-    // The slave may still answer: expect it for up to one more timeout before talking to it again.
-    if (this.opts.framing === 'rtu') state.owed.set(p.unit, clock.now() + p.timeout)
+    // The slave may still answer: no request of this function goes to it until that answer or the bound.
+    if (this.opts.framing === 'rtu') state.owed.set(owedKey(p.unit, p.req.fc), p.sentAt + LATE_BOUND_TIMEOUTS * p.timeout)
     this.settle(new ModbusTimeoutError(`no answer from unit ${p.unit} at ${this.opts.where} within ${p.timeout} ms`))
     if (this.opts.closeOnError) this.shut(new LinkDownError(`${this.opts.where}: closed after a timeout, to start again in step`))
   }

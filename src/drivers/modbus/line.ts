@@ -35,6 +35,7 @@ export class ModbusLine {
   private failbackAt = 0
   private lastCounters: LinkCounters | null = null
   private lastEndpoint: string | null = null
+  private wakeIdle: (() => void) | null = null
   opens = 0
   /** The last reason the link failed or was reopened, kept after it recovers, and when that was. */
   lastLinkError: string | null = null
@@ -88,6 +89,7 @@ export class ModbusLine {
     if (this.closed) return Promise.reject(new FieldgateError('DRIVER_PORT_UNAVAILABLE', `modbus line ${this.name} is closed`))
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ unit, run: fn, resolve: resolve as (v: unknown) => void, reject })
+      this.wakeIdle?.()
       void this.pump()
     })
   }
@@ -95,6 +97,7 @@ export class ModbusLine {
   async close(): Promise<void> {
     this.closed = true
     for (const j of this.queue.splice(0)) j.reject(new FieldgateError('DRIVER_PORT_UNAVAILABLE', `modbus line ${this.name} closed`))
+    this.wakeIdle?.()
     const t = this.transport
     this.transport = null
     if (t) await t.close()
@@ -104,15 +107,43 @@ export class ModbusLine {
     if (this.busy) return
     this.busy = true
     try {
-      for (let job = this.next(); job; job = this.next()) await this.execute(job)
+      for (let job = this.next(); job; job = this.next()) {
+        const wait = this.notReadyFor(job.unit)
+        if (wait <= 0) {
+          await this.execute(job)
+          continue
+        }
+        // Its unit still owes a late answer (RTU): the line stays free for other units' jobs meanwhile.
+        this.queue.unshift(job)
+        await this.idle(Math.min(...this.queue.map((j) => this.notReadyFor(j.unit))))
+      }
     } finally {
       this.busy = false
     }
   }
 
+  /** ms until a request to `unit` can go without waiting for a late answer (RTU); <= 0: now. */
+  private notReadyFor(unit: number): number {
+    return (this.transport?.readyAt?.(unit) ?? 0) - this.clock.now()
+  }
+
+  /** Resolves after `ms`, or earlier when a job is queued or the line closes. */
+  private idle(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.clock.clearTimeout(t)
+        this.wakeIdle = null
+        resolve()
+      }
+      const t = this.clock.setTimeout(done, Math.ceil(ms))
+      this.wakeIdle = done
+    })
+  }
+
   /**
    * The oldest job, except that a unit still owing a late answer (RTU, after a timeout) is passed over
-   * while another unit has a job queued: its wait need not hold up the rest of the line.
+   * while another unit has a job queued: its wait need not hold up the rest of the line. When only such
+   * jobs are queued, pump() waits for the first to be ready or for a new job.
    */
   private next(): Job | undefined {
     const t = this.transport

@@ -34,7 +34,7 @@ export interface ModbusTransport {
   /** True when connected to a Modbus TCP device's backup host. */
   readonly onBackup?: boolean
   counters?(): LinkCounters
-  /** RTU: when a request to `unit` can go without waiting for a late answer it may still send. */
+  /** RTU: when a request to `unit` (of any function) can go without waiting for a late answer it may still send. */
   readyAt?(unit: number): number
   /** Why the transport closed itself (peer closed, out of step, timeout on TCP), once it has. */
   readonly closedBecause?: Error | null
