@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   const trusted = parsePublicKey(encodePublicKey(privateKey))
   if (!trusted) throw new Error('key')
   const h = await hashFile(file, chunkSize)
-  const manifest = signManifest({ version: '9.0.0', arch: 'x64', size: h.size, sha256: h.sha256, chunkSize, chunks: h.chunks, downgrade: false }, privateKey)
+  const manifest = signManifest({ version: '9.0.0', arch: 'x64', size: h.size, sha256: h.sha256, chunkSize, chunks: h.chunks, downgrade: false, downgradeFrom: null }, privateKey)
 
   global.gc?.()
   const base = process.memoryUsage()

@@ -11,7 +11,7 @@ usage:
   fieldgate passwd FILE USER          add or change a user in a password file (reads the password
                                       from stdin when it is not a terminal)
   fieldgate keygen FILE               make an update signing key pair: FILE (private) and FILE.pub
-  fieldgate sign EXE --key FILE --version V [--allow-downgrade] [--out MANIFEST]
+  fieldgate sign EXE --key FILE --version V [--downgrade-from NEWEST] [--out MANIFEST]
                                       write the signed update manifest of an executable
   fieldgate update EXE --manifest MANIFEST --config FILE
                                       check a signed executable and install it beside this one

@@ -42,23 +42,26 @@ export function keygen(argv: string[]): number {
   return 0
 }
 
-/** `fieldgate sign FILE --key PRIVATE --version V [--allow-downgrade] [--out MANIFEST]`: writes the signed manifest. */
+/** `fieldgate sign FILE --key PRIVATE --version V [--downgrade-from NEWEST] [--out MANIFEST]`: writes the signed manifest. */
 export async function sign(argv: string[]): Promise<number> {
-  let values: { key?: string; version?: string; out?: string; 'allow-downgrade'?: boolean; 'chunk-size'?: string }
+  let values: { key?: string; version?: string; out?: string; 'allow-downgrade'?: boolean; 'downgrade-from'?: string; 'chunk-size'?: string }
   let positionals: string[]
   try {
     ;({ values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
       strict: true,
-      options: { key: { type: 'string' }, version: { type: 'string' }, out: { type: 'string' }, 'allow-downgrade': { type: 'boolean' }, 'chunk-size': { type: 'string' } },
+      options: { key: { type: 'string' }, version: { type: 'string' }, out: { type: 'string' }, 'allow-downgrade': { type: 'boolean' }, 'downgrade-from': { type: 'string' }, 'chunk-size': { type: 'string' } },
     }))
   } catch (err) {
     return fail('sign', `${errorMessage(err)} (usage: fieldgate sign FILE --key PRIVATE --version VERSION)`, 2)
   }
   const [file] = positionals
-  if (!file || positionals.length > 1 || !values.key || !values.version) return fail('sign', 'usage: fieldgate sign FILE --key PRIVATE --version VERSION [--allow-downgrade] [--out MANIFEST]', 2)
+  if (!file || positionals.length > 1 || !values.key || !values.version) return fail('sign', 'usage: fieldgate sign FILE --key PRIVATE --version VERSION [--downgrade-from NEWEST] [--out MANIFEST]', 2)
   if (!parseSemver(values.version)) return fail('sign', `--version ${values.version} is not a semantic version like 1.2.3`, 2)
+  if (values['allow-downgrade'] === true) return fail('sign', '--allow-downgrade is now --downgrade-from NEWEST: the newest running version this downgrade may replace (bounded, so it cannot be replayed against later releases)', 2)
+  const from = values['downgrade-from']
+  if (from !== undefined && !parseSemver(from)) return fail('sign', `--downgrade-from ${from} is not a semantic version like 1.2.3`, 2)
   let pem: string
   try {
     pem = readFileSync(values.key, 'utf8')
@@ -80,10 +83,10 @@ export async function sign(argv: string[]): Promise<number> {
   if (!arch) return fail('sign', `${file} is not a Linux executable for x64, arm64 or armv7; give dist/fieldgate-linux-<target>`)
   try {
     const h = await hashFile(file, chunkSize)
-    const manifest = signManifest({ version: values.version, arch, size: h.size, sha256: h.sha256, chunkSize, chunks: h.chunks, downgrade: values['allow-downgrade'] === true }, key)
+    const manifest = signManifest({ version: values.version, arch, size: h.size, sha256: h.sha256, chunkSize, chunks: h.chunks, downgrade: from !== undefined, downgradeFrom: from ?? null }, key)
     const out = values.out ?? `${file}.manifest.json`
     writeFileSync(out, manifestToJson(manifest))
-    process.stdout.write(`${out}: version ${manifest.version}, ${manifest.arch}, ${manifest.size} bytes, sha256 ${manifest.sha256}, key ${manifest.keyId}${manifest.downgrade ? ', downgrade allowed' : ''}\n`)
+    process.stdout.write(`${out}: version ${manifest.version}, ${manifest.arch}, ${manifest.size} bytes, sha256 ${manifest.sha256}, key ${manifest.keyId}${manifest.downgradeFrom !== null ? `, may replace versions up to ${manifest.downgradeFrom}` : ''}\n`)
     return 0
   } catch (err) {
     return fail('sign', errorMessage(err))

@@ -27,6 +27,12 @@ export interface Manifest {
   chunks: string[]
   /** Signed permission to install over a newer version: a replayed old release cannot downgrade. */
   downgrade: boolean
+  /**
+   * With `downgrade`: the newest running version this manifest may replace (signed). Without it, a
+   * downgrade signed once (say 0.3.0 back to 0.2.0) could be replayed years later to take 0.9.0 back
+   * to 0.2.0. Null for an upgrade.
+   */
+  downgradeFrom: string | null
   keyId: string
   signature: string
 }
@@ -35,7 +41,11 @@ type Unsigned = Omit<Manifest, 'signature'>
 
 /** The signed bytes: the fields in a fixed order, as one JSON array, so no field can be moved or added. */
 export function canonicalBytes(m: Unsigned): Buffer {
-  return Buffer.from(JSON.stringify([m.format, m.version, m.arch, m.size, m.sha256, m.chunkSize, m.chunks, m.downgrade, m.keyId]))
+  const fields: unknown[] = [m.format, m.version, m.arch, m.size, m.sha256, m.chunkSize, m.chunks, m.downgrade, m.keyId]
+  // Appended only when set, so an upgrade's signed bytes are what gateways before downgrade_from sign and
+  // check; a bounded downgrade does not verify there (they are refused, never downgraded without bound).
+  if (m.downgradeFrom !== null) fields.push(m.downgradeFrom)
+  return Buffer.from(JSON.stringify(fields))
 }
 
 export function chunkCount(size: number, chunkSize: number): number {
@@ -50,7 +60,7 @@ export function signManifest(fields: Omit<Unsigned, 'format' | 'keyId'>, private
 }
 
 export function manifestToJson(m: Manifest): string {
-  const o = { format: m.format, version: m.version, arch: m.arch, size: m.size, sha256: m.sha256, chunk_size: m.chunkSize, chunks: m.chunks, downgrade: m.downgrade, key_id: m.keyId, signature: m.signature }
+  const o = { format: m.format, version: m.version, arch: m.arch, size: m.size, sha256: m.sha256, chunk_size: m.chunkSize, chunks: m.chunks, downgrade: m.downgrade, ...(m.downgradeFrom === null ? {} : { downgrade_from: m.downgradeFrom }), key_id: m.keyId, signature: m.signature }
   return `${JSON.stringify(o, null, 1)}\n`
 }
 
@@ -72,6 +82,7 @@ export function parseManifest(text: string): Manifest {
   if (r.format !== MANIFEST_FORMAT) throw refused(`manifest format ${JSON.stringify(r.format)} is not ${MANIFEST_FORMAT}; sign it with a matching fieldgate`)
   const chunks = Array.isArray(r.chunks) && r.chunks.every((c) => typeof c === 'string') ? (r.chunks as string[]) : bad('chunks', 'a list of SHA-256 hex strings')
   if (typeof r.downgrade !== 'boolean') bad('downgrade', 'true or false')
+  if (r.downgrade_from !== undefined && typeof r.downgrade_from !== 'string') bad('downgrade_from', 'a version string')
   const m: Manifest = {
     format: MANIFEST_FORMAT,
     version: str('version'),
@@ -81,6 +92,7 @@ export function parseManifest(text: string): Manifest {
     chunkSize: int('chunk_size'),
     chunks,
     downgrade: r.downgrade as boolean,
+    downgradeFrom: (r.downgrade_from as string | undefined) ?? null,
     keyId: str('key_id'),
     signature: str('signature'),
   }
@@ -93,6 +105,8 @@ function fieldProblem(m: Unsigned): string | null {
   const hex64 = /^[0-9a-f]{64}$/
   if (!parseSemver(m.version)) return `version "${m.version}" is not a semantic version like 1.2.3`
   if (!ARCHES.includes(m.arch)) return `arch "${m.arch}" is not one of ${ARCHES.join(', ')}`
+  if (m.downgradeFrom !== null && !m.downgrade) return 'downgrade_from is set but downgrade is false'
+  if (m.downgradeFrom !== null && !parseSemver(m.downgradeFrom)) return `downgrade_from "${m.downgradeFrom}" is not a semantic version like 1.2.3`
   if (!Number.isSafeInteger(m.size) || m.size <= 0) return `size ${m.size} must be a positive whole number`
   if (!hex64.test(m.sha256)) return 'sha256 must be 64 lowercase hex digits'
   if (!Number.isSafeInteger(m.chunkSize) || m.chunkSize < MIN_CHUNK_SIZE || m.chunkSize > MAX_CHUNK_SIZE) return `chunk_size ${m.chunkSize} must be between ${MIN_CHUNK_SIZE} and ${MAX_CHUNK_SIZE}`

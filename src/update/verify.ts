@@ -14,7 +14,8 @@ export interface UpdatePolicy {
 /**
  * Refuses (UPDATE_REFUSED, one line saying why) a manifest the gateway must not install: not signed by a
  * trusted key, for another architecture, larger than allowed, or older than the running version without
- * the signed `downgrade` permission. Nothing is written before this passes.
+ * the signed `downgrade` permission bounded by `downgrade_from` (the newest version it may replace).
+ * Nothing is written before this passes.
  */
 export function checkManifest(m: Manifest, policy: UpdatePolicy): void {
   const sig = signatureValid(m, policy.keys)
@@ -23,8 +24,11 @@ export function checkManifest(m: Manifest, policy: UpdatePolicy): void {
   if (m.size > policy.maxBytes) throw refused(`version ${m.version} is ${m.size} bytes, more than update.max_size (${policy.maxBytes}); raise update.max_size if this is expected`)
   const next = parseSemver(m.version)
   const running = parseSemver(policy.runningVersion)
-  if (next && running && compareSemver(next, running) < 0 && !m.downgrade) {
-    throw refused(`version ${m.version} is older than the running ${policy.runningVersion}; a downgrade must be signed with fieldgate sign --allow-downgrade`)
+  if (next && running && compareSemver(next, running) < 0) {
+    if (!m.downgrade) throw refused(`version ${m.version} is older than the running ${policy.runningVersion}; a downgrade must be signed with fieldgate sign --downgrade-from VERSION`)
+    const bound = m.downgradeFrom === null ? null : parseSemver(m.downgradeFrom)
+    if (!bound) throw refused(`version ${m.version} is a downgrade signed without downgrade_from (no bound on what it may replace); sign it again with fieldgate sign --downgrade-from ${policy.runningVersion}`)
+    if (compareSemver(running, bound) > 0) throw refused(`version ${m.version} may replace versions up to ${m.downgradeFrom}, and this gateway runs ${policy.runningVersion}; sign a downgrade from ${policy.runningVersion} if it is meant`)
   }
 }
 

@@ -99,7 +99,7 @@ test('refused and nothing changes: a manifest by an untrusted key, a file that i
     [builds['0.2.0'] ?? '', join(t.dir, 'stranger.json'), /^fieldgate update: update refused: version 0.2.0: it is signed by key [0-9a-f]{16}, which is not in update.public_keys \([0-9a-f]{16}\)$/],
     // Same size, other bytes: what a corrupted or swapped download looks like.
     [builds['0.4.0'] ?? '', `${builds['0.2.0']}.manifest.json`, /^fieldgate update: update refused: .* does not match the SHA-256 of version 0.2.0 in the manifest; nothing was installed$/],
-    [builds['0.2.0'] ?? '', join(t.dir, 'old.json'), /^fieldgate update: update refused: version 0.0.1 is older than the running 0.1.0; a downgrade must be signed with fieldgate sign --allow-downgrade$/],
+    [builds['0.2.0'] ?? '', join(t.dir, 'old.json'), /^fieldgate update: update refused: version 0.0.1 is older than the running 0.1.0; a downgrade must be signed with fieldgate sign --downgrade-from VERSION$/],
   ]
   for (const [file, manifest, re] of cases) {
     const r = await fg(exe, ['update', file, '--manifest', manifest, '--config', cfg])

@@ -21,11 +21,11 @@ export function fakeElf(arch: Arch, body: Buffer): Buffer {
   return Buffer.concat([h, body])
 }
 
-export function manifestFor(bytes: Buffer, priv: KeyObject, o: { version?: string; arch?: Arch; chunkSize?: number; downgrade?: boolean } = {}): Manifest {
+export function manifestFor(bytes: Buffer, priv: KeyObject, o: { version?: string; arch?: Arch; chunkSize?: number; downgradeFrom?: string; unboundedDowngrade?: boolean } = {}): Manifest {
   const chunkSize = o.chunkSize ?? 1024
   const chunks: string[] = []
   for (let off = 0; off < bytes.length; off += chunkSize) chunks.push(sha(bytes.subarray(off, off + chunkSize)))
-  return signManifest({ version: o.version ?? '0.2.0', arch: o.arch ?? 'x64', size: bytes.length, sha256: sha(bytes), chunkSize, chunks, downgrade: o.downgrade ?? false }, priv)
+  return signManifest({ version: o.version ?? '0.2.0', arch: o.arch ?? 'x64', size: bytes.length, sha256: sha(bytes), chunkSize, chunks, downgrade: o.downgradeFrom !== undefined || o.unboundedDowngrade === true, downgradeFrom: o.downgradeFrom ?? null }, priv)
 }
 
 export function policy(keys: TrustedKey[], o: Partial<UpdatePolicy> = {}): UpdatePolicy {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { isFieldgateError } from '../../src/core/errors.ts'
-import { manifestToJson, parseManifest } from '../../src/update/manifest.ts'
+import { canonicalBytes, manifestToJson, parseManifest } from '../../src/update/manifest.ts'
 import { compareSemver, parseSemver } from '../../src/update/semver.ts'
 import { checkManifest, elfArch } from '../../src/update/verify.ts'
 import { fakeElf, manifestFor, newKey, policy } from './helpers.ts'
@@ -35,10 +35,35 @@ test('another architecture, an oversized executable and a downgrade without sign
   const bytes = fakeElf('x64', Buffer.alloc(3000, 1))
   assert.throws(() => checkManifest(manifestFor(bytes, k.priv, { arch: 'arm64' }), policy([k.trusted])), refusedWith(/built for arm64, this gateway runs x64/))
   assert.throws(() => checkManifest(manifestFor(bytes, k.priv), policy([k.trusted], { maxBytes: 1000 })), refusedWith(/more than update.max_size/))
-  assert.throws(() => checkManifest(manifestFor(bytes, k.priv, { version: '0.0.9' }), policy([k.trusted])), refusedWith(/older than the running 0.1.0.*--allow-downgrade/))
+  assert.throws(() => checkManifest(manifestFor(bytes, k.priv, { version: '0.0.9' }), policy([k.trusted])), refusedWith(/older than the running 0.1.0.*--downgrade-from VERSION/))
   assert.throws(() => checkManifest(manifestFor(bytes, k.priv, { version: '0.1.0-rc.1' }), policy([k.trusted])), refusedWith(/older/))
-  checkManifest(manifestFor(bytes, k.priv, { version: '0.0.9', downgrade: true }), policy([k.trusted]))
+  checkManifest(manifestFor(bytes, k.priv, { version: '0.0.9', downgradeFrom: '0.1.0' }), policy([k.trusted]))
   checkManifest(manifestFor(bytes, k.priv, { version: '0.1.0' }), policy([k.trusted]))
+})
+
+test('a signed downgrade replaces only versions up to its downgrade_from: replayed against a later release it is refused', () => {
+  const k = newKey()
+  const bytes = fakeElf('x64', Buffer.alloc(3000, 1))
+  // Signed once to take 0.3.x back to 0.2.0.
+  const back = parseManifest(manifestToJson(manifestFor(bytes, k.priv, { version: '0.2.0', downgradeFrom: '0.3.1' })))
+  assert.equal(back.downgradeFrom, '0.3.1')
+  checkManifest(back, policy([k.trusted], { runningVersion: '0.3.0' }))
+  checkManifest(back, policy([k.trusted], { runningVersion: '0.3.1' }))
+  // The same manifest replayed at a gateway that has moved on (main before this accepted it).
+  assert.throws(() => checkManifest(back, policy([k.trusted], { runningVersion: '0.9.0' })), refusedWith(/may replace versions up to 0\.3\.1, and this gateway runs 0\.9\.0/))
+  assert.throws(() => checkManifest(back, policy([k.trusted], { runningVersion: '0.3.2-rc.1' })), refusedWith(/up to 0\.3\.1/))
+  // A downgrade signed without a bound (as fieldgate sign --allow-downgrade wrote them) is refused outright.
+  assert.throws(() => checkManifest(manifestFor(bytes, k.priv, { version: '0.0.9', unboundedDowngrade: true }), policy([k.trusted])), refusedWith(/without downgrade_from/))
+  // The bound is signed: raising it breaks the signature.
+  const o = JSON.parse(manifestToJson(back)) as Record<string, unknown>
+  assert.throws(() => checkManifest(parseManifest(JSON.stringify({ ...o, downgrade_from: '9.9.9' })), policy([k.trusted], { runningVersion: '0.9.0' })), refusedWith(/does not verify/))
+  assert.throws(() => parseManifest(JSON.stringify({ ...o, downgrade: false })), refusedWith(/downgrade_from is set but downgrade is false/))
+})
+
+test('an upgrade signs the same bytes as before downgrade_from existed, so gateways already in the field accept it', () => {
+  const m = manifestFor(fakeElf('x64', Buffer.alloc(3000, 1)), newKey().priv)
+  assert.deepEqual(JSON.parse(canonicalBytes(m).toString()), [m.format, m.version, m.arch, m.size, m.sha256, m.chunkSize, m.chunks, false, m.keyId])
+  assert.equal('downgrade_from' in (JSON.parse(manifestToJson(m)) as object), false)
 })
 
 test('malformed manifests are refused saying which field', () => {

@@ -134,7 +134,7 @@ test('refused, reported on the events topic, and nothing changes: a bad signatur
   const cases: Array<[string, RegExp]> = [
     [await sign(builds['0.2.0'] ?? '', '0.2.0', ['stranger']), /^update refused: version 0\.2\.0: it is signed by key [0-9a-f]{16}, which is not in update\.public_keys/],
     [await sign(builds.arm64 ?? '', '0.2.0'), /^update refused: version 0\.2\.0 is built for arm64, this gateway runs x64; sign the x64 build$/],
-    [await sign(builds['0.2.0'] ?? '', '0.0.1'), /^update refused: version 0\.0\.1 is older than the running 0\.1\.0; a downgrade must be signed with fieldgate sign --allow-downgrade$/],
+    [await sign(builds['0.2.0'] ?? '', '0.0.1'), /^update refused: version 0\.0\.1 is older than the running 0\.1\.0; a downgrade must be signed with fieldgate sign --downgrade-from VERSION$/],
   ]
   // An altered manifest: the signature no longer covers what it says.
   const altered = JSON.parse(readFileSync(await sign(builds['0.2.0'] ?? '', '0.2.0'), 'utf8')) as Json

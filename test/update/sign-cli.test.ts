@@ -42,6 +42,14 @@ test('keygen makes a 0600 private key and a .pub line; sign writes a manifest a 
     assert.equal(m.sha256, sha(bytes))
     assert.equal(m.chunks.length, 3)
     checkManifest(m, { keys: [pub], runningVersion: '0.1.0', arch: 'arm64', maxBytes: 1e9 })
+
+    // A downgrade names the newest version it may replace, and says so.
+    const d = await fg(['sign', 'fieldgate', '--key', 'release', '--version', '0.2.0', '--downgrade-from', '0.3.0', '--out', 'back.json'], dir)
+    assert.equal(d.code, 0, d.stderr)
+    assert.match(d.stdout, /may replace versions up to 0\.3\.0\n$/)
+    const back = parseManifest(readFileSync(join(dir, 'back.json'), 'utf8'))
+    checkManifest(back, { keys: [pub], runningVersion: '0.3.0', arch: 'arm64', maxBytes: 1e9 })
+    assert.throws(() => checkManifest(back, { keys: [pub], runningVersion: '0.4.0', arch: 'arm64', maxBytes: 1e9 }), /may replace versions up to 0\.3\.0/)
   } finally {
     cleanup()
   }
@@ -60,6 +68,8 @@ test('sign refuses with one line: no key, not a private key, not an executable, 
       [['sign', 'exe', '--key', 'pubcopy', '--version', '1.0.0'], /pubcopy is not an Ed25519 private key; make one with fieldgate keygen FILE/],
       [['sign', 'script.sh', '--key', 'k', '--version', '1.0.0'], /script.sh is not a Linux executable for x64, arm64 or armv7/],
       [['sign', 'exe', '--key', 'k', '--version', 'v1'], /--version v1 is not a semantic version/],
+      [['sign', 'exe', '--key', 'k', '--version', '1.0.0', '--allow-downgrade'], /--allow-downgrade is now --downgrade-from NEWEST/],
+      [['sign', 'exe', '--key', 'k', '--version', '1.0.0', '--downgrade-from', 'latest'], /--downgrade-from latest is not a semantic version/],
     ]
     for (const [args, re] of cases) {
       const r = await fg(args, dir)
