@@ -1,5 +1,6 @@
 import { connect, type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt'
 import { Backoff, errorMessage, redactText, redactUrl, systemClock, type Clock, type Logger, type TimerHandle } from '../core/index.ts'
+import { sameTarget } from './link-target.ts'
 
 /** How to reach the cloud broker: built by the gateway from the management uplink's settings. */
 export interface LinkSpec {
@@ -93,6 +94,7 @@ export class MgmtLink {
 
   /** Ends the current connection and connects with `spec`; returns the new generation. */
   reconfigure(spec: LinkSpec): number {
+    const moving = !sameTarget(this.spec, spec)
     this.spec = spec
     this.backoff = new Backoff(spec.backoff.min, spec.backoff.max)
     this.attempt = 0
@@ -101,14 +103,14 @@ export class MgmtLink {
     if (this.timer) this.clock.clearTimeout(this.timer)
     this.timer = null
     if (!this.running) return this.specGen
-    const old = this.online ? this.client : null
+    const old = this.online && !moving ? this.client : null
     if (!old) {
       this.dropClient()
       this.connectNow()
       return this.specGen
     }
-    // New settings are not a lost connection: a DISCONNECT makes the broker drop the Will (the inventory
-    // marked offline) [MQTT-3.1.2-10]. The new connection waits for it (at most a second): one made with
+    // New settings for the same broker are not a lost connection: a DISCONNECT makes the broker drop the
+    // Will (the inventory marked offline) [MQTT-3.1.2-10]. (Moving elsewhere drops the connection above.) The new connection waits for it (at most a second): one made with
     // the same client id first would take the session over, and the broker would publish the Will.
     this.gen++
     this.client = null
