@@ -1,4 +1,5 @@
 export * from './load.ts'
+export { mergePatch, patchConfigText } from './patch.ts'
 export * from './schema.ts'
 export * from './sections/common.ts'
 export type { BrokerConfig, ListenerConfig } from './sections/broker.ts'

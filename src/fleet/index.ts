@@ -214,7 +214,8 @@ export function createFleet<C>(o: FleetOptions<C>): Fleet<C> {
       return
     }
     const keys = o.operatorKeys?.(remote.current.config) ?? []
-    const unsigned = keys.length > 0 ? checkConfigSignature(keys, o.id, r.config ?? '', r.signature, clock.now()) : null
+    // A patch is signed as sent (its JSON text); what it makes of the running config is checked like any push.
+    const unsigned = keys.length > 0 ? checkConfigSignature(keys, o.id, r.patch ?? r.config ?? '', r.signature, clock.now()) : null
     if (unsigned !== null) {
       log.error({ ...ref, reason: unsigned }, 'remote config refused')
       void event('refused', { ...ref, reason: unsigned })
@@ -222,7 +223,18 @@ export function createFleet<C>(o: FleetOptions<C>): Fleet<C> {
       return
     }
     const deadline = Math.min(MAX_DEADLINE_MS, Math.max(1000, r.deadlineMs ?? settings.commitDeadline))
-    const out: Outcome = await remote.push(r.config ?? '', deadline, ref)
+    let text = r.config ?? ''
+    if (r.patch !== undefined) {
+      try {
+        text = o.host.patch(remote.current.text, JSON.parse(r.patch) as unknown)
+      } catch (err) {
+        const reason = `the patch cannot be applied: ${errorMessage(err)}`
+        void event('refused', { ...ref, reason })
+        reply(r.route, r.op, { ok: false, state: 'refused', reason })
+        return
+      }
+    }
+    const out: Outcome = await remote.push(text, deadline, ref)
     const ok = out.state === 'committed' || out.state === 'unchanged'
     if (ok) settings = o.settings(remote.current.config)
     const fields = { ...out } as Record<string, unknown>

@@ -25,6 +25,8 @@ export interface ConfigHost<C> {
   required(c: C): string[]
   /** Hash of the config file now (taken when a push starts and recorded by its commit: a later edit of the file wins). */
   baseHash(): string
+  /** The config text a merge patch (RFC 7386, JSON) makes of `text`; throws with why it cannot be made. */
+  patch(text: string, patch: unknown): string
   /** Last resort when the previous config cannot be re-applied: exit, so the service restarts on it. */
   restart(reason: string): void
 }

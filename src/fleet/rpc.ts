@@ -17,6 +17,8 @@ export interface Request {
   route: ReplyRoute
   /** For `config`: the whole TOML text. */
   config?: string
+  /** For `config`: instead of a whole text, a JSON merge patch (RFC 7386) onto the running config, as sent (JSON text). */
+  patch?: string
   /** For `config`: the commit deadline asked for, in ms (bounded by the caller). */
   deadlineMs?: number
   /** For `config`: the operator's signature (required when the gateway lists operator keys). */
@@ -80,9 +82,15 @@ export function parseRequest(topics: MgmtTopics, topic: string, payload: Buffer,
   if (!(OPERATIONS as readonly string[]).includes(op)) return fail(`unknown operation "${op}"; this gateway understands ${OPERATIONS.join(', ')}`)
   const request: Request = { op: op as Operation, route }
   if (op === 'config') {
-    const config = json ? body.config : text
-    if (typeof config !== 'string' || config.trim() === '') return fail('a config request carries the whole TOML config: as the payload itself, or as "config" in a JSON body')
-    request.config = config
+    if (json && body.patch !== undefined) {
+      if (body.config !== undefined) return fail('a config request carries either "config" (the whole TOML text) or "patch", not both')
+      if (!body.patch || typeof body.patch !== 'object' || Array.isArray(body.patch)) return fail('"patch" is a JSON object: a merge patch (RFC 7386) onto the running config, e.g. {"log": {"level": "debug"}}; null removes a key')
+      request.patch = JSON.stringify(body.patch)
+    } else {
+      const config = json ? body.config : text
+      if (typeof config !== 'string' || config.trim() === '') return fail('a config request carries the whole TOML config (as the payload itself, or as "config" in a JSON body) or a "patch"')
+      request.config = config
+    }
     if (body.signature !== undefined) {
       const g = body.signature as Record<string, unknown> | null
       if (!g || typeof g !== 'object' || typeof g.key_id !== 'string' || typeof g.expires !== 'string' || typeof g.sig !== 'string' || g.sig.length > 200 || g.expires.length > 64) return fail('signature must be {"key_id": "…", "expires": "<ISO time>", "sig": "<base64>"}')

@@ -3,7 +3,7 @@ import { arch, hostname, platform } from 'node:os'
 import { basename, join, resolve } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
 import { clientOptions, serverList, urlWithOptions } from '../bridge/options.ts'
-import { loadConfig, loadConfigText, type Config, type LoadedConfig, type UplinkConfig } from '../config/index.ts'
+import { loadConfig, loadConfigText, patchConfigText, type Config, type LoadedConfig, type UplinkConfig } from '../config/index.ts'
 import { errorMessage, type Logger } from '../core/index.ts'
 import { configHash, createFleet, FleetStore, type CheckLine, type Fleet, type InventoryFacts, type LinkSpec, type UpdateFacts, type StartState, type Validation } from '../fleet/index.ts'
 import { VERSION } from '../version.ts'
@@ -257,6 +257,7 @@ export function buildFleet(d: GatewayFleetDeps): GatewayFleet | null {
         return r
       },
       linkSpec: linkSpecOf,
+      patch: patchConfigText,
       health: () => Object.fromEntries(Object.entries(d.gateway.sources()).filter(([n]) => n !== 'fleet').map(([n, s]) => [n, s.reason ? { health: s.health, reason: s.reason } : { health: s.health }])),
       required: (c) => c.uplinks.filter((u) => u.management.enabled).map((u) => `uplink:${u.name}`),
       baseHash: () => {

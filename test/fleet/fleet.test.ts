@@ -4,6 +4,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { connect, createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
+import { patchConfigText } from '../../src/config/index.ts'
 import { configHash, FleetStore } from '../../src/fleet/store.ts'
 import { startGateway, type GatewayProcess } from '../helpers/gateway.ts'
 import { startMosquitto, type MosquittoHandle } from '../helpers/mosquitto.ts'
@@ -172,6 +173,36 @@ test('a good config is applied and committed (MQTT 5 request/response), and a re
   assert.equal(invConfig(n).hash, configHash(next))
   assert.equal(invConfig(n).source, 'remote')
   n.text = next
+})
+
+test('a config patch (JSON merge patch onto the running config) is checked, applied and committed like a whole config; a bad one changes nothing', async () => {
+  const n = nodes.a
+  // Merged into the running config: only log.level changes.
+  const patch = { log: { level: 'warn' } }
+  const expected = patchConfigText(n.text, patch)
+  const r = await op5.request(n.id, 'config', { patch })
+  assert.equal(r.state, 'committed', JSON.stringify(r))
+  assert.equal(r.hash, configHash(expected))
+  assert.equal(r.previous_hash, configHash(n.text))
+  await waitFor(() => invConfig(n).hash === configHash(expected), 30_000, 50, 'inventory with the patched hash')
+  n.text = expected
+  // null removes a key: the [log] table goes, its defaults apply.
+  const removed = patchConfigText(n.text, { log: null })
+  assert.ok(!removed.includes('[log]'))
+  const r2 = await op5.request(n.id, 'config', { patch: { log: null } })
+  assert.equal(r2.state, 'committed', JSON.stringify(r2))
+  assert.equal(r2.hash, configHash(removed))
+  n.text = removed
+  await waitFor(() => invConfig(n).hash === configHash(removed), 30_000, 50, 'inventory after the removal')
+  // Refused, nothing changes: a patch the check refuses (with its message), a patch that is not an object, both forms at once.
+  const bad = await op5.request(n.id, 'config', { patch: { status: { hots: 'x' } } })
+  assert.equal(bad.state, 'refused')
+  assert.match(String(bad.reason), /status\.hots .*unknown key "hots"/)
+  const notObject = await op5.request(n.id, 'config', { patch: ['log'] })
+  assert.match(String(notObject.reason), /"patch" is a JSON object/)
+  const both = await op5.request(n.id, 'config', { patch: { log: { level: 'debug' } }, config: n.text })
+  assert.match(String(both.reason), /either "config" .* or "patch", not both/)
+  assert.equal(invConfig(n).hash, configHash(n.text))
 })
 
 test('a config that commits never shows the gateway offline: the old management connection ends with a DISCONNECT, so the broker drops its Will', async () => {
