@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util'
 import { connectAsync, type MqttClient } from 'mqtt'
 import { configHash } from '../src/fleet/store.ts'
 import { Operator, rollout } from '../test/fleet/operator.ts'
-import { startGateway, type GatewayProcess } from '../test/helpers/gateway.ts'
+import { managedGatewayToml, startGateway, type GatewayProcess } from '../test/helpers/gateway.ts'
 import { startMosquitto, type MosquittoHandle } from '../test/helpers/mosquitto.ts'
 import { freePort } from '../test/helpers/ports.ts'
 import { tempDir, waitFor } from '../test/helpers/tmp.ts'
@@ -70,29 +70,15 @@ interface Gw {
 
 /** One gateway's config; `version` changes a forward rule's remote prefix, so a push reloads the uplink too. */
 function toml(g: Gw, cloud: number, version: number): string {
-  return `[gateway]
-id = "${g.id}"
-[log]
-level = "warn"
-[[broker.listeners]]
-host = "127.0.0.1"
-port = ${g.lan}
-[storage]
-data_dir = "${join(g.dir, 'data')}"
-[status]
-enabled = false
-[[uplinks]]
-name = "cloud"
-url = "mqtt://127.0.0.1:${cloud}"
-backoff = { min = "200ms", max = "2s" }
-[[uplinks.forward]]
-filter = "sensors/#"
-remote = "v${version}/{gateway}/{topic}"
-qos = 1
-[uplinks.management]
-enabled = true
-commit_deadline = "60s"
-`
+  return managedGatewayToml({
+    id: g.id,
+    port: g.lan,
+    dataDir: join(g.dir, 'data'),
+    cloudUrl: `mqtt://127.0.0.1:${cloud}`,
+    backoffMax: '2s',
+    commitDeadline: '60s',
+    after: `[[uplinks.forward]]\nfilter = "sensors/#"\nremote = "v${version}/{gateway}/{topic}"\nqos = 1`,
+  })
 }
 
 /** Mosquitto's byte counters, as it publishes them on $SYS every second. */

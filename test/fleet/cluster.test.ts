@@ -7,7 +7,7 @@ import { connectAsync, type MqttClient } from 'mqtt'
 import { configHash } from '../../src/fleet/store.ts'
 import { track } from '../helpers/children.ts'
 import { startCluster, type Cluster } from '../helpers/cluster.ts'
-import { startGateway, type GatewayProcess } from '../helpers/gateway.ts'
+import { managedGatewayToml, startGateway, type GatewayProcess } from '../helpers/gateway.ts'
 import { freePort } from '../helpers/ports.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
 import { Operator, rollout, type Json } from './operator.ts'
@@ -40,35 +40,21 @@ const gws: Gw[] = []
 /** Node A's and node B's ports at the time the config is written: a restarted node keeps its port. */
 function toml(g: Gw, o: { inventoryInterval?: string } = {}): string {
   const [a, b] = cluster.nodes.map((n) => n.port)
-  return `[gateway]
-id = "${g.id}"
-[log]
-level = "info"
-[[broker.listeners]]
-host = "127.0.0.1"
-port = ${g.lan}
-[storage]
-data_dir = "${join(g.dir, 'data')}"
-[status]
-enabled = false
-[[uplinks]]
-name = "cloud"
-url = "mqtt://127.0.0.1:${a}"
-servers = ["mqtt://127.0.0.1:${b}"]
-protocol_version = 4
-username = "gw"
-password_file = "${join(dir, 'gw.pass')}"
-connect_timeout = "3s"
-backoff = { min = "200ms", max = "1s" }
-[[uplinks.forward]]
-filter = "data/#"
-remote = "sites/{gateway}/{topic}"
-qos = 1
-[uplinks.management]
-enabled = true
-commit_deadline = "20s"
-inventory_interval = "${o.inventoryInterval ?? '60s'}"
-`
+  return managedGatewayToml({
+    id: g.id,
+    port: g.lan,
+    dataDir: join(g.dir, 'data'),
+    logLevel: 'info',
+    cloudUrl: `mqtt://127.0.0.1:${a}`,
+    servers: [`mqtt://127.0.0.1:${b}`],
+    protocolVersion: 4,
+    username: 'gw',
+    passwordFile: join(dir, 'gw.pass'),
+    uplink: 'connect_timeout = "3s"',
+    commitDeadline: '20s',
+    management: `inventory_interval = "${o.inventoryInterval ?? '60s'}"`,
+    after: '[[uplinks.forward]]\nfilter = "data/#"\nremote = "sites/{gateway}/{topic}"\nqos = 1',
+  })
 }
 
 const gatewayEnv = (g: Gw): NodeJS.ProcessEnv => ({ ...cleanEnv(), FIELDGATE_BROKER__LISTENERS__0__PORT: String(g.lan), FIELDGATE_STORAGE__DATA_DIR: join(g.dir, 'data') })

@@ -4,7 +4,7 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { configHash } from '../../src/fleet/store.ts'
-import { startGateway, type GatewayProcess } from '../helpers/gateway.ts'
+import { managedGatewayToml, startGateway, type GatewayProcess } from '../helpers/gateway.ts'
 import { startMosquitto, type MosquittoHandle } from '../helpers/mosquitto.ts'
 import { freePort } from '../helpers/ports.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
@@ -19,27 +19,17 @@ let cloud: MosquittoHandle
 let op: Operator
 const gws: Array<{ id: string; dir: string; lan: number; text: string; proc?: GatewayProcess }> = []
 
-function toml(g: { id: string; dir: string; lan: number }, o: { password?: string; level?: string } = {}): string {
-  return `[gateway]
-id = "${g.id}"
-[log]
-level = "${o.level ?? 'warn'}"
-[[broker.listeners]]
-port = ${g.lan}
-[storage]
-data_dir = "${join(g.dir, 'data')}"
-[status]
-enabled = false
-[[uplinks]]
-name = "cloud"
-url = "mqtt://127.0.0.1:${cloud.port}"
-username = "gw"
-${o.password === undefined ? `password_file = "${join(dir, 'gw.pass')}"` : `password = "${o.password}"`}
-backoff = { min = "200ms", max = "1s" }
-[uplinks.management]
-enabled = true
-commit_deadline = "5s"
-`
+function toml(g: { id: string; dir: string; lan: number }, o: { password?: string; level?: 'info' | 'warn' } = {}): string {
+  return managedGatewayToml({
+    id: g.id,
+    port: g.lan,
+    dataDir: join(g.dir, 'data'),
+    logLevel: o.level ?? 'warn',
+    cloudUrl: `mqtt://127.0.0.1:${cloud.port}`,
+    username: 'gw',
+    ...(o.password === undefined ? { passwordFile: join(dir, 'gw.pass') } : { password: o.password }),
+    commitDeadline: '5s',
+  })
 }
 
 before(async () => {

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { patchConfigText } from '../../src/config/index.ts'
 import { configHash, FleetStore } from '../../src/fleet/store.ts'
-import { startGateway, type GatewayProcess } from '../helpers/gateway.ts'
+import { managedGatewayToml, startGateway, type GatewayProcess } from '../helpers/gateway.ts'
 import { startMosquitto, type MosquittoHandle } from '../helpers/mosquitto.ts'
 import { freePort } from '../helpers/ports.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
@@ -35,29 +35,19 @@ interface Node {
 }
 const nodes: Record<'a' | 'b', Node> = {} as Record<'a' | 'b', Node>
 
-function toml(n: Node, o: { password?: string; port?: number; level?: string; extra?: string } = {}): string {
-  return `[gateway]
-id = "${n.id}"
-[log]
-level = "${o.level ?? 'info'}"
-[[broker.listeners]]
-host = "127.0.0.1"
-port = ${n.lan}
-[storage]
-data_dir = "${join(n.dir, 'data')}"
-[status]
-enabled = false
-[[uplinks]]
-name = "cloud"
-url = "mqtt://127.0.0.1:${o.port ?? cloud.port}"
-protocol_version = ${n.version}
-username = "gw"
-${o.password === undefined ? `password_file = "${join(dir, 'gw.pass')}"` : `password = "${o.password}"`}
-backoff = { min = "200ms", max = "1s" }
-[uplinks.management]
-enabled = true
-commit_deadline = "20s"
-${n.version === 5 ? '[[uplinks.forward]]\nfilter = "#"\nqos = 1\n' : ''}${o.extra ?? ''}`
+function toml(n: Node, o: { password?: string; port?: number; level?: 'debug' | 'info' | 'warn'; extra?: string } = {}): string {
+  return managedGatewayToml({
+    id: n.id,
+    port: n.lan,
+    dataDir: join(n.dir, 'data'),
+    logLevel: o.level ?? 'info',
+    cloudUrl: `mqtt://127.0.0.1:${o.port ?? cloud.port}`,
+    protocolVersion: n.version,
+    username: 'gw',
+    ...(o.password === undefined ? { passwordFile: join(dir, 'gw.pass') } : { password: o.password }),
+    commitDeadline: '20s',
+    after: `${n.version === 5 ? '[[uplinks.forward]]\nfilter = "#"\nqos = 1\n' : ''}${o.extra ?? ''}`,
+  })
 }
 
 async function start(n: Node): Promise<void> {

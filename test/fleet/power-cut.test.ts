@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { configHash } from '../../src/fleet/store.ts'
-import { startGateway, type GatewayProcess } from '../helpers/gateway.ts'
+import { managedGatewayToml, startGateway, type GatewayProcess } from '../helpers/gateway.ts'
 import { startMosquitto, type MosquittoHandle } from '../helpers/mosquitto.ts'
 import { freePort } from '../helpers/ports.ts'
 import { PowerCutDisk } from '../helpers/power-cut.ts'
@@ -23,25 +23,15 @@ let gw: GatewayProcess | undefined
 let lan: number
 const ID = 'cut-a'
 
-function toml(o: { port?: number; level?: string } = {}): string {
-  return `[gateway]
-id = "${ID}"
-[log]
-level = "${o.level ?? 'warn'}"
-[[broker.listeners]]
-port = ${lan}
-[storage]
-data_dir = "${join(disk.mountPoint, 'data')}"
-[status]
-enabled = false
-[[uplinks]]
-name = "cloud"
-url = "mqtt://127.0.0.1:${o.port ?? cloud.port}"
-backoff = { min = "200ms", max = "1s" }
-[uplinks.management]
-enabled = true
-commit_deadline = "60s"
-`
+function toml(o: { port?: number; level?: 'debug' | 'info' | 'warn' } = {}): string {
+  return managedGatewayToml({
+    id: ID,
+    port: lan,
+    dataDir: join(disk.mountPoint, 'data'),
+    logLevel: o.level ?? 'warn',
+    cloudUrl: `mqtt://127.0.0.1:${o.port ?? cloud.port}`,
+    commitDeadline: '60s',
+  })
 }
 
 const inv = (): { online?: boolean; config?: { hash: string; source: string } } => (op.inventory.get(ID) ?? {}) as { online?: boolean; config?: { hash: string; source: string } }

@@ -79,6 +79,49 @@ export interface GatewayTomlOptions {
   extra?: string
 }
 
+export interface ManagedGatewayTomlOptions extends GatewayTomlOptions {
+  /** The uplink "cloud": its broker URL, and failover servers tried after it. */
+  cloudUrl: string
+  servers?: string[]
+  protocolVersion?: 4 | 5
+  username?: string
+  /** Exactly one of the two, or neither for an anonymous cloud. */
+  password?: string
+  passwordFile?: string
+  /** The uplink's reconnect backoff maximum (minimum 200 ms). */
+  backoffMax?: string
+  /** TOML lines appended inside `[[uplinks]]` (e.g. `connect_timeout`). */
+  uplink?: string
+  /** `[uplinks.management] commit_deadline`. */
+  commitDeadline: string
+  /** TOML lines appended inside `[uplinks.management]`. */
+  management?: string
+  /** TOML after the uplink and its management table: `[[uplinks.forward]]` rules, other sections. */
+  after?: string
+}
+
+/** A gateway under fleet management: gatewayToml plus one uplink "cloud" with the management channel on. */
+export function managedGatewayToml(o: ManagedGatewayTomlOptions): string {
+  const lines = [
+    '[[uplinks]]',
+    'name = "cloud"',
+    `url = "${o.cloudUrl}"`,
+    ...(o.servers === undefined ? [] : [`servers = [${o.servers.map((u) => `"${u}"`).join(', ')}]`]),
+    ...(o.protocolVersion === undefined ? [] : [`protocol_version = ${o.protocolVersion}`]),
+    ...(o.username === undefined ? [] : [`username = "${o.username}"`]),
+    ...(o.password === undefined ? [] : [`password = "${o.password}"`]),
+    ...(o.passwordFile === undefined ? [] : [`password_file = "${o.passwordFile}"`]),
+    `backoff = { min = "200ms", max = "${o.backoffMax ?? '1s'}" }`,
+    o.uplink ?? '',
+    '[uplinks.management]',
+    'enabled = true',
+    `commit_deadline = "${o.commitDeadline}"`,
+    o.management ?? '',
+    o.after ?? '',
+  ]
+  return gatewayToml({ ...o, extra: `${o.extra ?? ''}\n${lines.join('\n')}\n` })
+}
+
 /** The gateway config most process tests start from: one loopback listener, LevelDB in `dataDir`, the page off unless a port is given. */
 export function gatewayToml(o: GatewayTomlOptions): string {
   return `
