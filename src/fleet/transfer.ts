@@ -237,7 +237,10 @@ export class UpdateTransfer {
 
   private want(a: Active, indices: number[], reason: WantReason, now: number): void {
     if (indices.length === 0) return
-    this.log.debug({ count: indices.length, first: indices[0], reason }, 'update: asking for missing chunks')
+    // After a reconnect or a refused chunk it is worth a line (once per event); the steady batch and idle asks are not.
+    const line = { count: indices.length, first: indices[0], reason }
+    if (reason === 'reconnect' || reason === 'refused') this.log.info(line, 'update: asking for missing chunks')
+    else this.log.debug(line, 'update: asking for missing chunks')
     this.report(a, now, indices, reason)
   }
 
