@@ -229,6 +229,7 @@ export function createFleet<C>(o: FleetOptions<C>): Fleet<C> {
         text = o.host.patch(remote.current.text, JSON.parse(r.patch) as unknown)
       } catch (err) {
         const reason = `the patch cannot be applied: ${errorMessage(err)}`
+        log.error({ ...ref, reason }, 'remote config refused')
         void event('refused', { ...ref, reason })
         reply(r.route, r.op, { ok: false, state: 'refused', reason })
         return

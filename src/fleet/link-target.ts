@@ -23,5 +23,9 @@ function attempt(spec: LinkTarget, server: string): string | null {
  */
 export function sameTarget(a: LinkTarget, b: LinkTarget): boolean {
   if (a.protocolVersion !== b.protocolVersion || a.servers.length !== b.servers.length) return false
-  return a.servers.every((s, i) => s === b.servers[i] && attempt(a, s) !== null && attempt(a, s) === attempt(b, s))
+  return a.servers.every((s, i) => {
+    if (s !== b.servers[i]) return false
+    const before = attempt(a, s) // reads the password and certificate files: once per side
+    return before !== null && before === attempt(b, s)
+  })
 }

@@ -17,7 +17,7 @@ export interface Request {
   route: ReplyRoute
   /** For `config`: the whole TOML text. */
   config?: string
-  /** For `config`: instead of a whole text, a JSON merge patch (RFC 7386) onto the running config, as sent (JSON text). */
+  /** For `config`: instead of a whole text, a JSON merge patch (RFC 7386) onto the running config, as `JSON.stringify` writes it (what an operator signs). */
   patch?: string
   /** For `config`: the commit deadline asked for, in ms (bounded by the caller). */
   deadlineMs?: number

@@ -66,4 +66,5 @@ test('a config text patched: the change is in, the rest is the same config, and 
   assert.deepEqual(plain(patchConfigText(RUNNING, {})), want)
   assert.throws(() => patchConfigText(RUNNING, ['log']), /a config patch is a JSON object/)
   assert.throws(() => patchConfigText('[gateway\n', {}), /running config is not valid TOML/)
+  assert.throws(() => patchConfigText(RUNNING, { log: { level: [null] } }), /cannot be written as TOML/)
 })

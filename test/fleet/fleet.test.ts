@@ -190,6 +190,8 @@ test('a config patch (JSON merge patch onto the running config) is checked, appl
   assert.match(String(bad.reason), /status\.hots .*unknown key "hots"/)
   const notObject = await op5.request(n.id, 'config', { patch: ['log'] })
   assert.match(String(notObject.reason), /"patch" is a JSON object/)
+  const untoml = await op5.request(n.id, 'config', { patch: { log: { level: [null] } } })
+  assert.match(String(untoml.reason), /the patch cannot be applied: the patched config cannot be written as TOML/)
   const both = await op5.request(n.id, 'config', { patch: { log: { level: 'debug' } }, config: n.text })
   assert.match(String(both.reason), /either "config" .* or "patch", not both/)
   assert.equal(invConfig(n).hash, configHash(n.text))
